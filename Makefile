@@ -1,0 +1,35 @@
+# stylist_chat: persistent customer-stylist chat for PostgreSQL 15
+#
+#   make && make install     build and install against $(PG_CONFIG)
+#   make installcheck        pg_regress against a running server (PGHOST, PGPORT, ...)
+#   make test                everything, on a throwaway cluster, installing what is missing
+#   make demo                a short conversation, on a throwaway cluster
+
+EXTENSION = stylist_chat
+EXTVERSION = 1.0
+MODULE_big = stylist_chat
+OBJS = src/stylist_chat.o src/actor.o src/chat_id.o
+DATA = stylist_chat--$(EXTVERSION).sql
+PGFILEDESC = "stylist_chat - customer-stylist chat"
+PG_CFLAGS = -Wextra -Wno-unused-parameter
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+
+PG_CONFIG ?= pg_config
+PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))
+
+ifneq ($(PGXS),)
+include $(PGXS)
+else
+# without the server headers only the self-installing targets make sense
+all install installcheck:
+	@echo "PostgreSQL server development files not found (postgresql-server-dev-15); 'make test' installs them" >&2
+	@exit 1
+endif
+
+.PHONY: test demo
+test:
+	bash test/run.sh
+
+demo:
+	bash test/demo.sh
