@@ -41,8 +41,8 @@ count_tap() {
 
 fresh_db() {
     local db=$1
-    dropdb --if-exists -q "$db"
-    createdb -q "$db" && psql -X -q -d "$db" -c "CREATE EXTENSION IF NOT EXISTS pgtap" \
+    dropdb --if-exists "$db"
+    createdb "$db" && psql -X -q -d "$db" -c "CREATE EXTENSION IF NOT EXISTS pgtap" \
         -c "CREATE EXTENSION stylist_chat" >/dev/null
 }
 
