@@ -322,12 +322,6 @@ chat_act_as(PG_FUNCTION_ARGS)
 															UUIDPGetDatum(profile_id)))),
 				 errhint("Create it first with chat.upsert_profile().")));
 
-	if (!for_session && !IsTransactionBlock())
-		ereport(WARNING,
-				(errcode(ERRCODE_NO_ACTIVE_SQL_TRANSACTION),
-				 errmsg("chat.act_as() outside a transaction block lasts only for this statement"),
-				 errhint("Call it after BEGIN, or pass for_session => true.")));
-
 	save_state_for_rollback();
 	if (for_session)
 	{
@@ -370,7 +364,7 @@ chat_require_actor(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("no chat profile is acting in this session"),
-				 errhint("The application backend must call chat.act_as(profile_id) first.")));
+				 errhint("Call chat.act_as(profile_id) in the same transaction, or chat.act_as(profile_id, for_session => true).")));
 	PG_RETURN_UUID_P(result);
 }
 
