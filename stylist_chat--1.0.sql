@@ -398,12 +398,12 @@ LANGUAGE sql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
 AS $$
     SELECT CASE
         WHEN deleted_at IS NOT NULL THEN '[deleted]'
-        WHEN body = '' AND attachment_count = 1 THEN '[photo]'
-        WHEN body = '' THEN '[' || attachment_count || ' photos]'
-        WHEN char_length(body) > 80
-            THEN left(regexp_replace(btrim(body), '\s+', ' ', 'g'), 79) || '…'
-        ELSE regexp_replace(btrim(body), '\s+', ' ', 'g')
+        WHEN line = '' AND attachment_count = 1 THEN '[photo]'
+        WHEN line = '' AND attachment_count > 1 THEN '[' || attachment_count || ' photos]'
+        WHEN char_length(line) > 80 THEN left(line, 79) || '…'
+        ELSE line
     END
+      FROM (SELECT btrim(regexp_replace(body, '\s+', ' ', 'g')) AS line) AS l
 $$;
 
 COMMENT ON FUNCTION chat._preview(text, timestamptz, integer) IS
@@ -909,7 +909,8 @@ BEGIN
         INSERT INTO chat.media (chat_id, seq, position, storage_key, content_type,
                                 byte_size, width, height)
         SELECT p_chat, v_seq, a.ord, a.e->>'storage_key', a.e->>'content_type',
-               (a.e->>'byte_size')::bigint, (a.e->>'width')::integer, (a.e->>'height')::integer
+               (a.e->>'byte_size')::numeric::bigint, (a.e->>'width')::numeric::integer,
+               (a.e->>'height')::numeric::integer
           FROM jsonb_array_elements($5) WITH ORDINALITY AS a(e, ord);
     END IF;
 
