@@ -41,9 +41,9 @@ count_tap() {
 
 fresh_db() {
     local db=$1
-    dropdb --if-exists "$db"
-    createdb "$db" && psql -X -q -d "$db" -c "CREATE EXTENSION IF NOT EXISTS pgtap" \
-        -c "CREATE EXTENSION stylist_chat" >/dev/null
+    dropdb --if-exists "$db" >/dev/null 2>&1
+    createdb "$db" && psql -X -q -v ON_ERROR_STOP=1 -d "$db" \
+        -c "CREATE EXTENSION IF NOT EXISTS pgtap" -c "CREATE EXTENSION stylist_chat" >/dev/null
 }
 
 echo "== build"
@@ -75,7 +75,7 @@ echo "== pgTAP"
 for t in test/pgtap/*.sql; do
     [ -e "$t" ] || continue
     echo "  $t"
-    fresh_db chat_tap
+    fresh_db chat_tap || { failed=$((failed + 1)); echo "    could not create database chat_tap"; continue; }
     pg_prove -v -d chat_tap "$t" >"$LOGDIR/tap.out" 2>&1
     rc=$?
     grep -E '^ *not ok|^#' "$LOGDIR/tap.out" | head -40 | sed 's/^/    /'
@@ -91,7 +91,7 @@ for src in test/libpq/*.c; do
             -L"$("$PG_CONFIG" --libdir)" -lpq -lpthread; then
         failed=$((failed + 1)); echo "    build failed"; continue
     fi
-    fresh_db chat_libpq
+    fresh_db chat_libpq || { failed=$((failed + 1)); echo "    could not create database chat_libpq"; continue; }
     timeout 600 "$bin" chat_libpq >"$LOGDIR/libpq.out" 2>&1
     rc=$?
     grep -E '^ *not ok|^#' "$LOGDIR/libpq.out" | head -40 | sed 's/^/    /'
@@ -102,7 +102,7 @@ echo "== scripts"
 for t in test/scripts/*.sh; do
     [ -e "$t" ] || continue
     echo "  $t"
-    fresh_db chat_script
+    fresh_db chat_script || { failed=$((failed + 1)); echo "    could not create database chat_script"; continue; }
     timeout 600 bash "$t" chat_script >"$LOGDIR/script.out" 2>&1
     rc=$?
     grep -E '^ *not ok|^#' "$LOGDIR/script.out" | head -40 | sed 's/^/    /'
