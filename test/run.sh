@@ -85,8 +85,8 @@ done
 echo "== libpq"
 for src in test/libpq/*.c; do
     [ -e "$src" ] || continue
-    bin=${src%.c}
-    echo "  $bin"
+    bin=$LOGDIR/$(basename "${src%.c}")
+    echo "  $src"
     if ! gcc -O2 -Wall -Wextra -Werror -o "$bin" "$src" -I"$("$PG_CONFIG" --includedir)" \
             -L"$("$PG_CONFIG" --libdir)" -lpq -lpthread; then
         failed=$((failed + 1)); echo "    build failed"; continue
