@@ -734,6 +734,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM chat.require_actor();
     IF $2 IS NOT NULL AND $2 < 1 THEN
         RAISE EXCEPTION 'before_seq must be positive, not %', $2
             USING ERRCODE = 'invalid_parameter_value',
@@ -756,6 +757,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM chat.require_actor();
     IF chat._require_arg($2, 'after_seq') < 0 THEN
         RAISE EXCEPTION 'after_seq must not be negative, not %', $2
             USING ERRCODE = 'invalid_parameter_value',

@@ -46,6 +46,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -246,6 +247,7 @@ profile_exists(pg_uuid_t *profile_id)
 	Oid			owner;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			save_nestlevel;
 	Oid			argtypes[1] = {UUIDOID};
 	Datum		values[1];
 	bool		found;
@@ -263,16 +265,25 @@ profile_exists(pg_uuid_t *profile_id)
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 
-	/* an error resets the user id through transaction abort */
+	/*
+	 * Run as the owner, with a search_path of our choosing: nothing the
+	 * caller created may be looked up by name while we hold the owner's
+	 * rights.  An error undoes both through transaction abort.
+	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	values[0] = UUIDPGetDatum(profile_id);
-	ret = SPI_execute_with_args("SELECT 1 FROM chat.profiles WHERE id = $1",
+	ret = SPI_execute_with_args("SELECT 1 FROM chat.profiles"
+								" WHERE id OPERATOR(pg_catalog.=) $1",
 								1, argtypes, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s",
@@ -280,6 +291,7 @@ profile_exists(pg_uuid_t *profile_id)
 	found = SPI_processed > 0;
 	SPI_finish();
 
+	AtEOXact_GUC(true, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return found;
 }

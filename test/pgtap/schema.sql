@@ -1,0 +1,194 @@
+-- test/pgtap/schema.sql: the shape of the chat schema, as the install script
+-- promises it.  Read-only: every check looks at the catalogs.
+BEGIN;
+SELECT plan(49);
+
+-- The extension lives in schema chat and cannot be moved out of it.
+SELECT has_schema('chat', 'schema chat exists');
+SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'stylist_chat'),
+          'chat', 'the extension is installed in schema chat');
+SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat'),
+          false, 'the extension is not relocatable');
+
+-- Exactly five tables and five views; nothing else is stored in the schema.
+SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media'],
+                  'schema chat has exactly the five tables');
+SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages'],
+                 'schema chat has exactly the five views');
+
+-- The columns of each table.
+SELECT columns_are('chat', 'profiles',
+    ARRAY['id', 'role', 'display_name', 'created_at', 'updated_at'],
+    'chat.profiles has its columns');
+SELECT columns_are('chat', 'bookings',
+    ARRAY['id', 'customer_id', 'customer_role', 'stylist_id', 'stylist_role', 'service',
+          'starts_at', 'status', 'created_at', 'updated_at'],
+    'chat.bookings has its columns');
+SELECT columns_are('chat', 'chats',
+    ARRAY['chat_id', 'customer_id', 'customer_role', 'stylist_id', 'stylist_role', 'created_at',
+          'last_seq', 'last_message_at', 'customer_read_seq', 'customer_unread',
+          'stylist_read_seq', 'stylist_unread'],
+    'chat.chats has its columns');
+SELECT columns_are('chat', 'chat_messages',
+    ARRAY['chat_id', 'seq', 'sender_id', 'body', 'booking_id', 'client_msg_id',
+          'attachment_count', 'created_at', 'edited_at', 'deleted_at'],
+    'chat.chat_messages has its columns');
+SELECT columns_are('chat', 'media',
+    ARRAY['chat_id', 'seq', 'position', 'storage_key', 'content_type', 'byte_size',
+          'width', 'height', 'created_at'],
+    'chat.media has its columns');
+
+-- Identifiers are uuids; seq is a bigint.
+SELECT col_type_is('chat', 'profiles', 'id', 'uuid', 'profiles.id is a uuid');
+SELECT col_type_is('chat', 'chats', 'chat_id', 'uuid', 'chats.chat_id is a uuid');
+SELECT col_type_is('chat', 'chat_messages', 'seq', 'bigint', 'chat_messages.seq is a bigint');
+
+-- The primary keys.
+SELECT col_is_pk('chat', 'profiles', ARRAY['id'], 'profiles: primary key (id)');
+SELECT col_is_pk('chat', 'bookings', ARRAY['id'], 'bookings: primary key (id)');
+SELECT col_is_pk('chat', 'chats', ARRAY['chat_id'], 'chats: primary key (chat_id)');
+SELECT col_is_pk('chat', 'chat_messages', ARRAY['chat_id', 'seq'],
+                 'chat_messages: primary key (chat_id, seq)');
+SELECT col_is_pk('chat', 'media', ARRAY['chat_id', 'seq', 'position'],
+                 'media: primary key (chat_id, seq, position)');
+
+-- Every chat-owned table (one with a chat_id column) has chat_id leading
+-- its primary key, so that all of a chat co-locates under one key.
+SELECT results_eq(
+    $$SELECT c.relname::text COLLATE "default"
+        FROM pg_class c
+       WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind = 'r'
+         AND EXISTS (SELECT FROM pg_attribute a
+                      WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
+       ORDER BY 1$$,
+    $$VALUES ('chat_messages'), ('chats'), ('media')$$,
+    'the chat-owned tables are chats, chat_messages and media');
+SELECT is(
+    (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
+       FROM pg_class c
+      WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind = 'r'
+        AND EXISTS (SELECT FROM pg_attribute a
+                     WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
+        AND NOT EXISTS (SELECT FROM pg_index i
+                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                         WHERE i.indrelid = c.oid AND i.indisprimary AND a.attname = 'chat_id')),
+    '{}'::text[],
+    'every chat-owned table has chat_id leading its primary key');
+
+-- One chat per pair: a unique constraint on (customer_id, stylist_id), and
+-- chat_id tied to the pair by a check constraint.
+SELECT col_is_unique('chat', 'chats', ARRAY['customer_id', 'stylist_id'],
+                     'chats: unique (customer_id, stylist_id)');
+SELECT ok(EXISTS (SELECT FROM pg_constraint
+                   WHERE conrelid = 'chat.chats'::regclass AND contype = 'c'
+                     AND pg_get_constraintdef(oid) LIKE '%chat_id = chat.pair_chat_id(customer_id, stylist_id)%'),
+          'chats: chat_id is checked to be chat.pair_chat_id(customer_id, stylist_id)');
+
+-- An idempotency key is unique within its chat.
+SELECT ok(EXISTS (SELECT FROM pg_index i
+                   WHERE i.indrelid = 'chat.chat_messages'::regclass AND i.indisunique
+                     AND pg_get_indexdef(i.indexrelid) LIKE '%(chat_id, client_msg_id)%'),
+          'chat_messages: (chat_id, client_msg_id) is unique');
+
+-- Every view is a security barrier, so that a caller's leaky function
+-- never sees rows the view's own filter removes.
+SELECT ok('security_barrier=true' = ANY (reloptions), format('view chat.%s is a security barrier', relname))
+  FROM pg_class
+ WHERE oid IN ('chat.my_chats'::regclass, 'chat.my_messages'::regclass, 'chat.my_media'::regclass,
+               'chat.admin_chats'::regclass, 'chat.admin_messages'::regclass)
+ ORDER BY relname;
+SELECT is(
+    (SELECT coalesce(array_agg(relname::text ORDER BY relname), '{}')
+       FROM pg_class
+      WHERE relnamespace = 'chat'::regnamespace AND relkind = 'v'
+        AND NOT coalesce('security_barrier=true' = ANY (reloptions), false)),
+    '{}'::text[],
+    'no view of schema chat lacks security_barrier');
+
+-- Every function of schema chat is documented with a comment, and so is
+-- every table and view.
+SELECT is(
+    (SELECT coalesce(array_agg(p.oid::regprocedure::text ORDER BY 1), '{}')
+       FROM pg_proc p
+      WHERE p.pronamespace = 'chat'::regnamespace
+        AND obj_description(p.oid, 'pg_proc') IS NULL),
+    '{}'::text[],
+    'every function in schema chat has a comment');
+SELECT is(
+    (SELECT coalesce(array_agg(relname::text ORDER BY relname), '{}')
+       FROM pg_class
+      WHERE relnamespace = 'chat'::regnamespace AND relkind IN ('r', 'v')
+        AND obj_description(oid, 'pg_class') IS NULL),
+    '{}'::text[],
+    'every table and view in schema chat has a comment');
+
+-- Every SECURITY DEFINER function pins its search_path to trusted schemas,
+-- with pg_temp last, so a caller cannot plant objects it would resolve.
+SELECT ok((SELECT count(*) FROM pg_proc
+            WHERE pronamespace = 'chat'::regnamespace AND prosecdef) > 0,
+          'schema chat has SECURITY DEFINER functions');
+SELECT is(
+    (SELECT coalesce(array_agg(p.oid::regprocedure::text ORDER BY 1), '{}')
+       FROM pg_proc p
+      WHERE p.pronamespace = 'chat'::regnamespace AND p.prosecdef
+        AND NOT EXISTS (SELECT FROM unnest(p.proconfig) AS s
+                         WHERE s ~ '^search_path=.*pg_temp"?$'
+                           AND s !~ '(public|\$user)')),
+    '{}'::text[],
+    'every SECURITY DEFINER function in schema chat pins search_path (trusted schemas, pg_temp last)');
+
+-- The identity functions are C, not definers, and the actor is read-only
+-- to the planner within a statement.
+SELECT is_definer('chat', 'send_message', ARRAY['uuid', 'text', 'uuid', 'uuid', 'jsonb'],
+                  'chat.send_message is SECURITY DEFINER');
+SELECT isnt_definer('chat', 'act_as', ARRAY['uuid', 'boolean'],
+                    'chat.act_as is not SECURITY DEFINER (it checks the calling user)');
+SELECT volatility_is('chat', 'current_actor', ARRAY[]::name[], 'stable',
+                     'chat.current_actor is STABLE');
+
+-- The application backend's role exists, cannot log in, and is no superuser.
+SELECT has_role('chat_service', 'role chat_service exists');
+SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'chat_service'), false,
+          'role chat_service is NOLOGIN');
+SELECT isnt_superuser('chat_service', 'role chat_service is not a superuser');
+
+-- pg_dump keeps the data of all five tables (extension configuration tables).
+SELECT results_eq(
+    $$SELECT c::regclass::text
+        FROM pg_extension e, unnest(e.extconfig) AS c
+       WHERE e.extname = 'stylist_chat'
+       ORDER BY 1$$,
+    $$VALUES ('chat.bookings'), ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.profiles')$$,
+    'pg_extension.extconfig lists the five tables');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 5,
+          'each of the five tables is dumped whole (one empty filter each)');
+
+-- The chat id of a pair: a pure function of (customer, stylist) ...
+SELECT is_strict('chat', 'pair_chat_id', ARRAY['uuid', 'uuid'], 'chat.pair_chat_id is STRICT');
+SELECT volatility_is('chat', 'pair_chat_id', ARRAY['uuid', 'uuid'], 'immutable',
+                     'chat.pair_chat_id is IMMUTABLE');
+SELECT is(chat.pair_chat_id('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'),
+          chat.pair_chat_id('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'),
+          'pair_chat_id is deterministic');
+-- ... that never changes between releases (existing chats keep their id):
+-- the namespace is fixed.
+SELECT is(chat.pair_chat_id('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000002'),
+          'b3e1c262-7fbd-57a7-ad8a-42fcba016419'::uuid,
+          'pair_chat_id gives the published id for a known pair');
+-- ... a name-based UUID: version 5 (13th hex digit), RFC 4122 variant ...
+SELECT is(substr(chat.pair_chat_id('11111111-1111-4111-8111-111111111111',
+                                   '22222222-2222-4222-8222-222222222222')::text, 15, 1),
+          '5', 'pair_chat_id is a version 5 UUID');
+SELECT ok(substr(chat.pair_chat_id('11111111-1111-4111-8111-111111111111',
+                                   '22222222-2222-4222-8222-222222222222')::text, 20, 1) IN ('8', '9', 'a', 'b'),
+          'pair_chat_id has the RFC 4122 variant');
+-- ... in which the order of the pair matters.
+SELECT isnt(chat.pair_chat_id('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'),
+            chat.pair_chat_id('22222222-2222-4222-8222-222222222222', '11111111-1111-4111-8111-111111111111'),
+            'pair_chat_id is order-sensitive');
+SELECT isnt(chat.pair_chat_id('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'),
+            chat.pair_chat_id('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222223'),
+            'pair_chat_id differs for a different stylist');
+
+SELECT * FROM finish();
+ROLLBACK;
