@@ -76,6 +76,19 @@ COMMENT ON FUNCTION chat.pair_chat_id(uuid, uuid) IS
 'The id of the chat of a customer and a stylist: a name-based (version 5) UUID of the pair.';
 
 --
+-- Relay (C, src/relay_shmem.c and src/relay_worker.c)
+--
+CREATE FUNCTION chat.relay_status(OUT running boolean, OUT pid integer,
+                                  OUT started_at timestamptz, OUT events_relayed bigint,
+                                  OUT last_relay_at timestamptz, OUT preloaded boolean)
+RETURNS record
+AS 'MODULE_PATHNAME', 'chat_relay_status'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION chat.relay_status() IS
+'The relay worker: whether it runs (and its pid), since when, how many events it relayed and when it last did; preloaded is false when stylist_chat is not in shared_preload_libraries.';
+
+--
 -- Tables
 --
 CREATE TABLE chat.profiles (
@@ -1138,6 +1151,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA chat FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA chat FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
+    chat.relay_status(),
     chat.act_as(uuid, boolean),
     chat.current_actor(),
     chat.reset_actor(),

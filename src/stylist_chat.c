@@ -8,8 +8,13 @@
  * _PG_init only installs per-backend hooks here.  Each concern lives in its
  * own file and is set up by its Init function:
  *
- *	actor.c		the acting profile, kept in backend memory, never in a GUC
- *	chat_id.c	the name-based chat id of a customer-stylist pair
+ *	actor.c			the acting profile, kept in backend memory, never in a GUC
+ *	chat_id.c		the name-based chat id of a customer-stylist pair
+ *	relay_shmem.c	the shared state of senders and the relay worker
+ *	relay_worker.c	the background worker that turns events into NOTIFY
+ *
+ * The shared memory and the worker exist only when the library is
+ * preloaded; without them everything else works and events wait.
  *
  * The prefix "stylist_chat" is reserved so that no placeholder setting of
  * that name can be invented with SET: such a setting would carry no meaning
@@ -27,6 +32,10 @@
 
 PG_MODULE_MAGIC;
 
+/* settings */
+char	   *relay_database = NULL;
+int			relay_poll_interval = 1000;
+
 void		_PG_init(void);
 
 void
@@ -37,6 +46,29 @@ _PG_init(void)
 		return;
 
 	actor_init();
+
+	DefineCustomIntVariable("stylist_chat.poll_interval",
+							"How often the relay worker looks for events when nobody wakes it.",
+							"Senders wake the worker at commit; this is the fallback.",
+							&relay_poll_interval,
+							1000, 10, 60000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomStringVariable("stylist_chat.database",
+								   "The database in which the relay worker relays chat events.",
+								   "The database where CREATE EXTENSION stylist_chat was run.",
+								   &relay_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
+		relay_shmem_init();
+		relay_worker_register();
+	}
 
 	MarkGUCPrefixReserved("stylist_chat");
 }
