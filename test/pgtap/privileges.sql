@@ -372,6 +372,7 @@ SELECT results_eq(
              ('chat.mark_read(uuid,bigint)'),
              ('chat.messages_since(uuid,bigint,integer)'),
              ('chat.pair_chat_id(uuid,uuid)'),
+             ('chat.relay_status()'),
              ('chat.reset_actor()'),
              ('chat.send_message(uuid,text,uuid,uuid,jsonb)'),
              ('chat.upsert_booking(uuid,uuid,uuid,text,timestamp with time zone,text)'),
