@@ -76,17 +76,52 @@ COMMENT ON FUNCTION chat.pair_chat_id(uuid, uuid) IS
 'The id of the chat of a customer and a stylist: a name-based (version 5) UUID of the pair.';
 
 --
--- Relay (C, src/relay_shmem.c and src/relay_worker.c)
+-- Relay (C, src/relay_events.c, src/relay_shmem.c, src/channel.c)
 --
-CREATE FUNCTION chat.relay_status(OUT running boolean, OUT pid integer,
-                                  OUT started_at timestamptz, OUT events_relayed bigint,
-                                  OUT last_relay_at timestamptz, OUT preloaded boolean)
+CREATE FUNCTION chat._relay_shared_status(OUT preloaded boolean, OUT running boolean,
+                                          OUT pid integer, OUT started_at timestamptz,
+                                          OUT events_relayed bigint, OUT last_relay_at timestamptz,
+                                          OUT queued bigint, OUT dropped bigint)
 RETURNS record
-AS 'MODULE_PATHNAME', 'chat_relay_status'
+AS 'MODULE_PATHNAME', 'chat_relay_shared_status'
 LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
-COMMENT ON FUNCTION chat.relay_status() IS
-'The relay worker: whether it runs (and its pid), since when, how many events it relayed and when it last did; preloaded is false when stylist_chat is not in shared_preload_libraries.';
+COMMENT ON FUNCTION chat._relay_shared_status() IS
+'The relay worker''s shared state: whether the library is preloaded, whether the worker runs, its figures and the queue. Internal: see chat.relay_status().';
+
+CREATE FUNCTION chat._relay_event(kind text, chat_id uuid, customer_id uuid, stylist_id uuid,
+                                  actor_id uuid, seq bigint, at timestamptz)
+RETURNS void
+AS 'MODULE_PATHNAME', 'chat_relay_event'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION chat._relay_event(text, uuid, uuid, uuid, uuid, bigint, timestamptz) IS
+'Records a chat event of this transaction, relayed to listeners if and when the transaction commits. Internal.';
+
+CREATE FUNCTION chat._relay_now(kind text, chat_id uuid, customer_id uuid, stylist_id uuid,
+                                actor_id uuid, seq bigint, at timestamptz)
+RETURNS void
+AS 'MODULE_PATHNAME', 'chat_relay_now'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION chat._relay_now(text, uuid, uuid, uuid, uuid, bigint, timestamptz) IS
+'Queues an ephemeral chat event (typing) at once, whatever becomes of the transaction. Internal.';
+
+CREATE FUNCTION chat._channel_name(key bytea, profile_id uuid)
+RETURNS text
+AS 'MODULE_PATHNAME', 'chat_channel_name'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION chat._channel_name(bytea, uuid) IS
+'The LISTEN channel of a profile: chat_ and 40 hex digits of HMAC-SHA256 of the id under the key. Internal.';
+
+CREATE FUNCTION chat._random_key()
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'chat_random_key'
+LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION chat._random_key() IS
+'32 bytes from the server''s strong random source. Internal.';
 
 --
 -- Tables
@@ -150,6 +185,10 @@ CREATE TABLE chat.chats (
     customer_unread     integer NOT NULL DEFAULT 0 CHECK (customer_unread >= 0),
     stylist_read_seq    bigint NOT NULL DEFAULT 0,
     stylist_unread      integer NOT NULL DEFAULT 0 CHECK (stylist_unread >= 0),
+    -- offline delivery: each participant has fetched the other's messages
+    -- up to this seq through chat.undelivered()
+    customer_delivered_seq bigint NOT NULL DEFAULT 0,
+    stylist_delivered_seq  bigint NOT NULL DEFAULT 0,
     CONSTRAINT chats_pair_key UNIQUE (customer_id, stylist_id),
     CONSTRAINT chats_chat_id_check CHECK (chat_id = chat.pair_chat_id(customer_id, stylist_id)),
     CONSTRAINT chats_read_seq_check
@@ -206,12 +245,34 @@ CREATE TABLE chat.media (
 COMMENT ON TABLE chat.media IS
 'Image attachments of messages: metadata and the key of the bytes in the application''s object store.';
 
--- pg_dump keeps the contents of these tables
+CREATE TABLE chat.relay_watermark (
+    chat_id         uuid PRIMARY KEY REFERENCES chat.chats (chat_id),
+    relayed_seq     bigint NOT NULL CHECK (relayed_seq >= 0)
+) WITH (fillfactor = 50);
+
+COMMENT ON TABLE chat.relay_watermark IS
+'Per chat, the seq up to which the relay worker has notified messages; it trails the worker by about a second. Recovery relays what is above it.';
+
+CREATE TABLE chat.secrets (
+    name            text PRIMARY KEY,
+    key             bytea NOT NULL CHECK (octet_length(key) >= 32),
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE chat.secrets IS
+'Server-side keys, readable by the extension owner only: ''channel'' makes the private LISTEN channel names.';
+
+INSERT INTO chat.secrets (name, key) VALUES ('channel', chat._random_key());
+
+-- pg_dump keeps the contents of these tables.  Not chat.secrets: a dump
+-- carries no key, and a restored database makes its own at CREATE EXTENSION
+-- (channel names then change; clients always ask chat.listen_channel()).
 SELECT pg_catalog.pg_extension_config_dump('chat.profiles', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.bookings', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.chat_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.media', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.relay_watermark', '');
 
 --
 -- Internal helpers (not granted to anyone)
@@ -445,6 +506,9 @@ BEGIN
     INSERT INTO chat.chats (chat_id, customer_id, stylist_id)
     VALUES (v_chat_id, $1, $2)
     ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        PERFORM chat._relay_change('chat_created', v_chat_id, NULL);
+    END IF;
     RETURN v_chat_id;
 END
 $$;
@@ -866,6 +930,7 @@ DECLARE
     v_count integer := chat._check_attachments($5);
     p_body text := chat._check_body($2, v_count);
     v_seq bigint;
+    v_at timestamptz;
     v_customer uuid;
     v_stylist uuid;
     v_first record;
@@ -896,13 +961,16 @@ BEGIN
     -- marks everything so far read for the sender
     UPDATE chat.chats c
        SET last_seq = c.last_seq + 1,
-           last_message_at = now(),
+           -- never earlier than the previous message: within a chat,
+           -- created_at follows seq
+           last_message_at = greatest(now(), c.last_message_at),
            customer_read_seq = CASE WHEN c.customer_id = v_actor THEN c.last_seq + 1 ELSE c.customer_read_seq END,
            customer_unread = CASE WHEN c.customer_id = v_actor THEN 0 ELSE c.customer_unread + 1 END,
            stylist_read_seq = CASE WHEN c.stylist_id = v_actor THEN c.last_seq + 1 ELSE c.stylist_read_seq END,
            stylist_unread = CASE WHEN c.stylist_id = v_actor THEN 0 ELSE c.stylist_unread + 1 END
      WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
-    RETURNING c.last_seq, c.customer_id, c.stylist_id INTO v_seq, v_customer, v_stylist;
+    RETURNING c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
+         INTO v_seq, v_at, v_customer, v_stylist;
     IF NOT FOUND THEN
         PERFORM chat._chat_access_denied(p_chat);
     END IF;
@@ -917,8 +985,8 @@ BEGIN
     END IF;
 
     INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id,
-                                    client_msg_id, attachment_count)
-    VALUES (p_chat, v_seq, v_actor, p_body, p_booking, p_client_msg_id, v_count);
+                                    client_msg_id, attachment_count, created_at)
+    VALUES (p_chat, v_seq, v_actor, p_body, p_booking, p_client_msg_id, v_count, v_at);
 
     IF v_count > 0 THEN
         INSERT INTO chat.media (chat_id, seq, position, storage_key, content_type,
@@ -929,6 +997,7 @@ BEGIN
           FROM jsonb_array_elements($5) WITH ORDINALITY AS a(e, ord);
     END IF;
 
+    PERFORM chat._relay_event('message', p_chat, v_customer, v_stylist, v_actor, v_seq, v_at);
     RETURN v_seq;
 END
 $$;
@@ -973,6 +1042,19 @@ $$;
 COMMENT ON FUNCTION chat._own_message(uuid, bigint, text) IS
 'Locks a message of the actor''s own for a change, with the errors for someone else''s or a missing one. Internal.';
 
+CREATE FUNCTION chat._relay_change(kind text, chat_id uuid, seq bigint)
+RETURNS void
+LANGUAGE sql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT chat._relay_event($1, c.chat_id, c.customer_id, c.stylist_id,
+                             chat.require_actor(), $3, now())
+      FROM chat.chats c WHERE c.chat_id = $2
+$$;
+
+COMMENT ON FUNCTION chat._relay_change(text, uuid, bigint) IS
+'Records an event of the actor on a chat (edited, deleted, read, chat_created) for the relay. Internal.';
+
 CREATE FUNCTION chat.edit_message(chat_id uuid, seq bigint, body text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
@@ -993,6 +1075,7 @@ BEGIN
     UPDATE chat.chat_messages m
        SET body = p_body, edited_at = now()
      WHERE m.chat_id = v_msg.chat_id AND m.seq = v_msg.seq;
+    PERFORM chat._relay_change('edited', v_msg.chat_id, v_msg.seq);
 END
 $$;
 
@@ -1025,6 +1108,7 @@ BEGIN
                                   AND c.stylist_read_seq < v_msg.seq
                                  THEN c.stylist_unread - 1 ELSE c.stylist_unread END
      WHERE c.chat_id = v_msg.chat_id;
+    PERFORM chat._relay_change('deleted', v_msg.chat_id, v_msg.seq);
 END
 $$;
 
@@ -1081,12 +1165,177 @@ BEGIN
         UPDATE chat.chats c SET stylist_read_seq = v_read, stylist_unread = v_unread
          WHERE c.chat_id = p_chat;
     END IF;
+    PERFORM chat._relay_change('read', p_chat, v_read);
     RETURN v_read;
 END
 $$;
 
 COMMENT ON FUNCTION chat.mark_read(uuid, bigint) IS
 'Mark the chat read by the actor up to up_to_seq (NULL: everything so far) and return the read mark, which never moves backwards.';
+
+--
+-- Real-time delivery and offline catch-up
+--
+CREATE FUNCTION chat.relay_status(OUT preloaded boolean, OUT running boolean,
+                                  OUT pid integer, OUT started_at timestamptz,
+                                  OUT events_relayed bigint, OUT last_relay_at timestamptz,
+                                  OUT queued bigint, OUT dropped bigint, OUT backlog bigint)
+RETURNS record
+LANGUAGE sql VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.preloaded, s.running, s.pid, s.started_at, s.events_relayed,
+           s.last_relay_at, s.queued, s.dropped,
+           (SELECT coalesce(sum(c.last_seq - coalesce(w.relayed_seq, 0)), 0)::bigint
+              FROM chat.chats c
+              LEFT JOIN chat.relay_watermark w ON w.chat_id = c.chat_id
+             WHERE c.last_seq > coalesce(w.relayed_seq, 0))
+      FROM chat._relay_shared_status() s
+$$;
+
+COMMENT ON FUNCTION chat.relay_status() IS
+'The relay worker: preloaded (is the library in shared_preload_libraries), running, pid, started_at, events_relayed, last_relay_at, queued (events waiting in the queue), dropped (events lost to a full queue, then recovered from the tables), backlog (messages above the written watermark, which trails the worker by about a second; it counts all chats and costs a scan of chat.chats).';
+
+CREATE FUNCTION chat.listen_channel()
+RETURNS text
+LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT chat._channel_name((SELECT key FROM chat.secrets WHERE name = 'channel'),
+                              chat.require_actor())
+$$;
+
+COMMENT ON FUNCTION chat.listen_channel() IS
+'The actor''s private LISTEN channel: every event of the actor''s chats (and of all chats, for an admin) is notified there. Unguessable without the server-side key.';
+
+CREATE FUNCTION chat.listen()
+RETURNS text
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_channel text := chat.listen_channel();
+BEGIN
+    EXECUTE format('LISTEN %I', v_channel);
+    RETURN v_channel;
+END
+$$;
+
+COMMENT ON FUNCTION chat.listen() IS
+'LISTEN on the actor''s channel for the rest of the session (from the commit of the calling transaction) and return its name.';
+
+CREATE FUNCTION chat.typing(chat_id uuid)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    v_customer uuid;
+    v_stylist uuid;
+BEGIN
+    SELECT c.customer_id, c.stylist_id INTO v_customer, v_stylist
+      FROM chat.chats c
+     WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
+    IF NOT FOUND THEN
+        PERFORM chat._chat_access_denied(p_chat);
+    END IF;
+    PERFORM chat._relay_now('typing', p_chat, v_customer, v_stylist, v_actor, NULL, clock_timestamp());
+END
+$$;
+
+COMMENT ON FUNCTION chat.typing(uuid) IS
+'Tell the other participant the actor is typing: an ephemeral event, never stored, at most one per actor and chat per second.';
+
+CREATE FUNCTION chat.undelivered(max_rows integer DEFAULT 500)
+RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
+               client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
+               deleted_at timestamptz, attachments jsonb, booking jsonb)
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_max integer := chat._require_arg($1, 'max_rows');
+BEGIN
+    IF p_max NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', p_max
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    /*
+     * One statement, one snapshot.  The actor's chats with something new
+     * are locked, so two sessions of one person never fetch the same
+     * message twice.  Within a chat created_at follows seq, so the oldest
+     * rows across chats are a seq-prefix of each chat.  The delivery mark
+     * moves to the last row fetched, or, when nothing was cut off, to the
+     * last message this snapshot sees (skipping the actor's own).
+     */
+    RETURN QUERY
+    WITH pending AS (
+        SELECT c.chat_id,
+               CASE WHEN c.customer_id = v_actor
+                    THEN c.customer_delivered_seq ELSE c.stylist_delivered_seq END AS delivered
+          FROM chat.chats c
+         WHERE (c.customer_id = v_actor AND c.last_seq > c.customer_delivered_seq)
+            OR (c.stylist_id = v_actor AND c.last_seq > c.stylist_delivered_seq)
+           FOR NO KEY UPDATE
+    ), picked AS (
+        SELECT m.chat_id, m.seq, m.created_at
+          FROM pending p
+          CROSS JOIN LATERAL (
+                SELECT x.chat_id, x.seq, x.created_at
+                  FROM chat.chat_messages x
+                 WHERE x.chat_id = p.chat_id AND x.seq > p.delivered
+                   AND x.sender_id <> v_actor
+                 ORDER BY x.seq
+                 LIMIT p_max) m
+         ORDER BY m.created_at, m.chat_id, m.seq
+         LIMIT p_max
+    ), marks AS (
+        SELECT p.chat_id,
+               CASE WHEN (SELECT count(*) FROM picked) < p_max
+                    THEN (SELECT max(x.seq) FROM chat.chat_messages x WHERE x.chat_id = p.chat_id)
+                    ELSE (SELECT max(k.seq) FROM picked k WHERE k.chat_id = p.chat_id)
+               END AS upto
+          FROM pending p
+    ), moved AS (
+        UPDATE chat.chats c
+           SET customer_delivered_seq = CASE WHEN c.customer_id = v_actor
+                    THEN greatest(c.customer_delivered_seq, mk.upto) ELSE c.customer_delivered_seq END,
+               stylist_delivered_seq = CASE WHEN c.stylist_id = v_actor
+                    THEN greatest(c.stylist_delivered_seq, mk.upto) ELSE c.stylist_delivered_seq END
+          FROM marks mk
+         WHERE c.chat_id = mk.chat_id AND mk.upto IS NOT NULL
+    )
+    SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
+           m.created_at, m.edited_at, m.deleted_at,
+           CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb ELSE
+               (SELECT jsonb_agg(jsonb_build_object(
+                           'storage_key', a.storage_key, 'content_type', a.content_type,
+                           'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
+                       ORDER BY a.position)
+                  FROM chat.media a WHERE a.chat_id = m.chat_id AND a.seq = m.seq)
+           END,
+           (SELECT jsonb_build_object('id', b.id, 'service', b.service,
+                                      'starts_at', b.starts_at, 'status', b.status)
+              FROM chat.bookings b WHERE b.id = m.booking_id)
+      FROM picked k
+      JOIN chat.chat_messages m ON m.chat_id = k.chat_id AND m.seq = k.seq
+     ORDER BY k.created_at, k.chat_id, k.seq;
+END
+$$;
+
+COMMENT ON FUNCTION chat.undelivered(integer) IS
+'Messages sent to the actor that no session of theirs has fetched yet, oldest first across all chats, at most max_rows (1 to 1000); fetching marks them delivered. Call until it returns nothing.';
 
 --
 -- Views: what a participant and an admin may read
@@ -1152,6 +1401,10 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA chat FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
     chat.relay_status(),
+    chat.listen_channel(),
+    chat.listen(),
+    chat.typing(uuid),
+    chat.undelivered(integer),
     chat.act_as(uuid, boolean),
     chat.current_actor(),
     chat.reset_actor(),

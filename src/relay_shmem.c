@@ -3,10 +3,18 @@
  * relay_shmem.c
  *	  The shared state between sending backends and the relay worker.
  *
- * One small struct in shared memory, requested through PG15's
+ * One struct in shared memory, requested through PG15's
  * shmem_request_hook and attached in shmem_startup_hook, exists only when
  * the library is in shared_preload_libraries.  It holds:
  *
+ *	- the event queue: a ring of stylist_chat.queue_size RelayEvents.  A
+ *	  sending backend appends its transaction's events from its commit
+ *	  callback, after the commit is durable and visible and before its
+ *	  locks are released, so the events of one chat enter the ring in seq
+ *	  order.  The worker takes them out in batches.  The ring is not
+ *	  durable and a commit callback must not fail, so a full ring drops
+ *	  the event and raises the overflow flag; the worker then recovers
+ *	  from the tables (relay_worker.c), as it does after a crash;
  *	- the worker's process id and latch, published by the worker when it
  *	  starts and withdrawn by a before_shmem_exit callback when it exits.
  *	  A backend wakes the worker by setting that latch.  A process's latch
@@ -17,7 +25,8 @@
  *	  last relayed, when it started.
  *
  * The spinlock guards the pid, the latch and the timestamps; the counter is
- * atomic so that the worker never takes a lock to count.
+ * atomic so that the worker never takes a lock to count; the queue has an
+ * LWLock of its own, held only to copy events in or out.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +38,7 @@
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
@@ -45,18 +55,30 @@ typedef struct RelayShared
 	TimestampTz started_at;
 	TimestampTz last_relay_at;
 	pg_atomic_uint64 events_relayed;
+
+	/* the queue, under queue_lock */
+	LWLock	   *queue_lock;
+	uint64		queue_head;		/* events ever pushed */
+	uint64		queue_tail;		/* events ever popped */
+	uint64		queue_dropped;	/* events lost to a full queue */
+	bool		queue_overflowed;	/* dropped since the worker last looked */
+	int			queue_capacity;
+	RelayEvent	queue[FLEXIBLE_ARRAY_MEMBER];
 } RelayShared;
+
+int			relay_queue_size = 65536;
 
 static RelayShared *relay_shared = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
+static Size relay_shmem_size(void);
 static void relay_shmem_request(void);
 static void relay_shmem_startup(void);
 static void relay_worker_detach(int code, Datum arg);
 
-PG_FUNCTION_INFO_V1(chat_relay_status);
+PG_FUNCTION_INFO_V1(chat_relay_shared_status);
 
 /*
  * Called from _PG_init while shared_preload_libraries is being processed.
@@ -70,12 +92,20 @@ relay_shmem_init(void)
 	shmem_startup_hook = relay_shmem_startup;
 }
 
+static Size
+relay_shmem_size(void)
+{
+	return MAXALIGN(add_size(offsetof(RelayShared, queue),
+							 mul_size(relay_queue_size, sizeof(RelayEvent))));
+}
+
 static void
 relay_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(RelayShared)));
+	RequestAddinShmemSpace(relay_shmem_size());
+	RequestNamedLWLockTranche("stylist_chat", 1);
 }
 
 static void
@@ -87,9 +117,15 @@ relay_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	relay_shared = ShmemInitStruct("stylist_chat relay", sizeof(RelayShared), &found);
+	relay_shared = ShmemInitStruct("stylist_chat relay", relay_shmem_size(), &found);
 	if (!found)
 	{
+		relay_shared->queue_lock = &(GetNamedLWLockTranche("stylist_chat"))->lock;
+		relay_shared->queue_head = 0;
+		relay_shared->queue_tail = 0;
+		relay_shared->queue_dropped = 0;
+		relay_shared->queue_overflowed = false;
+		relay_shared->queue_capacity = relay_queue_size;
 		SpinLockInit(&relay_shared->mutex);
 		relay_shared->worker_pid = 0;
 		relay_shared->worker_latch = NULL;
@@ -98,6 +134,65 @@ relay_shmem_startup(void)
 		pg_atomic_init_u64(&relay_shared->events_relayed, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Is there shared memory, that is, was the library preloaded?
+ */
+bool
+relay_shmem_available(void)
+{
+	return relay_shared != NULL;
+}
+
+/*
+ * Append events to the queue.  Called from commit callbacks: it cannot
+ * fail; an event that does not fit is dropped and the overflow flag tells
+ * the worker to recover from the tables.
+ */
+void
+relay_queue_push(const RelayEvent *events, int n)
+{
+	int			i;
+
+	if (relay_shared == NULL || n == 0)
+		return;
+
+	LWLockAcquire(relay_shared->queue_lock, LW_EXCLUSIVE);
+	for (i = 0; i < n; i++)
+	{
+		if (relay_shared->queue_head - relay_shared->queue_tail >=
+			(uint64) relay_shared->queue_capacity)
+		{
+			relay_shared->queue_dropped += n - i;
+			relay_shared->queue_overflowed = true;
+			break;
+		}
+		relay_shared->queue[relay_shared->queue_head % relay_shared->queue_capacity] = events[i];
+		relay_shared->queue_head++;
+	}
+	LWLockRelease(relay_shared->queue_lock);
+}
+
+/*
+ * Take up to max events out of the queue, oldest first.  *overflowed says
+ * whether events were dropped since the last call.
+ */
+int
+relay_queue_pop(RelayEvent *events, int max, bool *overflowed)
+{
+	int			n = 0;
+
+	LWLockAcquire(relay_shared->queue_lock, LW_EXCLUSIVE);
+	while (n < max && relay_shared->queue_tail < relay_shared->queue_head)
+	{
+		events[n++] = relay_shared->queue[relay_shared->queue_tail % relay_shared->queue_capacity];
+		relay_shared->queue_tail++;
+	}
+	*overflowed = relay_shared->queue_overflowed;
+	relay_shared->queue_overflowed = false;
+	LWLockRelease(relay_shared->queue_lock);
+	return n;
 }
 
 /*
@@ -158,16 +253,18 @@ relay_count_relayed(uint64 n)
 }
 
 /*
- * chat.relay_status(OUT running boolean, OUT pid integer,
- *					  OUT started_at timestamptz, OUT events_relayed bigint,
- *					  OUT last_relay_at timestamptz, OUT preloaded boolean)
+ * chat._relay_shared_status(OUT preloaded boolean, OUT running boolean,
+ *		OUT pid integer, OUT started_at timestamptz, OUT events_relayed bigint,
+ *		OUT last_relay_at timestamptz, OUT queued bigint, OUT dropped bigint)
  */
 Datum
-chat_relay_status(PG_FUNCTION_ARGS)
+chat_relay_shared_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {0};
+	Datum		values[8];
+	bool		nulls[8] = {0};
+	uint64		queued = 0;
+	uint64		dropped = 0;
 	pid_t		pid = 0;
 	TimestampTz started_at = 0;
 	TimestampTz last_relay_at = 0;
@@ -184,17 +281,23 @@ chat_relay_status(PG_FUNCTION_ARGS)
 		last_relay_at = relay_shared->last_relay_at;
 		SpinLockRelease(&relay_shared->mutex);
 		relayed = pg_atomic_read_u64(&relay_shared->events_relayed);
+		LWLockAcquire(relay_shared->queue_lock, LW_SHARED);
+		queued = relay_shared->queue_head - relay_shared->queue_tail;
+		dropped = relay_shared->queue_dropped;
+		LWLockRelease(relay_shared->queue_lock);
 	}
 
-	values[0] = BoolGetDatum(pid != 0);
-	values[1] = Int32GetDatum((int32) pid);
-	nulls[1] = (pid == 0);
-	values[2] = TimestampTzGetDatum(started_at);
+	values[0] = BoolGetDatum(relay_shared != NULL);
+	values[1] = BoolGetDatum(pid != 0);
+	values[2] = Int32GetDatum((int32) pid);
 	nulls[2] = (pid == 0);
-	values[3] = Int64GetDatum((int64) relayed);
-	values[4] = TimestampTzGetDatum(last_relay_at);
-	nulls[4] = (last_relay_at == 0);
-	values[5] = BoolGetDatum(relay_shared != NULL);
+	values[3] = TimestampTzGetDatum(started_at);
+	nulls[3] = (pid == 0);
+	values[4] = Int64GetDatum((int64) relayed);
+	values[5] = TimestampTzGetDatum(last_relay_at);
+	nulls[5] = (last_relay_at == 0);
+	values[6] = Int64GetDatum((int64) queued);
+	values[7] = Int64GetDatum((int64) dropped);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -6,24 +6,60 @@
  * Why a worker: a transaction that issues NOTIFY takes one cluster-wide
  * lock at commit and holds it through the commit, which caps senders near
  * 5k messages/s on a 2-core machine whatever the concurrency.  So senders
- * never NOTIFY; they commit rows and wake this worker, which notifies many
- * events per transaction of its own.
+ * never NOTIFY; they commit rows and, from their commit callback, put the
+ * transaction's events into a shared-memory queue and set this worker's
+ * latch (relay_events.c, relay_shmem.c).  The worker notifies a whole batch
+ * of events in one transaction of its own.
+ *
+ * Why a queue and not an outbox table: an outbox costs every message a
+ * second row written, and a queue of deleted rows to vacuum.  The queue
+ * costs nothing durable; durability comes from the messages themselves:
+ *
+ *	- chat.relay_watermark holds, per chat, a seq up to which messages are
+ *	  known relayed.  The worker keeps the exact figure in memory and
+ *	  writes down the ones that moved about once a second (it also wakes
+ *	  every stylist_chat.poll_interval when idle), with synchronous_commit
+ *	  off: a watermark lost in a crash only means some messages are
+ *	  relayed twice.
+ *	- Recovery: when the worker starts (after a crash, a restart, a kill, or
+ *	  with the library newly preloaded) and whenever the queue overflowed
+ *	  or an error may have lost a batch, it relays, chat by chat in seq
+ *	  order, every message above the written watermark.  Messages the
+ *	  queue then brings again are skipped by seq, so a listener still sees
+ *	  one chat's messages in seq order.
+ *
+ * So every committed message is relayed at least once, whatever dies when.
+ * Edits, deletes, read marks and new chats travel the same queue but are
+ * not recovered after a crash of the server: a client that reconnects
+ * refreshes them through the catch-up protocol anyway.  Typing events are
+ * ephemeral and thinned here to one per (chat, actor) per second.
+ *
+ * NOTIFY itself is not durable and reaches only connected listeners: the
+ * real-time stream is at-most-once per connection, and a client gets
+ * completeness from the catch-up protocol (LISTEN, then catch up, then
+ * apply events, ignoring seqs it already holds).
+ *
+ * Each event goes to the channels of both participants and of every admin
+ * (channel.c); the payload is compact JSON without the message text.
  *
  * Life cycle (the worker_spi skeleton): registered by _PG_init when the
  * library is preloaded; connects to the database named by
  * stylist_chat.database; appears in pg_stat_activity with backend_type
  * "stylist_chat relay"; restarted by the postmaster one second after a
  * crash or a pg_terminate_backend(); reloads its settings on SIGHUP; exits
- * at once on SIGTERM and at shutdown (die() and WL_EXIT_ON_PM_DEATH).
- *
- * Each loop waits on the process latch, which sending backends set from a
- * commit callback (relay_shmem.c), or for stylist_chat.poll_interval
- * milliseconds as the fallback, then relays what has committed.
+ * at once on SIGTERM and at shutdown.  An error inside a cycle is logged,
+ * the transaction aborted, recovery scheduled, and the worker backs off
+ * (doubling up to ten seconds) before trying again.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -32,11 +68,78 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "stylist_chat.h"
 
 PGDLLEXPORT void relay_worker_main(Datum main_arg);
+
+#define RELAY_BATCH				1024	/* events per NOTIFY transaction */
+#define RECOVERY_BATCH			1000	/* messages per recovery query */
+#define REFRESH_INTERVAL_MS		1000	/* key and admins are reread */
+#define PERSIST_INTERVAL_MS		1000	/* watermarks written at least */
+#define IDLE_CHAT_MS			60000	/* a chat forgotten after this */
+#define TYPING_INTERVAL_MS		1000	/* one typing event per second */
+#define MAX_BACKOFF_MS			10000
+
+/* what the worker knows of one chat */
+typedef struct ChatWatermark
+{
+	pg_uuid_t	chat_id;		/* hash key */
+	int64		relayed_seq;	/* messages relayed up to here */
+	int64		persisted_seq;	/* ... and written down up to here */
+	TimestampTz touched;
+} ChatWatermark;
+
+typedef struct TypingKey
+{
+	pg_uuid_t	chat_id;
+	pg_uuid_t	actor_id;
+} TypingKey;
+
+typedef struct TypingEntry
+{
+	TypingKey	key;
+	TimestampTz last;
+} TypingEntry;
+
+/* the chats recovery must walk */
+typedef struct RecoveryChat
+{
+	pg_uuid_t	chat_id;
+	pg_uuid_t	customer_id;
+	pg_uuid_t	stylist_id;
+	int64		from_seq;
+} RecoveryChat;
+
+static HTAB *watermarks = NULL;
+static HTAB *typing = NULL;
+static bool need_recovery = true;
+static TimestampTz last_persist = 0;
+
+/* read from the database, refreshed every REFRESH_INTERVAL_MS */
+static bool extension_present = false;
+static uint8 channel_key[64];
+static int	channel_keylen = 0;
+static pg_uuid_t *admins = NULL;	/* in TopMemoryContext */
+static int	nadmins = 0;
+static TimestampTz refreshed_at = 0;
+
+static RelayEvent event_buffer[RELAY_BATCH];
+
+static void relay_cycle(void);
+static void refresh_context(void);
+static void recover(void);
+static int	notify_events(RelayEvent *events, int n);
+static void notify_one(const RelayEvent *ev);
+static void persist_watermarks(bool forget_idle);
+static void reset_watermarks(void);
 
 /*
  * Register the worker; called from _PG_init while preloading.
@@ -60,6 +163,9 @@ relay_worker_register(void)
 void
 relay_worker_main(Datum main_arg)
 {
+	MemoryContext loop_cxt;
+	volatile long backoff_ms = 0;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -67,15 +173,26 @@ relay_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(relay_database, NULL, 0);
 	pgstat_report_appname("stylist_chat relay");
 
+	/*
+	 * The worker runs as a superuser: resolve nothing through a search_path
+	 * anybody else could write to.  A lost relay commit only means events
+	 * are relayed again, so none of them waits for a WAL flush.
+	 */
+	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	relay_worker_attach();
 	ereport(LOG,
 			(errmsg("stylist_chat relay started in database \"%s\"", relay_database)));
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "stylist_chat relay loop",
+									 ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 relay_poll_interval,
+						 backoff_ms > 0 ? backoff_ms : relay_poll_interval,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
@@ -86,6 +203,463 @@ relay_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		/* relaying committed events comes here */
+		MemoryContextSwitchTo(loop_cxt);
+		PG_TRY();
+		{
+			relay_cycle();
+			backoff_ms = 0;
+		}
+		PG_CATCH();
+		{
+			/* log it, undo the transaction, and try again later */
+			MemoryContextSwitchTo(loop_cxt);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			need_recovery = true;
+			refreshed_at = 0;
+			backoff_ms = backoff_ms == 0 ? 100 : Min(backoff_ms * 2, MAX_BACKOFF_MS);
+			ereport(LOG,
+					(errmsg("stylist_chat relay will retry in %ld ms; events wait", backoff_ms)));
+		}
+		PG_END_TRY();
+		MemoryContextReset(loop_cxt);
+	}
+}
+
+/*
+ * One wake-up: recover if needed, then drain the queue batch by batch.
+ */
+static void
+relay_cycle(void)
+{
+	bool		overflowed;
+	int			n;
+
+	refresh_context();
+	if (!extension_present)
+	{
+		/* events wait in the queue, and messages in their tables */
+		return;
+	}
+
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		n = relay_queue_pop(event_buffer, RELAY_BATCH, &overflowed);
+		if (overflowed)
+		{
+			ereport(LOG,
+					(errmsg("stylist_chat relay queue overflowed; recovering from the tables"),
+					 errhint("Raise stylist_chat.queue_size if this happens often.")));
+			need_recovery = true;
+		}
+		if (need_recovery)
+			recover();
+		if (n > 0)
+			notify_events(event_buffer, n);
+		if (TimestampDifferenceExceeds(last_persist, GetCurrentTimestamp(), PERSIST_INTERVAL_MS))
+			persist_watermarks(true);
+	} while (n == RELAY_BATCH);
+}
+
+/*
+ * Is the extension there, with which key and which admins?  Reread at most
+ * once a REFRESH_INTERVAL_MS, so a new admin or a recreated extension is
+ * picked up within a second.
+ */
+static void
+refresh_context(void)
+{
+	int			ret;
+	uint64		i;
+	bool		was_present = extension_present;
+
+	if (refreshed_at != 0 &&
+		!TimestampDifferenceExceeds(refreshed_at, GetCurrentTimestamp(), REFRESH_INTERVAL_MS))
+		return;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "stylist_chat relay: reading settings");
+
+	extension_present = OidIsValid(get_extension_oid("stylist_chat", true));
+	if (extension_present)
+	{
+		ret = SPI_execute("SELECT key FROM chat.secrets WHERE name OPERATOR(pg_catalog.=) 'channel'",
+						  true, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "stylist_chat relay: the channel key is missing");
+		{
+			bool		isnull;
+			bytea	   *key = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (isnull || VARSIZE_ANY_EXHDR(key) > (int) sizeof(channel_key))
+				elog(ERROR, "stylist_chat relay: the channel key is invalid");
+			channel_keylen = VARSIZE_ANY_EXHDR(key);
+			memcpy(channel_key, VARDATA_ANY(key), channel_keylen);
+		}
+
+		ret = SPI_execute("SELECT id FROM chat.profiles WHERE role OPERATOR(pg_catalog.=) 'admin'"
+						  " ORDER BY id", true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "stylist_chat relay: could not read admins");
+		if (admins != NULL)
+			pfree(admins);
+		nadmins = (int) SPI_processed;
+		admins = MemoryContextAlloc(TopMemoryContext, Max(nadmins, 1) * sizeof(pg_uuid_t));
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			admins[i] = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+		}
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	refreshed_at = GetCurrentTimestamp();
+
+	if (extension_present && !was_present)
+		need_recovery = true;
+	if (!extension_present && was_present)
+		reset_watermarks();
+}
+
+static void
+reset_watermarks(void)
+{
+	HASHCTL		ctl;
+
+	if (watermarks != NULL)
+		hash_destroy(watermarks);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(ChatWatermark);
+	watermarks = hash_create("stylist_chat relay watermarks", 1024, &ctl,
+							 HASH_ELEM | HASH_BLOBS);
+
+	if (typing == NULL)
+	{
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(TypingKey);
+		ctl.entrysize = sizeof(TypingEntry);
+		typing = hash_create("stylist_chat relay typing", 256, &ctl,
+							 HASH_ELEM | HASH_BLOBS);
+	}
+}
+
+/*
+ * Relay every message above the written watermark, chat by chat in seq
+ * order, and start the in-memory watermarks from there.
+ */
+static void
+recover(void)
+{
+	RecoveryChat *chats;
+	uint64		nchats;
+	uint64		c;
+	int			ret;
+	uint64		i;
+	uint64		relayed = 0;
+
+	reset_watermarks();
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "stylist_chat relay: recovering");
+
+	/* the written watermarks become the known ones */
+	ret = SPI_execute("SELECT chat_id, relayed_seq FROM chat.relay_watermark", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "stylist_chat relay: could not read watermarks");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		pg_uuid_t  *chat_id = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+		ChatWatermark *w = hash_search(watermarks, chat_id, HASH_ENTER, NULL);
+
+		w->relayed_seq = w->persisted_seq =
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		w->touched = GetCurrentTimestamp();
+	}
+
+	/* the chats with messages above them */
+	ret = SPI_execute("SELECT c.chat_id, c.customer_id, c.stylist_id,"
+					  "       COALESCE(w.relayed_seq, 0)"
+					  "  FROM chat.chats c"
+					  "  LEFT JOIN chat.relay_watermark w"
+					  "    ON w.chat_id OPERATOR(pg_catalog.=) c.chat_id"
+					  " WHERE c.last_seq OPERATOR(pg_catalog.>) COALESCE(w.relayed_seq, 0)",
+					  true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "stylist_chat relay: could not find chats to recover");
+	nchats = SPI_processed;
+	chats = MemoryContextAlloc(TopMemoryContext, Max(nchats, 1) * sizeof(RecoveryChat));
+	for (c = 0; c < nchats; c++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[c];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		chats[c].chat_id = *DatumGetUUIDP(SPI_getbinval(tup, desc, 1, &isnull));
+		chats[c].customer_id = *DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull));
+		chats[c].stylist_id = *DatumGetUUIDP(SPI_getbinval(tup, desc, 3, &isnull));
+		chats[c].from_seq = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	/* each chat's messages in seq order, a batch per transaction */
+	for (c = 0; c < nchats; c++)
+	{
+		int64		from = chats[c].from_seq;
+
+		for (;;)
+		{
+			Oid			argtypes[2] = {UUIDOID, INT8OID};
+			Datum		values[2];
+			uint64		n;
+
+			CHECK_FOR_INTERRUPTS();
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+
+			values[0] = UUIDPGetDatum(&chats[c].chat_id);
+			values[1] = Int64GetDatum(from);
+			ret = SPI_execute_with_args("SELECT seq, sender_id, created_at"
+										"  FROM chat.chat_messages"
+										" WHERE chat_id OPERATOR(pg_catalog.=) $1"
+										"   AND seq OPERATOR(pg_catalog.>) $2"
+										" ORDER BY seq LIMIT " CppAsString2(RECOVERY_BATCH),
+										2, argtypes, values, NULL, true, 0);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "stylist_chat relay: could not read messages to recover");
+			n = SPI_processed;
+			for (i = 0; i < n; i++)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[i];
+				TupleDesc	desc = SPI_tuptable->tupdesc;
+				bool		isnull;
+				RelayEvent	ev;
+
+				memset(&ev, 0, sizeof(ev));
+				ev.dbid = MyDatabaseId;
+				ev.kind = RELAY_MESSAGE;
+				ev.chat_id = chats[c].chat_id;
+				ev.customer_id = chats[c].customer_id;
+				ev.stylist_id = chats[c].stylist_id;
+				ev.seq = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+				ev.actor_id = *DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull));
+				ev.at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+				notify_one(&ev);
+				from = ev.seq;
+			}
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+
+			if (n > 0)
+			{
+				bool		found;
+				ChatWatermark *w = hash_search(watermarks, &chats[c].chat_id,
+											   HASH_ENTER, &found);
+
+				if (!found)
+					w->persisted_seq = 0;
+				w->relayed_seq = from;
+				w->touched = GetCurrentTimestamp();
+				relayed += n;
+				relay_count_relayed(n);
+			}
+			if (n < RECOVERY_BATCH)
+				break;
+		}
+	}
+	pfree(chats);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (relayed > 0)
+		ereport(LOG,
+				(errmsg("stylist_chat relay recovered " UINT64_FORMAT " messages of " UINT64_FORMAT " chats",
+						relayed, nchats)));
+	need_recovery = false;
+	persist_watermarks(false);
+}
+
+/*
+ * NOTIFY a batch of queued events in one transaction.
+ */
+static int
+notify_events(RelayEvent *events, int n)
+{
+	int			i;
+	int			sent = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "stylist_chat relay: notifying");
+
+	for (i = 0; i < n; i++)
+	{
+		RelayEvent *ev = &events[i];
+
+		if (ev->dbid != MyDatabaseId)
+			continue;			/* stylist_chat.database relays only its own */
+
+		if (ev->kind == RELAY_MESSAGE)
+		{
+			bool		found;
+			ChatWatermark *w = hash_search(watermarks, &ev->chat_id, HASH_ENTER, &found);
+
+			if (!found)
+				w->relayed_seq = w->persisted_seq = 0;
+			else if (ev->seq <= w->relayed_seq)
+				continue;		/* recovery relayed it already */
+			w->relayed_seq = ev->seq;
+			w->touched = now;
+		}
+		else if (ev->kind == RELAY_TYPING)
+		{
+			TypingKey	key;
+			bool		found;
+			TypingEntry *t;
+
+			key.chat_id = ev->chat_id;
+			key.actor_id = ev->actor_id;
+			t = hash_search(typing, &key, HASH_ENTER, &found);
+			if (found && !TimestampDifferenceExceeds(t->last, ev->at, TYPING_INTERVAL_MS))
+				continue;
+			t->last = ev->at;
+		}
+		notify_one(ev);
+		sent++;
+	}
+
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (sent > 0)
+		relay_count_relayed(sent);
+	return sent;
+}
+
+/*
+ * Queue the NOTIFYs of one event in the current transaction: one per
+ * participant and one per admin.  The payload names the event, never its
+ * content: {"type", "chat_id", "seq", "sender_id", "ts"}.
+ */
+static void
+notify_one(const RelayEvent *ev)
+{
+	char		payload[256];
+	char		channel[CHANNEL_NAME_LEN + 1];
+	char	   *chat_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&ev->chat_id)));
+	char	   *actor_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&ev->actor_id)));
+	int			i;
+
+	snprintf(payload, sizeof(payload),
+			 "{\"type\":\"%s\",\"chat_id\":\"%s\",\"seq\":" INT64_FORMAT
+			 ",\"sender_id\":\"%s\",\"ts\":\"%s\"}",
+			 relay_event_kind_name(ev->kind), chat_id, ev->seq, actor_id,
+			 timestamptz_to_str(ev->at));
+
+	channel_name(channel_key, channel_keylen, &ev->customer_id, channel);
+	Async_Notify(channel, payload);
+	channel_name(channel_key, channel_keylen, &ev->stylist_id, channel);
+	Async_Notify(channel, payload);
+	for (i = 0; i < nadmins; i++)
+	{
+		channel_name(channel_key, channel_keylen, &admins[i], channel);
+		Async_Notify(channel, payload);
+	}
+}
+
+/*
+ * Write down the watermarks that moved; optionally forget chats idle for a
+ * minute, so that memory follows the active chats, not all chats.
+ */
+static void
+persist_watermarks(bool forget_idle)
+{
+	HASH_SEQ_STATUS status;
+	ChatWatermark *w;
+	TimestampTz now = GetCurrentTimestamp();
+	SPIPlanPtr	plan = NULL;
+	bool		started = false;
+
+	if (watermarks == NULL)
+		return;
+
+	hash_seq_init(&status, watermarks);
+	while ((w = hash_seq_search(&status)) != NULL)
+	{
+		if (w->relayed_seq > w->persisted_seq)
+		{
+			Oid			argtypes[2] = {UUIDOID, INT8OID};
+			Datum		values[2];
+
+			if (!started)
+			{
+				SetCurrentStatementStartTimestamp();
+				StartTransactionCommand();
+				SPI_connect();
+				PushActiveSnapshot(GetTransactionSnapshot());
+				pgstat_report_activity(STATE_RUNNING, "stylist_chat relay: writing watermarks");
+				plan = SPI_prepare("INSERT INTO chat.relay_watermark AS w (chat_id, relayed_seq)"
+								   " VALUES ($1, $2)"
+								   " ON CONFLICT (chat_id) DO UPDATE"
+								   " SET relayed_seq = excluded.relayed_seq"
+								   " WHERE w.relayed_seq OPERATOR(pg_catalog.<) excluded.relayed_seq",
+								   2, argtypes);
+				if (plan == NULL)
+					elog(ERROR, "stylist_chat relay: could not prepare the watermark update");
+				started = true;
+			}
+			values[0] = UUIDPGetDatum(&w->chat_id);
+			values[1] = Int64GetDatum(w->relayed_seq);
+			if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "stylist_chat relay: could not write a watermark");
+		}
+		else if (forget_idle &&
+				 TimestampDifferenceExceeds(w->touched, now, IDLE_CHAT_MS))
+			(void) hash_search(watermarks, &w->chat_id, HASH_REMOVE, NULL);
+	}
+
+	if (started)
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		/* only now is it written */
+		hash_seq_init(&status, watermarks);
+		while ((w = hash_seq_search(&status)) != NULL)
+			w->persisted_seq = w->relayed_seq;
+	}
+	last_persist = now;
+
+	/* typing marks older than the interval are of no use */
+	if (forget_idle && typing != NULL)
+	{
+		TypingEntry *t;
+
+		hash_seq_init(&status, typing);
+		while ((t = hash_seq_search(&status)) != NULL)
+			if (TimestampDifferenceExceeds(t->last, now, TYPING_INTERVAL_MS * 2))
+				(void) hash_search(typing, &t->key, HASH_REMOVE, NULL);
 	}
 }

@@ -10,8 +10,10 @@
  *
  *	actor.c			the acting profile, kept in backend memory, never in a GUC
  *	chat_id.c		the name-based chat id of a customer-stylist pair
+ *	relay_events.c	a transaction's chat events, queued at commit
  *	relay_shmem.c	the shared state of senders and the relay worker
  *	relay_worker.c	the background worker that turns events into NOTIFY
+ *	channel.c		private LISTEN channel names
  *
  * The shared memory and the worker exist only when the library is
  * preloaded; without them everything else works and events wait.
@@ -46,6 +48,7 @@ _PG_init(void)
 		return;
 
 	actor_init();
+	relay_events_init();
 
 	DefineCustomIntVariable("stylist_chat.poll_interval",
 							"How often the relay worker looks for events when nobody wakes it.",
@@ -66,6 +69,14 @@ _PG_init(void)
 								   PGC_POSTMASTER,
 								   0,
 								   NULL, NULL, NULL);
+		DefineCustomIntVariable("stylist_chat.queue_size",
+								"How many chat events the shared queue holds.",
+								"Events that do not fit are recovered from the tables.",
+								&relay_queue_size,
+								65536, 1024, 4194304,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 		relay_shmem_init();
 		relay_worker_register();
 	}

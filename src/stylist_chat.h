@@ -12,6 +12,7 @@
 #define STYLIST_CHAT_H
 
 #include "postgres.h"
+#include "datatype/timestamp.h"
 #include "utils/uuid.h"
 
 /* stylist_chat.c: settings */
@@ -22,11 +23,48 @@ extern int	relay_poll_interval;
 extern void actor_init(void);
 extern bool actor_get(pg_uuid_t *actor);
 
+/* what happened in a chat, on its way to the relay worker */
+typedef enum RelayEventKind
+{
+	RELAY_MESSAGE = 1,
+	RELAY_EDITED,
+	RELAY_DELETED,
+	RELAY_READ,
+	RELAY_CHAT_CREATED,
+	RELAY_TYPING
+} RelayEventKind;
+
+typedef struct RelayEvent
+{
+	Oid			dbid;			/* the database it happened in */
+	int32		kind;			/* a RelayEventKind */
+	pg_uuid_t	chat_id;
+	pg_uuid_t	customer_id;	/* the two participants: the recipients */
+	pg_uuid_t	stylist_id;
+	pg_uuid_t	actor_id;		/* the sender, editor, reader or typist */
+	int64		seq;			/* the message's seq, or the new read mark */
+	TimestampTz at;
+} RelayEvent;
+
+extern const char *relay_event_kind_name(int kind);
+
 /* relay_shmem.c: state shared by senders and the relay worker */
+extern int	relay_queue_size;
 extern void relay_shmem_init(void);
+extern bool relay_shmem_available(void);
 extern void relay_worker_attach(void);
 extern void relay_wake_worker(void);
 extern void relay_count_relayed(uint64 n);
+extern void relay_queue_push(const RelayEvent *events, int n);
+extern int	relay_queue_pop(RelayEvent *events, int max, bool *overflowed);
+
+/* relay_events.c: the events of the current transaction */
+extern void relay_events_init(void);
+
+/* channel.c: private channel names */
+extern void channel_name(const uint8 *key, int keylen, const pg_uuid_t *profile,
+						 char *dest);
+#define CHANNEL_NAME_LEN 45		/* "chat_" and 40 hex digits */
 
 /* relay_worker.c: the background worker */
 extern void relay_worker_register(void);

@@ -369,12 +369,16 @@ SELECT results_eq(
              ('chat.get_or_create_chat(uuid,uuid)'),
              ('chat.history(uuid,bigint,integer)'),
              ('chat.inbox()'),
+             ('chat.listen()'),
+             ('chat.listen_channel()'),
              ('chat.mark_read(uuid,bigint)'),
              ('chat.messages_since(uuid,bigint,integer)'),
              ('chat.pair_chat_id(uuid,uuid)'),
              ('chat.relay_status()'),
              ('chat.reset_actor()'),
              ('chat.send_message(uuid,text,uuid,uuid,jsonb)'),
+             ('chat.typing(uuid)'),
+             ('chat.undelivered(integer)'),
              ('chat.upsert_booking(uuid,uuid,uuid,text,timestamp with time zone,text)'),
              ('chat.upsert_profile(uuid,text,text)')$$,
     'chat_service may execute exactly the API functions');
@@ -394,7 +398,9 @@ SELECT results_eq(
              ('my_chats', true, false),
              ('my_media', true, false),
              ('my_messages', true, false),
-             ('profiles', false, false)$$,
+             ('profiles', false, false),
+             ('relay_watermark', false, false),
+             ('secrets', false, false)$$,
     'chat_service may only SELECT the views, and nothing on the tables');
 RESET ROLE;
 

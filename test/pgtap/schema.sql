@@ -10,9 +10,10 @@ SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extna
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat'),
           false, 'the extension is not relocatable');
 
--- Exactly five tables and five views; nothing else is stored in the schema.
-SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media'],
-                  'schema chat has exactly the five tables');
+-- Exactly these tables and five views; nothing else is stored in the schema.
+SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
+                                'relay_watermark', 'secrets'],
+                  'schema chat has exactly its seven tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages'],
                  'schema chat has exactly the five views');
 
@@ -27,7 +28,7 @@ SELECT columns_are('chat', 'bookings',
 SELECT columns_are('chat', 'chats',
     ARRAY['chat_id', 'customer_id', 'customer_role', 'stylist_id', 'stylist_role', 'created_at',
           'last_seq', 'last_message_at', 'customer_read_seq', 'customer_unread',
-          'stylist_read_seq', 'stylist_unread'],
+          'stylist_read_seq', 'stylist_unread', 'customer_delivered_seq', 'stylist_delivered_seq'],
     'chat.chats has its columns');
 SELECT columns_are('chat', 'chat_messages',
     ARRAY['chat_id', 'seq', 'sender_id', 'body', 'booking_id', 'client_msg_id',
@@ -61,8 +62,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('chat_messages'), ('chats'), ('media')$$,
-    'the chat-owned tables are chats, chat_messages and media');
+    $$VALUES ('chat_messages'), ('chats'), ('media'), ('relay_watermark')$$,
+    'the chat-owned tables are chats, chat_messages, media and relay_watermark');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -152,16 +153,18 @@ SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'chat_service'), fal
           'role chat_service is NOLOGIN');
 SELECT isnt_superuser('chat_service', 'role chat_service is not a superuser');
 
--- pg_dump keeps the data of all five tables (extension configuration tables).
+-- pg_dump keeps the data of the six data tables (extension configuration
+-- tables), not the keys in chat.secrets.
 SELECT results_eq(
     $$SELECT c::regclass::text
         FROM pg_extension e, unnest(e.extconfig) AS c
        WHERE e.extname = 'stylist_chat'
        ORDER BY 1$$,
-    $$VALUES ('chat.bookings'), ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.profiles')$$,
-    'pg_extension.extconfig lists the five tables');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 5,
-          'each of the five tables is dumped whole (one empty filter each)');
+    $$VALUES ('chat.bookings'), ('chat.chat_messages'), ('chat.chats'), ('chat.media'),
+             ('chat.profiles'), ('chat.relay_watermark')$$,
+    'pg_extension.extconfig lists the six data tables');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 6,
+          'each of the six tables is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...
 SELECT is_strict('chat', 'pair_chat_id', ARRAY['uuid', 'uuid'], 'chat.pair_chat_id is STRICT');

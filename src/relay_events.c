@@ -1,0 +1,235 @@
+/*-------------------------------------------------------------------------
+ *
+ * relay_events.c
+ *	  The chat events of the current transaction, handed to the relay
+ *	  worker when the transaction commits.
+ *
+ * The SQL API records an event for each change it makes (a message, an
+ * edit, a delete, a read mark, a new chat) with chat._relay_event().  The
+ * events wait in TopTransactionContext; the commit callback appends them to
+ * the shared queue and sets the worker's latch, so a listener hears about a
+ * change as soon as it is visible, without the sender ever issuing NOTIFY.
+ * An aborted transaction or subtransaction drops its events: a rolled-back
+ * message is never relayed.
+ *
+ * A transaction with events cannot be prepared for two-phase commit: its
+ * commit would happen in another session, out of our callback's sight.
+ *
+ * Typing events are not transactional and never stored:
+ * chat._relay_now() queues one at once.
+ *
+ * Without shared memory (the library not preloaded) nothing is recorded;
+ * the messages wait in their tables for the worker's recovery scan.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "stylist_chat.h"
+
+/* in TopTransactionContext: the events, and the subtransaction of each */
+static RelayEvent *pending = NULL;
+static int *pending_level = NULL;
+static int	npending = 0;
+static int	maxpending = 0;
+
+static const char *const kind_names[] = {
+	[RELAY_MESSAGE] = "message",
+	[RELAY_EDITED] = "edited",
+	[RELAY_DELETED] = "deleted",
+	[RELAY_READ] = "read",
+	[RELAY_CHAT_CREATED] = "chat_created",
+	[RELAY_TYPING] = "typing",
+};
+
+static void relay_events_xact_callback(XactEvent event, void *arg);
+static void relay_events_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+										  SubTransactionId parentSubid, void *arg);
+
+PG_FUNCTION_INFO_V1(chat_relay_event);
+PG_FUNCTION_INFO_V1(chat_relay_now);
+
+void
+relay_events_init(void)
+{
+	RegisterXactCallback(relay_events_xact_callback, NULL);
+	RegisterSubXactCallback(relay_events_subxact_callback, NULL);
+}
+
+const char *
+relay_event_kind_name(int kind)
+{
+	if (kind < RELAY_MESSAGE || kind > RELAY_TYPING)
+		return "unknown";
+	return kind_names[kind];
+}
+
+static int
+relay_event_kind(const char *name)
+{
+	int			kind;
+
+	for (kind = RELAY_MESSAGE; kind <= RELAY_TYPING; kind++)
+		if (strcmp(name, kind_names[kind]) == 0)
+			return kind;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown chat event kind \"%s\"", name)));
+	return 0;					/* keep the compiler quiet */
+}
+
+static void
+forget_pending(void)
+{
+	/* the memory goes with TopTransactionContext */
+	pending = NULL;
+	pending_level = NULL;
+	npending = 0;
+	maxpending = 0;
+}
+
+static void
+relay_events_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (npending > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that changed a chat"),
+						 errhint("Commit chat changes with an ordinary COMMIT.")));
+			break;
+
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			/* nothing here may fail: the transaction has committed */
+			if (npending > 0)
+			{
+				relay_queue_push(pending, npending);
+				relay_wake_worker();
+			}
+			forget_pending();
+			break;
+
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			forget_pending();
+			break;
+
+		default:
+			break;
+	}
+}
+
+static void
+relay_events_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	int			i;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_ABORT_SUB:
+			/* events are recorded in order: the aborted ones are the last */
+			while (npending > 0 && pending_level[npending - 1] >= level)
+				npending--;
+			break;
+
+		case SUBXACT_EVENT_COMMIT_SUB:
+			for (i = npending - 1; i >= 0 && pending_level[i] >= level; i--)
+				pending_level[i] = level - 1;
+			break;
+
+		default:
+			break;
+	}
+}
+
+static void
+fill_event(RelayEvent *ev, FunctionCallInfo fcinfo)
+{
+	int			i;
+
+	for (i = 0; i <= 6; i++)
+		if (PG_ARGISNULL(i) && i != 5)
+			elog(ERROR, "chat event argument %d must not be null", i + 1);
+
+	memset(ev, 0, sizeof(*ev));
+	ev->dbid = MyDatabaseId;
+	ev->kind = relay_event_kind(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	ev->chat_id = *PG_GETARG_UUID_P(1);
+	ev->customer_id = *PG_GETARG_UUID_P(2);
+	ev->stylist_id = *PG_GETARG_UUID_P(3);
+	ev->actor_id = *PG_GETARG_UUID_P(4);
+	ev->seq = PG_ARGISNULL(5) ? 0 : PG_GETARG_INT64(5);
+	ev->at = PG_GETARG_TIMESTAMPTZ(6);
+}
+
+/*
+ * chat._relay_event(kind text, chat_id uuid, customer_id uuid,
+ *					 stylist_id uuid, actor_id uuid, seq bigint,
+ *					 at timestamptz) returns void
+ *
+ * Record an event of this transaction, relayed if and when it commits.
+ */
+Datum
+chat_relay_event(PG_FUNCTION_ARGS)
+{
+	if (!relay_shmem_available())
+		PG_RETURN_VOID();
+
+	if (npending == maxpending)
+	{
+		if (pending == NULL)
+		{
+			maxpending = 8;
+			pending = MemoryContextAlloc(TopTransactionContext,
+										 maxpending * sizeof(RelayEvent));
+			pending_level = MemoryContextAlloc(TopTransactionContext,
+											   maxpending * sizeof(int));
+		}
+		else
+		{
+			maxpending *= 2;
+			pending = repalloc(pending, maxpending * sizeof(RelayEvent));
+			pending_level = repalloc(pending_level, maxpending * sizeof(int));
+		}
+	}
+	fill_event(&pending[npending], fcinfo);
+	pending_level[npending] = GetCurrentTransactionNestLevel();
+	npending++;
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * chat._relay_now(kind text, chat_id uuid, customer_id uuid,
+ *				  stylist_id uuid, actor_id uuid, seq bigint,
+ *				  at timestamptz) returns void
+ *
+ * Queue an ephemeral event (typing) now, whatever becomes of the
+ * transaction.
+ */
+Datum
+chat_relay_now(PG_FUNCTION_ARGS)
+{
+	RelayEvent	ev;
+
+	if (!relay_shmem_available())
+		PG_RETURN_VOID();
+	fill_event(&ev, fcinfo);
+	relay_queue_push(&ev, 1);
+	relay_wake_worker();
+	PG_RETURN_VOID();
+}
