@@ -15,18 +15,21 @@
  * second row written, and a queue of deleted rows to vacuum.  The queue
  * costs nothing durable; durability comes from the messages themselves:
  *
- *	- chat.relay_watermark holds, per chat, a seq up to which messages are
- *	  known relayed.  The worker keeps the exact figure in memory and
- *	  writes down the ones that moved about once a second (it also wakes
- *	  every stylist_chat.poll_interval when idle), with synchronous_commit
- *	  off: a watermark lost in a crash only means some messages are
- *	  relayed twice.
+ *	- chat.relay_watermark holds, per chat, the seq up to which messages
+ *	  are relayed.  The worker moves it in the very transaction that
+ *	  issues the NOTIFYs, so the two commit together: a worker killed at
+ *	  any point neither loses nor repeats a message.  That transaction
+ *	  commits with synchronous_commit off; after a crash of the whole
+ *	  server a watermark may come back a little behind, and the messages
+ *	  above it are relayed a second time, to listeners who had all been
+ *	  disconnected by the crash anyway.
  *	- Recovery: when the worker starts (after a crash, a restart, a kill, or
  *	  with the library newly preloaded) and whenever the queue overflowed
  *	  or an error may have lost a batch, it relays, chat by chat in seq
- *	  order, every message above the written watermark.  Messages the
- *	  queue then brings again are skipped by seq, so a listener still sees
- *	  one chat's messages in seq order.
+ *	  order, every message above the watermark.  Messages the queue then
+ *	  brings again are skipped by seq (the worker remembers each active
+ *	  chat's watermark), so a listener sees one chat's messages in seq
+ *	  order.
  *
  * So every committed message is relayed at least once, whatever dies when.
  * Edits, deletes, read marks and new chats travel the same queue but are
@@ -68,6 +71,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -83,7 +87,7 @@ PGDLLEXPORT void relay_worker_main(Datum main_arg);
 #define RELAY_BATCH				1024	/* events per NOTIFY transaction */
 #define RECOVERY_BATCH			1000	/* messages per recovery query */
 #define REFRESH_INTERVAL_MS		1000	/* key and admins are reread */
-#define PERSIST_INTERVAL_MS		1000	/* watermarks written at least */
+#define TIDY_INTERVAL_MS		1000	/* idle chats and typing marks go */
 #define IDLE_CHAT_MS			60000	/* a chat forgotten after this */
 #define TYPING_INTERVAL_MS		1000	/* one typing event per second */
 #define MAX_BACKOFF_MS			10000
@@ -93,7 +97,6 @@ typedef struct ChatWatermark
 {
 	pg_uuid_t	chat_id;		/* hash key */
 	int64		relayed_seq;	/* messages relayed up to here */
-	int64		persisted_seq;	/* ... and written down up to here */
 	TimestampTz touched;
 } ChatWatermark;
 
@@ -121,7 +124,8 @@ typedef struct RecoveryChat
 static HTAB *watermarks = NULL;
 static HTAB *typing = NULL;
 static bool need_recovery = true;
-static TimestampTz last_persist = 0;
+static TimestampTz last_tidy = 0;
+static SPIPlanPtr watermark_plan = NULL;
 
 /* read from the database, refreshed every REFRESH_INTERVAL_MS */
 static bool extension_present = false;
@@ -138,7 +142,8 @@ static void refresh_context(void);
 static void recover(void);
 static int	notify_events(RelayEvent *events, int n);
 static void notify_one(const RelayEvent *ev);
-static void persist_watermarks(bool forget_idle);
+static void write_watermarks(pg_uuid_t *chat_ids, int64 *seqs, int n);
+static void tidy(void);
 static void reset_watermarks(void);
 
 /*
@@ -258,9 +263,10 @@ relay_cycle(void)
 			recover();
 		if (n > 0)
 			notify_events(event_buffer, n);
-		if (TimestampDifferenceExceeds(last_persist, GetCurrentTimestamp(), PERSIST_INTERVAL_MS))
-			persist_watermarks(true);
 	} while (n == RELAY_BATCH);
+
+	if (TimestampDifferenceExceeds(last_tidy, GetCurrentTimestamp(), TIDY_INTERVAL_MS))
+		tidy();
 }
 
 /*
@@ -388,7 +394,7 @@ recover(void)
 														  SPI_tuptable->tupdesc, 1, &isnull));
 		ChatWatermark *w = hash_search(watermarks, chat_id, HASH_ENTER, NULL);
 
-		w->relayed_seq = w->persisted_seq =
+		w->relayed_seq =
 			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		w->touched = GetCurrentTimestamp();
 	}
@@ -467,18 +473,17 @@ recover(void)
 				notify_one(&ev);
 				from = ev.seq;
 			}
+			if (n > 0)
+				write_watermarks(&chats[c].chat_id, &from, 1);
 			SPI_finish();
 			PopActiveSnapshot();
 			CommitTransactionCommand();
 
 			if (n > 0)
 			{
-				bool		found;
 				ChatWatermark *w = hash_search(watermarks, &chats[c].chat_id,
-											   HASH_ENTER, &found);
+											   HASH_ENTER, NULL);
 
-				if (!found)
-					w->persisted_seq = 0;
 				w->relayed_seq = from;
 				w->touched = GetCurrentTimestamp();
 				relayed += n;
@@ -496,21 +501,27 @@ recover(void)
 				(errmsg("stylist_chat relay recovered " UINT64_FORMAT " messages of " UINT64_FORMAT " chats",
 						relayed, nchats)));
 	need_recovery = false;
-	persist_watermarks(false);
 }
 
 /*
- * NOTIFY a batch of queued events in one transaction.
+ * NOTIFY a batch of queued events, and move the watermarks of their chats,
+ * in one transaction.
  */
 static int
 notify_events(RelayEvent *events, int n)
 {
 	int			i;
 	int			sent = 0;
+	int			nmoved = 0;
+	pg_uuid_t  *moved_chats = palloc(n * sizeof(pg_uuid_t));
+	int64	   *moved_seqs = palloc(n * sizeof(int64));
+	ChatWatermark **moved = palloc(n * sizeof(ChatWatermark *));
 	TimestampTz now = GetCurrentTimestamp();
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "stylist_chat relay: notifying");
 
 	for (i = 0; i < n; i++)
@@ -524,13 +535,24 @@ notify_events(RelayEvent *events, int n)
 		{
 			bool		found;
 			ChatWatermark *w = hash_search(watermarks, &ev->chat_id, HASH_ENTER, &found);
+			int			j;
 
 			if (!found)
-				w->relayed_seq = w->persisted_seq = 0;
+				w->relayed_seq = 0;
 			else if (ev->seq <= w->relayed_seq)
 				continue;		/* recovery relayed it already */
-			w->relayed_seq = ev->seq;
-			w->touched = now;
+
+			/* one watermark per chat, at the batch's highest seq */
+			for (j = 0; j < nmoved; j++)
+				if (moved[j] == w)
+					break;
+			if (j == nmoved)
+			{
+				moved[nmoved] = w;
+				moved_chats[nmoved] = ev->chat_id;
+				nmoved++;
+			}
+			moved_seqs[j] = ev->seq;
 		}
 		else if (ev->kind == RELAY_TYPING)
 		{
@@ -549,8 +571,19 @@ notify_events(RelayEvent *events, int n)
 		sent++;
 	}
 
+	write_watermarks(moved_chats, moved_seqs, nmoved);
+
+	SPI_finish();
+	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+
+	/* committed: the notifications are out and the watermarks written */
+	for (i = 0; i < nmoved; i++)
+	{
+		moved[i]->relayed_seq = moved_seqs[i];
+		moved[i]->touched = now;
+	}
 	if (sent > 0)
 		relay_count_relayed(sent);
 	return sent;
@@ -588,72 +621,71 @@ notify_one(const RelayEvent *ev)
 }
 
 /*
- * Write down the watermarks that moved; optionally forget chats idle for a
- * minute, so that memory follows the active chats, not all chats.
+ * Move the watermarks of n chats, in the current transaction (SPI
+ * connected): one statement for the whole batch.
  */
 static void
-persist_watermarks(bool forget_idle)
+write_watermarks(pg_uuid_t *chat_ids, int64 *seqs, int n)
 {
-	HASH_SEQ_STATUS status;
-	ChatWatermark *w;
-	TimestampTz now = GetCurrentTimestamp();
-	SPIPlanPtr	plan = NULL;
-	bool		started = false;
+	Datum	   *chat_datums;
+	Datum	   *seq_datums;
+	Datum		values[2];
+	int			i;
 
-	if (watermarks == NULL)
+	if (n == 0)
 		return;
 
-	hash_seq_init(&status, watermarks);
-	while ((w = hash_seq_search(&status)) != NULL)
+	if (watermark_plan == NULL)
 	{
-		if (w->relayed_seq > w->persisted_seq)
-		{
-			Oid			argtypes[2] = {UUIDOID, INT8OID};
-			Datum		values[2];
+		Oid			argtypes[2] = {UUIDARRAYOID, INT8ARRAYOID};
+		SPIPlanPtr	plan;
 
-			if (!started)
-			{
-				SetCurrentStatementStartTimestamp();
-				StartTransactionCommand();
-				SPI_connect();
-				PushActiveSnapshot(GetTransactionSnapshot());
-				pgstat_report_activity(STATE_RUNNING, "stylist_chat relay: writing watermarks");
-				plan = SPI_prepare("INSERT INTO chat.relay_watermark AS w (chat_id, relayed_seq)"
-								   " VALUES ($1, $2)"
-								   " ON CONFLICT (chat_id) DO UPDATE"
-								   " SET relayed_seq = excluded.relayed_seq"
-								   " WHERE w.relayed_seq OPERATOR(pg_catalog.<) excluded.relayed_seq",
-								   2, argtypes);
-				if (plan == NULL)
-					elog(ERROR, "stylist_chat relay: could not prepare the watermark update");
-				started = true;
-			}
-			values[0] = UUIDPGetDatum(&w->chat_id);
-			values[1] = Int64GetDatum(w->relayed_seq);
-			if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "stylist_chat relay: could not write a watermark");
-		}
-		else if (forget_idle &&
-				 TimestampDifferenceExceeds(w->touched, now, IDLE_CHAT_MS))
-			(void) hash_search(watermarks, &w->chat_id, HASH_REMOVE, NULL);
+		plan = SPI_prepare("INSERT INTO chat.relay_watermark AS w (chat_id, relayed_seq)"
+						   " SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
+						   " ON CONFLICT (chat_id) DO UPDATE"
+						   " SET relayed_seq = excluded.relayed_seq"
+						   " WHERE w.relayed_seq OPERATOR(pg_catalog.<) excluded.relayed_seq",
+						   2, argtypes);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "stylist_chat relay: could not prepare the watermark update");
+		watermark_plan = plan;
 	}
 
-	if (started)
+	chat_datums = palloc(n * sizeof(Datum));
+	seq_datums = palloc(n * sizeof(Datum));
+	for (i = 0; i < n; i++)
 	{
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
+		chat_datums[i] = UUIDPGetDatum(&chat_ids[i]);
+		seq_datums[i] = Int64GetDatum(seqs[i]);
+	}
+	values[0] = PointerGetDatum(construct_array(chat_datums, n, UUIDOID, UUID_LEN,
+												false, TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(construct_array(seq_datums, n, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_plan(watermark_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "stylist_chat relay: could not write watermarks");
+}
 
-		/* only now is it written */
+/*
+ * Forget chats idle for a minute and stale typing marks, so that memory
+ * follows the active chats, not all chats.
+ */
+static void
+tidy(void)
+{
+	HASH_SEQ_STATUS status;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (watermarks != NULL)
+	{
+		ChatWatermark *w;
+
 		hash_seq_init(&status, watermarks);
 		while ((w = hash_seq_search(&status)) != NULL)
-			w->persisted_seq = w->relayed_seq;
+			if (TimestampDifferenceExceeds(w->touched, now, IDLE_CHAT_MS))
+				(void) hash_search(watermarks, &w->chat_id, HASH_REMOVE, NULL);
 	}
-	last_persist = now;
-
-	/* typing marks older than the interval are of no use */
-	if (forget_idle && typing != NULL)
+	if (typing != NULL)
 	{
 		TypingEntry *t;
 
@@ -662,4 +694,5 @@ persist_watermarks(bool forget_idle)
 			if (TimestampDifferenceExceeds(t->last, now, TYPING_INTERVAL_MS * 2))
 				(void) hash_search(typing, &t->key, HASH_REMOVE, NULL);
 	}
+	last_tidy = now;
 }

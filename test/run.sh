@@ -7,7 +7,11 @@
 #      pg_regress   sql/*.sql against expected/*.out
 #      pgTAP        test/pgtap/*.sql through pg_prove
 #      libpq        test/libpq/*.c, built here; each prints TAP
-#      scripts      test/scripts/*.sh; each prints TAP
+#      scripts      test/scripts/*.sh; each prints TAP.  They get the
+#                   database name as $1, the cluster in PGHOST/PGPORT/PGUSER,
+#                   and the built test/chat_client.c as $CHAT_CLIENT; a
+#                   script that must crash or reconfigure a server starts
+#                   its own with test/lib.sh
 # 4. prints "N passed, N failed" over every test of every suite and exits
 #    non-zero if anything failed.
 set -uo pipefail
@@ -81,6 +85,17 @@ for t in test/pgtap/*.sql; do
     grep -E '^ *not ok|^#' "$LOGDIR/tap.out" | head -40 | sed 's/^/    /'
     count_tap "$LOGDIR/tap.out" $rc
 done
+
+# the chat client of test/chat_client.c, for the script tests and the demo
+build_client() {
+    gcc -O2 -Wall -Wextra -Werror -o "$1" test/chat_client.c -I"$("$PG_CONFIG" --includedir)" \
+        -L"$("$PG_CONFIG" --libdir)" -lpq
+}
+export CHAT_CLIENT=$LOGDIR/chat_client
+if [ -f test/chat_client.c ] && ! build_client "$CHAT_CLIENT"; then
+    echo "test/chat_client.c does not build"
+    failed=$((failed + 1))
+fi
 
 echo "== libpq"
 for src in test/libpq/*.c; do
