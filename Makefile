@@ -4,6 +4,7 @@
 #   make installcheck        pg_regress against a running server (PGHOST, PGPORT, ...)
 #   make test                everything, on a throwaway cluster, installing what is missing
 #   make demo                a short conversation, on a throwaway cluster
+#   make bench               throughput, latency, scaling and memory figures
 
 EXTENSION = stylist_chat
 EXTVERSION = 1.0
@@ -28,9 +29,12 @@ all install installcheck:
 	@exit 1
 endif
 
-.PHONY: test demo
+.PHONY: test demo bench
 test:
 	bash test/run.sh
 
 demo:
 	bash test/demo.sh
+
+bench:
+	bash test/bench/run.sh
