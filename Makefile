@@ -15,7 +15,7 @@ DATA = stylist_chat--$(EXTVERSION).sql
 PGFILEDESC = "stylist_chat - customer-stylist chat"
 PG_CFLAGS = -Wextra -Wno-unused-parameter
 
-REGRESS = setup identity chats messages reading access errors
+REGRESS = setup identity chats messages reading access realtime errors
 
 PG_CONFIG ?= pg_config
 PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))

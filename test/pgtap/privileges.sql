@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(132);
+SELECT plan(147);
 
 CREATE ROLE regress_nobody LOGIN;
 CREATE ROLE regress_app LOGIN IN ROLE chat_service;
@@ -88,7 +88,12 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ('SELECT * FROM chat.inbox()', 'chat.inbox'),
     ($$SELECT * FROM chat.chat_bookings('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.chat_bookings'),
     ('SELECT chat._actor_is_admin()', 'chat._actor_is_admin'),
-    ('SELECT chat.require_actor()', 'chat.require_actor')
+    ('SELECT chat.require_actor()', 'chat.require_actor'),
+    ('SELECT chat.listen_channel()', 'chat.listen_channel'),
+    ('SELECT chat.listen()', 'chat.listen'),
+    ($$SELECT chat.typing('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.typing'),
+    ('SELECT * FROM chat.undelivered()', 'chat.undelivered'),
+    ('SELECT * FROM chat.relay_status()', 'chat.relay_status')
   ) AS t(stmt, what);
 
 -- ... nor read a view.
@@ -188,6 +193,11 @@ SELECT is((SELECT count(*) FROM chat.chat_bookings('2b36d078-2d46-5ea6-a968-518e
           'regress_app: chat_bookings');
 SELECT is(chat.pair_chat_id('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222'),
           '2b36d078-2d46-5ea6-a968-518e80fae814'::uuid, 'regress_app: pair_chat_id');
+SELECT matches(chat.listen_channel(), '^chat_[0-9a-f]{40}$', 'regress_app: listen_channel');
+SELECT is(chat.listen(), chat.listen_channel(), 'regress_app: listen');
+SELECT lives_ok($$SELECT chat.typing('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'regress_app: typing');
+SELECT is((SELECT count(*) FROM chat.undelivered()), 0::bigint, 'regress_app: undelivered (nothing for alice: only she wrote)');
+SELECT is((SELECT count(*) FROM chat.relay_status()), 1::bigint, 'regress_app: relay_status');
 
 -- ... and read the views.
 SELECT is((SELECT count(*) FROM chat.my_chats), 1::bigint, 'regress_app can SELECT chat.my_chats');
@@ -244,6 +254,17 @@ SELECT throws_ok($$SELECT chat._own_message('2b36d078-2d46-5ea6-a968-518e80fae81
                  '42501', NULL, 'regress_app cannot call chat._own_message');
 SELECT throws_ok($$SELECT * FROM chat._messages('2b36d078-2d46-5ea6-a968-518e80fae814', 0, NULL, 10, false)$$,
                  '42501', NULL, 'regress_app cannot call chat._messages');
+-- Nor the relay's internals: the channel of any profile from a key, a key,
+-- forged events, the raw shared state.
+SELECT throws_ok($$SELECT chat._channel_name(sha256('guess'::bytea), '22222222-2222-4222-8222-222222222222')$$,
+                 '42501', NULL, 'regress_app cannot call chat._channel_name');
+SELECT throws_ok('SELECT chat._random_key()', '42501', NULL, 'regress_app cannot call chat._random_key');
+SELECT throws_ok($$SELECT chat._relay_event('message', '2b36d078-2d46-5ea6-a968-518e80fae814', '11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '22222222-2222-4222-8222-222222222222', 1, now())$$,
+                 '42501', NULL, 'regress_app cannot call chat._relay_event');
+SELECT throws_ok($$SELECT chat._relay_now('typing', '2b36d078-2d46-5ea6-a968-518e80fae814', '11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '22222222-2222-4222-8222-222222222222', NULL, now())$$,
+                 '42501', NULL, 'regress_app cannot call chat._relay_now');
+SELECT throws_ok('SELECT * FROM chat._relay_shared_status()', '42501', NULL,
+                 'regress_app cannot call chat._relay_shared_status');
 SELECT throws_ok('CREATE TABLE chat.regress_t (x int)', '42501', NULL,
                  'regress_app cannot create a table in schema chat');
 
@@ -291,6 +312,11 @@ BEGIN
     PERFORM * FROM chat.chat_bookings('2b36d078-2d46-5ea6-a968-518e80fae814');
     PERFORM chat.mark_read('2b36d078-2d46-5ea6-a968-518e80fae814');
     PERFORM chat.delete_message('2b36d078-2d46-5ea6-a968-518e80fae814', 3);
+    PERFORM chat.listen_channel();
+    PERFORM chat.listen();
+    PERFORM chat.typing('2b36d078-2d46-5ea6-a968-518e80fae814');
+    PERFORM * FROM chat.undelivered();
+    PERFORM * FROM chat.relay_status();
     PERFORM chat.upsert_profile('33333333-3333-4333-8333-333333333333', 'customer', 'Carol C.');
     PERFORM chat.upsert_booking('b0000000-0000-4000-8000-000000000002', '11111111-1111-4111-8111-111111111111',
                                 '22222222-2222-4222-8222-222222222222', 'Colour', '2024-02-01 10:00+00', 'confirmed');
