@@ -205,7 +205,9 @@ COMMENT ON TABLE chat.chats IS
 CREATE TABLE chat.chat_messages (
     chat_id             uuid NOT NULL REFERENCES chat.chats (chat_id),
     seq                 bigint NOT NULL CHECK (seq > 0),
-    sender_id           uuid NOT NULL REFERENCES chat.profiles (id),
+    -- a participant of the chat: send_message() checks it (no foreign key,
+    -- so that a send locks one row, its chat's)
+    sender_id           uuid NOT NULL,
     -- NULL only for a deleted message (a tombstone)
     body                text CHECK (char_length(body) <= 4000),
     booking_id          uuid REFERENCES chat.bookings (id),
@@ -280,7 +282,6 @@ SELECT pg_catalog.pg_extension_config_dump('chat.relay_watermark', '');
 CREATE FUNCTION chat._chat_access_denied(chat_id uuid)
 RETURNS void
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- one answer for "no such chat" and "not yours": ids cannot be probed
@@ -296,7 +297,6 @@ COMMENT ON FUNCTION chat._chat_access_denied(uuid) IS
 CREATE FUNCTION chat._require_arg(value anyelement, name text)
 RETURNS anyelement
 LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF value IS NULL THEN
@@ -313,7 +313,6 @@ COMMENT ON FUNCTION chat._require_arg(anyelement, text) IS
 CREATE FUNCTION chat._check_text(value text, name text, max_chars integer)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v text := btrim(chat._require_arg(value, name));
@@ -341,7 +340,6 @@ COMMENT ON FUNCTION chat._check_text(text, text, integer) IS
 CREATE FUNCTION chat._check_body(body text, attachment_count integer)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF body IS NULL AND attachment_count > 0 THEN
@@ -372,7 +370,6 @@ COMMENT ON FUNCTION chat._check_body(text, integer) IS
 CREATE FUNCTION chat._check_attachments(attachments jsonb)
 RETURNS integer
 LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n integer;
@@ -445,7 +442,6 @@ COMMENT ON FUNCTION chat._check_attachments(jsonb) IS
 CREATE FUNCTION chat._profile_role(profile_id uuid)
 RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT role FROM chat.profiles WHERE id = $1
 $$;
@@ -486,7 +482,6 @@ COMMENT ON FUNCTION chat._preview(text, timestamptz, integer) IS
 CREATE FUNCTION chat._open_chat(customer_id uuid, stylist_id uuid)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_chat_id uuid := chat.pair_chat_id($1, $2);
@@ -737,7 +732,6 @@ RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
                deleted_at timestamptz, attachments jsonb, booking jsonb)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
-SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -924,17 +918,30 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_actor uuid := chat.require_actor();
-    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_chat uuid := $1;
+    p_body text := $2;
     p_booking uuid := $3;
     p_client_msg_id uuid := $4;
-    v_count integer := chat._check_attachments($5);
-    p_body text := chat._check_body($2, v_count);
+    v_count integer := 0;
     v_seq bigint;
     v_at timestamptz;
     v_customer uuid;
     v_stylist uuid;
     v_first record;
 BEGIN
+    -- the common case, a plain text message, is checked here without
+    -- calling out: this is the hot path
+    IF p_chat IS NULL THEN
+        PERFORM chat._require_arg(p_chat, 'chat_id');
+    END IF;
+    IF $5 IS NOT NULL THEN
+        v_count := chat._check_attachments($5);
+    END IF;
+    IF p_body IS NULL OR v_count > 0 OR char_length(p_body) NOT BETWEEN 1 AND 4000
+       OR btrim(p_body, E' \t\n\r') = '' THEN
+        p_body := chat._check_body(p_body, v_count);
+    END IF;
+
     IF p_client_msg_id IS NOT NULL THEN
         -- take the chat's lock first, so that a concurrent retry of the same
         -- message waits here and then finds the first one
@@ -1008,7 +1015,6 @@ COMMENT ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) IS
 CREATE FUNCTION chat._own_message(chat_id uuid, seq bigint, verb text)
 RETURNS chat.chat_messages
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1045,7 +1051,6 @@ COMMENT ON FUNCTION chat._own_message(uuid, bigint, text) IS
 CREATE FUNCTION chat._relay_change(kind text, chat_id uuid, seq bigint)
 RETURNS void
 LANGUAGE sql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT chat._relay_event($1, c.chat_id, c.customer_id, c.stylist_id,
                              chat.require_actor(), $3, now())

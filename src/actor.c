@@ -34,22 +34,22 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
+#include "access/genam.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
 #include "stylist_chat.h"
@@ -236,63 +236,35 @@ may_act_for_others(void)
 }
 
 /*
- * Does a profile exist?  Read as the owner of chat.profiles, so that the
- * caller needs no privilege on the table.
+ * Does a profile exist?  One probe of the primary key index of
+ * chat.profiles, below the SQL layer: no query is planned, no name is
+ * looked up through the caller's search_path, and the caller needs no
+ * privilege on the table.
  */
 static bool
 profile_exists(pg_uuid_t *profile_id)
 {
-	Oid			relid;
-	HeapTuple	tuple;
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-	Oid			argtypes[1] = {UUIDOID};
-	Datum		values[1];
+	Oid			nspid = get_namespace_oid("chat", false);
+	Oid			relid = get_relname_relid("profiles", nspid);
+	Oid			indexid = get_relname_relid("profiles_pkey", nspid);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
 	bool		found;
-	int			ret;
 
-	relid = get_relname_relid("profiles", get_namespace_oid("chat", false));
-	if (!OidIsValid(relid))
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table chat.profiles does not exist"),
 				 errhint("Run CREATE EXTENSION stylist_chat in this database.")));
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
 
-	/*
-	 * Run as the owner, with a search_path of our choosing: nothing the
-	 * caller created may be looked up by name while we hold the owner's
-	 * rights.  An error undoes both through transaction abort.
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	rel = table_open(relid, AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(profile_id));
+	scan = systable_beginscan(rel, indexid, true, GetTransactionSnapshot(), 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	values[0] = UUIDPGetDatum(profile_id);
-	ret = SPI_execute_with_args("SELECT 1 FROM chat.profiles"
-								" WHERE id OPERATOR(pg_catalog.=) $1",
-								1, argtypes, values, NULL, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s",
-			 SPI_result_code_string(ret));
-	found = SPI_processed > 0;
-	SPI_finish();
-
-	AtEOXact_GUC(true, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return found;
 }
 

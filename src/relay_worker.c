@@ -28,8 +28,17 @@
  *	  or an error may have lost a batch, it relays, chat by chat in seq
  *	  order, every message above the watermark.  Messages the queue then
  *	  brings again are skipped by seq (the worker remembers each active
- *	  chat's watermark), so a listener sees one chat's messages in seq
- *	  order.
+ *	  chat's watermark).
+ *
+ * Order within a chat.  Seqs are assigned under the chat row's lock, and a
+ * sender's commit callback runs before its locks are released; yet the
+ * next sender may see the row committed a moment before the callback runs
+ * (once the commit is in the proc array) and overtake it into the queue.
+ * So the worker relays a chat's messages strictly in seq order: a message
+ * that arrives before its predecessor is held back until the predecessor
+ * comes, which it does within microseconds; a gap that is still open after
+ * a second (the predecessor was dropped by a full queue) is filled by
+ * recovery from the tables.
  *
  * So every committed message is relayed at least once, whatever dies when.
  * Edits, deletes, read marks and new chats travel the same queue but are
@@ -90,13 +99,26 @@ PGDLLEXPORT void relay_worker_main(Datum main_arg);
 #define TIDY_INTERVAL_MS		1000	/* idle chats and typing marks go */
 #define IDLE_CHAT_MS			60000	/* a chat forgotten after this */
 #define TYPING_INTERVAL_MS		1000	/* one typing event per second */
+#define GAP_TIMEOUT_MS			1000	/* a hold-back this old: recover */
+#define GAP_POLL_MS				50		/* how often to look while holding */
 #define MAX_BACKOFF_MS			10000
+
+/* a message that came before its predecessor */
+typedef struct HeldEvent
+{
+	RelayEvent	ev;
+	struct HeldEvent *next;
+} HeldEvent;
 
 /* what the worker knows of one chat */
 typedef struct ChatWatermark
 {
 	pg_uuid_t	chat_id;		/* hash key */
-	int64		relayed_seq;	/* messages relayed up to here */
+	int64		relayed_seq;	/* messages relayed (and committed) up to here */
+	int64		batch_seq;		/* ... and in the current batch */
+	bool		in_batch;
+	HeldEvent  *held;			/* waiting for a predecessor, by seq */
+	TimestampTz held_since;
 	TimestampTz touched;
 } ChatWatermark;
 
@@ -126,6 +148,8 @@ static HTAB *typing = NULL;
 static bool need_recovery = true;
 static TimestampTz last_tidy = 0;
 static SPIPlanPtr watermark_plan = NULL;
+static SPIPlanPtr lookup_plan = NULL;
+static int	nheld = 0;			/* events held back, all chats */
 
 /* read from the database, refreshed every REFRESH_INTERVAL_MS */
 static bool extension_present = false;
@@ -142,6 +166,9 @@ static void refresh_context(void);
 static void recover(void);
 static int	notify_events(RelayEvent *events, int n);
 static void notify_one(const RelayEvent *ev);
+static ChatWatermark *chat_watermark(const pg_uuid_t *chat_id);
+static void hold_event(ChatWatermark *w, const RelayEvent *ev);
+static bool gap_expired(void);
 static void write_watermarks(pg_uuid_t *chat_ids, int64 *seqs, int n);
 static void tidy(void);
 static void reset_watermarks(void);
@@ -197,7 +224,9 @@ relay_worker_main(Datum main_arg)
 	{
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 backoff_ms > 0 ? backoff_ms : relay_poll_interval,
+						 backoff_ms > 0 ? backoff_ms :
+						 nheld > 0 ? Min(GAP_POLL_MS, relay_poll_interval) :
+						 relay_poll_interval,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
@@ -264,6 +293,12 @@ relay_cycle(void)
 		if (n > 0)
 			notify_events(event_buffer, n);
 	} while (n == RELAY_BATCH);
+
+	if (nheld > 0 && gap_expired())
+	{
+		need_recovery = true;
+		recover();
+	}
 
 	if (TimestampDifferenceExceeds(last_tidy, GetCurrentTimestamp(), TIDY_INTERVAL_MS))
 		tidy();
@@ -344,7 +379,22 @@ reset_watermarks(void)
 	HASHCTL		ctl;
 
 	if (watermarks != NULL)
+	{
+		HASH_SEQ_STATUS status;
+		ChatWatermark *w;
+
+		hash_seq_init(&status, watermarks);
+		while ((w = hash_seq_search(&status)) != NULL)
+			while (w->held != NULL)
+			{
+				HeldEvent  *h = w->held;
+
+				w->held = h->next;
+				pfree(h);
+			}
 		hash_destroy(watermarks);
+	}
+	nheld = 0;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(pg_uuid_t);
 	ctl.entrysize = sizeof(ChatWatermark);
@@ -394,6 +444,7 @@ recover(void)
 														  SPI_tuptable->tupdesc, 1, &isnull));
 		ChatWatermark *w = hash_search(watermarks, chat_id, HASH_ENTER, NULL);
 
+		memset(((char *) w) + sizeof(pg_uuid_t), 0, sizeof(ChatWatermark) - sizeof(pg_uuid_t));
 		w->relayed_seq =
 			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		w->touched = GetCurrentTimestamp();
@@ -481,9 +532,13 @@ recover(void)
 
 			if (n > 0)
 			{
+				bool		found;
 				ChatWatermark *w = hash_search(watermarks, &chats[c].chat_id,
-											   HASH_ENTER, NULL);
+											   HASH_ENTER, &found);
 
+				if (!found)
+					memset(((char *) w) + sizeof(pg_uuid_t), 0,
+						   sizeof(ChatWatermark) - sizeof(pg_uuid_t));
 				w->relayed_seq = from;
 				w->touched = GetCurrentTimestamp();
 				relayed += n;
@@ -513,6 +568,7 @@ notify_events(RelayEvent *events, int n)
 	int			i;
 	int			sent = 0;
 	int			nmoved = 0;
+	int			nchats;
 	pg_uuid_t  *moved_chats = palloc(n * sizeof(pg_uuid_t));
 	int64	   *moved_seqs = palloc(n * sizeof(int64));
 	ChatWatermark **moved = palloc(n * sizeof(ChatWatermark *));
@@ -533,26 +589,43 @@ notify_events(RelayEvent *events, int n)
 
 		if (ev->kind == RELAY_MESSAGE)
 		{
-			bool		found;
-			ChatWatermark *w = hash_search(watermarks, &ev->chat_id, HASH_ENTER, &found);
-			int			j;
+			ChatWatermark *w = chat_watermark(&ev->chat_id);
 
-			if (!found)
-				w->relayed_seq = 0;
-			else if (ev->seq <= w->relayed_seq)
-				continue;		/* recovery relayed it already */
-
-			/* one watermark per chat, at the batch's highest seq */
-			for (j = 0; j < nmoved; j++)
-				if (moved[j] == w)
-					break;
-			if (j == nmoved)
+			if (!w->in_batch)
 			{
-				moved[nmoved] = w;
-				moved_chats[nmoved] = ev->chat_id;
-				nmoved++;
+				w->in_batch = true;
+				w->batch_seq = w->relayed_seq;
+				moved[nmoved++] = w;
 			}
-			moved_seqs[j] = ev->seq;
+			if (ev->seq <= w->batch_seq)
+				continue;		/* recovery relayed it already */
+			if (ev->seq > w->batch_seq + 1)
+			{
+				hold_event(w, ev);	/* its predecessor is still on its way */
+				continue;
+			}
+			notify_one(ev);
+			sent++;
+			w->batch_seq = ev->seq;
+
+			/* what waited for this one */
+			while (w->held != NULL && w->held->ev.seq <= w->batch_seq + 1)
+			{
+				HeldEvent  *h = w->held;
+
+				w->held = h->next;
+				nheld--;
+				if (h->ev.seq == w->batch_seq + 1)
+				{
+					notify_one(&h->ev);
+					sent++;
+					w->batch_seq = h->ev.seq;
+				}
+				pfree(h);
+			}
+			if (w->held == NULL)
+				w->held_since = 0;
+			continue;
 		}
 		else if (ev->kind == RELAY_TYPING)
 		{
@@ -571,7 +644,16 @@ notify_events(RelayEvent *events, int n)
 		sent++;
 	}
 
-	write_watermarks(moved_chats, moved_seqs, nmoved);
+	/* one watermark per chat, at the batch's highest seq */
+	nchats = 0;
+	for (i = 0; i < nmoved; i++)
+		if (moved[i]->batch_seq > moved[i]->relayed_seq)
+		{
+			moved_chats[nchats] = moved[i]->chat_id;
+			moved_seqs[nchats] = moved[i]->batch_seq;
+			nchats++;
+		}
+	write_watermarks(moved_chats, moved_seqs, nchats);
 
 	SPI_finish();
 	PopActiveSnapshot();
@@ -581,7 +663,8 @@ notify_events(RelayEvent *events, int n)
 	/* committed: the notifications are out and the watermarks written */
 	for (i = 0; i < nmoved; i++)
 	{
-		moved[i]->relayed_seq = moved_seqs[i];
+		moved[i]->relayed_seq = moved[i]->batch_seq;
+		moved[i]->in_batch = false;
 		moved[i]->touched = now;
 	}
 	if (sent > 0)
@@ -618,6 +701,91 @@ notify_one(const RelayEvent *ev)
 		channel_name(channel_key, channel_keylen, &admins[i], channel);
 		Async_Notify(channel, payload);
 	}
+}
+
+/*
+ * The worker's entry for a chat; one it does not know starts from the
+ * written watermark (in the current transaction, SPI connected).
+ */
+static ChatWatermark *
+chat_watermark(const pg_uuid_t *chat_id)
+{
+	bool		found;
+	ChatWatermark *w = hash_search(watermarks, chat_id, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		Datum		values[1];
+		bool		isnull;
+
+		memset(((char *) w) + sizeof(pg_uuid_t), 0, sizeof(ChatWatermark) - sizeof(pg_uuid_t));
+		if (lookup_plan == NULL)
+		{
+			Oid			argtypes[1] = {UUIDOID};
+			SPIPlanPtr	plan;
+
+			plan = SPI_prepare("SELECT relayed_seq FROM chat.relay_watermark"
+							   " WHERE chat_id OPERATOR(pg_catalog.=) $1", 1, argtypes);
+			if (plan == NULL || SPI_keepplan(plan) != 0)
+				elog(ERROR, "stylist_chat relay: could not prepare the watermark lookup");
+			lookup_plan = plan;
+		}
+		values[0] = UUIDPGetDatum(chat_id);
+		if (SPI_execute_plan(lookup_plan, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "stylist_chat relay: could not read a watermark");
+		if (SPI_processed > 0)
+			w->relayed_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+		w->touched = GetCurrentTimestamp();
+	}
+	return w;
+}
+
+/*
+ * Keep a message until its predecessor has been relayed.
+ */
+static void
+hold_event(ChatWatermark *w, const RelayEvent *ev)
+{
+	HeldEvent **p = &w->held;
+	HeldEvent  *h;
+
+	while (*p != NULL && (*p)->ev.seq < ev->seq)
+		p = &(*p)->next;
+	if (*p != NULL && (*p)->ev.seq == ev->seq)
+		return;					/* held already */
+	h = MemoryContextAlloc(TopMemoryContext, sizeof(HeldEvent));
+	h->ev = *ev;
+	h->next = *p;
+	*p = h;
+	if (w->held_since == 0)
+		w->held_since = GetCurrentTimestamp();
+	nheld++;
+}
+
+/*
+ * Has a chat waited too long for a message?  Then it was lost on the way
+ * (a full queue) and only the tables have it.
+ */
+static bool
+gap_expired(void)
+{
+	HASH_SEQ_STATUS status;
+	ChatWatermark *w;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		expired = false;
+
+	hash_seq_init(&status, watermarks);
+	while ((w = hash_seq_search(&status)) != NULL)
+		if (w->held != NULL && !expired &&
+			TimestampDifferenceExceeds(w->held_since, now, GAP_TIMEOUT_MS))
+		{
+			ereport(LOG,
+					(errmsg("stylist_chat relay: message " INT64_FORMAT " of a chat did not arrive; recovering from the tables",
+							w->relayed_seq + 1)));
+			expired = true;
+		}
+	return expired;
 }
 
 /*
@@ -682,7 +850,8 @@ tidy(void)
 
 		hash_seq_init(&status, watermarks);
 		while ((w = hash_seq_search(&status)) != NULL)
-			if (TimestampDifferenceExceeds(w->touched, now, IDLE_CHAT_MS))
+			if (w->held == NULL &&
+				TimestampDifferenceExceeds(w->touched, now, IDLE_CHAT_MS))
 				(void) hash_search(watermarks, &w->chat_id, HASH_REMOVE, NULL);
 	}
 	if (typing != NULL)
