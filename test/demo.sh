@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test/demo.sh: a short conversation between a customer and a stylist across
 # two bookings, on a throwaway cluster (make demo).  Every step prints what
-# each side sees: the inbox with unread counts, the history, the bookings.
+# each side sees: the inbox with unread counts, the history, the bookings;
+# at the end Leo's phone (test/chat_client.c) is connected and shows Mia's
+# messages arriving in real time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,11 +12,14 @@ source test/lib.sh
 build_and_install
 cluster_start
 
-createdb demo
-psql -X -q -d demo -c "CREATE EXTENSION stylist_chat" \
+# the relay worker serves the database named by stylist_chat.database:
+# postgres, by default
+psql -X -q -d postgres -c "CREATE EXTENSION stylist_chat" \
      -c "CREATE ROLE demo_app LOGIN IN ROLE chat_service"
+gcc -O2 -o "$CLUSTER_DIR/chat_client" test/chat_client.c -I"$("$PG_CONFIG" --includedir)" \
+    -L"$("$PG_CONFIG" --libdir)" -lpq
 
-psql -X -q -d demo -v ON_ERROR_STOP=1 <<'SQL'
+psql -X -q -d postgres -v ON_ERROR_STOP=1 <<'SQL'
 \pset footer off
 \set SHOW_CONTEXT never
 \set mia   '''a1000000-0000-4000-8000-000000000001'''
@@ -103,4 +108,33 @@ SELECT * FROM chat.history(:'chat');
 ROLLBACK;
 SQL
 echo
+echo "== Real time: Leo's phone comes online: it LISTENs on his private channel,"
+echo "   catches up on the 3 messages it never fetched, then shows Mia typing and
+   her next message as they happen"
+# let the relay finish with the events above first
+for _ in $(seq 50); do
+    [ "$(psql -X -At -d postgres -c "SELECT queued = 0 AND backlog = 0 FROM chat.relay_status()")" = t ] && break
+    sleep 0.2
+done
+PGUSER=demo_app "$CLUSTER_DIR/chat_client" -d postgres -p b2000000-0000-4000-8000-000000000002 \
+    -n 4 -t 15 >"$CLUSTER_DIR/leo.out" 2>&1 &
+client=$!
+sleep 1
+psql -X -q -d postgres -v ON_ERROR_STOP=1 <<'SQL' >/dev/null
+SET ROLE demo_app;
+BEGIN;
+SELECT chat.act_as('a1000000-0000-4000-8000-000000000001');
+SELECT chat.typing(chat.chat_with('b2000000-0000-4000-8000-000000000002'));
+COMMIT;
+SELECT pg_sleep(0.5);
+BEGIN;
+SELECT chat.act_as('a1000000-0000-4000-8000-000000000001');
+SELECT chat.send_message(chat.chat_with('b2000000-0000-4000-8000-000000000002'),
+                         'Running 5 minutes late, sorry!');
+COMMIT;
+SQL
+wait "$client" || true
+sed 's/^/   Leo> /' "$CLUSTER_DIR/leo.out"
+echo
+psql -X -q -d postgres -c "SELECT running, events_relayed > 0 AS relayed, backlog FROM chat.relay_status()"
 echo "demo finished; the cluster is removed"
