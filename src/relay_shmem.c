@@ -9,9 +9,10 @@
  *
  *	- the event queue: a ring of stylist_chat.queue_size RelayEvents.  A
  *	  sending backend appends its transaction's events from its commit
- *	  callback, after the commit is durable and visible and before its
- *	  locks are released, so the events of one chat enter the ring in seq
- *	  order.  The worker takes them out in batches.  The ring is not
+ *	  callback, after the commit is durable and visible.  The events of one
+ *	  chat mostly enter the ring in seq order, but not always (the next
+ *	  sender can see the commit before the callback runs): the worker
+ *	  restores the order.  The worker takes events out in batches.  The ring is not
  *	  durable and a commit callback must not fail, so a full ring drops
  *	  the event and raises the overflow flag; the worker then recovers
  *	  from the tables (relay_worker.c), as it does after a crash;

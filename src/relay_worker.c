@@ -61,7 +61,8 @@
  * crash or a pg_terminate_backend(); reloads its settings on SIGHUP; exits
  * at once on SIGTERM and at shutdown.  An error inside a cycle is logged,
  * the transaction aborted, recovery scheduled, and the worker backs off
- * (doubling up to ten seconds) before trying again.
+ * (from 100 ms, doubling up to five seconds) before trying again; wake-ups
+ * by senders during a back-off do not bring the retry forward.
  *
  *-------------------------------------------------------------------------
  */
@@ -101,7 +102,7 @@ PGDLLEXPORT void relay_worker_main(Datum main_arg);
 #define TYPING_INTERVAL_MS		1000	/* one typing event per second */
 #define GAP_TIMEOUT_MS			1000	/* a hold-back this old: recover */
 #define GAP_POLL_MS				50		/* how often to look while holding */
-#define MAX_BACKOFF_MS			10000
+#define MAX_BACKOFF_MS			5000
 
 /* a message that came before its predecessor */
 typedef struct HeldEvent
@@ -197,6 +198,7 @@ relay_worker_main(Datum main_arg)
 {
 	MemoryContext loop_cxt;
 	volatile long backoff_ms = 0;
+	volatile TimestampTz retry_at = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -222,11 +224,16 @@ relay_worker_main(Datum main_arg)
 
 	for (;;)
 	{
+		long		timeout = nheld > 0 ? Min(GAP_POLL_MS, relay_poll_interval) :
+			relay_poll_interval;
+		TimestampTz now;
+
+		if (retry_at != 0)
+			timeout = Max(1, Min(timeout, TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+																		  retry_at)));
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 backoff_ms > 0 ? backoff_ms :
-						 nheld > 0 ? Min(GAP_POLL_MS, relay_poll_interval) :
-						 relay_poll_interval,
+						 timeout,
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
@@ -236,6 +243,12 @@ relay_worker_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+
+		/* backing off: events wait, whoever rings */
+		now = GetCurrentTimestamp();
+		if (retry_at != 0 && now < retry_at)
+			continue;
+		retry_at = 0;
 
 		MemoryContextSwitchTo(loop_cxt);
 		PG_TRY();
@@ -253,6 +266,7 @@ relay_worker_main(Datum main_arg)
 			need_recovery = true;
 			refreshed_at = 0;
 			backoff_ms = backoff_ms == 0 ? 100 : Min(backoff_ms * 2, MAX_BACKOFF_MS);
+			retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), backoff_ms);
 			ereport(LOG,
 					(errmsg("stylist_chat relay will retry in %ld ms; events wait", backoff_ms)));
 		}
