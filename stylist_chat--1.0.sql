@@ -171,28 +171,32 @@ COMMENT ON TABLE chat.bookings IS
 CREATE TABLE chat.chats (
     chat_id             uuid PRIMARY KEY,
     customer_id         uuid NOT NULL,
-    customer_role       text NOT NULL DEFAULT 'customer'
-                        CHECK (customer_role = 'customer'),
+    customer_role       text NOT NULL DEFAULT 'customer',
     stylist_id          uuid NOT NULL,
-    stylist_role        text NOT NULL DEFAULT 'stylist'
-                        CHECK (stylist_role = 'stylist'),
+    stylist_role        text NOT NULL DEFAULT 'stylist',
     created_at          timestamptz NOT NULL DEFAULT now(),
-    last_seq            bigint NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+    last_seq            bigint NOT NULL DEFAULT 0,
     last_message_at     timestamptz,
     -- read state of each participant: read up to this seq, and how many
     -- messages of the other participant after it are not deleted
     customer_read_seq   bigint NOT NULL DEFAULT 0,
-    customer_unread     integer NOT NULL DEFAULT 0 CHECK (customer_unread >= 0),
+    customer_unread     integer NOT NULL DEFAULT 0,
     stylist_read_seq    bigint NOT NULL DEFAULT 0,
-    stylist_unread      integer NOT NULL DEFAULT 0 CHECK (stylist_unread >= 0),
+    stylist_unread      integer NOT NULL DEFAULT 0,
     -- offline delivery: each participant has fetched the other's messages
     -- up to this seq through chat.undelivered()
     customer_delivered_seq bigint NOT NULL DEFAULT 0,
     stylist_delivered_seq  bigint NOT NULL DEFAULT 0,
     CONSTRAINT chats_pair_key UNIQUE (customer_id, stylist_id),
     CONSTRAINT chats_chat_id_check CHECK (chat_id = chat.pair_chat_id(customer_id, stylist_id)),
-    CONSTRAINT chats_read_seq_check
-        CHECK (customer_read_seq BETWEEN 0 AND last_seq AND stylist_read_seq BETWEEN 0 AND last_seq),
+    -- one constraint rather than seven: every message updates this row, and
+    -- each CHECK constraint is prepared anew for every statement
+    CONSTRAINT chats_state_check
+        CHECK (customer_role = 'customer' AND stylist_role = 'stylist'
+               AND last_seq >= 0
+               AND customer_read_seq BETWEEN 0 AND last_seq
+               AND stylist_read_seq BETWEEN 0 AND last_seq
+               AND customer_unread >= 0 AND stylist_unread >= 0),
     FOREIGN KEY (customer_id, customer_role) REFERENCES chat.profiles (id, role),
     FOREIGN KEY (stylist_id, stylist_role) REFERENCES chat.profiles (id, role)
 ) WITH (fillfactor = 80);	-- room for HOT updates: every message updates its chat row
@@ -203,22 +207,29 @@ COMMENT ON TABLE chat.chats IS
 'One chat per customer-stylist pair, for the whole relationship; also the read state of both participants.';
 
 CREATE TABLE chat.chat_messages (
-    chat_id             uuid NOT NULL REFERENCES chat.chats (chat_id),
-    seq                 bigint NOT NULL CHECK (seq > 0),
+    -- no foreign key: send_message() inserts a message only while it holds
+    -- its chat's row locked, and a foreign key check would lock it again
+    chat_id             uuid NOT NULL,
+    seq                 bigint NOT NULL,
     -- a participant of the chat: send_message() checks it (no foreign key,
     -- so that a send locks one row, its chat's)
     sender_id           uuid NOT NULL,
     -- NULL only for a deleted message (a tombstone)
-    body                text CHECK (char_length(body) <= 4000),
+    body                text,
     booking_id          uuid REFERENCES chat.bookings (id),
     client_msg_id       uuid,
-    attachment_count    smallint NOT NULL DEFAULT 0 CHECK (attachment_count BETWEEN 0 AND 10),
+    attachment_count    smallint NOT NULL DEFAULT 0,
     created_at          timestamptz NOT NULL DEFAULT now(),
     edited_at           timestamptz,
     deleted_at          timestamptz,
     PRIMARY KEY (chat_id, seq),
-    CONSTRAINT chat_messages_tombstone_check
-        CHECK ((deleted_at IS NULL) = (body IS NOT NULL)
+    -- one constraint for the same reason as chats_state_check; a tombstone
+    -- has no body and no attachments
+    CONSTRAINT chat_messages_check
+        CHECK (seq > 0
+               AND coalesce(char_length(body), 0) <= 4000
+               AND attachment_count BETWEEN 0 AND 10
+               AND (deleted_at IS NULL) = (body IS NOT NULL)
                AND (deleted_at IS NULL OR attachment_count = 0))
 );
 

@@ -135,6 +135,15 @@ typedef struct TypingEntry
 	TimestampTz last;
 } TypingEntry;
 
+/* a profile's channel name, computed once */
+typedef struct ChannelEntry
+{
+	pg_uuid_t	profile_id;		/* hash key */
+	char		name[CHANNEL_NAME_LEN + 1];
+} ChannelEntry;
+
+#define MAX_CACHED_CHANNELS		100000
+
 /* the chats recovery must walk */
 typedef struct RecoveryChat
 {
@@ -146,6 +155,7 @@ typedef struct RecoveryChat
 
 static HTAB *watermarks = NULL;
 static HTAB *typing = NULL;
+static HTAB *channels = NULL;	/* profile id -> channel name */
 static bool need_recovery = true;
 static TimestampTz last_tidy = 0;
 static SPIPlanPtr watermark_plan = NULL;
@@ -167,6 +177,7 @@ static void refresh_context(void);
 static void recover(void);
 static int	notify_events(RelayEvent *events, int n);
 static void notify_one(const RelayEvent *ev);
+static const char *profile_channel(const pg_uuid_t *profile_id);
 static ChatWatermark *chat_watermark(const pg_uuid_t *chat_id);
 static void hold_event(ChatWatermark *w, const RelayEvent *ev);
 static bool gap_expired(void);
@@ -354,6 +365,14 @@ refresh_context(void)
 
 			if (isnull || VARSIZE_ANY_EXHDR(key) > (int) sizeof(channel_key))
 				elog(ERROR, "stylist_chat relay: the channel key is invalid");
+			if (channel_keylen != (int) VARSIZE_ANY_EXHDR(key) ||
+				memcmp(channel_key, VARDATA_ANY(key), channel_keylen) != 0)
+			{
+				/* a new key (the extension was created again): new names */
+				if (channels != NULL)
+					hash_destroy(channels);
+				channels = NULL;
+			}
 			channel_keylen = VARSIZE_ANY_EXHDR(key);
 			memcpy(channel_key, VARDATA_ANY(key), channel_keylen);
 		}
@@ -695,7 +714,6 @@ static void
 notify_one(const RelayEvent *ev)
 {
 	char		payload[256];
-	char		channel[CHANNEL_NAME_LEN + 1];
 	char	   *chat_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&ev->chat_id)));
 	char	   *actor_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&ev->actor_id)));
 	int			i;
@@ -706,15 +724,48 @@ notify_one(const RelayEvent *ev)
 			 relay_event_kind_name(ev->kind), chat_id, ev->seq, actor_id,
 			 timestamptz_to_str(ev->at));
 
-	channel_name(channel_key, channel_keylen, &ev->customer_id, channel);
-	Async_Notify(channel, payload);
-	channel_name(channel_key, channel_keylen, &ev->stylist_id, channel);
-	Async_Notify(channel, payload);
+	Async_Notify(profile_channel(&ev->customer_id), payload);
+	Async_Notify(profile_channel(&ev->stylist_id), payload);
 	for (i = 0; i < nadmins; i++)
+		Async_Notify(profile_channel(&admins[i]), payload);
+}
+
+/*
+ * The channel of a profile, from a cache that a new key empties and that
+ * is emptied when it grows past MAX_CACHED_CHANNELS.
+ */
+static const char *
+profile_channel(const pg_uuid_t *profile_id)
+{
+	ChannelEntry *entry;
+	bool		found;
+
+	if (channels != NULL && hash_get_num_entries(channels) >= MAX_CACHED_CHANNELS)
 	{
-		channel_name(channel_key, channel_keylen, &admins[i], channel);
-		Async_Notify(channel, payload);
+		hash_destroy(channels);
+		channels = NULL;
 	}
+	if (channels == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(ChannelEntry);
+		channels = hash_create("stylist_chat relay channels", 1024, &ctl,
+							   HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(channels, profile_id, HASH_FIND, &found);
+	if (!found)
+	{
+		char		name[CHANNEL_NAME_LEN + 1];
+
+		/* computed before the entry exists: an error leaves no half entry */
+		channel_name(channel_key, channel_keylen, profile_id, name);
+		entry = hash_search(channels, profile_id, HASH_ENTER, &found);
+		memcpy(entry->name, name, sizeof(name));
+	}
+	return entry->name;
 }
 
 /*
