@@ -251,8 +251,13 @@ relay_worker_main(Datum main_arg)
 
 		if (ConfigReloadPending)
 		{
+			int			old_poll_interval = relay_poll_interval;
+
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			if (relay_poll_interval != old_poll_interval)
+				ereport(LOG,
+						(errmsg("stylist_chat relay now polls every %d ms", relay_poll_interval)));
 		}
 
 		/* backing off: events wait, whoever rings */

@@ -68,7 +68,7 @@ ok() {
 diag() { echo "# $*"; }
 bail() { echo "Bail out! $*"; exit 1; }
 
-echo "1..14"
+echo "1..16"
 
 cluster_start || bail "cannot start a cluster"
 trap cleanup EXIT
@@ -335,6 +335,23 @@ status=$(q "SELECT preloaded::text || ' ' || running::text || ' ' || (events_rel
 diag "with the library again: backlog 0 after $t s; preloaded, running, events_relayed >= 20: $status"
 ok $([ "$t" != -1 ] && [ "$status" == "true true true" ]; echo $?) \
     "with the library preloaded again the worker relays the waiting messages: backlog 0 within 20 s"
+
+# The worker reloads its settings on SIGHUP, and stops promptly at shutdown.
+q "ALTER SYSTEM SET stylist_chat.poll_interval = '250ms'" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+reloaded=no
+for _ in $(seq 50); do
+    grep -q 'stylist_chat relay now polls every 250 ms' "$LOG" && { reloaded=yes; break; }
+    sleep 0.1
+done
+ok $([ "$reloaded" == yes ]; echo $?) \
+    "after ALTER SYSTEM and pg_reload_conf() the worker polls every 250 ms (its log says so)"
+start=$(date +%s.%N)
+as_pg "$PG_BINDIR/pg_ctl" -D "$DATA" -m fast -w -t 10 stop >/dev/null 2>&1
+rc=$?
+took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+diag "a fast shutdown took $took s"
+ok $([ "$rc" -eq 0 ]; echo $?) "a fast shutdown completes within 10 s with the worker running ($took s)"
 
 if [ -s "$WORK/psql.err" ]; then
     diag "psql errors:"
