@@ -91,12 +91,12 @@ COMMENT ON FUNCTION chat._relay_shared_status() IS
 
 CREATE FUNCTION chat._relay_event(kind text, chat_id uuid, customer_id uuid, stylist_id uuid,
                                   actor_id uuid, seq bigint, at timestamptz)
-RETURNS void
+RETURNS bigint
 AS 'MODULE_PATHNAME', 'chat_relay_event'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION chat._relay_event(text, uuid, uuid, uuid, uuid, bigint, timestamptz) IS
-'Records a chat event of this transaction, relayed to listeners if and when the transaction commits. Internal.';
+'Records a chat event of this transaction, relayed to listeners if and when the transaction commits, and returns its seq (so that a statement can record the event of the row it writes). Internal.';
 
 CREATE FUNCTION chat._relay_now(kind text, chat_id uuid, customer_id uuid, stylist_id uuid,
                                 actor_id uuid, seq bigint, at timestamptz)
@@ -935,7 +935,6 @@ DECLARE
     p_client_msg_id uuid := $4;
     v_count integer := 0;
     v_seq bigint;
-    v_at timestamptz;
     v_customer uuid;
     v_stylist uuid;
     v_first record;
@@ -975,36 +974,56 @@ BEGIN
         END IF;
     END IF;
 
-    -- the next seq; the row lock serialises the chat's senders, and sending
-    -- marks everything so far read for the sender
-    UPDATE chat.chats c
-       SET last_seq = c.last_seq + 1,
-           -- never earlier than the previous message: within a chat,
-           -- created_at follows seq
-           last_message_at = greatest(now(), c.last_message_at),
-           customer_read_seq = CASE WHEN c.customer_id = v_actor THEN c.last_seq + 1 ELSE c.customer_read_seq END,
-           customer_unread = CASE WHEN c.customer_id = v_actor THEN 0 ELSE c.customer_unread + 1 END,
-           stylist_read_seq = CASE WHEN c.stylist_id = v_actor THEN c.last_seq + 1 ELSE c.stylist_read_seq END,
-           stylist_unread = CASE WHEN c.stylist_id = v_actor THEN 0 ELSE c.stylist_unread + 1 END
-     WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
-    RETURNING c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
-         INTO v_seq, v_at, v_customer, v_stylist;
-    IF NOT FOUND THEN
-        PERFORM chat._chat_access_denied(p_chat);
-    END IF;
-
-    IF p_booking IS NOT NULL
-       AND NOT EXISTS (SELECT FROM chat.bookings b
+    IF p_booking IS NOT NULL THEN
+        -- the booking must be one of the pair's (a chat's pair never changes)
+        SELECT c.customer_id, c.stylist_id INTO v_customer, v_stylist
+          FROM chat.chats c
+         WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
+        IF NOT FOUND THEN
+            PERFORM chat._chat_access_denied(p_chat);
+        END IF;
+        IF NOT EXISTS (SELECT FROM chat.bookings b
                         WHERE b.id = p_booking
                           AND b.customer_id = v_customer AND b.stylist_id = v_stylist) THEN
-        RAISE EXCEPTION 'booking % is not a booking of this chat''s customer and stylist', p_booking
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'chat.chat_bookings(chat_id) lists the bookings of a chat.';
+            RAISE EXCEPTION 'booking % is not a booking of this chat''s customer and stylist', p_booking
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'chat.chat_bookings(chat_id) lists the bookings of a chat.';
+        END IF;
     END IF;
 
-    INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id,
-                                    client_msg_id, attachment_count, created_at)
-    VALUES (p_chat, v_seq, v_actor, p_body, p_booking, p_client_msg_id, v_count, v_at);
+    /*
+     * One statement, the hot path: take the next seq by updating the chat
+     * row (its lock serialises the chat's senders until commit; sending
+     * marks everything so far read for the sender, and counts one more
+     * unread for the other), store the message, and record its event for
+     * the relay.  created_at is never earlier than the previous message's,
+     * so that within a chat it follows seq.
+     */
+    WITH c AS (
+        UPDATE chat.chats c
+           SET last_seq = c.last_seq + 1,
+               last_message_at = greatest(now(), c.last_message_at),
+               customer_read_seq = CASE WHEN c.customer_id = v_actor THEN c.last_seq + 1 ELSE c.customer_read_seq END,
+               customer_unread = CASE WHEN c.customer_id = v_actor THEN 0 ELSE c.customer_unread + 1 END,
+               stylist_read_seq = CASE WHEN c.stylist_id = v_actor THEN c.last_seq + 1 ELSE c.stylist_read_seq END,
+               stylist_unread = CASE WHEN c.stylist_id = v_actor THEN 0 ELSE c.stylist_unread + 1 END
+         WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
+        RETURNING c.chat_id, c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
+    ), m AS (
+        INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id,
+                                        client_msg_id, attachment_count, created_at)
+        SELECT c.chat_id, c.last_seq, v_actor, p_body, p_booking, p_client_msg_id, v_count,
+               c.last_message_at
+          FROM c
+        RETURNING chat_messages.seq
+    )
+    SELECT chat._relay_event('message', c.chat_id, c.customer_id, c.stylist_id,
+                             v_actor, c.last_seq, c.last_message_at)
+      INTO v_seq
+      FROM c JOIN m ON m.seq = c.last_seq;
+    IF v_seq IS NULL THEN
+        PERFORM chat._chat_access_denied(p_chat);
+    END IF;
 
     IF v_count > 0 THEN
         INSERT INTO chat.media (chat_id, seq, position, storage_key, content_type,
@@ -1015,7 +1034,6 @@ BEGIN
           FROM jsonb_array_elements($5) WITH ORDINALITY AS a(e, ord);
     END IF;
 
-    PERFORM chat._relay_event('message', p_chat, v_customer, v_stylist, v_actor, v_seq, v_at);
     RETURN v_seq;
 END
 $$;
@@ -1060,7 +1078,7 @@ COMMENT ON FUNCTION chat._own_message(uuid, bigint, text) IS
 'Locks a message of the actor''s own for a change, with the errors for someone else''s or a missing one. Internal.';
 
 CREATE FUNCTION chat._relay_change(kind text, chat_id uuid, seq bigint)
-RETURNS void
+RETURNS bigint
 LANGUAGE sql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
     SELECT chat._relay_event($1, c.chat_id, c.customer_id, c.stylist_id,

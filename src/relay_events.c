@@ -179,15 +179,17 @@ fill_event(RelayEvent *ev, FunctionCallInfo fcinfo)
 /*
  * chat._relay_event(kind text, chat_id uuid, customer_id uuid,
  *					 stylist_id uuid, actor_id uuid, seq bigint,
- *					 at timestamptz) returns void
+ *					 at timestamptz) returns bigint
  *
- * Record an event of this transaction, relayed if and when it commits.
+ * Record an event of this transaction, relayed if and when it commits, and
+ * return its seq, so that a statement can record the event of the row it
+ * writes in its RETURNING or SELECT list.
  */
 Datum
 chat_relay_event(PG_FUNCTION_ARGS)
 {
 	if (!relay_shmem_available())
-		PG_RETURN_VOID();
+		PG_RETURN_DATUM(PG_ARGISNULL(5) ? Int64GetDatum(0) : PG_GETARG_DATUM(5));
 
 	if (npending == maxpending)
 	{
@@ -210,7 +212,7 @@ chat_relay_event(PG_FUNCTION_ARGS)
 	pending_level[npending] = GetCurrentTransactionNestLevel();
 	npending++;
 
-	PG_RETURN_VOID();
+	PG_RETURN_INT64(pending[npending - 1].seq);
 }
 
 /*
