@@ -24,8 +24,13 @@
 --
 DO $$
 BEGIN
+    -- the application backend: says who acts, mints tokens
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'chat_service') THEN
         CREATE ROLE chat_service NOLOGIN;
+    END IF;
+    -- an end-user connection: authenticates with a token, then uses the API
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'chat_user') THEN
+        CREATE ROLE chat_user NOLOGIN;
     END IF;
 END
 $$;
@@ -122,6 +127,25 @@ LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION chat._random_key() IS
 '32 bytes from the server''s strong random source. Internal.';
+
+--
+-- Tokens (C, src/token.c)
+--
+CREATE FUNCTION chat._sign_token(key bytea, profile_id uuid, expires_at timestamptz)
+RETURNS text
+AS 'MODULE_PATHNAME', 'chat_sign_token'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION chat._sign_token(bytea, uuid, timestamptz) IS
+'A token for a profile until expires_at, signed with HMAC-SHA256 under key. Internal.';
+
+CREATE FUNCTION chat._verify_token(token text, key bytea, previous_key bytea)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'chat_verify_token'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL SAFE;
+
+COMMENT ON FUNCTION chat._verify_token(text, bytea, bytea) IS
+'The profile of a token signed under key or previous_key and not expired; NULL for anything else. Internal.';
 
 --
 -- Tables
@@ -273,9 +297,11 @@ CREATE TABLE chat.secrets (
 );
 
 COMMENT ON TABLE chat.secrets IS
-'Server-side keys, readable by the extension owner only: ''channel'' makes the private LISTEN channel names.';
+'Server-side keys, readable by the extension owner only: ''channel'' makes the private LISTEN channel names, ''signing'' (and, after a rotation, ''signing_previous'') signs identity tokens.';
 
-INSERT INTO chat.secrets (name, key) VALUES ('channel', chat._random_key());
+INSERT INTO chat.secrets (name, key)
+VALUES ('channel', chat._random_key()),
+       ('signing', chat._random_key());
 
 -- pg_dump keeps the contents of these tables.  Not chat.secrets: a dump
 -- carries no key, and a restored database makes its own at CREATE EXTENSION
@@ -1372,6 +1398,83 @@ COMMENT ON FUNCTION chat.undelivered(integer) IS
 'Messages sent to the actor that no session of theirs has fetched yet, oldest first across all chats, at most max_rows (1 to 1000); fetching marks them delivered. Call until it returns nothing.';
 
 --
+-- Identity for connections that are not trusted
+--
+CREATE FUNCTION chat.issue_token(profile_id uuid, ttl interval DEFAULT '1 hour')
+RETURNS text
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p_profile uuid := chat._require_arg($1, 'profile_id');
+    p_ttl interval := chat._require_arg($2, 'ttl');
+BEGIN
+    IF p_ttl <= interval '0' OR p_ttl > interval '30 days' THEN
+        RAISE EXCEPTION 'ttl must be positive and at most 30 days, not %', p_ttl
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF chat._profile_role(p_profile) IS NULL THEN
+        RAISE EXCEPTION 'profile % does not exist', p_profile
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Create it first with chat.upsert_profile().';
+    END IF;
+    RETURN chat._sign_token((SELECT key FROM chat.secrets WHERE name = 'signing'),
+                            p_profile, now() + p_ttl);
+END
+$$;
+
+COMMENT ON FUNCTION chat.issue_token(uuid, interval) IS
+'A signed token that lets an end-user connection act as the profile until now() + ttl (at most 30 days). For chat_service members.';
+
+CREATE FUNCTION chat.authenticate(token text)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_profile uuid;
+BEGIN
+    SELECT chat._verify_token($1,
+                              (SELECT s.key FROM chat.secrets s WHERE s.name = 'signing'),
+                              (SELECT s.key FROM chat.secrets s WHERE s.name = 'signing_previous'))
+      INTO v_profile;
+    -- one answer for every kind of bad token: nothing says which part failed
+    IF v_profile IS NULL OR chat._profile_role(v_profile) IS NULL THEN
+        RAISE EXCEPTION 'invalid token'
+            USING ERRCODE = 'invalid_authorization_specification',
+                  HINT = 'Ask the application for a new token.';
+    END IF;
+    PERFORM chat.act_as(v_profile, true);
+    RETURN v_profile;
+END
+$$;
+
+COMMENT ON FUNCTION chat.authenticate(text) IS
+'Check a token from chat.issue_token() and act as its profile for the rest of the session. Any bad token gives SQLSTATE 28000. For chat_user members.';
+
+CREATE FUNCTION chat.rotate_signing_key()
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_current bytea;
+BEGIN
+    SELECT s.key INTO v_current FROM chat.secrets s WHERE s.name = 'signing' FOR UPDATE;
+    INSERT INTO chat.secrets AS s (name, key) VALUES ('signing_previous', v_current)
+    ON CONFLICT (name) DO UPDATE SET key = excluded.key, created_at = now();
+    UPDATE chat.secrets s SET key = chat._random_key(), created_at = now()
+     WHERE s.name = 'signing';
+END
+$$;
+
+COMMENT ON FUNCTION chat.rotate_signing_key() IS
+'Sign new tokens with a new key; tokens of the previous key keep working until they expire, older ones stop. Channel names do not change. For chat_service members.';
+
+--
 -- Views: what a participant and an admin may read
 --
 CREATE VIEW chat.my_chats WITH (security_barrier = true) AS
@@ -1463,3 +1566,35 @@ TO chat_service;
 GRANT SELECT ON chat.my_chats, chat.my_messages, chat.my_media,
                 chat.admin_chats, chat.admin_messages
 TO chat_service;
+
+GRANT EXECUTE ON FUNCTION
+    chat.issue_token(uuid, interval),
+    chat.rotate_signing_key()
+TO chat_service;
+
+-- an end-user connection: authenticate, then the actor-checked API
+GRANT EXECUTE ON FUNCTION
+    chat.authenticate(text),
+    chat.current_actor(),
+    chat._actor_is_admin(),
+    chat.get_or_create_chat(uuid, uuid),
+    chat.chat_with(uuid),
+    chat.chat_for_booking(uuid),
+    chat.get_chat(uuid),
+    chat.history(uuid, bigint, integer),
+    chat.messages_since(uuid, bigint, integer),
+    chat.inbox(),
+    chat.chat_bookings(uuid),
+    chat.send_message(uuid, text, uuid, uuid, jsonb),
+    chat.edit_message(uuid, bigint, text),
+    chat.delete_message(uuid, bigint),
+    chat.mark_read(uuid, bigint),
+    chat.listen_channel(),
+    chat.listen(),
+    chat.typing(uuid),
+    chat.undelivered(integer)
+TO chat_user;
+
+GRANT SELECT ON chat.my_chats, chat.my_messages, chat.my_media,
+                chat.admin_chats, chat.admin_messages
+TO chat_user;

@@ -14,6 +14,7 @@
  *	relay_shmem.c	the shared state of senders and the relay worker
  *	relay_worker.c	the background worker that turns events into NOTIFY
  *	channel.c		private LISTEN channel names
+ *	token.c			signed identity tokens
  *
  * The shared memory and the worker exist only when the library is
  * preloaded; without them everything else works and events wait.

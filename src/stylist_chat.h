@@ -69,4 +69,13 @@ extern void channel_name(const uint8 *key, int keylen, const pg_uuid_t *profile,
 /* relay_worker.c: the background worker */
 extern void relay_worker_register(void);
 
+/* token.c: signed identity tokens */
+#define TOKEN_TEXT_LEN 76
+extern bool token_encode(const uint8 *key, size_t keylen, const pg_uuid_t *profile,
+						 TimestampTz expires, char *dest);
+extern bool token_check(const char *token, size_t len,
+						const uint8 *key, size_t keylen,
+						const uint8 *prev_key, size_t prev_keylen,
+						TimestampTz now, pg_uuid_t *profile);
+
 #endif							/* STYLIST_CHAT_H */
