@@ -29,6 +29,9 @@ all install installcheck:
 	@exit 1
 endif
 
+# every C file includes the shared header
+$(OBJS): src/stylist_chat.h
+
 .PHONY: test demo bench
 test:
 	bash test/run.sh

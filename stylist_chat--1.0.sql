@@ -246,6 +246,11 @@ CREATE TABLE chat.chat_messages (
     created_at          timestamptz NOT NULL DEFAULT now(),
     edited_at           timestamptz,
     deleted_at          timestamptz,
+    -- moderation: participants see a hidden message without body or
+    -- attachments; the original stays for the audit and for admins
+    hidden_at           timestamptz,
+    hidden_by           uuid,
+    hidden_reason       text,
     PRIMARY KEY (chat_id, seq),
     -- one constraint for the same reason as chats_state_check; a tombstone
     -- has no body and no attachments
@@ -303,6 +308,47 @@ INSERT INTO chat.secrets (name, key)
 VALUES ('channel', chat._random_key()),
        ('signing', chat._random_key());
 
+CREATE TABLE chat.audit_entries (
+    chat_id         uuid NOT NULL,
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    at              timestamptz NOT NULL DEFAULT now(),
+    actor_id        uuid NOT NULL,
+    action          text NOT NULL CHECK (action IN ('read_history', 'hide_message')),
+    seq             bigint,
+    reason          text CHECK (char_length(reason) <= 500),
+    PRIMARY KEY (chat_id, id)
+);
+
+COMMENT ON TABLE chat.audit_entries IS
+'What admins did with chats: read a history (admin_history) or hid a message (hide_message), with the reason. Append-only for every role but the extension owner; read through chat.audit_log.';
+
+CREATE FUNCTION chat._audit_append_only()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e
+                    WHERE e.extname = 'stylist_chat'
+                      AND e.extowner = (SELECT r.oid FROM pg_catalog.pg_roles r
+                                         WHERE r.rolname = current_user)) THEN
+        RAISE EXCEPTION 'the audit log is append-only'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('%s of chat.audit_entries is allowed to the extension owner only.', TG_OP);
+    END IF;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+
+COMMENT ON FUNCTION chat._audit_append_only() IS
+'Refuses UPDATE, DELETE and TRUNCATE of chat.audit_entries to every role but the extension owner, superusers included. Internal.';
+
+CREATE TRIGGER audit_entries_append_only
+    BEFORE UPDATE OR DELETE ON chat.audit_entries
+    FOR EACH ROW EXECUTE FUNCTION chat._audit_append_only();
+CREATE TRIGGER audit_entries_no_truncate
+    BEFORE TRUNCATE ON chat.audit_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION chat._audit_append_only();
+
 -- pg_dump keeps the contents of these tables.  Not chat.secrets: a dump
 -- carries no key, and a restored database makes its own at CREATE EXTENSION
 -- (channel names then change; clients always ask chat.listen_channel()).
@@ -312,6 +358,7 @@ SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.chat_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.media', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.relay_watermark', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.audit_entries', '');
 
 --
 -- Internal helpers (not granted to anyone)
@@ -499,12 +546,14 @@ $$;
 COMMENT ON FUNCTION chat._actor_is_admin() IS
 'Whether the acting profile is an admin. Used by the admin views.';
 
-CREATE FUNCTION chat._preview(body text, deleted_at timestamptz, attachment_count integer)
+CREATE FUNCTION chat._preview(body text, deleted_at timestamptz, attachment_count integer,
+                              hidden_at timestamptz DEFAULT NULL)
 RETURNS text
 LANGUAGE sql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
 AS $$
     SELECT CASE
         WHEN deleted_at IS NOT NULL THEN '[deleted]'
+        WHEN hidden_at IS NOT NULL THEN '[hidden]'
         WHEN line = '' AND attachment_count = 1 THEN '[photo]'
         WHEN line = '' AND attachment_count > 1 THEN '[' || attachment_count || ' photos]'
         WHEN char_length(line) > 80 THEN left(line, 79) || '…'
@@ -513,7 +562,7 @@ AS $$
       FROM (SELECT btrim(regexp_replace(body, '\s+', ' ', 'g')) AS line) AS l
 $$;
 
-COMMENT ON FUNCTION chat._preview(text, timestamptz, integer) IS
+COMMENT ON FUNCTION chat._preview(text, timestamptz, integer, timestamptz) IS
 'A one-line preview of a message for the inbox. Internal.';
 
 CREATE FUNCTION chat._open_chat(customer_id uuid, stylist_id uuid)
@@ -763,11 +812,40 @@ $$;
 COMMENT ON FUNCTION chat.get_chat(uuid) IS
 'The header of a chat for the actor: both participants, last seq, the actor''s read state and unread count, and how far the other has read.';
 
+CREATE FUNCTION chat._attachments(chat_id uuid, seq bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+                        'storage_key', a.storage_key, 'content_type', a.content_type,
+                        'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
+                    ORDER BY a.position), '[]'::jsonb)
+      FROM chat.media a
+     WHERE a.chat_id = $1 AND a.seq = $2
+$$;
+
+COMMENT ON FUNCTION chat._attachments(uuid, bigint) IS
+'The attachments of a message as a JSON array, in order. Internal.';
+
+CREATE FUNCTION chat._booking_ref(booking_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT jsonb_build_object('id', b.id, 'service', b.service,
+                              'starts_at', b.starts_at, 'status', b.status)
+      FROM chat.bookings b
+     WHERE b.id = $1
+$$;
+
+COMMENT ON FUNCTION chat._booking_ref(uuid) IS
+'A booking as JSON {id, service, starts_at, status}. Internal.';
+
 CREATE FUNCTION chat._messages(chat_id uuid, after_seq bigint, before_seq bigint,
                                max_rows integer, newest_first boolean)
 RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
-               deleted_at timestamptz, attachments jsonb, booking jsonb)
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 AS $$
 #variable_conflict use_column
@@ -790,18 +868,12 @@ BEGIN
     -- range scan of the primary key
     IF newest_first THEN
         RETURN QUERY
-        SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
-               m.created_at, m.edited_at, m.deleted_at,
-               CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb ELSE
-                   (SELECT jsonb_agg(jsonb_build_object(
-                               'storage_key', a.storage_key, 'content_type', a.content_type,
-                               'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
-                           ORDER BY a.position)
-                      FROM chat.media a WHERE a.chat_id = m.chat_id AND a.seq = m.seq)
-               END,
-               (SELECT jsonb_build_object('id', b.id, 'service', b.service,
-                                          'starts_at', b.starts_at, 'status', b.status)
-                  FROM chat.bookings b WHERE b.id = m.booking_id)
+        SELECT m.seq, m.sender_id, CASE WHEN m.hidden_at IS NULL THEN m.body END,
+               m.booking_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted_at,
+               m.hidden_at,
+               CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
+                    ELSE chat._attachments(m.chat_id, m.seq) END,
+               chat._booking_ref(m.booking_id)
           FROM chat.chat_messages m
          WHERE m.chat_id = p_chat
            AND m.seq < before_seq
@@ -809,18 +881,12 @@ BEGIN
          LIMIT p_max;
     ELSE
         RETURN QUERY
-        SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
-               m.created_at, m.edited_at, m.deleted_at,
-               CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb ELSE
-                   (SELECT jsonb_agg(jsonb_build_object(
-                               'storage_key', a.storage_key, 'content_type', a.content_type,
-                               'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
-                           ORDER BY a.position)
-                      FROM chat.media a WHERE a.chat_id = m.chat_id AND a.seq = m.seq)
-               END,
-               (SELECT jsonb_build_object('id', b.id, 'service', b.service,
-                                          'starts_at', b.starts_at, 'status', b.status)
-                  FROM chat.bookings b WHERE b.id = m.booking_id)
+        SELECT m.seq, m.sender_id, CASE WHEN m.hidden_at IS NULL THEN m.body END,
+               m.booking_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted_at,
+               m.hidden_at,
+               CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
+                    ELSE chat._attachments(m.chat_id, m.seq) END,
+               chat._booking_ref(m.booking_id)
           FROM chat.chat_messages m
          WHERE m.chat_id = p_chat
            AND m.seq > after_seq
@@ -836,7 +902,8 @@ COMMENT ON FUNCTION chat._messages(uuid, bigint, bigint, integer, boolean) IS
 CREATE FUNCTION chat.history(chat_id uuid, before_seq bigint DEFAULT NULL, max_rows integer DEFAULT 50)
 RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
-               deleted_at timestamptz, attachments jsonb, booking jsonb)
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -859,7 +926,8 @@ COMMENT ON FUNCTION chat.history(uuid, bigint, integer) IS
 CREATE FUNCTION chat.messages_since(chat_id uuid, after_seq bigint, max_rows integer DEFAULT 1000)
 RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
-               deleted_at timestamptz, attachments jsonb, booking jsonb)
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -892,7 +960,7 @@ DECLARE
 BEGIN
     RETURN QUERY
     SELECT c.chat_id, o.id, o.display_name, c.last_message_at,
-           chat._preview(m.body, m.deleted_at, m.attachment_count),
+           chat._preview(m.body, m.deleted_at, m.attachment_count, m.hidden_at),
            c.unread,
            (SELECT count(*) FROM chat.bookings b
              WHERE b.customer_id = c.customer_id AND b.stylist_id = c.stylist_id)
@@ -1095,6 +1163,11 @@ BEGIN
     IF v_msg.sender_id <> v_actor THEN
         RAISE EXCEPTION 'only the sender may % a message', verb
             USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF v_msg.hidden_at IS NOT NULL THEN
+        RAISE EXCEPTION 'message % of chat % was hidden by a moderator', v_msg.seq, v_msg.chat_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A hidden message cannot be edited or deleted: it is kept for the audit.';
     END IF;
     RETURN v_msg;
 END
@@ -1316,7 +1389,8 @@ COMMENT ON FUNCTION chat.typing(uuid) IS
 CREATE FUNCTION chat.undelivered(max_rows integer DEFAULT 500)
 RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
-               deleted_at timestamptz, attachments jsonb, booking jsonb)
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb)
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1376,18 +1450,11 @@ BEGIN
           FROM marks mk
          WHERE c.chat_id = mk.chat_id AND mk.upto IS NOT NULL
     )
-    SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
-           m.created_at, m.edited_at, m.deleted_at,
-           CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb ELSE
-               (SELECT jsonb_agg(jsonb_build_object(
-                           'storage_key', a.storage_key, 'content_type', a.content_type,
-                           'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
-                       ORDER BY a.position)
-                  FROM chat.media a WHERE a.chat_id = m.chat_id AND a.seq = m.seq)
-           END,
-           (SELECT jsonb_build_object('id', b.id, 'service', b.service,
-                                      'starts_at', b.starts_at, 'status', b.status)
-              FROM chat.bookings b WHERE b.id = m.booking_id)
+    SELECT m.chat_id, m.seq, m.sender_id, CASE WHEN m.hidden_at IS NULL THEN m.body END,
+           m.booking_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at,
+           CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
+                ELSE chat._attachments(m.chat_id, m.seq) END,
+           chat._booking_ref(m.booking_id)
       FROM picked k
       JOIN chat.chat_messages m ON m.chat_id = k.chat_id AND m.seq = k.seq
      ORDER BY k.created_at, k.chat_id, k.seq;
@@ -1475,6 +1542,135 @@ COMMENT ON FUNCTION chat.rotate_signing_key() IS
 'Sign new tokens with a new key; tokens of the previous key keep working until they expire, older ones stop. Channel names do not change. For chat_service members.';
 
 --
+-- Moderation: admins read with a trail, and hide messages
+--
+CREATE FUNCTION chat._require_admin()
+RETURNS uuid
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+AS $$
+DECLARE
+    v_actor uuid := chat.require_actor();
+BEGIN
+    IF chat._profile_role(v_actor) IS DISTINCT FROM 'admin' THEN
+        RAISE EXCEPTION 'only an admin may do this'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN v_actor;
+END
+$$;
+
+COMMENT ON FUNCTION chat._require_admin() IS
+'The acting profile if it is an admin; 28000 without an actor, 42501 for anyone else. Internal.';
+
+CREATE FUNCTION chat._audit_reason(reason text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+BEGIN
+    IF char_length($1) > 500 THEN
+        RAISE EXCEPTION 'reason is too long (% characters)', char_length($1)
+            USING ERRCODE = 'string_data_right_truncation',
+                  DETAIL = 'At most 500 characters are allowed.';
+    END IF;
+    RETURN nullif(btrim($1), '');
+END
+$$;
+
+COMMENT ON FUNCTION chat._audit_reason(text) IS
+'A reason for the audit log: at most 500 characters, NULL when blank. Internal.';
+
+CREATE FUNCTION chat.admin_history(chat_id uuid, reason text DEFAULT NULL,
+                                   before_seq bigint DEFAULT NULL, max_rows integer DEFAULT 50)
+RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
+               client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
+               deleted_at timestamptz, hidden_at timestamptz, hidden_reason text,
+               attachments jsonb, booking jsonb)
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_admin uuid := chat._require_admin();
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_reason text := chat._audit_reason($2);
+    p_before bigint := coalesce($3, 9223372036854775807);
+    p_max integer := chat._require_arg($4, 'max_rows');
+BEGIN
+    IF p_max NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', p_max
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_before < 1 THEN
+        RAISE EXCEPTION 'before_seq must be positive, not %', p_before
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT FROM chat.chats c WHERE c.chat_id = p_chat) THEN
+        RAISE EXCEPTION 'chat % does not exist', p_chat
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO chat.audit_entries (chat_id, actor_id, action, reason)
+    VALUES (p_chat, v_admin, 'read_history', p_reason);
+
+    RETURN QUERY
+    SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
+           m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.hidden_reason,
+           CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb
+                ELSE chat._attachments(m.chat_id, m.seq) END,
+           chat._booking_ref(m.booking_id)
+      FROM chat.chat_messages m
+     WHERE m.chat_id = p_chat AND m.seq < p_before
+     ORDER BY m.seq DESC
+     LIMIT p_max;
+END
+$$;
+
+COMMENT ON FUNCTION chat.admin_history(uuid, text, bigint, integer) IS
+'An admin reads a chat''s messages, newest first, hidden ones as they were; every call is recorded in chat.audit_log with the reason.';
+
+CREATE FUNCTION chat.hide_message(chat_id uuid, seq bigint, reason text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_admin uuid := chat._require_admin();
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_seq bigint := chat._require_arg($2, 'seq');
+    p_reason text := chat._audit_reason(chat._require_arg($3, 'reason'));
+    v_hidden_at timestamptz;
+BEGIN
+    IF p_reason IS NULL THEN
+        RAISE EXCEPTION 'reason must not be empty'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Say why the message is hidden: it goes into the audit log.';
+    END IF;
+    -- the chat's lock first, as every writer takes it
+    PERFORM FROM chat.chats c WHERE c.chat_id = p_chat FOR NO KEY UPDATE;
+    SELECT m.hidden_at INTO v_hidden_at FROM chat.chat_messages m
+     WHERE m.chat_id = p_chat AND m.seq = p_seq FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'message % does not exist in chat %', p_seq, p_chat
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_hidden_at IS NOT NULL THEN
+        RETURN;     -- hidden already
+    END IF;
+    UPDATE chat.chat_messages m
+       SET hidden_at = now(), hidden_by = v_admin, hidden_reason = p_reason
+     WHERE m.chat_id = p_chat AND m.seq = p_seq;
+    INSERT INTO chat.audit_entries (chat_id, actor_id, action, seq, reason)
+    VALUES (p_chat, v_admin, 'hide_message', p_seq, p_reason);
+    PERFORM chat._relay_change('hidden', p_chat, p_seq);
+END
+$$;
+
+COMMENT ON FUNCTION chat.hide_message(uuid, bigint, text) IS
+'An admin hides a message: participants then see it without body or attachments; the original stays for admins; recorded in chat.audit_log and relayed as a "hidden" event. Hiding twice is a no-op.';
+
+--
 -- Views: what a participant and an admin may read
 --
 CREATE VIEW chat.my_chats WITH (security_barrier = true) AS
@@ -1490,8 +1686,8 @@ COMMENT ON VIEW chat.my_chats IS
 'The chats the acting profile takes part in, with its read state.';
 
 CREATE VIEW chat.my_messages WITH (security_barrier = true) AS
-SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
-       m.created_at, m.edited_at, m.deleted_at
+SELECT m.chat_id, m.seq, m.sender_id, CASE WHEN m.hidden_at IS NULL THEN m.body END AS body,
+       m.booking_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at
   FROM chat.chat_messages m
  WHERE m.chat_id IN (SELECT c.chat_id FROM chat.chats c
                       WHERE c.customer_id = chat.current_actor()
@@ -1506,7 +1702,9 @@ SELECT a.chat_id, a.seq, a.position, a.storage_key, a.content_type, a.byte_size,
   FROM chat.media a
  WHERE a.chat_id IN (SELECT c.chat_id FROM chat.chats c
                       WHERE c.customer_id = chat.current_actor()
-                         OR c.stylist_id = chat.current_actor());
+                         OR c.stylist_id = chat.current_actor())
+   AND NOT EXISTS (SELECT FROM chat.chat_messages m
+                    WHERE m.chat_id = a.chat_id AND m.seq = a.seq AND m.hidden_at IS NOT NULL);
 
 COMMENT ON VIEW chat.my_media IS
 'The attachments of the chats the acting profile takes part in.';
@@ -1522,9 +1720,17 @@ COMMENT ON VIEW chat.admin_chats IS
 
 CREATE VIEW chat.admin_messages WITH (security_barrier = true) AS
 SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
-       m.created_at, m.edited_at, m.deleted_at
+       m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.hidden_by, m.hidden_reason
   FROM chat.chat_messages m
  WHERE chat._actor_is_admin();
+
+CREATE VIEW chat.audit_log WITH (security_barrier = true) AS
+SELECT e.id, e.at, e.actor_id, e.action, e.chat_id, e.seq, e.reason
+  FROM chat.audit_entries e
+ WHERE chat._actor_is_admin();
+
+COMMENT ON VIEW chat.audit_log IS
+'The moderation trail (who, which chat, when, why) when the acting profile is an admin; nothing otherwise. Append-only.';
 
 COMMENT ON VIEW chat.admin_messages IS
 'Every message when the acting profile is an admin; nothing otherwise.';
@@ -1569,8 +1775,12 @@ TO chat_service;
 
 GRANT EXECUTE ON FUNCTION
     chat.issue_token(uuid, interval),
-    chat.rotate_signing_key()
+    chat.rotate_signing_key(),
+    chat.admin_history(uuid, text, bigint, integer),
+    chat.hide_message(uuid, bigint, text)
 TO chat_service;
+
+GRANT SELECT ON chat.audit_log TO chat_service, chat_user;
 
 -- an end-user connection: authenticate, then the actor-checked API
 GRANT EXECUTE ON FUNCTION
@@ -1592,7 +1802,9 @@ GRANT EXECUTE ON FUNCTION
     chat.listen_channel(),
     chat.listen(),
     chat.typing(uuid),
-    chat.undelivered(integer)
+    chat.undelivered(integer),
+    chat.admin_history(uuid, text, bigint, integer),
+    chat.hide_message(uuid, bigint, text)
 TO chat_user;
 
 GRANT SELECT ON chat.my_chats, chat.my_messages, chat.my_media,

@@ -5,7 +5,8 @@
  *	  worker when the transaction commits.
  *
  * The SQL API records an event for each change it makes (a message, an
- * edit, a delete, a read mark, a new chat) with chat._relay_event().  The
+ * edit, a delete, a read mark, a new chat, a message hidden by a moderator)
+ * with chat._relay_event().  The
  * events wait in TopTransactionContext; the commit callback appends them to
  * the shared queue and sets the worker's latch, so a listener hears about a
  * change as soon as it is visible, without the sender ever issuing NOTIFY.
@@ -47,6 +48,7 @@ static const char *const kind_names[] = {
 	[RELAY_DELETED] = "deleted",
 	[RELAY_READ] = "read",
 	[RELAY_CHAT_CREATED] = "chat_created",
+	[RELAY_HIDDEN] = "hidden",
 	[RELAY_TYPING] = "typing",
 };
 

@@ -31,6 +31,7 @@ typedef enum RelayEventKind
 	RELAY_DELETED,
 	RELAY_READ,
 	RELAY_CHAT_CREATED,
+	RELAY_HIDDEN,
 	RELAY_TYPING
 } RelayEventKind;
 

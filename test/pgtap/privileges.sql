@@ -212,7 +212,7 @@ SELECT is((SELECT count(*) FROM chat.admin_messages), 0::bigint,
 -- that would write the tables with the view owner's rights.
 SELECT throws_ok(stmt, '42501', NULL, 'regress_app cannot ' || what)
   FROM (VALUES
-    ($$UPDATE chat.my_messages SET body = 'rewritten'$$, 'UPDATE chat.my_messages'),
+    ('UPDATE chat.my_messages SET deleted_at = now()', 'UPDATE chat.my_messages'),
     ('DELETE FROM chat.my_messages', 'DELETE chat.my_messages'),
     ('UPDATE chat.my_chats SET last_seq = 0', 'UPDATE chat.my_chats'),
     ('DELETE FROM chat.my_media', 'DELETE chat.my_media'),
@@ -385,6 +385,7 @@ SELECT results_eq(
        ORDER BY 1$$,
     $$VALUES ('chat._actor_is_admin()'),
              ('chat.act_as(uuid,boolean)'),
+             ('chat.admin_history(uuid,text,bigint,integer)'),
              ('chat.chat_bookings(uuid)'),
              ('chat.chat_for_booking(uuid)'),
              ('chat.chat_with(uuid)'),
@@ -393,6 +394,7 @@ SELECT results_eq(
              ('chat.edit_message(uuid,bigint,text)'),
              ('chat.get_chat(uuid)'),
              ('chat.get_or_create_chat(uuid,uuid)'),
+             ('chat.hide_message(uuid,bigint,text)'),
              ('chat.history(uuid,bigint,integer)'),
              ('chat.inbox()'),
              ('chat.issue_token(uuid,interval)'),
@@ -419,6 +421,8 @@ SELECT results_eq(
        ORDER BY 1$$,
     $$VALUES ('admin_chats', true, false),
              ('admin_messages', true, false),
+             ('audit_entries', false, false),
+             ('audit_log', true, false),
              ('bookings', false, false),
              ('chat_messages', false, false),
              ('chats', false, false),

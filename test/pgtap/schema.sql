@@ -12,10 +12,11 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat
 
 -- Exactly these tables and five views; nothing else is stored in the schema.
 SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
-                                'relay_watermark', 'secrets'],
-                  'schema chat has exactly its seven tables');
-SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages'],
-                 'schema chat has exactly the five views');
+                                'relay_watermark', 'secrets', 'audit_entries'],
+                  'schema chat has exactly its eight tables');
+SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
+                               'audit_log'],
+                 'schema chat has exactly the six views');
 
 -- The columns of each table.
 SELECT columns_are('chat', 'profiles',
@@ -32,7 +33,8 @@ SELECT columns_are('chat', 'chats',
     'chat.chats has its columns');
 SELECT columns_are('chat', 'chat_messages',
     ARRAY['chat_id', 'seq', 'sender_id', 'body', 'booking_id', 'client_msg_id',
-          'attachment_count', 'created_at', 'edited_at', 'deleted_at'],
+          'attachment_count', 'created_at', 'edited_at', 'deleted_at',
+          'hidden_at', 'hidden_by', 'hidden_reason'],
     'chat.chat_messages has its columns');
 SELECT columns_are('chat', 'media',
     ARRAY['chat_id', 'seq', 'position', 'storage_key', 'content_type', 'byte_size',
@@ -62,8 +64,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('chat_messages'), ('chats'), ('media'), ('relay_watermark')$$,
-    'the chat-owned tables are chats, chat_messages, media and relay_watermark');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('relay_watermark')$$,
+    'the chat-owned tables are chats, chat_messages, media, relay_watermark and audit_entries');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -160,11 +162,11 @@ SELECT results_eq(
         FROM pg_extension e, unnest(e.extconfig) AS c
        WHERE e.extname = 'stylist_chat'
        ORDER BY 1$$,
-    $$VALUES ('chat.bookings'), ('chat.chat_messages'), ('chat.chats'), ('chat.media'),
-             ('chat.profiles'), ('chat.relay_watermark')$$,
-    'pg_extension.extconfig lists the six data tables');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 6,
-          'each of the six tables is dumped whole (one empty filter each)');
+    $$VALUES ('chat.audit_entries'), ('chat.bookings'), ('chat.chat_messages'), ('chat.chats'),
+             ('chat.media'), ('chat.profiles'), ('chat.relay_watermark')$$,
+    'pg_extension.extconfig lists the seven data tables');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 7,
+          'each of the seven tables is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...
 SELECT is_strict('chat', 'pair_chat_id', ARRAY['uuid', 'uuid'], 'chat.pair_chat_id is STRICT');
