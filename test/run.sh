@@ -12,6 +12,7 @@
 #                   and the built test/chat_client.c as $CHAT_CLIENT; a
 #                   script that must crash or reconfigure a server starts
 #                   its own with test/lib.sh
+#      fuzz         test/fuzz/run.sh: libFuzzer on the token parser, 60 s
 # 4. prints "N passed, N failed" over every test of every suite and exits
 #    non-zero if anything failed.
 set -uo pipefail
@@ -123,6 +124,15 @@ for t in test/scripts/*.sh; do
     grep -E '^ *not ok|^#' "$LOGDIR/script.out" | head -40 | sed 's/^/    /'
     count_tap "$LOGDIR/script.out" $rc
 done
+
+echo "== fuzz"
+if [ -f test/fuzz/run.sh ]; then
+    echo "  test/fuzz/run.sh"
+    bash test/fuzz/run.sh >"$LOGDIR/fuzz.out" 2>&1
+    rc=$?
+    grep -E '^ *(not )?ok|^#' "$LOGDIR/fuzz.out" | head -20 | sed 's/^/    /'
+    count_tap "$LOGDIR/fuzz.out" $rc
+fi
 
 if [ "$failed" -ne 0 ]; then
     echo "server log (tail):"
