@@ -359,6 +359,7 @@ SELECT pg_catalog.pg_extension_config_dump('chat.chat_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.media', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.relay_watermark', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.audit_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.audit_entries_id_seq', '');
 
 --
 -- Internal helpers (not granted to anyone)

@@ -162,11 +162,12 @@ SELECT results_eq(
         FROM pg_extension e, unnest(e.extconfig) AS c
        WHERE e.extname = 'stylist_chat'
        ORDER BY 1$$,
-    $$VALUES ('chat.audit_entries'), ('chat.bookings'), ('chat.chat_messages'), ('chat.chats'),
-             ('chat.media'), ('chat.profiles'), ('chat.relay_watermark')$$,
-    'pg_extension.extconfig lists the seven data tables');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 7,
-          'each of the seven tables is dumped whole (one empty filter each)');
+    $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
+             ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.profiles'),
+             ('chat.relay_watermark')$$,
+    'pg_extension.extconfig lists the seven data tables and the audit id sequence');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 8,
+          'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...
 SELECT is_strict('chat', 'pair_chat_id', ARRAY['uuid', 'uuid'], 'chat.pair_chat_id is STRICT');

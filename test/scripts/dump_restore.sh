@@ -8,8 +8,9 @@
 # mark_read) is dumped with pg_dump in the plain and the custom format, and
 # each dump is restored into a fresh database (psql -v ON_ERROR_STOP=1, and
 # pg_restore --exit-on-error).  In each restored database:
-#   - every row of profiles, bookings, chats, chat_messages and media is
-#     identical (row count and md5 of the ordered rows as text), and so is
+#   - every row of profiles, bookings, chats, chat_messages, media and
+#     audit_entries is identical (row count and md5 of the ordered rows as
+#     text), and so is
 #     the read state of every chat;
 #   - the extension is the same: version, config tables, member objects,
 #     and the privileges on every table, view and function of schema chat;
@@ -70,7 +71,7 @@ is() {
     fi
 }
 
-echo "1..28"
+echo "1..30"
 
 # the people, bookings and message keys
 C1=11111111-1111-4111-8111-111111111111     # customer
@@ -171,6 +172,14 @@ BEGIN;
 SELECT chat.act_as(:'s2');
 SELECT chat.get_or_create_chat(:'c1', :'s2');
 COMMIT;
+
+-- moderation: an admin reads chat 2 and hides one of its messages (two
+-- audit entries); the message stays as it was for admins
+BEGIN;
+SELECT chat.act_as(:'a1');
+SELECT count(*) FROM chat.admin_history(:'chat2', 'report 17');
+SELECT chat.hide_message(:'chat2', 3, 'report 17');
+COMMIT;
 SQL
 ok $? "the database is filled through the API" "$WORK/fill.out"
 
@@ -268,7 +277,7 @@ SQL
 
 declare -A SRC
 for spec in "profiles id" "bookings id" "chats chat_id" "chat_messages chat_id, seq" \
-            "media chat_id, seq, position"; do
+            "media chat_id, seq, position" "audit_entries chat_id, id"; do
     SRC[${spec%% *}]=$(table_print "$DB" "${spec%% *}" "${spec#* }")
 done
 SRC_READ=$(read_state "$DB")
@@ -279,7 +288,7 @@ SRC_LAST=$("${PSQL[@]}" -d "$DB" -c "SELECT last_seq || ' ' || stylist_unread FR
 SRC_K1=$("${PSQL[@]}" -d "$DB" -c "SELECT seq FROM chat.chat_messages WHERE chat_id = '$CHAT1' AND client_msg_id = '$K1'")
 
 # ---------------------------------------------------------------------------
-# 5-16, 17-28. restore each dump into a fresh database and compare
+# 5-17, 18-30. restore each dump into a fresh database and compare
 # ---------------------------------------------------------------------------
 check_restored() {
     local target=$1 format=$2 rc
@@ -298,7 +307,7 @@ check_restored() {
     ok $rc "$format dump: restored into a fresh database without error" "$WORK/restore.err"
 
     for spec in "profiles id" "bookings id" "chats chat_id" "chat_messages chat_id, seq" \
-                "media chat_id, seq, position"; do
+                "media chat_id, seq, position" "audit_entries chat_id, id"; do
         local table=${spec%% *}
         is "$(table_print "$target" "$table" "${spec#* }")" "${SRC[$table]}" \
             "$format dump: every row of chat.$table is identical (count md5: ${SRC[$table]})"
@@ -345,5 +354,5 @@ SQL
 check_restored "$RESTORED_PLAIN" plain
 check_restored "$RESTORED_CUSTOM" custom
 
-[ "$n" -eq 28 ] || echo "# ran $n tests, planned 28"
-[ "$failed" -eq 0 ] && [ "$n" -eq 28 ]
+[ "$n" -eq 30 ] || echo "# ran $n tests, planned 30"
+[ "$failed" -eq 0 ] && [ "$n" -eq 30 ]
