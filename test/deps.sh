@@ -2,11 +2,13 @@
 # test/deps.sh: install what building and testing stylist_chat needs, if missing.
 #
 # Debian 12 packages: the PostgreSQL 15 server and headers, pgTAP, pg_prove
-# and libpq.  apt-get update runs only when something is missing.
+# and libpq; clang, its libFuzzer runtime and the OpenSSL headers for the
+# token fuzzer (test/fuzz).  apt-get update runs only when something is missing.
 set -euo pipefail
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
-          libtap-parser-sourcehandler-pgtap-perl libpq-dev gcc make)
+          libtap-parser-sourcehandler-pgtap-perl libpq-dev gcc make
+          clang libclang-rt-14-dev libssl-dev)
 
 missing=()
 for p in "${packages[@]}"; do
