@@ -20,6 +20,7 @@
  *     payload is JSON with exactly type, chat_id, seq, sender_id, ts, with
  *     the right values, no body text, under 8000 bytes;
  *     relay_status().events_relayed grows;
+ *   - hidden: an admin's hide_message reaches the three channels;
  *   - typing: two calls within a second make one event, one more call a
  *     second later makes a second event;
  *   - a message rolled back (a whole transaction, or a savepoint) is never
@@ -66,7 +67,7 @@
 
 #include "libpq-fe.h"
 
-#define NTESTS 30
+#define NTESTS 31
 
 #define CONC_THREADS 8			/* 4 per chat */
 #define CONC_MSGS 150			/* per thread */
@@ -1121,7 +1122,7 @@ main(int argc, char **argv)
 			ok(after > before, "relay_status().events_relayed grew: %ld, then %ld", before, after);
 		}
 
-		/* 8-10: edit, delete, read */
+		/* 8-11: edit, delete, read, hide */
 		{
 			const char *p[] = {chat_a, NULL, NULL};
 			char		seqtxt[32];
@@ -1149,10 +1150,19 @@ main(int argc, char **argv)
 			t = wait_for(three, 3, 1, "read", chat_a, readmark, s1, 5);
 			ok(t >= 0 && readmark >= 3, "a read mark (type read, seq = the new read mark %ld, "
 			   "sender_id = the reader) reached the three channels (%.3f s)", readmark, t);
+
+			/* a moderator hides a message: the participants hear of it */
+			seq = send_as(setup, c1, chat_a, "to be hidden");
+			snprintf(seqtxt, sizeof(seqtxt), "%ld", seq);
+			p[2] = "relay test: hidden";
+			call_as(setup, adm, "SELECT 0 FROM chat.hide_message($1::uuid, $2::bigint, $3)", 3, p);
+			t = wait_for(three, 3, 1, "hidden", chat_a, seq, adm, 5);
+			ok(t >= 0, "a hide (type hidden, the message's seq, sender_id = the admin) "
+			   "reached the three channels (%.3f s)", t);
 		}
 	}
 
-	/* 11-12: typing */
+	/* 12-13: typing */
 	{
 		Listener   *three[] = {lc1, ls1, ladm};
 		const char *p[] = {c1};
