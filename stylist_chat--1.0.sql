@@ -379,6 +379,25 @@ $$;
 COMMENT ON FUNCTION chat._chat_access_denied(uuid) IS
 'Raises the one error (42501) given for a chat that does not exist or that the actor is not in. Internal.';
 
+CREATE FUNCTION chat._participant_chat(chat_id uuid, OUT customer_id uuid, OUT stylist_id uuid)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+AS $$
+DECLARE
+    v_actor uuid := chat.require_actor();
+BEGIN
+    SELECT c.customer_id, c.stylist_id INTO customer_id, stylist_id
+      FROM chat.chats c
+     WHERE c.chat_id = chat._require_arg($1, 'chat_id')
+       AND v_actor IN (c.customer_id, c.stylist_id);
+    IF NOT FOUND THEN
+        PERFORM chat._chat_access_denied($1);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION chat._participant_chat(uuid) IS
+'The pair of a chat the actor takes part in; 28000 without an actor, 42501 for a chat that does not exist or is not the actor''s. Internal.';
+
 CREATE FUNCTION chat._require_arg(value anyelement, name text)
 RETURNS anyelement
 LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
@@ -851,7 +870,6 @@ LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_actor uuid := chat.require_actor();
     p_chat uuid := chat._require_arg($1, 'chat_id');
     p_max integer := chat._require_arg($4, 'max_rows');
 BEGIN
@@ -859,11 +877,7 @@ BEGIN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', p_max
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM FROM chat.chats c
-     WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
-    IF NOT FOUND THEN
-        PERFORM chat._chat_access_denied(p_chat);
-    END IF;
+    PERFORM chat._participant_chat(p_chat);
 
     -- two queries rather than one with a direction switch: each is a plain
     -- range scan of the primary key
@@ -989,21 +1003,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_actor uuid := chat.require_actor();
-    p_chat uuid := chat._require_arg($1, 'chat_id');
-    v_customer uuid;
-    v_stylist uuid;
+    v_pair record := chat._participant_chat($1);
 BEGIN
-    SELECT c.customer_id, c.stylist_id INTO v_customer, v_stylist
-      FROM chat.chats c
-     WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
-    IF NOT FOUND THEN
-        PERFORM chat._chat_access_denied(p_chat);
-    END IF;
     RETURN QUERY
     SELECT b.id, b.service, b.starts_at, b.status
       FROM chat.bookings b
-     WHERE b.customer_id = v_customer AND b.stylist_id = v_stylist
+     WHERE b.customer_id = v_pair.customer_id AND b.stylist_id = v_pair.stylist_id
      ORDER BY b.starts_at DESC, b.id;
 END
 $$;
@@ -1071,12 +1076,7 @@ BEGIN
 
     IF p_booking IS NOT NULL THEN
         -- the booking must be one of the pair's (a chat's pair never changes)
-        SELECT c.customer_id, c.stylist_id INTO v_customer, v_stylist
-          FROM chat.chats c
-         WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
-        IF NOT FOUND THEN
-            PERFORM chat._chat_access_denied(p_chat);
-        END IF;
+        SELECT * INTO v_customer, v_stylist FROM chat._participant_chat(p_chat);
         IF NOT EXISTS (SELECT FROM chat.bookings b
                         WHERE b.id = p_booking
                           AND b.customer_id = v_customer AND b.stylist_id = v_stylist) THEN
@@ -1369,18 +1369,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_actor uuid := chat.require_actor();
-    p_chat uuid := chat._require_arg($1, 'chat_id');
-    v_customer uuid;
-    v_stylist uuid;
+    v_pair record := chat._participant_chat($1);
 BEGIN
-    SELECT c.customer_id, c.stylist_id INTO v_customer, v_stylist
-      FROM chat.chats c
-     WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
-    IF NOT FOUND THEN
-        PERFORM chat._chat_access_denied(p_chat);
-    END IF;
-    PERFORM chat._relay_now('typing', p_chat, v_customer, v_stylist, v_actor, NULL, clock_timestamp());
+    PERFORM chat._relay_now('typing', $1, v_pair.customer_id, v_pair.stylist_id,
+                            chat.require_actor(), NULL, clock_timestamp());
 END
 $$;
 
