@@ -962,9 +962,12 @@ $$;
 COMMENT ON FUNCTION chat.messages_since(uuid, bigint, integer) IS
 'Messages of a chat after after_seq, oldest first, at most max_rows (1 to 1000): call again from the last seq until fewer come back.';
 
-CREATE FUNCTION chat.inbox()
+CREATE FUNCTION chat.inbox(max_rows integer DEFAULT NULL,
+                           before_activity timestamptz DEFAULT NULL,
+                           before_chat_id uuid DEFAULT NULL)
 RETURNS TABLE (chat_id uuid, other_id uuid, other_name text, last_message_at timestamptz,
-               preview text, unread_count integer, bookings_count bigint)
+               preview text, unread_count integer, bookings_count bigint,
+               activity_at timestamptz)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -972,28 +975,60 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_actor uuid := chat.require_actor();
+    p_max integer := $1;
+    p_before_at timestamptz := $2;
+    p_before_chat uuid := $3;
 BEGIN
+    IF p_max IS NOT NULL AND p_max NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', p_max
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL for all chats.';
+    END IF;
+    IF (p_before_at IS NULL) <> (p_before_chat IS NULL) THEN
+        RAISE EXCEPTION 'before_activity and before_chat_id go together'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the activity_at and chat_id of the last row of the previous page.';
+    END IF;
+
+    /*
+     * The actor's chats are ordered by their last activity, and only the
+     * page asked for is then dressed with names, previews and booking
+     * counts.  Ties in activity are broken by chat_id, so that the page
+     * after (before_activity, before_chat_id) is well defined.
+     */
     RETURN QUERY
+    WITH page AS (
+        SELECT c.*
+          FROM (SELECT x.chat_id, x.customer_id, x.stylist_id, x.stylist_id AS other,
+                       x.last_seq, x.last_message_at, x.customer_unread AS unread,
+                       coalesce(x.last_message_at, x.created_at) AS activity
+                  FROM chat.chats x WHERE x.customer_id = v_actor
+                UNION ALL
+                SELECT x.chat_id, x.customer_id, x.stylist_id, x.customer_id,
+                       x.last_seq, x.last_message_at, x.stylist_unread,
+                       coalesce(x.last_message_at, x.created_at)
+                  FROM chat.chats x WHERE x.stylist_id = v_actor) c
+         WHERE p_before_at IS NULL
+            OR c.activity < p_before_at
+            OR (c.activity = p_before_at AND c.chat_id > p_before_chat)
+         ORDER BY c.activity DESC, c.chat_id
+         LIMIT p_max
+    )
     SELECT c.chat_id, o.id, o.display_name, c.last_message_at,
            chat._preview(m.body, m.deleted_at, m.attachment_count, m.hidden_at),
            c.unread,
            (SELECT count(*) FROM chat.bookings b
-             WHERE b.customer_id = c.customer_id AND b.stylist_id = c.stylist_id)
-      FROM (SELECT x.chat_id, x.customer_id, x.stylist_id, x.stylist_id AS other,
-                   x.last_seq, x.last_message_at, x.created_at, x.customer_unread AS unread
-              FROM chat.chats x WHERE x.customer_id = v_actor
-            UNION ALL
-            SELECT x.chat_id, x.customer_id, x.stylist_id, x.customer_id,
-                   x.last_seq, x.last_message_at, x.created_at, x.stylist_unread
-              FROM chat.chats x WHERE x.stylist_id = v_actor) c
+             WHERE b.customer_id = c.customer_id AND b.stylist_id = c.stylist_id),
+           c.activity
+      FROM page c
       JOIN chat.profiles o ON o.id = c.other
       LEFT JOIN chat.chat_messages m ON m.chat_id = c.chat_id AND m.seq = c.last_seq
-     ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.chat_id;
+     ORDER BY c.activity DESC, c.chat_id;
 END
 $$;
 
-COMMENT ON FUNCTION chat.inbox() IS
-'The actor''s chats, most recent activity first: the other participant, a preview of the last message, the unread count and the pair''s number of bookings.';
+COMMENT ON FUNCTION chat.inbox(integer, timestamptz, uuid) IS
+'The actor''s chats, most recent activity first: the other participant, a preview of the last message, the unread count, the pair''s number of bookings, and activity_at. With max_rows (1 to 1000), one page; the next page starts after the last row''s (activity_at, chat_id), passed as before_activity and before_chat_id.';
 
 CREATE FUNCTION chat.chat_bookings(chat_id uuid)
 RETURNS TABLE (booking_id uuid, service text, starts_at timestamptz, status text)
@@ -1754,7 +1789,7 @@ GRANT EXECUTE ON FUNCTION
     chat.get_chat(uuid),
     chat.history(uuid, bigint, integer),
     chat.messages_since(uuid, bigint, integer),
-    chat.inbox(),
+    chat.inbox(integer, timestamptz, uuid),
     chat.chat_bookings(uuid),
     chat.send_message(uuid, text, uuid, uuid, jsonb),
     chat.edit_message(uuid, bigint, text),
@@ -1786,7 +1821,7 @@ GRANT EXECUTE ON FUNCTION
     chat.get_chat(uuid),
     chat.history(uuid, bigint, integer),
     chat.messages_since(uuid, bigint, integer),
-    chat.inbox(),
+    chat.inbox(integer, timestamptz, uuid),
     chat.chat_bookings(uuid),
     chat.send_message(uuid, text, uuid, uuid, jsonb),
     chat.edit_message(uuid, bigint, text),

@@ -27,8 +27,8 @@
 #      flat out, for 10 s each.
 #   3. Long histories and big inboxes, bulk-loaded (history_load.sql): a
 #      page of chat.history() at the newest end and in the middle of a chat
-#      of 1,000 and of 1,000,000 messages, and chat.inbox() of a stylist
-#      with 10 and with 10,000 chats: the time of one call (a loop inside
+#      of 1,000 and of 1,000,000 messages, and chat.inbox() (whole, and its
+#      first page of 50) of a stylist with 10 and with 10,000 chats: the time of one call (a loop inside
 #      the server, bench.time_query) and the shared buffers it touches
 #      (EXPLAIN (ANALYZE, BUFFERS), whose Function Scan counts the buffers
 #      of the function's own queries), each on a warm cache.
@@ -261,7 +261,7 @@ m3() {
     H[$1,$2,ms]+="$ms "
     H[$1,$2,buf]+="$buf "
 }
-echo "== 3. timing: ${RUNS} x 6 calls"
+echo "== 3. timing: ${RUNS} x 8 calls"
 for run in $(seq "$RUNS"); do
     m3 new 1k "$STYLIST" "chat.history('$C1K', NULL, 50)"
     m3 new 1m "$STYLIST" "chat.history('$C1M', NULL, 50)"
@@ -269,6 +269,8 @@ for run in $(seq "$RUNS"); do
     m3 mid 1m "$STYLIST" "chat.history('$C1M', 500000, 50)"
     m3 inbox 10 "$S10" "chat.inbox()"
     m3 inbox 10k "$S10K" "chat.inbox()"
+    m3 page 10 "$S10" "chat.inbox(50)"
+    m3 page 10k "$S10K" "chat.inbox(50)"
 done
 
 #
@@ -355,6 +357,7 @@ row3() { # label name small large target
 row3 "history newest page, 1k vs 1M msgs" new 1k 1m 1.5
 row3 "history middle page, 1k vs 1M msgs" mid 1k 1m 1.5
 row3 "inbox, 10 vs 10,000 chats" inbox 10 10k none
+row3 "inbox first page of 50, 10 vs 10,000 chats" page 10 10k none
 echo
 echo "4. Relay worker memory (pid $PID_BEFORE$([ "$PID_BEFORE" != "$PID_AFTER" ] && echo ", RESTARTED as $PID_AFTER"))"
 echo "   events relayed: $((EV_AFTER - EV_BEFORE)) in ${MEM_SECS} s, sending and draining (listener received $MEM_GOT; dropped from the queue so far: $DROPPED)"

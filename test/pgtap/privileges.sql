@@ -396,7 +396,7 @@ SELECT results_eq(
              ('chat.get_or_create_chat(uuid,uuid)'),
              ('chat.hide_message(uuid,bigint,text)'),
              ('chat.history(uuid,bigint,integer)'),
-             ('chat.inbox()'),
+             ('chat.inbox(integer,timestamp with time zone,uuid)'),
              ('chat.issue_token(uuid,interval)'),
              ('chat.listen()'),
              ('chat.listen_channel()'),
