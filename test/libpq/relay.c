@@ -66,6 +66,7 @@
 #include <unistd.h>
 
 #include "libpq-fe.h"
+#include "tap.h"
 
 #define NTESTS 31
 
@@ -76,30 +77,9 @@
 #define MAX_LISTENERS 16
 #define MAX_GUESSES 512
 
-static int	test_no = 0;
-static int	failures = 0;
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static char relay_db[128];		/* the database the worker serves */
 static char secret[64];			/* in every body; never in a payload */
-
-static void
-ok(int cond, const char *fmt,...)
-{
-	va_list		ap;
-
-	pthread_mutex_lock(&out_lock);
-	test_no++;
-	if (!cond)
-		failures++;
-	printf("%sok %d - ", cond ? "" : "not ", test_no);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	pthread_mutex_unlock(&out_lock);
-}
 
 static void
 skip(const char *fmt,...)
@@ -113,39 +93,6 @@ skip(const char *fmt,...)
 	va_end(ap);
 	printf("\n");
 	fflush(stdout);
-}
-
-static void
-diag(const char *fmt,...)
-{
-	va_list		ap;
-	char		buf[4096];
-	char	   *line;
-	char	   *save = NULL;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&out_lock);
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		printf("# %s\n", line);
-	fflush(stdout);
-	pthread_mutex_unlock(&out_lock);
-}
-
-static void
-bail(const char *fmt,...)
-{
-	va_list		ap;
-
-	pthread_mutex_lock(&out_lock);
-	printf("Bail out! ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	exit(1);
 }
 
 static double
@@ -174,46 +121,6 @@ connect_as(const char *db, const char *user, const char *appname)
 		bail("cannot connect to %s as %s: %s", db, user ? user : "the default user",
 			 PQerrorMessage(conn));
 	return conn;
-}
-
-static void
-new_uuid(char out[37])
-{
-	unsigned char b[16];
-	size_t		got = 0;
-
-	while (got < sizeof(b))
-	{
-		ssize_t		n = getrandom(b + got, sizeof(b) - got, 0);
-
-		if (n < 0 && errno != EINTR)
-			bail("getrandom: %s", strerror(errno));
-		if (n > 0)
-			got += (size_t) n;
-	}
-	b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(out, 37,
-			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-			 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-			 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
-static PGresult *
-must(PGconn *conn, const char *sql, int nparams, const char *const *params)
-{
-	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-		bail("query failed: %s: %s", sql, PQerrorMessage(conn));
-	return res;
-}
-
-static void
-must_do(PGconn *conn, const char *sql, int nparams, const char *const *params)
-{
-	PQclear(must(conn, sql, nparams, params));
 }
 
 /* the one value of a query that must succeed, into out */

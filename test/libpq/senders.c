@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "libpq-fe.h"
+#include "tap.h"
 
 #define NSENDERS 16
 #define NMSGS 200
@@ -76,9 +77,6 @@
 /* the thread that sends the same shared messages as thread t */
 #define PARTNER(t)			((t) ^ 2)
 
-static int	test_no = 0;
-static int	failures = 0;
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *dbname;
 static char customer[37];
@@ -100,56 +98,6 @@ static const char *const phase_names[NPHASES] = {
 /* set by main when every phase is over */
 static atomic_int all_done = 0;
 
-static void
-ok(int cond, const char *fmt,...)
-{
-	va_list		ap;
-
-	test_no++;
-	if (!cond)
-		failures++;
-	printf("%sok %d - ", cond ? "" : "not ", test_no);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-/* a diagnostic, from any thread; each of its lines behind "# " */
-static void
-diag(const char *fmt,...)
-{
-	va_list		ap;
-	char		buf[4096];
-	char	   *line;
-	char	   *save = NULL;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	pthread_mutex_lock(&out_lock);
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		printf("# %s\n", line);
-	fflush(stdout);
-	pthread_mutex_unlock(&out_lock);
-}
-
-static void
-bail(const char *fmt,...)
-{
-	va_list		ap;
-
-	pthread_mutex_lock(&out_lock);
-	printf("Bail out! ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	exit(1);
-}
-
 static PGconn *
 connect_db(const char *appname)
 {
@@ -161,48 +109,6 @@ connect_db(const char *appname)
 	if (PQstatus(conn) != CONNECTION_OK)
 		bail("cannot connect to %s: %s", dbname, PQerrorMessage(conn));
 	return conn;
-}
-
-/* a random (version 4) UUID in text form */
-static void
-new_uuid(char out[37])
-{
-	unsigned char b[16];
-	size_t		got = 0;
-
-	while (got < sizeof(b))
-	{
-		ssize_t		n = getrandom(b + got, sizeof(b) - got, 0);
-
-		if (n < 0 && errno != EINTR)
-			bail("getrandom: %s", strerror(errno));
-		if (n > 0)
-			got += (size_t) n;
-	}
-	b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(out, 37,
-			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-			 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-			 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
-/* run a setup or checking query that must succeed; bail out otherwise */
-static PGresult *
-must(PGconn *conn, const char *sql, int nparams, const char *const *params)
-{
-	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-		bail("query failed: %s: %s", sql, PQerrorMessage(conn));
-	return res;
-}
-
-static void
-must_do(PGconn *conn, const char *sql, int nparams, const char *const *params)
-{
-	PQclear(must(conn, sql, nparams, params));
 }
 
 /*
