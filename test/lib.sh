@@ -4,7 +4,8 @@
 # /tmp, owned by the postgres OS user when we are root (the server refuses to
 # run as root), reachable only through a unix socket in that directory
 # (listen_addresses is empty: no TCP at all), with stylist_chat preloaded.
-# It exports PGHOST, PGPORT and PGUSER for every client that follows, and
+# Its port is $STYLIST_CHAT_PORT (default 5499), so that two runs on one
+# machine can each have a cluster.  It exports PGHOST, PGPORT and PGUSER for every client that follows, and
 # arranges for cluster_stop to run on exit, whatever the exit.
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -46,7 +47,7 @@ cluster_start() {
     {
         echo "listen_addresses = ''"
         echo "unix_socket_directories = '$CLUSTER_DIR'"
-        echo "port = 5499"
+        echo "port = ${STYLIST_CHAT_PORT:-5499}"
         echo "shared_preload_libraries = 'stylist_chat'"
         echo "max_connections = 150"
         echo "fsync = off"
@@ -59,7 +60,7 @@ cluster_start() {
         cat "$CLUSTER_DIR/server.log" >&2
         return 1
     fi
-    export PGHOST=$CLUSTER_DIR PGPORT=5499 PGUSER=postgres
+    export PGHOST=$CLUSTER_DIR PGPORT=${STYLIST_CHAT_PORT:-5499} PGUSER=postgres
     export PATH="$PG_BINDIR:$PATH"
 }
 
