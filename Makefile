@@ -7,11 +7,29 @@
 #   make bench               throughput, latency, scaling and memory figures
 
 EXTENSION = stylist_chat
-EXTVERSION = 1.0
+# the version is written once, in the control file
+EXTVERSION := $(shell sed -n "s/^default_version = '\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = stylist_chat
 OBJS = src/stylist_chat.o src/actor.o src/chat_id.o src/channel.o \
        src/relay_events.o src/relay_shmem.o src/relay_worker.o src/token.o
-DATA = stylist_chat--$(EXTVERSION).sql
+
+# The SQL, one file a concern under src/sql/.  The install script is built
+# from prelude.sql and tables.sql (run once, at install) and the concern
+# files; an upgrade script from src/sql/updates/A--B.sql (run once, at that
+# upgrade) and the same concern files, which create or replace every
+# function and view with its comment and privileges.  The order matters:
+# identity and keys are C functions that the tables use; the rest need
+# the tables.  Released scripts are frozen: stylist_chat--1.0.sql is kept
+# as it shipped, and when a version is released its built upgrade script
+# is committed beside it and its file under src/sql/updates/ removed.
+SQL_EARLY = src/sql/identity.sql src/sql/keys.sql
+SQL_LATE = src/sql/common.sql src/sql/realtime.sql src/sql/profiles.sql \
+           src/sql/chats.sql src/sql/messages.sql src/sql/reading.sql \
+           src/sql/tokens.sql src/sql/moderation.sql src/sql/views.sql
+UPGRADES = $(patsubst src/sql/updates/%.sql,$(EXTENSION)--%.sql,$(wildcard src/sql/updates/*.sql))
+
+DATA = $(EXTENSION)--1.0.sql
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
 PGFILEDESC = "stylist_chat - customer-stylist chat"
 PG_CFLAGS = -Wextra -Wno-unused-parameter
 
@@ -31,6 +49,20 @@ endif
 
 # every C file includes the shared header
 $(OBJS): src/stylist_chat.h
+
+# assemble a script: a header, then each source under a banner
+define assemble_sql
+	{ printf '/* %s: built by the Makefile from %s; edit those */\n\n' $@ 'src/sql/'; \
+	  printf -- '-- complain if script is sourced in psql, rather than via CREATE EXTENSION\n'; \
+	  printf '\\echo Use "%s" to load this file. \\quit\n' '$(2)'; \
+	  for f in $(1); do printf '\n--\n-- %s\n--\n' $$f; cat $$f; done; } > $@
+endef
+
+$(EXTENSION)--$(EXTVERSION).sql: src/sql/prelude.sql $(SQL_EARLY) src/sql/tables.sql $(SQL_LATE) $(EXTENSION).control
+	$(call assemble_sql,$(filter %.sql,$^),CREATE EXTENSION $(EXTENSION))
+
+$(EXTENSION)--%.sql: src/sql/updates/%.sql $(SQL_EARLY) $(SQL_LATE)
+	$(call assemble_sql,$^,ALTER EXTENSION $(EXTENSION) UPDATE)
 
 .PHONY: test demo bench
 test:

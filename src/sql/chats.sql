@@ -1,0 +1,249 @@
+/*
+ * Opening chats (one per customer-stylist pair, race-free), a chat's
+ * header and bookings, and the inbox.
+ */
+
+CREATE OR REPLACE FUNCTION chat._open_chat(customer_id uuid, stylist_id uuid)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+DECLARE
+    v_chat_id uuid := chat.pair_chat_id($1, $2);
+BEGIN
+    IF chat._profile_role($1) IS DISTINCT FROM 'customer' THEN
+        RAISE EXCEPTION 'profile % is not a customer', $1
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A chat joins a customer and a stylist.';
+    END IF;
+    IF chat._profile_role($2) IS DISTINCT FROM 'stylist' THEN
+        RAISE EXCEPTION 'profile % is not a stylist', $2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A chat joins a customer and a stylist.';
+    END IF;
+    -- no conflict target: every unique index arbitrates, so racing
+    -- callers wait for the first and then do nothing, without error
+    INSERT INTO chat.chats (chat_id, customer_id, stylist_id)
+    VALUES (v_chat_id, $1, $2)
+    ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        PERFORM chat._relay_change('chat_created', v_chat_id, NULL);
+    END IF;
+    RETURN v_chat_id;
+END
+$$;
+
+COMMENT ON FUNCTION chat._open_chat(uuid, uuid) IS
+'The chat of a customer and a stylist, created if missing, race-free. Internal: callers check the actor.';
+REVOKE ALL ON FUNCTION chat._open_chat(uuid, uuid) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.get_or_create_chat(customer_id uuid, stylist_id uuid)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_customer uuid := chat._require_arg($1, 'customer_id');
+    p_stylist uuid := chat._require_arg($2, 'stylist_id');
+BEGIN
+    IF v_actor NOT IN (p_customer, p_stylist) THEN
+        RAISE EXCEPTION 'only the customer or the stylist may open their chat'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Act as one of the two, or use chat.chat_with(other_id).';
+    END IF;
+    RETURN chat._open_chat(p_customer, p_stylist);
+END
+$$;
+
+COMMENT ON FUNCTION chat.get_or_create_chat(uuid, uuid) IS
+'The chat of a customer and a stylist, created on first use; the actor must be one of them. Race-free.';
+REVOKE ALL ON FUNCTION chat.get_or_create_chat(uuid, uuid) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.get_or_create_chat(uuid, uuid) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.chat_with(other_id uuid)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_other uuid := chat._require_arg($1, 'other_id');
+BEGIN
+    CASE chat._profile_role(v_actor)
+        WHEN 'customer' THEN
+            RETURN chat._open_chat(v_actor, p_other);
+        WHEN 'stylist' THEN
+            RETURN chat._open_chat(p_other, v_actor);
+        ELSE
+            RAISE EXCEPTION 'admins do not take part in chats'
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'Admins read chats through chat.admin_chats and chat.admin_messages.';
+    END CASE;
+END
+$$;
+
+COMMENT ON FUNCTION chat.chat_with(uuid) IS
+'The chat of the actor with another profile (a stylist for a customer, a customer for a stylist), created on first use.';
+REVOKE ALL ON FUNCTION chat.chat_with(uuid) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.chat_with(uuid) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.chat_for_booking(booking_id uuid)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_booking uuid := chat._require_arg($1, 'booking_id');
+    v_customer uuid;
+    v_stylist uuid;
+BEGIN
+    SELECT b.customer_id, b.stylist_id INTO v_customer, v_stylist
+      FROM chat.bookings b WHERE b.id = p_booking;
+    IF NOT FOUND OR v_actor NOT IN (v_customer, v_stylist) THEN
+        RAISE EXCEPTION 'booking % does not exist or you are not part of it', p_booking
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN chat._open_chat(v_customer, v_stylist);
+END
+$$;
+
+COMMENT ON FUNCTION chat.chat_for_booking(uuid) IS
+'The chat of the customer and stylist of a booking: the same chat for every booking of the pair.';
+REVOKE ALL ON FUNCTION chat.chat_for_booking(uuid) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.chat_for_booking(uuid) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.get_chat(chat_id uuid)
+RETURNS TABLE (customer_id uuid, customer_name text,
+               stylist_id uuid, stylist_name text, created_at timestamptz,
+               last_seq bigint, last_message_at timestamptz,
+               last_read_seq bigint, unread_count integer, other_read_seq bigint)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+BEGIN
+    RETURN QUERY
+    SELECT c.customer_id, pc.display_name, c.stylist_id, ps.display_name,
+           c.created_at, c.last_seq, c.last_message_at,
+           CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END,
+           CASE WHEN c.customer_id = v_actor THEN c.customer_unread ELSE c.stylist_unread END,
+           CASE WHEN c.customer_id = v_actor THEN c.stylist_read_seq ELSE c.customer_read_seq END
+      FROM chat.chats c
+      JOIN chat.profiles pc ON pc.id = c.customer_id
+      JOIN chat.profiles ps ON ps.id = c.stylist_id
+     WHERE c.chat_id = p_chat
+       AND v_actor IN (c.customer_id, c.stylist_id);
+    IF NOT FOUND THEN
+        PERFORM chat._chat_access_denied(p_chat);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION chat.get_chat(uuid) IS
+'The header of a chat for the actor: both participants, last seq, the actor''s read state and unread count, and how far the other has read.';
+REVOKE ALL ON FUNCTION chat.get_chat(uuid) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.get_chat(uuid) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.chat_bookings(chat_id uuid)
+RETURNS TABLE (booking_id uuid, service text, starts_at timestamptz, status text)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_pair record := chat._participant_chat($1);
+BEGIN
+    RETURN QUERY
+    SELECT b.id, b.service, b.starts_at, b.status
+      FROM chat.bookings b
+     WHERE b.customer_id = v_pair.customer_id AND b.stylist_id = v_pair.stylist_id
+     ORDER BY b.starts_at DESC, b.id;
+END
+$$;
+
+COMMENT ON FUNCTION chat.chat_bookings(uuid) IS
+'Every booking of the chat''s customer and stylist, newest first.';
+REVOKE ALL ON FUNCTION chat.chat_bookings(uuid) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.chat_bookings(uuid) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.inbox(max_rows integer DEFAULT NULL,
+                           before_activity timestamptz DEFAULT NULL,
+                           before_chat_id uuid DEFAULT NULL)
+RETURNS TABLE (chat_id uuid, other_id uuid, other_name text, last_message_at timestamptz,
+               preview text, unread_count integer, bookings_count bigint,
+               activity_at timestamptz)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_max integer := $1;
+    p_before_at timestamptz := $2;
+    p_before_chat uuid := $3;
+BEGIN
+    IF p_max IS NOT NULL AND p_max NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', p_max
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass NULL for all chats.';
+    END IF;
+    IF (p_before_at IS NULL) <> (p_before_chat IS NULL) THEN
+        RAISE EXCEPTION 'before_activity and before_chat_id go together'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the activity_at and chat_id of the last row of the previous page.';
+    END IF;
+
+    /*
+     * The actor's chats are ordered by their last activity, and only the
+     * page asked for is then dressed with names, previews and booking
+     * counts.  Ties in activity are broken by chat_id, so that the page
+     * after (before_activity, before_chat_id) is well defined.
+     */
+    RETURN QUERY
+    WITH page AS (
+        SELECT c.*
+          FROM (SELECT x.chat_id, x.customer_id, x.stylist_id, x.stylist_id AS other,
+                       x.last_seq, x.last_message_at, x.customer_unread AS unread,
+                       coalesce(x.last_message_at, x.created_at) AS activity
+                  FROM chat.chats x WHERE x.customer_id = v_actor
+                UNION ALL
+                SELECT x.chat_id, x.customer_id, x.stylist_id, x.customer_id,
+                       x.last_seq, x.last_message_at, x.stylist_unread,
+                       coalesce(x.last_message_at, x.created_at)
+                  FROM chat.chats x WHERE x.stylist_id = v_actor) c
+         WHERE p_before_at IS NULL
+            OR c.activity < p_before_at
+            OR (c.activity = p_before_at AND c.chat_id > p_before_chat)
+         ORDER BY c.activity DESC, c.chat_id
+         LIMIT p_max
+    )
+    SELECT c.chat_id, o.id, o.display_name, c.last_message_at,
+           chat._preview(m.body, m.deleted_at, m.attachment_count, m.hidden_at),
+           c.unread,
+           (SELECT count(*) FROM chat.bookings b
+             WHERE b.customer_id = c.customer_id AND b.stylist_id = c.stylist_id),
+           c.activity
+      FROM page c
+      JOIN chat.profiles o ON o.id = c.other
+      LEFT JOIN chat.chat_messages m ON m.chat_id = c.chat_id AND m.seq = c.last_seq
+     ORDER BY c.activity DESC, c.chat_id;
+END
+$$;
+
+COMMENT ON FUNCTION chat.inbox(integer, timestamptz, uuid) IS
+'The actor''s chats, most recent activity first: the other participant, a preview of the last message, the unread count, the pair''s number of bookings, and activity_at. With max_rows (1 to 1000), one page; the next page starts after the last row''s (activity_at, chat_id), passed as before_activity and before_chat_id.';
+REVOKE ALL ON FUNCTION chat.inbox(integer, timestamptz, uuid) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.inbox(integer, timestamptz, uuid) TO chat_service, chat_user;

@@ -1,0 +1,227 @@
+/*
+ * Writing: send, edit and delete messages.  Every writer locks the chat row
+ * first, then what is in it; no call waits longer than lock_timeout (2 s)
+ * for a lock somebody else holds.
+ */
+
+CREATE OR REPLACE FUNCTION chat.send_message(chat_id uuid, body text, booking_id uuid DEFAULT NULL,
+                                  client_msg_id uuid DEFAULT NULL, attachments jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_chat uuid := $1;
+    p_body text := $2;
+    p_booking uuid := $3;
+    p_client_msg_id uuid := $4;
+    v_count integer := 0;
+    v_seq bigint;
+    v_customer uuid;
+    v_stylist uuid;
+    v_first record;
+BEGIN
+    -- the common case, a plain text message, is checked here without
+    -- calling out: this is the hot path
+    IF p_chat IS NULL THEN
+        PERFORM chat._require_arg(p_chat, 'chat_id');
+    END IF;
+    IF $5 IS NOT NULL THEN
+        v_count := chat._check_attachments($5);
+    END IF;
+    IF p_body IS NULL OR v_count > 0 OR char_length(p_body) NOT BETWEEN 1 AND 4000
+       OR btrim(p_body, E' \t\n\r') = '' THEN
+        p_body := chat._check_body(p_body, v_count);
+    END IF;
+
+    IF p_client_msg_id IS NOT NULL THEN
+        -- take the chat's lock first, so that a concurrent retry of the same
+        -- message waits here and then finds the first one
+        PERFORM FROM chat.chats c
+         WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
+           FOR NO KEY UPDATE;
+        IF NOT FOUND THEN
+            PERFORM chat._chat_access_denied(p_chat);
+        END IF;
+        SELECT m.seq, m.sender_id INTO v_first
+          FROM chat.chat_messages m
+         WHERE m.chat_id = p_chat AND m.client_msg_id = p_client_msg_id;
+        IF FOUND THEN
+            IF v_first.sender_id <> v_actor THEN
+                RAISE EXCEPTION 'client_msg_id % is already used in this chat by the other participant', p_client_msg_id
+                    USING ERRCODE = 'unique_violation',
+                          HINT = 'Make a new random UUID for every new message.';
+            END IF;
+            RETURN v_first.seq;
+        END IF;
+    END IF;
+
+    IF p_booking IS NOT NULL THEN
+        -- the booking must be one of the pair's (a chat's pair never changes)
+        SELECT * INTO v_customer, v_stylist FROM chat._participant_chat(p_chat);
+        IF NOT EXISTS (SELECT FROM chat.bookings b
+                        WHERE b.id = p_booking
+                          AND b.customer_id = v_customer AND b.stylist_id = v_stylist) THEN
+            RAISE EXCEPTION 'booking % is not a booking of this chat''s customer and stylist', p_booking
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'chat.chat_bookings(chat_id) lists the bookings of a chat.';
+        END IF;
+    END IF;
+
+    /*
+     * One statement, the hot path: take the next seq by updating the chat
+     * row (its lock serialises the chat's senders until commit; sending
+     * marks everything so far read for the sender, and counts one more
+     * unread for the other), store the message, and record its event for
+     * the relay.  created_at is never earlier than the previous message's,
+     * so that within a chat it follows seq.
+     */
+    WITH c AS (
+        UPDATE chat.chats c
+           SET last_seq = c.last_seq + 1,
+               last_message_at = greatest(now(), c.last_message_at),
+               customer_read_seq = CASE WHEN c.customer_id = v_actor THEN c.last_seq + 1 ELSE c.customer_read_seq END,
+               customer_unread = CASE WHEN c.customer_id = v_actor THEN 0 ELSE c.customer_unread + 1 END,
+               stylist_read_seq = CASE WHEN c.stylist_id = v_actor THEN c.last_seq + 1 ELSE c.stylist_read_seq END,
+               stylist_unread = CASE WHEN c.stylist_id = v_actor THEN 0 ELSE c.stylist_unread + 1 END
+         WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
+        RETURNING c.chat_id, c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
+    ), m AS (
+        INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id,
+                                        client_msg_id, attachment_count, created_at)
+        SELECT c.chat_id, c.last_seq, v_actor, p_body, p_booking, p_client_msg_id, v_count,
+               c.last_message_at
+          FROM c
+        RETURNING chat_messages.seq
+    )
+    SELECT chat._relay_event('message', c.chat_id, c.customer_id, c.stylist_id,
+                             v_actor, c.last_seq, c.last_message_at)
+      INTO v_seq
+      FROM c JOIN m ON m.seq = c.last_seq;
+    IF v_seq IS NULL THEN
+        PERFORM chat._chat_access_denied(p_chat);
+    END IF;
+
+    IF v_count > 0 THEN
+        INSERT INTO chat.media (chat_id, seq, position, storage_key, content_type,
+                                byte_size, width, height)
+        SELECT p_chat, v_seq, a.ord, a.e->>'storage_key', a.e->>'content_type',
+               (a.e->>'byte_size')::numeric::bigint, (a.e->>'width')::numeric::integer,
+               (a.e->>'height')::numeric::integer
+          FROM jsonb_array_elements($5) WITH ORDINALITY AS a(e, ord);
+    END IF;
+
+    RETURN v_seq;
+END
+$$;
+
+COMMENT ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) IS
+'Send a message as the actor and return its seq. A retry with the same client_msg_id returns the first seq and stores nothing. attachments: a JSON array of {storage_key, content_type, byte_size, width, height}.';
+REVOKE ALL ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._own_message(chat_id uuid, seq bigint, verb text)
+RETURNS chat.chat_messages
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_seq bigint := chat._require_arg($2, 'seq');
+    v_msg chat.chat_messages;
+BEGIN
+    PERFORM chat._lock_chat(p_chat);
+    SELECT * INTO v_msg FROM chat.chat_messages m
+     WHERE m.chat_id = p_chat AND m.seq = p_seq
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'message % does not exist in chat %', p_seq, p_chat
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_msg.sender_id <> v_actor THEN
+        RAISE EXCEPTION 'only the sender may % a message', verb
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF v_msg.hidden_at IS NOT NULL THEN
+        RAISE EXCEPTION 'message % of chat % was hidden by a moderator', v_msg.seq, v_msg.chat_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A hidden message cannot be edited or deleted: it is kept for the audit.';
+    END IF;
+    RETURN v_msg;
+END
+$$;
+
+COMMENT ON FUNCTION chat._own_message(uuid, bigint, text) IS
+'Locks a message of the actor''s own for a change, with the errors for someone else''s or a missing one. Internal.';
+REVOKE ALL ON FUNCTION chat._own_message(uuid, bigint, text) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.edit_message(chat_id uuid, seq bigint, body text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_msg chat.chat_messages := chat._own_message($1, $2, 'edit');
+    p_body text;
+BEGIN
+    IF v_msg.deleted_at IS NOT NULL THEN
+        RAISE EXCEPTION 'message % of chat % is deleted', v_msg.seq, v_msg.chat_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'A deleted message cannot be edited.';
+    END IF;
+    p_body := chat._check_body(chat._require_arg($3, 'body'), v_msg.attachment_count);
+    UPDATE chat.chat_messages m
+       SET body = p_body, edited_at = now()
+     WHERE m.chat_id = v_msg.chat_id AND m.seq = v_msg.seq;
+    PERFORM chat._relay_change('edited', v_msg.chat_id, v_msg.seq);
+END
+$$;
+
+COMMENT ON FUNCTION chat.edit_message(uuid, bigint, text) IS
+'Change the body of one of the actor''s own messages; it is marked edited.';
+REVOKE ALL ON FUNCTION chat.edit_message(uuid, bigint, text) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.edit_message(uuid, bigint, text) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.delete_message(chat_id uuid, seq bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_msg chat.chat_messages := chat._own_message($1, $2, 'delete');
+BEGIN
+    IF v_msg.deleted_at IS NOT NULL THEN
+        RETURN;     -- deleting twice is a no-op
+    END IF;
+    UPDATE chat.chat_messages m
+       SET body = NULL, attachment_count = 0, deleted_at = now()
+     WHERE m.chat_id = v_msg.chat_id AND m.seq = v_msg.seq;
+    DELETE FROM chat.media a WHERE a.chat_id = v_msg.chat_id AND a.seq = v_msg.seq;
+    -- the other participant had it unread if they had not read up to it
+    UPDATE chat.chats c
+       SET customer_unread = CASE WHEN c.customer_id <> v_msg.sender_id
+                                   AND c.customer_read_seq < v_msg.seq
+                                  THEN c.customer_unread - 1 ELSE c.customer_unread END,
+           stylist_unread = CASE WHEN c.stylist_id <> v_msg.sender_id
+                                  AND c.stylist_read_seq < v_msg.seq
+                                 THEN c.stylist_unread - 1 ELSE c.stylist_unread END
+     WHERE c.chat_id = v_msg.chat_id;
+    PERFORM chat._relay_change('deleted', v_msg.chat_id, v_msg.seq);
+END
+$$;
+
+COMMENT ON FUNCTION chat.delete_message(uuid, bigint) IS
+'Delete one of the actor''s own messages: it keeps its seq as a tombstone, without body or attachments. Deleting twice is a no-op.';
+REVOKE ALL ON FUNCTION chat.delete_message(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.delete_message(uuid, bigint) TO chat_service, chat_user;

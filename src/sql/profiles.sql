@@ -1,0 +1,107 @@
+/*
+ * Profiles and bookings, kept by the application backend (chat_service).
+ */
+
+CREATE OR REPLACE FUNCTION chat.upsert_profile(id uuid, role text, display_name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_id uuid := chat._require_arg($1, 'id');
+    p_role text := chat._require_arg($2, 'role');
+    p_name text := chat._check_text($3, 'display_name', 200);
+    v_old_role text;
+BEGIN
+    IF p_role NOT IN ('customer', 'stylist', 'admin') THEN
+        RAISE EXCEPTION 'invalid profile role "%"', p_role
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The role is one of customer, stylist, admin.';
+    END IF;
+
+    SELECT p.role INTO v_old_role FROM chat.profiles p WHERE p.id = p_id FOR UPDATE;
+    IF FOUND AND v_old_role <> p_role
+       AND (EXISTS (SELECT FROM chat.chats c WHERE p_id IN (c.customer_id, c.stylist_id))
+            OR EXISTS (SELECT FROM chat.bookings b WHERE p_id IN (b.customer_id, b.stylist_id))) THEN
+        RAISE EXCEPTION 'cannot change the role of profile % from % to %', p_id, v_old_role, p_role
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = 'The profile takes part in chats or bookings as a ' || v_old_role || '.',
+                  HINT = 'A person who is both a customer and a stylist has one profile for each.';
+    END IF;
+
+    INSERT INTO chat.profiles AS p (id, role, display_name)
+    VALUES (p_id, p_role, p_name)
+    ON CONFLICT (id) DO UPDATE
+        SET role = excluded.role,
+            display_name = excluded.display_name,
+            updated_at = now()
+        WHERE (p.role, p.display_name) IS DISTINCT FROM (excluded.role, excluded.display_name);
+END
+$$;
+
+COMMENT ON FUNCTION chat.upsert_profile(uuid, text, text) IS
+'Create or update a profile (role customer, stylist or admin). For chat_service members.';
+REVOKE ALL ON FUNCTION chat.upsert_profile(uuid, text, text) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.upsert_profile(uuid, text, text) TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.upsert_booking(id uuid, customer_id uuid, stylist_id uuid,
+                                    service text, starts_at timestamptz, status text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_id uuid := chat._require_arg($1, 'id');
+    p_customer uuid := chat._require_arg($2, 'customer_id');
+    p_stylist uuid := chat._require_arg($3, 'stylist_id');
+    p_service text := chat._check_text($4, 'service', 200);
+    p_starts_at timestamptz := chat._require_arg($5, 'starts_at');
+    p_status text := chat._require_arg($6, 'status');
+    v_old record;
+BEGIN
+    IF p_status NOT IN ('pending', 'confirmed', 'completed', 'cancelled', 'no_show') THEN
+        RAISE EXCEPTION 'invalid booking status "%"', p_status
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The status is one of pending, confirmed, completed, cancelled, no_show.';
+    END IF;
+    IF NOT isfinite(p_starts_at) THEN
+        RAISE EXCEPTION 'starts_at must be a finite time'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF chat._profile_role(p_customer) IS DISTINCT FROM 'customer' THEN
+        RAISE EXCEPTION 'profile % is not a customer', p_customer
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF chat._profile_role(p_stylist) IS DISTINCT FROM 'stylist' THEN
+        RAISE EXCEPTION 'profile % is not a stylist', p_stylist
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT b.customer_id, b.stylist_id INTO v_old
+      FROM chat.bookings b WHERE b.id = p_id FOR UPDATE;
+    IF FOUND AND (v_old.customer_id, v_old.stylist_id) <> (p_customer, p_stylist) THEN
+        RAISE EXCEPTION 'booking % belongs to another customer and stylist', p_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The customer and the stylist of a booking never change; make a new booking.';
+    END IF;
+
+    INSERT INTO chat.bookings AS b (id, customer_id, stylist_id, service, starts_at, status)
+    VALUES (p_id, p_customer, p_stylist, p_service, p_starts_at, p_status)
+    ON CONFLICT (id) DO UPDATE
+        SET service = excluded.service,
+            starts_at = excluded.starts_at,
+            status = excluded.status,
+            updated_at = now();
+END
+$$;
+
+COMMENT ON FUNCTION chat.upsert_booking(uuid, uuid, uuid, text, timestamptz, text) IS
+'Create or update a booking (status pending, confirmed, completed, cancelled or no_show), for context. For chat_service members.';
+REVOKE ALL ON FUNCTION chat.upsert_booking(uuid, uuid, uuid, text, timestamptz, text) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.upsert_booking(uuid, uuid, uuid, text, timestamptz, text) TO chat_service;

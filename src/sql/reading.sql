@@ -1,0 +1,160 @@
+/*
+ * Reading a chat: pages of history, catch-up after a seq, and the read
+ * mark with its unread counter.
+ */
+
+CREATE OR REPLACE FUNCTION chat._messages(chat_id uuid, after_seq bigint, before_seq bigint,
+                               max_rows integer, newest_first boolean)
+RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
+               client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_max integer := chat._check_max_rows($4);
+BEGIN
+    PERFORM chat._participant_chat(p_chat);
+
+    -- two queries rather than one with a direction switch: each is a plain
+    -- range scan of the primary key
+    IF newest_first THEN
+        RETURN QUERY
+        SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
+               m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking
+          FROM chat._message_rows m
+         WHERE m.chat_id = p_chat
+           AND m.seq < before_seq
+         ORDER BY m.seq DESC
+         LIMIT p_max;
+    ELSE
+        RETURN QUERY
+        SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
+               m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking
+          FROM chat._message_rows m
+         WHERE m.chat_id = p_chat
+           AND m.seq > after_seq
+         ORDER BY m.seq
+         LIMIT p_max;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION chat._messages(uuid, bigint, bigint, integer, boolean) IS
+'A page of a chat''s messages with attachments and booking, for a participant. Internal: used by history() and messages_since().';
+REVOKE ALL ON FUNCTION chat._messages(uuid, bigint, bigint, integer, boolean) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.history(chat_id uuid, before_seq bigint DEFAULT NULL, max_rows integer DEFAULT 50)
+RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
+               client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM chat.require_actor();
+    IF $2 IS NOT NULL AND $2 < 1 THEN
+        RAISE EXCEPTION 'before_seq must be positive, not %', $2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the smallest seq of the previous page, or NULL for the newest messages.';
+    END IF;
+    RETURN QUERY
+    SELECT * FROM chat._messages($1, NULL, coalesce($2, 9223372036854775807), $3, true);
+END
+$$;
+
+COMMENT ON FUNCTION chat.history(uuid, bigint, integer) IS
+'Messages of a chat, newest first, before before_seq (NULL: from the newest), at most max_rows (1 to 1000); each with its attachments and booking.';
+REVOKE ALL ON FUNCTION chat.history(uuid, bigint, integer) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.history(uuid, bigint, integer) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.messages_since(chat_id uuid, after_seq bigint, max_rows integer DEFAULT 1000)
+RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
+               client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM chat.require_actor();
+    IF chat._require_arg($2, 'after_seq') < 0 THEN
+        RAISE EXCEPTION 'after_seq must not be negative, not %', $2
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the last seq you hold, or 0 for everything.';
+    END IF;
+    RETURN QUERY
+    SELECT * FROM chat._messages($1, $2, NULL, $3, false);
+END
+$$;
+
+COMMENT ON FUNCTION chat.messages_since(uuid, bigint, integer) IS
+'Messages of a chat after after_seq, oldest first, at most max_rows (1 to 1000): call again from the last seq until fewer come back.';
+REVOKE ALL ON FUNCTION chat.messages_since(uuid, bigint, integer) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.messages_since(uuid, bigint, integer) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.mark_read(chat_id uuid, up_to_seq bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_up_to bigint := $2;
+    v_chat record;
+    v_read bigint;
+    v_unread integer;
+BEGIN
+    SELECT c.customer_id, c.last_seq,
+           CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END AS read_seq
+      INTO v_chat
+      FROM chat.chats c
+     WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
+       FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM chat._chat_access_denied(p_chat);
+    END IF;
+    IF p_up_to < 0 OR p_up_to > v_chat.last_seq THEN
+        RAISE EXCEPTION 'up_to_seq % is out of range', p_up_to
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The chat''s messages are numbered 1 to %s.', v_chat.last_seq),
+                  HINT = 'Pass NULL to mark everything read.';
+    END IF;
+    v_read := coalesce(p_up_to, v_chat.last_seq);
+    IF v_read <= v_chat.read_seq THEN
+        RETURN v_chat.read_seq;     -- never backwards
+    END IF;
+    IF v_read = v_chat.last_seq THEN
+        v_unread := 0;
+    ELSE
+        -- only the window after the new read mark is counted
+        SELECT count(*) INTO v_unread
+          FROM chat.chat_messages m
+         WHERE m.chat_id = p_chat AND m.seq > v_read
+           AND m.sender_id <> v_actor AND m.deleted_at IS NULL;
+    END IF;
+    IF v_chat.customer_id = v_actor THEN
+        UPDATE chat.chats c SET customer_read_seq = v_read, customer_unread = v_unread
+         WHERE c.chat_id = p_chat;
+    ELSE
+        UPDATE chat.chats c SET stylist_read_seq = v_read, stylist_unread = v_unread
+         WHERE c.chat_id = p_chat;
+    END IF;
+    PERFORM chat._relay_change('read', p_chat, v_read);
+    RETURN v_read;
+END
+$$;
+
+COMMENT ON FUNCTION chat.mark_read(uuid, bigint) IS
+'Mark the chat read by the actor up to up_to_seq (NULL: everything so far) and return the read mark, which never moves backwards.';
+REVOKE ALL ON FUNCTION chat.mark_read(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.mark_read(uuid, bigint) TO chat_service, chat_user;

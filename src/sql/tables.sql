@@ -1,0 +1,212 @@
+/*
+ * The tables, as a fresh install makes them.  Run once: an upgrade brings
+ * an older version's tables to the same state with src/sql/updates/.
+ */
+CREATE TABLE chat.profiles (
+    id              uuid PRIMARY KEY,
+    role            text NOT NULL
+                    CONSTRAINT profiles_role_check
+                    CHECK (role IN ('customer', 'stylist', 'admin')),
+    display_name    text NOT NULL
+                    CONSTRAINT profiles_display_name_check
+                    CHECK (char_length(display_name) BETWEEN 1 AND 200),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    -- the target of the role-checking foreign keys below
+    CONSTRAINT profiles_id_role_key UNIQUE (id, role)
+);
+
+COMMENT ON TABLE chat.profiles IS
+'The people: customers, stylists and admins. Kept by the application through chat.upsert_profile().';
+
+CREATE TABLE chat.bookings (
+    id              uuid PRIMARY KEY,
+    customer_id     uuid NOT NULL,
+    customer_role   text NOT NULL DEFAULT 'customer'
+                    CHECK (customer_role = 'customer'),
+    stylist_id      uuid NOT NULL,
+    stylist_role    text NOT NULL DEFAULT 'stylist'
+                    CHECK (stylist_role = 'stylist'),
+    service         text NOT NULL
+                    CHECK (char_length(service) BETWEEN 1 AND 200),
+    starts_at       timestamptz NOT NULL,
+    status          text NOT NULL
+                    CHECK (status IN ('pending', 'confirmed', 'completed', 'cancelled', 'no_show')),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (customer_id, customer_role) REFERENCES chat.profiles (id, role),
+    FOREIGN KEY (stylist_id, stylist_role) REFERENCES chat.profiles (id, role)
+);
+
+CREATE INDEX bookings_pair_idx ON chat.bookings (customer_id, stylist_id, starts_at DESC);
+CREATE INDEX bookings_stylist_idx ON chat.bookings (stylist_id);
+
+COMMENT ON TABLE chat.bookings IS
+'Bookings, for context only: a chat never needs one. Kept by the application through chat.upsert_booking().';
+
+CREATE TABLE chat.chats (
+    chat_id             uuid PRIMARY KEY,
+    customer_id         uuid NOT NULL,
+    customer_role       text NOT NULL DEFAULT 'customer',
+    stylist_id          uuid NOT NULL,
+    stylist_role        text NOT NULL DEFAULT 'stylist',
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    last_seq            bigint NOT NULL DEFAULT 0,
+    last_message_at     timestamptz,
+    -- read state of each participant: read up to this seq, and how many
+    -- messages of the other participant after it are not deleted
+    customer_read_seq   bigint NOT NULL DEFAULT 0,
+    customer_unread     integer NOT NULL DEFAULT 0,
+    stylist_read_seq    bigint NOT NULL DEFAULT 0,
+    stylist_unread      integer NOT NULL DEFAULT 0,
+    -- offline delivery: each participant has fetched the other's messages
+    -- up to this seq through chat.undelivered()
+    customer_delivered_seq bigint NOT NULL DEFAULT 0,
+    stylist_delivered_seq  bigint NOT NULL DEFAULT 0,
+    CONSTRAINT chats_pair_key UNIQUE (customer_id, stylist_id),
+    CONSTRAINT chats_chat_id_check CHECK (chat_id = chat.pair_chat_id(customer_id, stylist_id)),
+    -- one constraint rather than seven: every message updates this row, and
+    -- each CHECK constraint is prepared anew for every statement
+    CONSTRAINT chats_state_check
+        CHECK (customer_role = 'customer' AND stylist_role = 'stylist'
+               AND last_seq >= 0
+               AND customer_read_seq BETWEEN 0 AND last_seq
+               AND stylist_read_seq BETWEEN 0 AND last_seq
+               AND customer_unread >= 0 AND stylist_unread >= 0),
+    FOREIGN KEY (customer_id, customer_role) REFERENCES chat.profiles (id, role),
+    FOREIGN KEY (stylist_id, stylist_role) REFERENCES chat.profiles (id, role)
+) WITH (fillfactor = 80);	-- room for HOT updates: every message updates its chat row
+
+CREATE INDEX chats_stylist_idx ON chat.chats (stylist_id);
+
+COMMENT ON TABLE chat.chats IS
+'One chat per customer-stylist pair, for the whole relationship; also the read state of both participants.';
+
+CREATE TABLE chat.chat_messages (
+    -- no foreign key: send_message() inserts a message only while it holds
+    -- its chat's row locked, and a foreign key check would lock it again
+    chat_id             uuid NOT NULL,
+    seq                 bigint NOT NULL,
+    -- a participant of the chat: send_message() checks it (no foreign key,
+    -- so that a send locks one row, its chat's)
+    sender_id           uuid NOT NULL,
+    -- NULL only for a deleted message (a tombstone)
+    body                text,
+    booking_id          uuid REFERENCES chat.bookings (id),
+    client_msg_id       uuid,
+    attachment_count    smallint NOT NULL DEFAULT 0,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    edited_at           timestamptz,
+    deleted_at          timestamptz,
+    -- moderation: participants see a hidden message without body or
+    -- attachments; the original stays for the audit and for admins
+    hidden_at           timestamptz,
+    hidden_by           uuid,
+    hidden_reason       text,
+    PRIMARY KEY (chat_id, seq),
+    -- one constraint for the same reason as chats_state_check; a tombstone
+    -- has no body and no attachments
+    CONSTRAINT chat_messages_check
+        CHECK (seq > 0
+               AND coalesce(char_length(body), 0) <= 4000
+               AND attachment_count BETWEEN 0 AND 10
+               AND (deleted_at IS NULL) = (body IS NOT NULL)
+               AND (deleted_at IS NULL OR attachment_count = 0))
+);
+
+CREATE UNIQUE INDEX chat_messages_client_msg_id_key
+    ON chat.chat_messages (chat_id, client_msg_id) WHERE client_msg_id IS NOT NULL;
+
+COMMENT ON TABLE chat.chat_messages IS
+'Every message of every chat, numbered per chat by a gapless seq; deleted messages stay as tombstones.';
+
+CREATE TABLE chat.media (
+    chat_id         uuid NOT NULL,
+    seq             bigint NOT NULL,
+    position        smallint NOT NULL CHECK (position BETWEEN 1 AND 10),
+    storage_key     text NOT NULL
+                    CHECK (char_length(storage_key) BETWEEN 1 AND 1024 AND storage_key !~ '[[:cntrl:]]'),
+    content_type    text NOT NULL
+                    CHECK (content_type ~ '^image/[a-z0-9][a-z0-9.+-]{0,126}$'),
+    byte_size       bigint NOT NULL CHECK (byte_size BETWEEN 1 AND 104857600),
+    width           integer NOT NULL CHECK (width BETWEEN 1 AND 100000),
+    height          integer NOT NULL CHECK (height BETWEEN 1 AND 100000),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_id, seq, position),
+    FOREIGN KEY (chat_id, seq) REFERENCES chat.chat_messages (chat_id, seq) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE chat.media IS
+'Image attachments of messages: metadata and the key of the bytes in the application''s object store.';
+
+CREATE TABLE chat.relay_watermark (
+    chat_id         uuid PRIMARY KEY REFERENCES chat.chats (chat_id),
+    relayed_seq     bigint NOT NULL CHECK (relayed_seq >= 0)
+) WITH (fillfactor = 50);
+
+COMMENT ON TABLE chat.relay_watermark IS
+'Per chat, the seq up to which the relay worker has notified messages; it trails the worker by about a second. Recovery relays what is above it.';
+
+CREATE TABLE chat.secrets (
+    name            text PRIMARY KEY,
+    key             bytea NOT NULL CHECK (octet_length(key) >= 32),
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE chat.secrets IS
+'Server-side keys, readable by the extension owner only: ''channel'' makes the private LISTEN channel names, ''signing'' (and, after a rotation, ''signing_previous'') signs identity tokens.';
+
+-- Row level security with no policy: only the owner (and superusers) see a
+-- row.  The grants keep everybody else out; this also keeps out the roles
+-- that read every table whatever its grants, such as pg_read_all_data.
+ALTER TABLE chat.secrets ENABLE ROW LEVEL SECURITY;
+
+INSERT INTO chat.secrets (name, key)
+VALUES ('channel', chat._random_key()),
+       ('signing', chat._random_key());
+
+CREATE TABLE chat.audit_entries (
+    chat_id         uuid NOT NULL,
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    at              timestamptz NOT NULL DEFAULT now(),
+    actor_id        uuid NOT NULL,
+    action          text NOT NULL CHECK (action IN ('read_history', 'hide_message')),
+    seq             bigint,
+    reason          text CHECK (char_length(reason) <= 500),
+    PRIMARY KEY (chat_id, id)
+);
+
+COMMENT ON TABLE chat.audit_entries IS
+'What admins did with chats: read a history (admin_history) or hid a message (hide_message), with the reason. Append-only for every role but the extension owner; read through chat.audit_log.';
+
+CREATE TABLE chat.token_revocations (
+    profile_id      uuid PRIMARY KEY REFERENCES chat.profiles (id),
+    revoked_at      timestamptz NOT NULL
+);
+
+COMMENT ON TABLE chat.token_revocations IS
+'Per profile, when all its tokens issued until then were revoked (chat.revoke_tokens()); sessions authenticated with them lose their actor.';
+
+CREATE TABLE chat.used_tokens (
+    token_id        uuid PRIMARY KEY,
+    expires_at      timestamptz NOT NULL
+);
+
+CREATE INDEX used_tokens_expires_at_idx ON chat.used_tokens (expires_at);
+
+COMMENT ON TABLE chat.used_tokens IS
+'Single-use login tokens already exchanged, until they expire: a second use is refused.';
+
+-- pg_dump keeps the contents of these tables.  Not chat.secrets: a dump
+-- carries no key, and a restored database makes its own at CREATE
+-- EXTENSION (channel names then change; clients always ask
+-- chat.listen_channel()).  Nor chat.used_tokens: no token outlives its key.
+SELECT pg_catalog.pg_extension_config_dump('chat.profiles', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.bookings', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.chats', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.chat_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.media', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.relay_watermark', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.audit_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.audit_entries_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.token_revocations', '');
