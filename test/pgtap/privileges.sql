@@ -208,16 +208,17 @@ SELECT is((SELECT count(*) FROM chat.admin_chats), 0::bigint,
 SELECT is((SELECT count(*) FROM chat.admin_messages), 0::bigint,
           'regress_app can SELECT chat.admin_messages (empty for a customer)');
 
--- But not write through them, though simple views are auto-updatable:
--- that would write the tables with the view owner's rights.
-SELECT throws_ok(stmt, '42501', NULL, 'regress_app cannot ' || what)
+-- But not write through them: they are function scans, which are not
+-- updatable (a simple view over a table would be, with the view owner's
+-- rights).
+SELECT throws_ok(stmt, '55000', NULL, 'regress_app cannot ' || what)
   FROM (VALUES
     ('UPDATE chat.my_messages SET deleted_at = now()', 'UPDATE chat.my_messages'),
     ('DELETE FROM chat.my_messages', 'DELETE chat.my_messages'),
     ('UPDATE chat.my_chats SET last_seq = 0', 'UPDATE chat.my_chats'),
     ('DELETE FROM chat.my_media', 'DELETE chat.my_media'),
     ($$INSERT INTO chat.my_media (chat_id, seq, position, storage_key, content_type, byte_size, width, height) VALUES ('2b36d078-2d46-5ea6-a968-518e80fae814', 1, 3, 'k', 'image/png', 1, 1, 1)$$, 'INSERT chat.my_media'),
-    ($$UPDATE chat.admin_messages SET body = 'rewritten'$$, 'UPDATE chat.admin_messages'),
+    ($$UPDATE chat.admin_messages SET hidden_reason = 'rewritten'$$, 'UPDATE chat.admin_messages'),
     ('DELETE FROM chat.admin_chats', 'DELETE chat.admin_chats')
   ) AS t(stmt, what);
 
@@ -375,7 +376,7 @@ SELECT is(chat.current_actor(), '11111111-1111-4111-8111-111111111111'::uuid,
           'SET SESSION AUTHORIZATION did not change the actor');
 
 -- The catalogs agree: chat_service may execute exactly the API, and may
--- only SELECT the five views.
+-- only SELECT the six views.
 SET ROLE regress_app;
 SELECT results_eq(
     $$SELECT p.oid::regprocedure::text
@@ -383,7 +384,12 @@ SELECT results_eq(
        WHERE p.pronamespace = 'chat'::regnamespace
          AND has_function_privilege('regress_app', p.oid, 'EXECUTE')
        ORDER BY 1$$,
-    $$VALUES ('chat._actor_is_admin()'),
+    $$VALUES ('chat._admin_chats()'),
+             ('chat._admin_messages()'),
+             ('chat._audit_log()'),
+             ('chat._my_chats()'),
+             ('chat._my_media()'),
+             ('chat._my_messages()'),
              ('chat.act_as(uuid,boolean)'),
              ('chat.admin_history(uuid,text,bigint,integer)'),
              ('chat.chat_bookings(uuid)'),
@@ -397,6 +403,7 @@ SELECT results_eq(
              ('chat.hide_message(uuid,bigint,text)'),
              ('chat.history(uuid,bigint,integer)'),
              ('chat.inbox(integer,timestamp with time zone,uuid)'),
+             ('chat.issue_login_token(uuid,interval)'),
              ('chat.issue_token(uuid,interval)'),
              ('chat.listen()'),
              ('chat.listen_channel()'),
@@ -405,13 +412,14 @@ SELECT results_eq(
              ('chat.pair_chat_id(uuid,uuid)'),
              ('chat.relay_status()'),
              ('chat.reset_actor()'),
+             ('chat.revoke_tokens(uuid)'),
              ('chat.rotate_signing_key()'),
              ('chat.send_message(uuid,text,uuid,uuid,jsonb)'),
              ('chat.typing(uuid)'),
              ('chat.undelivered(integer)'),
              ('chat.upsert_booking(uuid,uuid,uuid,text,timestamp with time zone,text)'),
              ('chat.upsert_profile(uuid,text,text)')$$,
-    'chat_service may execute exactly the API functions');
+    'chat_service may execute exactly the API functions (and the functions of the views)');
 SELECT results_eq(
     $$SELECT c.relname::text COLLATE "default",
              has_table_privilege('regress_app', c.oid, 'SELECT'),
@@ -419,7 +427,8 @@ SELECT results_eq(
         FROM pg_class c
        WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind IN ('r', 'v')
        ORDER BY 1$$,
-    $$VALUES ('admin_chats', true, false),
+    $$VALUES ('_message_rows', false, false),
+             ('admin_chats', true, false),
              ('admin_messages', true, false),
              ('audit_entries', false, false),
              ('audit_log', true, false),
@@ -432,7 +441,9 @@ SELECT results_eq(
              ('my_messages', true, false),
              ('profiles', false, false),
              ('relay_watermark', false, false),
-             ('secrets', false, false)$$,
+             ('secrets', false, false),
+             ('token_revocations', false, false),
+             ('used_tokens', false, false)$$,
     'chat_service may only SELECT the views, and nothing on the tables');
 RESET ROLE;
 

@@ -28,7 +28,7 @@ SELECT chat.listen_channel() AS alice_channel_earlier \gset
 ROLLBACK;
 
 BEGIN;
-SELECT plan(87);
+SELECT plan(89);
 
 CREATE FUNCTION pg_temp.id(name text) RETURNS uuid
 LANGUAGE plpgsql IMMUTABLE AS $$
@@ -540,8 +540,8 @@ SELECT is(
       WHERE p.oid = 'chat.relay_status()'::regprocedure AND m = 'o'),
     ARRAY['preloaded boolean', 'running boolean', 'pid integer', 'started_at timestamp with time zone',
           'events_relayed bigint', 'last_relay_at timestamp with time zone', 'queued bigint',
-          'dropped bigint', 'backlog bigint'],
-    'relay_status returns preloaded, running, pid, started_at, events_relayed, last_relay_at, queued, dropped, backlog');
+          'dropped bigint', 'backlog bigint', 'relayed_database text', 'relays_this_database boolean'],
+    'relay_status returns preloaded, running, pid, started_at, events_relayed, last_relay_at, queued, dropped, backlog, relayed_database, relays_this_database');
 
 -- chat_service may call it, with nobody acting: one row.
 SELECT chat.reset_actor();
@@ -564,6 +564,15 @@ SELECT ok((SELECT NOT running
           'a running worker''s pid is the stylist_chat relay process');
 SELECT ok((SELECT events_relayed >= 0 AND queued >= 0 AND dropped >= 0 AND backlog >= 0 FROM chat.relay_status()),
           'the counters are not negative');
+
+-- It names the one database the worker serves, and says whether this is
+-- it (this test's database is not: a NOTICE says so too).
+SELECT is((SELECT relayed_database FROM chat.relay_status()),
+          current_setting('stylist_chat.database', true),
+          'relayed_database is the setting stylist_chat.database');
+SELECT is((SELECT relays_this_database FROM chat.relay_status()),
+          current_setting('stylist_chat.database', true) IS NOT DISTINCT FROM current_database(),
+          'relays_this_database says whether this database is the one relayed');
 
 -- backlog counts the messages above each chat's watermark; it sees this
 -- transaction's messages, which no worker can relay before they commit.
