@@ -149,6 +149,13 @@ SELECT * FROM chat.undelivered();
 -- server (is the library preloaded? does the worker serve this
 -- database?), so only the columns, and what holds anyway, are shown.
 SELECT * FROM chat.relay_status() WHERE false;
+-- The worker serves one database (stylist_chat.database); in any other,
+-- such as this test's, relay_status() says so with a NOTICE, shown once
+-- here.
+SELECT relayed_database = current_setting('stylist_chat.database') AS names_the_relayed_database,
+       relays_this_database
+  FROM chat.relay_status();
+SET client_min_messages = warning;
 SELECT running = (pid IS NOT NULL) AS pid_when_running,
        preloaded OR NOT running AS runs_only_when_preloaded,
        events_relayed >= 0 AND queued >= 0 AND dropped >= 0 AS counts
@@ -170,5 +177,6 @@ SELECT chat.send_message(:'eve_uma', 'One more thing...') \g /dev/null
 SELECT chat.send_message(:'eve_uma', 'Can you make it shorter?') \g /dev/null
 SELECT backlog - :backlog_before AS new_backlog FROM chat.relay_status();
 ROLLBACK;
+RESET client_min_messages;
 
 RESET ROLE;
