@@ -10,7 +10,8 @@ EXTENSION = stylist_chat
 EXTVERSION = 1.0
 MODULE_big = stylist_chat
 OBJS = src/stylist_chat.o src/actor.o src/chat_id.o src/channel.o \
-       src/relay_events.o src/relay_shmem.o src/relay_worker.o src/token.o
+       src/relay_events.o src/relay_shmem.o src/relay_worker.o src/token.o \
+       src/audit_writer.o
 DATA = stylist_chat--$(EXTVERSION).sql
 PGFILEDESC = "stylist_chat - customer-stylist chat"
 PG_CFLAGS = -Wextra -Wno-unused-parameter
