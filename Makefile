@@ -11,7 +11,8 @@ EXTENSION = stylist_chat
 EXTVERSION := $(shell sed -n "s/^default_version = '\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = stylist_chat
 OBJS = src/stylist_chat.o src/actor.o src/chat_id.o src/channel.o \
-       src/relay_events.o src/relay_shmem.o src/relay_worker.o src/token.o
+       src/relay_events.o src/relay_shmem.o src/relay_worker.o src/token.o \
+       src/audit_writer.o
 
 # The SQL, one file a concern under src/sql/.  The install script is built
 # from prelude.sql and tables.sql (run once, at install) and the concern

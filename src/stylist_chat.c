@@ -15,8 +15,9 @@
  *	relay_worker.c	the background worker that turns events into NOTIFY
  *	channel.c		private LISTEN channel names
  *	token.c			signed identity tokens
+ *	audit_writer.c	audit records that the reader's rollback cannot remove
  *
- * The shared memory and the worker exist only when the library is
+ * The shared memory and the relay worker exist only when the library is
  * preloaded; without them everything else works and events wait.
  *
  * The prefix "stylist_chat" is reserved so that no placeholder setting of

@@ -70,6 +70,9 @@ extern void channel_name(const uint8 *key, int keylen, const pg_uuid_t *profile,
 /* relay_worker.c: the background worker */
 extern void relay_worker_register(void);
 
+/* audit_writer.c: audit records written by a one-shot worker of their own */
+extern PGDLLEXPORT void audit_worker_main(Datum main_arg);
+
 /* token.c: signed identity tokens */
 #define TOKEN_TEXT_LEN 76
 extern bool token_encode(const uint8 *key, size_t keylen, const pg_uuid_t *profile,
