@@ -13,9 +13,13 @@ build_and_install
 cluster_start
 
 # the relay worker serves the database named by stylist_chat.database:
-# postgres, by default
+# postgres, by default.  demo_app is the application backend; demo_phone
+# is Leo's phone, a direct connection (never through a pooler), the one
+# kind of login for which a superuser may allow an actor for the session.
 psql -X -q -d postgres -c "CREATE EXTENSION stylist_chat" \
-     -c "CREATE ROLE demo_app LOGIN IN ROLE chat_service"
+     -c "CREATE ROLE demo_app LOGIN IN ROLE chat_service" \
+     -c "CREATE ROLE demo_phone LOGIN IN ROLE chat_service" \
+     -c "ALTER ROLE demo_phone SET stylist_chat.session_identity = on"
 gcc -O2 -o "$CLUSTER_DIR/chat_client" test/chat_client.c -I"$("$PG_CONFIG" --includedir)" \
     -L"$("$PG_CONFIG" --libdir)" -lpq
 
@@ -30,53 +34,62 @@ psql -X -q -d postgres -v ON_ERROR_STOP=1 <<'SQL'
 -- the application backend connects as a member of chat_service
 SET ROLE demo_app;
 
-\echo '== The app registers Mia (customer), Leo (stylist) and Mia''s first booking'
+\echo '== 1. The app registers Mia (a customer), Leo (a stylist) and Mia''s first booking with him'
+\echo '   chat.upsert_profile(...) twice, chat.upsert_booking(...): nothing to show yet'
 SELECT chat.upsert_profile(:mia, 'customer', 'Mia') \g /dev/null
 SELECT chat.upsert_profile(:leo, 'stylist', 'Leo') \g /dev/null
 SELECT chat.upsert_booking(:cut, :mia, :leo, 'Haircut', '2026-12-01 10:00+00', 'confirmed') \g /dev/null
 
 \echo
-\echo '== Mia opens the chat from her booking and writes'
+\echo '== 2. Mia opens the chat from her booking and writes to Leo'
+\echo '   The app acts as Mia for one transaction: BEGIN; chat.act_as(mia); ... COMMIT'
 BEGIN;
 SELECT chat.act_as(:mia) \g /dev/null
 SELECT chat.chat_for_booking(:cut) AS chat \gset
-SELECT chat.send_message(:'chat', 'Hi Leo! Could we go a bit shorter than last time?', booking_id => :cut) AS seq;
-SELECT chat.send_message(:'chat', '', attachments => '[{"storage_key": "uploads/mia/bob.jpg", "content_type": "image/jpeg", "byte_size": 204800, "width": 1080, "height": 1350}]') AS seq;
+\echo '   chat.chat_for_booking(haircut) gives the chat of the pair: ' :chat
+\echo '   chat.send_message(chat, ''Hi Leo! ...'', booking_id => haircut) returns the message''s number in the chat:'
+SELECT chat.send_message(:'chat', 'Hi Leo! Could we go a bit shorter than last time?', booking_id => :cut) AS "seq of Mia's text";
+\echo '   then a photo, a message with an attachment and no text:'
+SELECT chat.send_message(:'chat', '', attachments => '[{"storage_key": "uploads/mia/bob.jpg", "content_type": "image/jpeg", "byte_size": 204800, "width": 1080, "height": 1350}]') AS "seq of Mia's photo";
 COMMIT;
 
 \echo
-\echo '== Leo''s inbox: one chat, two unread messages, one booking with Mia'
+\echo '== 3. Leo opens the app. chat.inbox(): one chat, two unread messages, one booking with Mia'
 BEGIN;
 SELECT chat.act_as(:leo) \g /dev/null
 SELECT other_name, preview, unread_count, bookings_count FROM chat.inbox();
-\echo '-- Leo reads the history (newest first), with the booking and the photo'
+\echo '   chat.history(chat): the messages, newest first, with the booking they are about and the photo'
 SELECT seq, CASE WHEN sender_id = :leo THEN 'Leo' ELSE 'Mia' END AS sender,
        body, booking->>'service' AS about, jsonb_array_length(attachments) AS photos
   FROM chat.history(:'chat');
-SELECT chat.mark_read(:'chat') AS read_up_to;
-SELECT chat.send_message(:'chat', 'Sure, a bob like that works. See you on the 1st!') AS seq;
+\echo '   chat.mark_read(chat): Leo has read everything, up to message'
+SELECT chat.mark_read(:'chat') AS "read up to";
+\echo '   and he answers: chat.send_message(chat, ''Sure, ...'')'
+SELECT chat.send_message(:'chat', 'Sure, a bob like that works. See you on the 1st!') AS "seq of Leo's answer";
 COMMIT;
 
 \echo
-\echo '== Mia''s inbox: Leo answered'
+\echo '== 4. Mia''s inbox shows Leo''s answer, unread; she reads it (chat.mark_read)'
 BEGIN;
 SELECT chat.act_as(:mia) \g /dev/null
 SELECT other_name, preview, unread_count FROM chat.inbox();
-SELECT chat.mark_read(:'chat') AS read_up_to;
+SELECT chat.mark_read(:'chat') AS "Mia has read up to";
 COMMIT;
 
 \echo
-\echo '== Weeks later: a second booking; the same chat continues'
+\echo '== 5. Weeks later the haircut is done and Mia books a colour: a second booking, the same chat'
 SELECT chat.upsert_booking(:cut, :mia, :leo, 'Haircut', '2026-12-01 10:00+00', 'completed') \g /dev/null
 SELECT chat.upsert_booking(:color, :mia, :leo, 'Colour', '2027-01-15 14:00+00', 'confirmed') \g /dev/null
 BEGIN;
 SELECT chat.act_as(:mia) \g /dev/null
-SELECT chat.chat_for_booking(:color) = :'chat' AS same_chat;
-SELECT chat.send_message(:'chat', 'Loved the cut! Booked a colour for January, any prep?', booking_id => :color) AS seq;
+\echo '   chat.chat_for_booking(colour) is the chat of the haircut too:'
+SELECT chat.chat_for_booking(:color) = :'chat' AS "same chat";
+\echo '   Mia writes about the new booking:'
+SELECT chat.send_message(:'chat', 'Loved the cut! Booked a colour for January, any prep?', booking_id => :color) AS "seq";
 COMMIT;
 
 \echo
-\echo '== Leo sees a regular customer: two bookings, the whole history in one thread'
+\echo '== 6. Leo sees a regular customer: two bookings (chat.chat_bookings) and the whole history in one thread'
 BEGIN;
 SELECT chat.act_as(:leo) \g /dev/null
 SELECT other_name, preview, unread_count, bookings_count FROM chat.inbox();
@@ -84,11 +97,13 @@ SELECT service, starts_at, status FROM chat.chat_bookings(:'chat');
 SELECT seq, CASE WHEN sender_id = :leo THEN 'Leo' ELSE 'Mia' END AS sender,
        body, booking->>'service' AS about
   FROM chat.history(:'chat') ORDER BY seq;
-SELECT chat.send_message(:'chat', 'Come with unwashed hair, that''s all.') AS seq;
+\echo '   Leo answers:'
+SELECT chat.send_message(:'chat', 'Come with unwashed hair, that''s all.') AS "seq";
 COMMIT;
 
 \echo
-\echo '== Mia fixes a typo in her last message and deletes the photo message'
+\echo '== 7. Mia fixes a typo in message 4 (chat.edit_message) and deletes her photo, message 2 (chat.delete_message)'
+\echo '   Message 2 keeps its number, without text or photo; message 4 is marked edited:'
 BEGIN;
 SELECT chat.act_as(:mia) \g /dev/null
 SELECT chat.edit_message(:'chat', 4, 'Loved the cut! I booked a colour for January, any prep?') \g /dev/null
@@ -99,7 +114,8 @@ SELECT other_name, preview, unread_count FROM chat.inbox();
 COMMIT;
 
 \echo
-\echo '== Someone else cannot look in: a stranger gets the same answer as for a chat that does not exist'
+\echo '== 8. Nobody else can look in. A stranger asks for the chat''s history and is refused,'
+\echo '   with the same answer as for a chat that does not exist (the error below is the expected answer):'
 SELECT chat.upsert_profile('d4000000-0000-4000-8000-000000000005', 'customer', 'Stranger') \g /dev/null
 BEGIN;
 SELECT chat.act_as('d4000000-0000-4000-8000-000000000005') \g /dev/null
@@ -108,15 +124,17 @@ SELECT * FROM chat.history(:'chat');
 ROLLBACK;
 SQL
 echo
-echo "== Real time: Leo's phone comes online: it LISTENs on his private channel,"
-echo "   catches up on the 3 messages it never fetched, then shows Mia typing and
-   her next message as they happen"
+echo "== 9. Real time. Leo's phone comes online: it LISTENs on his private channel"
+echo "   (chat.listen()), catches up on the 3 messages of Mia's it never fetched"
+echo "   (chat.undelivered()), then shows Mia typing and her next message as they"
+echo "   happen (the relay worker notifies it; the phone then fetches the text)."
+echo "   Each line below is what the phone received:"
 # let the relay finish with the events above first
 for _ in $(seq 50); do
     [ "$(psql -X -At -d postgres -c "SELECT queued = 0 AND backlog = 0 FROM chat.relay_status()")" = t ] && break
     sleep 0.2
 done
-PGUSER=demo_app "$CLUSTER_DIR/chat_client" -d postgres -p b2000000-0000-4000-8000-000000000002 \
+PGUSER=demo_phone "$CLUSTER_DIR/chat_client" -d postgres -p b2000000-0000-4000-8000-000000000002 \
     -n 4 -t 15 >"$CLUSTER_DIR/leo.out" 2>&1 &
 client=$!
 sleep 1
@@ -136,5 +154,6 @@ SQL
 wait "$client" || true
 sed 's/^/   Leo> /' "$CLUSTER_DIR/leo.out"
 echo
+echo "== 10. The relay worker's state (chat.relay_status()): running, it has relayed events, nothing is left"
 psql -X -q -d postgres -c "SELECT running, events_relayed > 0 AS relayed, backlog FROM chat.relay_status()"
 echo "demo finished; the cluster is removed"
