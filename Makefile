@@ -10,7 +10,8 @@ EXTENSION = stylist_chat
 EXTVERSION = 1.0
 MODULE_big = stylist_chat
 OBJS = src/stylist_chat.o src/actor.o src/chat_id.o src/channel.o \
-       src/relay_events.o src/relay_shmem.o src/relay_worker.o src/token.o
+       src/relay_events.o src/relay_shmem.o src/relay_worker.o src/relay_order.o \
+       src/relay_notify.o src/token.o
 DATA = stylist_chat--$(EXTVERSION).sql
 PGFILEDESC = "stylist_chat - customer-stylist chat"
 PG_CFLAGS = -Wextra -Wno-unused-parameter
@@ -31,6 +32,7 @@ endif
 
 # every C file includes the shared header
 $(OBJS): src/stylist_chat.h
+src/relay_worker.o src/relay_order.o src/relay_notify.o: src/relay.h
 
 .PHONY: test demo bench
 test:

@@ -15,7 +15,7 @@
  *	  restores the order.  The worker takes events out in batches.  The ring is not
  *	  durable and a commit callback must not fail, so a full ring drops
  *	  the event and raises the overflow flag; the worker then recovers
- *	  from the tables (relay_worker.c), as it does after a crash;
+ *	  from the tables (relay_order.c), as it does after a crash;
  *	- the worker's process id and latch, published by the worker when it
  *	  starts and withdrawn by a before_shmem_exit callback when it exits.
  *	  A backend wakes the worker by setting that latch.  A process's latch

@@ -67,7 +67,7 @@ extern void channel_name(const uint8 *key, int keylen, const pg_uuid_t *profile,
 						 char *dest);
 #define CHANNEL_NAME_LEN 45		/* "chat_" and 40 hex digits */
 
-/* relay_worker.c: the background worker */
+/* relay_worker.c: the background worker (its own declarations: relay.h) */
 extern void relay_worker_register(void);
 
 /* token.c: signed identity tokens */
