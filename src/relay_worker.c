@@ -27,6 +27,23 @@
  * crash or a pg_terminate_backend(); reloads its settings on SIGHUP; exits
  * at once on SIGTERM and at shutdown.
  *
+ * A database that does not exist.  Connecting to it would end the worker
+ * with a FATAL, and the postmaster would start it again a second later, and
+ * so on: two lines in the log every second for as long as the database is
+ * missing (before its CREATE DATABASE, or after a DROP DATABASE ... WITH
+ * (FORCE), which terminates the worker).  A process connects to a database
+ * only once, so the worker does not look for itself: before connecting it
+ * starts a short-lived helper worker ("stylist_chat relay database check")
+ * that connects to no database, looks the name up in the shared catalog
+ * pg_database, leaves its answer in shared memory (relay_shmem.c) and
+ * exits.  While the database is missing the worker logs that it waits,
+ * once, and asks again every stylist_chat.poll_interval (but not more than
+ * once a DATABASE_POLL_MS, since each look is a process); when the
+ * database appears it connects at once.  Should the helper not start (no
+ * free worker slot), the worker connects as it always did.  A plain DROP
+ * DATABASE of the worker's database is refused while the worker is
+ * connected, as for any session.
+ *
  * The main loop waits on its latch, set by senders at commit, with
  * stylist_chat.poll_interval as a fallback (a latch can be lost: see
  * relay_shmem.c), and more often while a message is held back for its
@@ -50,7 +67,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -61,6 +83,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -69,12 +92,14 @@
 #include "relay.h"
 
 PGDLLEXPORT void relay_worker_main(Datum main_arg);
+PGDLLEXPORT void relay_database_check_main(Datum main_arg);
 
 #define RELAY_BATCH				1024	/* events per NOTIFY transaction */
 #define REFRESH_INTERVAL_MS		1000	/* key and admins are reread */
 #define TIDY_INTERVAL_MS		1000	/* idle chats and typing marks go */
 #define GAP_POLL_MS				50		/* how often to look while holding */
 #define MAX_BACKOFF_MS			5000
+#define DATABASE_POLL_MS		1000	/* a missing database: at most so often */
 
 static TimestampTz last_tidy = 0;
 
@@ -87,6 +112,8 @@ static MemoryContext xact_caller_cxt = NULL;
 
 static RelayEvent event_buffer[RELAY_BATCH];
 
+static void wait_for_database(void);
+static RelayDatabaseState check_database(void);
 static void relay_cycle(void);
 static void refresh_context(void);
 
@@ -120,6 +147,7 @@ relay_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
+	wait_for_database();
 	BackgroundWorkerInitializeConnection(relay_database, NULL, 0);
 	pgstat_report_appname("stylist_chat relay");
 
@@ -137,6 +165,9 @@ relay_worker_main(Datum main_arg)
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "stylist_chat relay loop",
 									 ALLOCSET_DEFAULT_SIZES);
+
+	/* the first cycle, which recovers, runs at once */
+	SetLatch(MyLatch);
 
 	for (;;)
 	{
@@ -196,6 +227,110 @@ relay_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop_cxt);
 	}
+}
+
+/*
+ * Return once stylist_chat.database exists, or once nobody can tell;
+ * before connecting, so that a missing database costs one line in the log
+ * rather than a FATAL a second.
+ */
+static void
+wait_for_database(void)
+{
+	if (check_database() != RELAY_DB_MISSING)
+		return;
+
+	ereport(LOG,
+			(errmsg("stylist_chat relay waits for database \"%s\" to be created",
+					relay_database),
+			 errhint("Create the database and the extension in it, or set stylist_chat.database and restart the server.")));
+	do
+	{
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Max(relay_poll_interval, DATABASE_POLL_MS),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	} while (check_database() == RELAY_DB_MISSING);
+}
+
+/*
+ * Does stylist_chat.database exist?  Asks a helper worker, and waits for
+ * its answer; RELAY_DB_UNKNOWN when the helper could not start or did not
+ * answer.
+ */
+static RelayDatabaseState
+check_database(void)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	relay_set_database_state(RELAY_DB_UNKNOWN);
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "stylist_chat");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "relay_database_check_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "stylist_chat relay database check");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "stylist_chat relay database check");
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return RELAY_DB_UNKNOWN;
+	if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
+		proc_exit(1);
+	pfree(handle);
+
+	return relay_get_database_state();
+}
+
+/*
+ * The helper: connected to no database, it can read the shared catalogs
+ * only, which is all it needs.  Without a database the relation cache
+ * cannot open their indexes, so it scans pg_database itself, as
+ * InitPostgres does when it looks up a database by name.  A database left
+ * invalid by an interrupted DROP DATABASE cannot be connected to: it counts
+ * as missing.
+ */
+void
+relay_database_check_main(Datum main_arg)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	bool		present;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	StartTransactionCommand();
+	ScanKeyInit(&key, Anum_pg_database_datname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(relay_database));
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, DatabaseNameIndexId, false, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	present = HeapTupleIsValid(tuple);
+#ifdef DATCONNLIMIT_INVALID_DB
+	if (present &&
+		((Form_pg_database) GETSTRUCT(tuple))->datconnlimit == DATCONNLIMIT_INVALID_DB)
+		present = false;
+#endif
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+
+	relay_set_database_state(present ? RELAY_DB_PRESENT : RELAY_DB_MISSING);
+	proc_exit(0);
 }
 
 /*
