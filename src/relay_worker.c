@@ -58,6 +58,10 @@
  * seconds) before trying again; wake-ups by senders during a back-off do
  * not bring the retry forward.
  *
+ * chat._relay_database() tells SQL which database the worker serves, the
+ * setting stylist_chat.database, which exists only when the library is
+ * preloaded.
+ *
  * Every transaction of the worker goes through relay_xact_begin and
  * relay_xact_end.  The worker runs as a superuser with search_path set to
  * pg_catalog alone, and commits with synchronous_commit off: a lost relay
@@ -83,6 +87,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -93,6 +98,8 @@
 
 PGDLLEXPORT void relay_worker_main(Datum main_arg);
 PGDLLEXPORT void relay_database_check_main(Datum main_arg);
+
+PG_FUNCTION_INFO_V1(chat_relay_database);
 
 #define RELAY_BATCH				1024	/* events per NOTIFY transaction */
 #define REFRESH_INTERVAL_MS		1000	/* key and admins are reread */
@@ -439,4 +446,18 @@ relay_xact_end(void)
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextSwitchTo(xact_caller_cxt);
+}
+
+/*
+ * chat._relay_database() RETURNS text: the database the relay worker
+ * serves (stylist_chat.database) when the library is preloaded, NULL when
+ * it is not and no worker runs.  For chat.relay_status(), to say when the
+ * current database is not the one relayed.
+ */
+Datum
+chat_relay_database(PG_FUNCTION_ARGS)
+{
+	if (!relay_shmem_available() || relay_database == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(relay_database));
 }

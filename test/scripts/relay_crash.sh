@@ -30,16 +30,20 @@
 #      the chat holds exactly 1000 messages and the client printed every
 #      seq 1..1000 exactly once and exited 0;
 #   d. without shared_preload_libraries: relay_status() says preloaded and
-#      running false, no worker runs, send_message, history and inbox work,
-#      and backlog grows by what is sent; with the library preloaded again
-#      the backlog drains to 0 within 20 s;
+#      running false, no worker runs, the C function chat_relay_database
+#      (chat._relay_database() from version 1.1, declared here in a scratch
+#      schema) says NULL where it said 'postgres' with the library
+#      preloaded, send_message, history and inbox work, and backlog grows
+#      by what is sent; with the library preloaded again the backlog drains
+#      to 0 within 20 s;
 #   e. a worker whose database does not exist yet: a second cluster, with
 #      stylist_chat.database = 'relay_later'; 3 s after the start the log
 #      holds at most 2 lines (the worker waits, and its hint) and no FATAL;
 #      the database and the extension are created, a client (chat_client)
 #      listens as the stylist, the customer sends a message and the client
 #      gets it within 20 s, the log saying once that the worker waits and
-#      once that it started; then DROP DATABASE ... WITH (FORCE), which
+#      once that it started; chat_relay_database says 'relay_later' there
+#      and in database postgres; then DROP DATABASE ... WITH (FORCE), which
 #      terminates the worker: 3 s later the worker waits again, with no
 #      "does not exist" and no line a second.
 #
@@ -77,7 +81,7 @@ ok() {
 diag() { echo "# $*"; }
 bail() { echo "Bail out! $*"; exit 1; }
 
-echo "1..19"
+echo "1..21"
 
 cluster_start || bail "cannot start a cluster"
 trap cleanup EXIT
@@ -319,12 +323,22 @@ ok $([ "$lines" -eq "$N" ] && [ "$distinct" -eq "$N" ] && [ "$expected" == yes ]
 # d. without shared_preload_libraries, and with it again
 # ---------------------------------------------------------------------------
 wait_until 20 "SELECT backlog FROM chat.relay_status()" 0 >/dev/null
+# chat._relay_database() comes with version 1.1: its C function, declared here
+RELAY_DB_FN="CREATE SCHEMA relay_test;
+    CREATE FUNCTION relay_test.relay_database() RETURNS text
+    AS 'stylist_chat', 'chat_relay_database' LANGUAGE C STABLE PARALLEL SAFE"
+q "$RELAY_DB_FN" || bail "cannot declare chat_relay_database"
+served_preloaded=$(q "SELECT coalesce(relay_test.relay_database(), '(null)')")
 echo "shared_preload_libraries = ''" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
 server_restart || bail "the server does not restart without the library"
 status=$(q "SELECT preloaded::text || ' ' || running::text FROM chat.relay_status()")
 workers=$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'stylist_chat relay'")
 ok $([ "$status" == "false false" ] && [ "$workers" == 0 ]; echo $?) \
     "without the library preloaded, relay_status() says preloaded and running false ($status), and no worker runs ($workers)"
+served=$(q "SELECT coalesce(relay_test.relay_database(), '(null)')")
+ok $([ "$served_preloaded" == postgres ] && [ "$served" == "(null)" ]; echo $?) \
+    "chat_relay_database() names the worker's database when the library is preloaded ($served_preloaded), NULL when not ($served)"
+q "DROP FUNCTION relay_test.relay_database(); DROP SCHEMA relay_test" || bail "cannot drop schema relay_test"
 backlog0=$(q "SELECT backlog FROM chat.relay_status()")
 send_sql "$WORK/d.sql" "$CUST3" "$CHAT_C" 1 20 d
 sent=$("${PSQL[@]}" -f "$WORK/d.sql" 2>>"$WORK/psql.err" | tail -1)
@@ -427,6 +441,12 @@ diag "the worker ran $(awk -v r="$running" 'BEGIN { printf "%.1f", r / 10 }') s 
 ok $([ "$running" -ge 0 ] && [ "$client_rc" -eq 0 ] && [ "$got" -eq 1 ] && [ "$reconnects" -eq 0 ] \
      && [ "$waits" -eq 1 ] && [ "$started" -eq 1 ] && [ "$fatals" -eq 0 ]; echo $?) \
     "once $LATER and the extension exist, a listening client gets a message relayed ($got); the log said once that the worker waits ($waits), once that it started ($started), and no FATAL ($fatals)"
+
+q "$RELAY_DB_FN" && "${LPSQL[@]}" -c "$RELAY_DB_FN" || bail "cannot declare chat_relay_database"
+served=$(q "SELECT relay_test.relay_database()")
+served_later=$("${LPSQL[@]}" -c "SELECT relay_test.relay_database()")
+ok $([ "$served" == "$LATER" ] && [ "$served_later" == "$LATER" ]; echo $?) \
+    "chat_relay_database() names $LATER in database postgres ($served) and in $LATER ($served_later)"
 
 # DROP DATABASE ... WITH (FORCE) terminates the worker, which starts again
 before=$(wc -l <"$LOG")
