@@ -12,7 +12,10 @@
  *	chat_id.c		the name-based chat id of a customer-stylist pair
  *	relay_events.c	a transaction's chat events, queued at commit
  *	relay_shmem.c	the shared state of senders and the relay worker
- *	relay_worker.c	the background worker that turns events into NOTIFY
+ *	relay_worker.c	the background worker that turns events into NOTIFY:
+ *					its life cycle and main loop
+ *	relay_order.c	... its per-chat order, watermarks and recovery
+ *	relay_notify.c	... its payloads, channel names and NOTIFYs
  *	channel.c		private LISTEN channel names
  *	token.c			signed identity tokens
  *	audit_writer.c	audit records that the reader's rollback cannot remove

@@ -50,12 +50,21 @@ typedef struct RelayEvent
 extern const char *relay_event_kind_name(int kind);
 
 /* relay_shmem.c: state shared by senders and the relay worker */
+typedef enum RelayDatabaseState
+{
+	RELAY_DB_UNKNOWN = 0,		/* not looked, or the look failed */
+	RELAY_DB_PRESENT,
+	RELAY_DB_MISSING
+} RelayDatabaseState;
+
 extern int	relay_queue_size;
 extern void relay_shmem_init(void);
 extern bool relay_shmem_available(void);
 extern void relay_worker_attach(void);
 extern void relay_wake_worker(void);
 extern void relay_count_relayed(uint64 n);
+extern void relay_set_database_state(RelayDatabaseState state);
+extern RelayDatabaseState relay_get_database_state(void);
 extern void relay_queue_push(const RelayEvent *events, int n);
 extern int	relay_queue_pop(RelayEvent *events, int max, bool *overflowed);
 
@@ -67,7 +76,7 @@ extern void channel_name(const uint8 *key, int keylen, const pg_uuid_t *profile,
 						 char *dest);
 #define CHANNEL_NAME_LEN 45		/* "chat_" and 40 hex digits */
 
-/* relay_worker.c: the background worker */
+/* relay_worker.c: the background worker (its own declarations: relay.h) */
 extern void relay_worker_register(void);
 
 /* audit_writer.c: audit records written by a one-shot worker of their own */
