@@ -130,7 +130,7 @@ DEFAULT=$(q postgres "SELECT default_version FROM pg_available_extensions WHERE 
 [ -n "$DEFAULT" ] || bail "extension $EXT is not installed"
 mapfile -t VERSIONS < <(q postgres "SELECT source FROM pg_extension_update_paths('$EXT')
                                      WHERE target = '$DEFAULT' AND path IS NOT NULL
-                                     ORDER BY string_to_array(source, '.')::int[]")
+                                     ORDER BY source")
 echo "1..$((2 + PER_VERSION * ${#VERSIONS[@]}))"
 diag "default version $DEFAULT; versions with an upgrade path to it: ${VERSIONS[*]:-none}"
 
