@@ -508,10 +508,12 @@ BEGIN;
 SELECT chat.authenticate('${!token}') \g /dev/null
 SELECT chat.current_actor();
 COMMIT;
+SELECT coalesce(chat.current_actor()::text, 'nobody');
 EOF
 )
-        ok "$([ "$got" == "$profile" ]; echo $?)" \
-            "$V: a token $what still authenticates as $USER_LOGIN (current_actor: ${got:-none})" "$WORK/token.err" 5
+        ok "$([ "$got" == "$profile"$'\n'nobody ]; echo $?)" \
+            "$V: a token $what still authenticates as $USER_LOGIN, for the transaction (current_actor in it, then after it: $(echo ${got:-none}))" \
+            "$WORK/token.err" 5
     done
 
     # d. the channels
