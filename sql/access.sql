@@ -4,15 +4,8 @@
 -- gets the same answer as for a chat that does not exist, so chat ids
 -- cannot be probed.
 --
-\set SHOW_CONTEXT never
+\i sql/ids.psql
 \pset null '(null)'
-\set ana  00000000-0000-4000-8000-0000000000c1
-\set ben  00000000-0000-4000-8000-0000000000c2
-\set cleo 00000000-0000-4000-8000-0000000000c3
-\set sam  00000000-0000-4000-8000-000000000051
-\set ada  00000000-0000-4000-8000-0000000000ad
-\set b1   00000000-0000-4000-8000-0000000000b1
-\set no_such_chat 00000000-0000-4000-8000-000000000000
 
 -- A leaky function: it prints every value it is shown.  Anybody can write
 -- one; it is not LEAKPROOF and claims to be very cheap, so the planner

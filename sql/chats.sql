@@ -3,14 +3,8 @@
 -- Its id is a name-based UUID of the pair, so the same pair always gets the
 -- same chat, from whichever side and by whichever function it is opened.
 --
-\set SHOW_CONTEXT never
+\i sql/ids.psql
 \pset null '(null)'
-\set ana  00000000-0000-4000-8000-0000000000c1
-\set ben  00000000-0000-4000-8000-0000000000c2
-\set sam  00000000-0000-4000-8000-000000000051
-\set tia  00000000-0000-4000-8000-000000000052
-\set b1   00000000-0000-4000-8000-0000000000b1
-\set b2   00000000-0000-4000-8000-0000000000b2
 
 SET ROLE regress_app;
 

@@ -4,13 +4,7 @@
 -- 22001, anything else wrong with the input 22023 (22P02 for text that is
 -- not a UUID or not JSON), and a chat that is not the actor's 42501.
 --
-\set SHOW_CONTEXT never
-\set ana  00000000-0000-4000-8000-0000000000c1
-\set ben  00000000-0000-4000-8000-0000000000c2
-\set sam  00000000-0000-4000-8000-000000000051
-\set tia  00000000-0000-4000-8000-000000000052
-\set b1   00000000-0000-4000-8000-0000000000b1
-\set b3   00000000-0000-4000-8000-0000000000b3
+\i sql/ids.psql
 
 -- regress_try(statement, chat_id) runs a statement, with chat_id as $1,
 -- and returns "SQLSTATE: message" for its error, or "ok".  Either way it

@@ -4,10 +4,8 @@
 -- chat.current_actor().  The actor lives in the C module's memory, not in a
 -- setting.
 --
-\set SHOW_CONTEXT never
+\i sql/ids.psql
 \pset null '(null)'
-\set ana  00000000-0000-4000-8000-0000000000c1
-\set sam  00000000-0000-4000-8000-000000000051
 
 SET ROLE regress_app;
 

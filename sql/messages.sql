@@ -2,12 +2,8 @@
 -- messages: sending, editing and deleting, and reading a chat back.  Every
 -- message gets the chat's next seq (1, 2, 3, ... without gaps).
 --
-\set SHOW_CONTEXT never
+\i sql/ids.psql
 \pset null '(null)'
-\set ana  00000000-0000-4000-8000-0000000000c1
-\set sam  00000000-0000-4000-8000-000000000051
-\set b2   00000000-0000-4000-8000-0000000000b2
-\set retry_id 00000000-0000-4000-8000-00000000e001
 
 SET ROLE regress_app;
 SET datestyle = 'ISO';

@@ -2,14 +2,8 @@
 -- reading: the inbox, unread counts and read marks, the bookings of a chat,
 -- and the views a participant or an admin reads through.
 --
-\set SHOW_CONTEXT never
+\i sql/ids.psql
 \pset null '(null)'
-\set ana  00000000-0000-4000-8000-0000000000c1
-\set ben  00000000-0000-4000-8000-0000000000c2
-\set sam  00000000-0000-4000-8000-000000000051
-\set tia  00000000-0000-4000-8000-000000000052
-\set ada  00000000-0000-4000-8000-0000000000ad
-\set b3   00000000-0000-4000-8000-0000000000b3
 
 SET ROLE regress_app;
 SET datestyle = 'ISO';

@@ -4,13 +4,8 @@
 -- and the relay's status.  The output is the same whether or not the
 -- library is preloaded: nothing here waits for the relay worker.
 --
-\set SHOW_CONTEXT never
+\i sql/ids.psql
 \pset null '(null)'
-\set dee  00000000-0000-4000-8000-0000000000c4
-\set eve  00000000-0000-4000-8000-0000000000c5
-\set uma  00000000-0000-4000-8000-000000000053
-\set ada  00000000-0000-4000-8000-0000000000ad
-\set no_such_chat 00000000-0000-4000-8000-000000000000
 
 SET ROLE regress_app;
 

@@ -1,8 +1,10 @@
 --
 -- setup: the extension, the roles and the people every later test uses.
 --
--- Errors print their message, detail and hint, not the PL/pgSQL context.
-\set SHOW_CONTEXT never
+-- The ids of the people and bookings, shared by every test file (they
+-- also make errors print their message, detail and hint, not the PL/pgSQL
+-- context).
+\i sql/ids.psql
 
 -- CREATE EXTENSION makes the schema chat and the role chat_service.
 CREATE EXTENSION stylist_chat;
@@ -16,17 +18,6 @@ DROP ROLE IF EXISTS regress_nobody;
 RESET client_min_messages;
 CREATE ROLE regress_app LOGIN IN ROLE chat_service;
 CREATE ROLE regress_nobody;
-
--- The people, by fixed ids (c = customer, 5 = stylist, ad = admin) and
--- their bookings (b).  Each test file repeats these \set lines.
-\set ana  00000000-0000-4000-8000-0000000000c1
-\set ben  00000000-0000-4000-8000-0000000000c2
-\set sam  00000000-0000-4000-8000-000000000051
-\set tia  00000000-0000-4000-8000-000000000052
-\set ada  00000000-0000-4000-8000-0000000000ad
-\set b1   00000000-0000-4000-8000-0000000000b1
-\set b2   00000000-0000-4000-8000-0000000000b2
-\set b3   00000000-0000-4000-8000-0000000000b3
 
 SET ROLE regress_app;
 

@@ -25,52 +25,7 @@
 BEGIN;
 SELECT plan(199);
 
-CREATE FUNCTION pg_temp.id(name text) RETURNS uuid
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    RETURN CASE name
-        WHEN 'alice' THEN '11111111-1111-4111-8111-111111111111'
-        WHEN 'sam'   THEN '22222222-2222-4222-8222-222222222222'
-        WHEN 'carol' THEN '33333333-3333-4333-8333-333333333333'
-        WHEN 'sue'   THEN '44444444-4444-4444-8444-444444444444'
-        WHEN 'ada'   THEN 'adadadad-adad-4ada-8ada-adadadadadad'
-        WHEN 'dave'  THEN 'dddddddd-dddd-4ddd-8ddd-dddddddddddd'
-        WHEN 'erin'  THEN 'eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee'
-        WHEN 'ghost' THEN '99999999-9999-4999-8999-999999999999'
-        WHEN 'b1'    THEN 'b0000000-0000-4000-8000-000000000001'
-        WHEN 'b2'    THEN 'b0000000-0000-4000-8000-000000000002'
-        WHEN 'b3'    THEN 'b0000000-0000-4000-8000-000000000003'
-        WHEN 'b4'    THEN 'b0000000-0000-4000-8000-000000000004'
-        WHEN 'b5'    THEN 'b0000000-0000-4000-8000-000000000005'
-        WHEN 'b6'    THEN 'b0000000-0000-4000-8000-000000000006'
-        WHEN 'bx'    THEN 'b0000000-0000-4000-8000-0000000000ff'
-        WHEN 'made-up chat' THEN 'deadbeef-dead-5ead-beef-deadbeefdead'
-    END::uuid;
-END
-$$;
-
-CREATE FUNCTION pg_temp.chat_of(customer text, stylist text) RETURNS uuid
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT chat.pair_chat_id(pg_temp.id(customer), pg_temp.id(stylist))
-$$;
-
--- The error a statement raises, as "SQLSTATE: message (hint: ...)" with every
--- uuid replaced by <id>: the shape of the error, whatever the id.
-CREATE FUNCTION pg_temp.error_of(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    msg text;
-    hint text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-    RETURN regexp_replace(SQLSTATE || ': ' || msg
-                          || CASE WHEN hint <> '' THEN ' (hint: ' || hint || ')' ELSE '' END,
-                          '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<id>', 'g');
-END
-$$;
+\ir fixtures.psql
 
 -- The unread count of a chat for the acting profile, as get_chat(), inbox()
 -- and my_chats report it, next to a recount from the messages themselves:
