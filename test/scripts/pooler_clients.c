@@ -35,7 +35,8 @@
  *
  * A transaction "leaked" when it acted for anybody other than the profile
  * it named itself (nobody, for the first four kinds): current_actor() was
- * not that profile, or history() did not give 28000.  It leaked "as
+ * another profile, or history() did not give 28000.  A named transaction
+ * that acted for nobody (its act_as or authenticate failed) is an error.  It leaked "as
  * another client" when the actor it saw was another client's profile.
  * The session-scoped calls are counted by their outcome (refused with
  * 42501, refused otherwise, accepted).  The threads connect, wait for each
@@ -343,9 +344,9 @@ named_transaction(Client *c, int t)
 		c->counts.errors++;
 	if (strcmp(actor, c->profile) == 0)
 		c->counts.named_ok++;
-	else
+	else if (actor[0] != '\0')
 	{
-		int			owner = actor[0] ? owner_of(actor) : -1;
+		int			owner = owner_of(actor);
 
 		c->counts.leaked++;
 		if (owner >= 0 && owner != c->index)
