@@ -11,8 +11,8 @@ EXTENSION = stylist_chat
 EXTVERSION := $(shell sed -n "s/^default_version = '\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big = stylist_chat
 OBJS = src/stylist_chat.o src/actor.o src/chat_id.o src/channel.o \
-       src/relay_events.o src/relay_shmem.o src/relay_worker.o src/token.o \
-       src/audit_writer.o
+       src/relay_events.o src/relay_shmem.o src/relay_worker.o src/relay_order.o \
+       src/relay_notify.o src/token.o src/audit_writer.o
 
 # The SQL, one file a concern under src/sql/.  The install script is built
 # from prelude.sql and tables.sql (run once, at install) and the concern
@@ -50,6 +50,7 @@ endif
 
 # every C file includes the shared header
 $(OBJS): src/stylist_chat.h
+src/relay_worker.o src/relay_order.o src/relay_notify.o: src/relay.h
 
 # assemble a script: a header, then each source under a banner
 define assemble_sql

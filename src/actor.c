@@ -30,16 +30,47 @@
  * DISCARD ALL, which session-pooling connection poolers run between
  * clients, clears both slots: a new client never inherits an identity.
  *
+ * The session slot is available only where a superuser has turned on
+ * stylist_chat.session_identity for the login (src/stylist_chat.c): behind
+ * a transaction-pooling pooler, which runs no DISCARD ALL between clients,
+ * an identity kept for the session would act for the next client.
+ *
+ * Token-bound actors.  chat.authenticate(), after checking a token, makes
+ * its profile the actor through chat._act_as_token(), and the slot
+ * remembers what the token allows: its expiry, its issue time (none for a
+ * version 1 token) and the fingerprint of the key that signed it.  Every
+ * time the actor is asked for, a token-bound actor is checked again:
+ *
+ *	- its expiry against the clock, on every call;
+ *	- once per transaction (a flag per slot, forgotten when the transaction
+ *	  ends or the slot changes): its key must still be the 'signing' or the
+ *	  'signing_previous' key of chat.secrets, and chat.token_revocations
+ *	  must have no row for the profile revoked at or after the issue time
+ *	  (any row, for a version 1 token).  Both tables are read below the SQL
+ *	  layer, like chat.profiles by act_as: no query, no search_path, no
+ *	  privilege or row level security in the way.  Without
+ *	  chat.token_revocations (the 1.0 SQL) nothing is revoked.
+ *
+ * A check that fails clears the slot for good, in the saved states too, so
+ * that the rollback of the error does not bring the actor back, and raises
+ * SQLSTATE 28000.  So a session authenticated with a token stops being
+ * that profile when the token expires, when its key is rotated out, or
+ * when the profile's tokens are revoked.  Actors chosen by act_as are not
+ * bound to a token: the trusted caller answers for them.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -49,7 +80,9 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "stylist_chat.h"
@@ -57,12 +90,27 @@
 /* the role whose members may act for any profile */
 #define CHAT_SERVICE_ROLE "chat_service"
 
+/* what a token-bound actor's token allows */
+typedef struct TokenBinding
+{
+	bool		bound;			/* set by _act_as_token, not by act_as */
+	bool		has_issued_at;	/* false for a version 1 token */
+	TimestampTz issued_at;
+	TimestampTz expires_at;
+	uint8		key_fingerprint[TOKEN_FINGERPRINT_LEN];
+} TokenBinding;
+
+typedef struct ActorSlot
+{
+	bool		set;
+	pg_uuid_t	actor;
+	TokenBinding token;
+} ActorSlot;
+
 typedef struct ActorState
 {
-	bool		xact_set;
-	pg_uuid_t	xact_actor;
-	bool		session_set;
-	pg_uuid_t	session_actor;
+	ActorSlot	xact;
+	ActorSlot	session;
 } ActorState;
 
 /* the state as it was before the first change at one nesting level */
@@ -76,6 +124,10 @@ typedef struct SavedActorState
 static ActorState current = {0};
 static SavedActorState *saved_states = NULL;
 
+/* has the token of a slot's actor passed the per-transaction checks? */
+static bool xact_slot_checked = false;
+static bool session_slot_checked = false;
+
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static void actor_xact_callback(XactEvent event, void *arg);
@@ -87,6 +139,7 @@ static void actor_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 								 DestReceiver *dest, QueryCompletion *qc);
 
 PG_FUNCTION_INFO_V1(chat_act_as);
+PG_FUNCTION_INFO_V1(chat_act_as_token);
 PG_FUNCTION_INFO_V1(chat_current_actor);
 PG_FUNCTION_INFO_V1(chat_require_actor);
 PG_FUNCTION_INFO_V1(chat_reset_actor);
@@ -101,23 +154,247 @@ actor_init(void)
 	ProcessUtility_hook = actor_ProcessUtility;
 }
 
+/* the slots changed: their tokens must be checked again */
+static void
+forget_checks(void)
+{
+	xact_slot_checked = false;
+	session_slot_checked = false;
+}
+
+/* do two slots hold the same token-bound actor? */
+static bool
+same_token_actor(const ActorSlot *a, const ActorSlot *b)
+{
+	return a->set && b->set && a->token.bound && b->token.bound &&
+		memcmp(a->actor.data, b->actor.data, UUID_LEN) == 0 &&
+		a->token.has_issued_at == b->token.has_issued_at &&
+		(!a->token.has_issued_at || a->token.issued_at == b->token.issued_at) &&
+		a->token.expires_at == b->token.expires_at &&
+		memcmp(a->token.key_fingerprint, b->token.key_fingerprint,
+			   TOKEN_FINGERPRINT_LEN) == 0;
+}
+
+/*
+ * A token-bound actor failed its check: clear it from both slots, now and
+ * in every saved state, so that no rollback brings it back.
+ */
+static void
+drop_token_actor(const ActorSlot *failed)
+{
+	ActorSlot	gone = *failed;
+	SavedActorState *saved;
+
+	for (saved = saved_states; saved != NULL; saved = saved->prev)
+	{
+		if (same_token_actor(&saved->state.xact, &gone))
+			memset(&saved->state.xact, 0, sizeof(ActorSlot));
+		if (same_token_actor(&saved->state.session, &gone))
+			memset(&saved->state.session, 0, sizeof(ActorSlot));
+	}
+	if (same_token_actor(&current.xact, &gone))
+		memset(&current.xact, 0, sizeof(ActorSlot));
+	if (same_token_actor(&current.session, &gone))
+		memset(&current.session, 0, sizeof(ActorSlot));
+	forget_checks();
+}
+
+/*
+ * The snapshot the checks read with: the transaction's, as act_as reads
+ * chat.profiles (in READ COMMITTED, a fresh one).
+ */
+static Snapshot
+check_snapshot(void)
+{
+	return RegisterSnapshot(GetTransactionSnapshot());
+}
+
+/*
+ * Is the key of this fingerprint still the 'signing' or the
+ * 'signing_previous' key of chat.secrets?  Read with a plain heap scan (a
+ * handful of rows), which row level security does not apply to.
+ */
+static bool
+signing_key_in_use(const uint8 *fingerprint)
+{
+	Oid			nspid = get_namespace_oid("chat", true);
+	Oid			relid;
+	AttrNumber	name_att;
+	AttrNumber	key_att;
+	Relation	rel;
+	TupleDesc	desc;
+	Snapshot	snapshot;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (!OidIsValid(nspid))
+		return false;
+	relid = get_relname_relid("secrets", nspid);
+	if (!OidIsValid(relid))
+		return false;
+	name_att = get_attnum(relid, "name");
+	key_att = get_attnum(relid, "key");
+	if (name_att == InvalidAttrNumber || key_att == InvalidAttrNumber ||
+		get_atttype(relid, name_att) != TEXTOID ||
+		get_atttype(relid, key_att) != BYTEAOID)
+		elog(ERROR, "table chat.secrets does not have the columns name text and key bytea");
+
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	snapshot = check_snapshot();
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Datum		name_datum;
+		Datum		key_datum;
+		bool		isnull;
+		text	   *name;
+		bytea	   *key;
+		char	   *name_str;
+		uint8		key_fingerprint[TOKEN_FINGERPRINT_LEN];
+
+		name_datum = heap_getattr(tuple, name_att, desc, &isnull);
+		if (isnull)
+			continue;
+		name = DatumGetTextPP(name_datum);
+		name_str = text_to_cstring(name);
+		if (strcmp(name_str, "signing") != 0 &&
+			strcmp(name_str, "signing_previous") != 0)
+			continue;
+
+		key_datum = heap_getattr(tuple, key_att, desc, &isnull);
+		if (isnull)
+			continue;
+		key = DatumGetByteaPP(key_datum);
+		if (!token_key_fingerprint((uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
+								   key_fingerprint))
+			elog(ERROR, "could not compute SHA-256 of a key");
+		found = memcmp(key_fingerprint, fingerprint, TOKEN_FINGERPRINT_LEN) == 0;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+
+	return found;
+}
+
+/*
+ * Has the profile's token been revoked?  A row of chat.token_revocations
+ * for the profile revokes every token issued at or before revoked_at, and
+ * every version 1 token (which says nothing of when it was issued).  One
+ * probe of the primary key index, like profile_exists(); no table (the 1.0
+ * SQL), no revocation.
+ */
+static bool
+token_revoked(const pg_uuid_t *profile_id, const TokenBinding *token)
+{
+	Oid			nspid = get_namespace_oid("chat", true);
+	Oid			relid;
+	Oid			indexid;
+	AttrNumber	profile_att;
+	AttrNumber	revoked_att;
+	Relation	rel;
+	Snapshot	snapshot;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		revoked = false;
+
+	if (!OidIsValid(nspid))
+		return false;
+	relid = get_relname_relid("token_revocations", nspid);
+	if (!OidIsValid(relid))
+		return false;
+	indexid = get_relname_relid("token_revocations_pkey", nspid);
+	if (OidIsValid(indexid) && IndexGetRelation(indexid, true) != relid)
+		indexid = InvalidOid;
+	profile_att = get_attnum(relid, "profile_id");
+	revoked_att = get_attnum(relid, "revoked_at");
+	if (profile_att == InvalidAttrNumber || revoked_att == InvalidAttrNumber ||
+		get_atttype(relid, profile_att) != UUIDOID ||
+		get_atttype(relid, revoked_att) != TIMESTAMPTZOID)
+		elog(ERROR, "table chat.token_revocations does not have the columns profile_id uuid and revoked_at timestamptz");
+
+	rel = table_open(relid, AccessShareLock);
+	snapshot = check_snapshot();
+	ScanKeyInit(&key, profile_att, BTEqualStrategyNumber, F_UUID_EQ,
+				UUIDPGetDatum(profile_id));
+	scan = systable_beginscan(rel, indexid, OidIsValid(indexid), snapshot, 1, &key);
+	while (!revoked && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		at = heap_getattr(tuple, revoked_att, RelationGetDescr(rel), &isnull);
+
+		revoked = !token->has_issued_at || isnull ||
+			DatumGetTimestampTz(at) >= token->issued_at;
+	}
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+
+	return revoked;
+}
+
+/*
+ * Is the token of a token-bound actor still good?  If not, drop the actor
+ * and raise SQLSTATE 28000.
+ */
+static void
+check_token_actor(ActorSlot *slot, bool *checked)
+{
+	if (GetCurrentTimestamp() >= slot->token.expires_at)
+	{
+		drop_token_actor(slot);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the token of this session has expired"),
+				 errhint("Ask the application for a new token and call chat.authenticate() again.")));
+	}
+
+	if (*checked)
+		return;
+	if (!signing_key_in_use(slot->token.key_fingerprint) ||
+		token_revoked(&slot->actor, &slot->token))
+	{
+		drop_token_actor(slot);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the token of this session is no longer valid"),
+				 errhint("Ask the application for a new token and call chat.authenticate() again.")));
+	}
+	*checked = true;
+}
+
 /*
  * The acting profile, if any: the transaction actor, else the session actor.
+ * A token-bound actor is checked first, and raises an error if its token
+ * is no longer good.
  */
 bool
 actor_get(pg_uuid_t *actor)
 {
-	if (current.xact_set)
+	ActorSlot  *slot;
+	bool	   *checked;
+
+	if (current.xact.set)
 	{
-		*actor = current.xact_actor;
-		return true;
+		slot = &current.xact;
+		checked = &xact_slot_checked;
 	}
-	if (current.session_set)
+	else if (current.session.set)
 	{
-		*actor = current.session_actor;
-		return true;
+		slot = &current.session;
+		checked = &session_slot_checked;
 	}
-	return false;
+	else
+		return false;
+
+	if (slot->token.bound)
+		check_token_actor(slot, checked);
+
+	*actor = slot->actor;
+	return true;
 }
 
 /*
@@ -152,7 +429,8 @@ actor_xact_callback(XactEvent event, void *arg)
 				current = saved_states->state;
 				saved_states = saved_states->prev;
 			}
-			current.xact_set = false;
+			memset(&current.xact, 0, sizeof(ActorSlot));
+			forget_checks();
 			break;
 
 		case XACT_EVENT_COMMIT:
@@ -160,7 +438,8 @@ actor_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			/* TopTransactionContext is going away with the saved states */
 			saved_states = NULL;
-			current.xact_set = false;
+			memset(&current.xact, 0, sizeof(ActorSlot));
+			forget_checks();
 			break;
 
 		default:
@@ -182,6 +461,7 @@ actor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		case SUBXACT_EVENT_ABORT_SUB:
 			current = saved_states->state;
 			saved_states = saved_states->prev;
+			forget_checks();
 			break;
 
 		case SUBXACT_EVENT_COMMIT_SUB:
@@ -217,7 +497,10 @@ actor_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 	/* DISCARD ALL refuses to run in a transaction block: nothing to save */
 	if (discard_all)
+	{
 		memset(&current, 0, sizeof(current));
+		forget_checks();
+	}
 }
 
 /*
@@ -233,6 +516,21 @@ may_act_for_others(void)
 	service_role = get_role_oid(CHAT_SERVICE_ROLE, true);
 	return OidIsValid(service_role) &&
 		has_privs_of_role(GetUserId(), service_role);
+}
+
+/*
+ * Refuse an identity for the session unless stylist_chat.session_identity
+ * is on for this connection.
+ */
+static void
+require_session_identity(void)
+{
+	if (!session_identity)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("session-scoped identity is not enabled for this connection"),
+				 errdetail("Behind a transaction-pooling connection pooler, the next transaction of this server session may serve another client: an identity kept for the session would act for that client."),
+				 errhint("Act for one transaction (BEGIN; SELECT chat.act_as(...) or chat.authenticate(token, false); ... COMMIT), or have a superuser run ALTER ROLE <login> SET stylist_chat.session_identity = on for a login that is never pooled.")));
 }
 
 /*
@@ -268,6 +566,36 @@ profile_exists(pg_uuid_t *profile_id)
 	return found;
 }
 
+static void
+require_profile(pg_uuid_t *profile_id)
+{
+	if (!profile_exists(profile_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("profile %s does not exist",
+						DatumGetCString(DirectFunctionCall1(uuid_out,
+															UUIDPGetDatum(profile_id)))),
+				 errhint("Create it first with chat.upsert_profile().")));
+}
+
+/* make slot (a slot of current) hold this actor, transactionally */
+static void
+set_actor(bool for_session, const pg_uuid_t *profile_id, const TokenBinding *token)
+{
+	ActorSlot  *slot = for_session ? &current.session : &current.xact;
+
+	save_state_for_rollback();
+	memset(slot, 0, sizeof(ActorSlot));
+	slot->set = true;
+	slot->actor = *profile_id;
+	if (token != NULL)
+		slot->token = *token;
+	/* a session actor chosen now is not shadowed by an older one */
+	if (for_session)
+		memset(&current.xact, 0, sizeof(ActorSlot));
+	forget_checks();
+}
+
 /*
  * chat.act_as(profile_id uuid, for_session boolean default false) returns void
  */
@@ -298,28 +626,78 @@ chat_act_as(PG_FUNCTION_ARGS)
 	profile_id = PG_GETARG_UUID_P(0);
 	for_session = PG_GETARG_BOOL(1);
 
-	if (!profile_exists(profile_id))
+	if (for_session)
+		require_session_identity();
+	require_profile(profile_id);
+
+	set_actor(for_session, profile_id, NULL);
+	PG_RETURN_VOID();
+}
+
+/*
+ * chat._act_as_token(profile_id uuid, issued_at timestamptz,
+ *					  expires_at timestamptz, key_fingerprint bytea,
+ *					  for_session boolean) returns void
+ *
+ * act_as for chat.authenticate(), which has checked the token, its
+ * revocation and its single use: the actor stays bound to the token and
+ * is checked again while it acts (see the header).  issued_at is NULL for
+ * a version 1 token.  Superusers only; the extension grants it to nobody.
+ */
+Datum
+chat_act_as_token(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *profile_id;
+	bytea	   *fingerprint;
+	bool		for_session;
+	TokenBinding token;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to act as a chat profile"),
+				 errdetail("Only superusers may bind the acting profile to a token; chat.authenticate() does, once it has checked the token."),
+				 errhint("Call chat.authenticate(token).")));
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("profile_id must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("expires_at must not be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("key_fingerprint must not be null")));
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("for_session must not be null")));
+
+	profile_id = PG_GETARG_UUID_P(0);
+	fingerprint = PG_GETARG_BYTEA_PP(3);
+	for_session = PG_GETARG_BOOL(4);
+
+	if (VARSIZE_ANY_EXHDR(fingerprint) != TOKEN_FINGERPRINT_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("profile %s does not exist",
-						DatumGetCString(DirectFunctionCall1(uuid_out,
-															UUIDPGetDatum(profile_id)))),
-				 errhint("Create it first with chat.upsert_profile().")));
+				 errmsg("key_fingerprint must be %d bytes", TOKEN_FINGERPRINT_LEN)));
 
-	save_state_for_rollback();
+	memset(&token, 0, sizeof(token));
+	token.bound = true;
+	token.has_issued_at = !PG_ARGISNULL(1);
+	if (token.has_issued_at)
+		token.issued_at = PG_GETARG_TIMESTAMPTZ(1);
+	token.expires_at = PG_GETARG_TIMESTAMPTZ(2);
+	memcpy(token.key_fingerprint, VARDATA_ANY(fingerprint), TOKEN_FINGERPRINT_LEN);
+
 	if (for_session)
-	{
-		current.session_set = true;
-		current.session_actor = *profile_id;
-		/* a session actor chosen now is not shadowed by an older one */
-		current.xact_set = false;
-	}
-	else
-	{
-		current.xact_set = true;
-		current.xact_actor = *profile_id;
-	}
+		require_session_identity();
+	require_profile(profile_id);
 
+	set_actor(for_session, profile_id, &token);
 	PG_RETURN_VOID();
 }
 
@@ -360,5 +738,6 @@ chat_reset_actor(PG_FUNCTION_ARGS)
 {
 	save_state_for_rollback();
 	memset(&current, 0, sizeof(current));
+	forget_checks();
 	PG_RETURN_VOID();
 }

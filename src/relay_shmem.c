@@ -15,7 +15,7 @@
  *	  restores the order.  The worker takes events out in batches.  The ring is not
  *	  durable and a commit callback must not fail, so a full ring drops
  *	  the event and raises the overflow flag; the worker then recovers
- *	  from the tables (relay_worker.c), as it does after a crash;
+ *	  from the tables (relay_order.c), as it does after a crash;
  *	- the worker's process id and latch, published by the worker when it
  *	  starts and withdrawn by a before_shmem_exit callback when it exits.
  *	  A backend wakes the worker by setting that latch.  A process's latch
@@ -23,9 +23,12 @@
  *	  a wake-up may land on another process (a harmless spurious wake-up)
  *	  and the worker also polls at stylist_chat.poll_interval;
  *	- the worker's figures for chat.relay_status(): events relayed, when it
- *	  last relayed, when it started.
+ *	  last relayed, when it started;
+ *	- whether stylist_chat.database exists, as the worker's helper found it
+ *	  (relay_worker.c): the helper runs in a process of its own, and this
+ *	  is how its answer comes back.
  *
- * The spinlock guards the pid, the latch and the timestamps; the counter is
+ * The spinlock guards the pid, the latch, the timestamps and the answer; the counter is
  * atomic so that the worker never takes a lock to count; the queue has an
  * LWLock of its own, held only to copy events in or out.
  *
@@ -55,6 +58,7 @@ typedef struct RelayShared
 	Latch	   *worker_latch;	/* NULL when no worker runs */
 	TimestampTz started_at;
 	TimestampTz last_relay_at;
+	RelayDatabaseState database_state;
 	pg_atomic_uint64 events_relayed;
 
 	/* the queue, under queue_lock */
@@ -132,6 +136,7 @@ relay_shmem_startup(void)
 		relay_shared->worker_latch = NULL;
 		relay_shared->started_at = 0;
 		relay_shared->last_relay_at = 0;
+		relay_shared->database_state = RELAY_DB_UNKNOWN;
 		pg_atomic_init_u64(&relay_shared->events_relayed, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -239,6 +244,28 @@ relay_wake_worker(void)
 	SpinLockRelease(&relay_shared->mutex);
 	if (latch != NULL)
 		SetLatch(latch);
+}
+
+/*
+ * What the worker's helper found of stylist_chat.database.
+ */
+void
+relay_set_database_state(RelayDatabaseState state)
+{
+	SpinLockAcquire(&relay_shared->mutex);
+	relay_shared->database_state = state;
+	SpinLockRelease(&relay_shared->mutex);
+}
+
+RelayDatabaseState
+relay_get_database_state(void)
+{
+	RelayDatabaseState state;
+
+	SpinLockAcquire(&relay_shared->mutex);
+	state = relay_shared->database_state;
+	SpinLockRelease(&relay_shared->mutex);
+	return state;
 }
 
 /*

@@ -12,13 +12,26 @@
  *	chat_id.c		the name-based chat id of a customer-stylist pair
  *	relay_events.c	a transaction's chat events, queued at commit
  *	relay_shmem.c	the shared state of senders and the relay worker
- *	relay_worker.c	the background worker that turns events into NOTIFY
+ *	relay_worker.c	the background worker that turns events into NOTIFY:
+ *					its life cycle and main loop
+ *	relay_order.c	... its per-chat order, watermarks and recovery
+ *	relay_notify.c	... its payloads, channel names and NOTIFYs
  *	channel.c		private LISTEN channel names
  *	token.c			signed identity tokens
  *	audit_writer.c	audit records that the reader's rollback cannot remove
  *
  * The shared memory and the relay worker exist only when the library is
  * preloaded; without them everything else works and events wait.
+ *
+ * stylist_chat.session_identity (a superuser setting, off by default)
+ * decides whether a connection may keep an identity for the whole session
+ * (act_as or authenticate for the session).  Behind a transaction-pooling
+ * connection pooler consecutive transactions of one server session serve
+ * different clients, so an identity kept for the session would act for
+ * the next client: a superuser turns it on only for logins that are never
+ * pooled, with ALTER ROLE ... SET.  It is defined whether or not the
+ * library is preloaded, so that a value set before the library was loaded
+ * is checked against the privileges of whoever set it.
  *
  * The prefix "stylist_chat" is reserved so that no placeholder setting of
  * that name can be invented with SET: such a setting would carry no meaning
@@ -39,6 +52,7 @@ PG_MODULE_MAGIC;
 /* settings */
 char	   *relay_database = NULL;
 int			relay_poll_interval = 1000;
+bool		session_identity = false;
 
 void		_PG_init(void);
 
@@ -60,6 +74,16 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("stylist_chat.session_identity",
+							 "Lets this connection keep a chat identity for the whole session.",
+							 "Leave it off for logins that may reach the server through a "
+							 "transaction-pooling connection pooler.",
+							 &session_identity,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	if (process_shared_preload_libraries_in_progress)
 	{

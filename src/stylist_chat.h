@@ -18,6 +18,7 @@
 /* stylist_chat.c: settings */
 extern char *relay_database;
 extern int	relay_poll_interval;
+extern bool session_identity;
 
 /* actor.c: who is acting, kept in backend memory */
 extern void actor_init(void);
@@ -50,12 +51,21 @@ typedef struct RelayEvent
 extern const char *relay_event_kind_name(int kind);
 
 /* relay_shmem.c: state shared by senders and the relay worker */
+typedef enum RelayDatabaseState
+{
+	RELAY_DB_UNKNOWN = 0,		/* not looked, or the look failed */
+	RELAY_DB_PRESENT,
+	RELAY_DB_MISSING
+} RelayDatabaseState;
+
 extern int	relay_queue_size;
 extern void relay_shmem_init(void);
 extern bool relay_shmem_available(void);
 extern void relay_worker_attach(void);
 extern void relay_wake_worker(void);
 extern void relay_count_relayed(uint64 n);
+extern void relay_set_database_state(RelayDatabaseState state);
+extern RelayDatabaseState relay_get_database_state(void);
 extern void relay_queue_push(const RelayEvent *events, int n);
 extern int	relay_queue_pop(RelayEvent *events, int max, bool *overflowed);
 
@@ -67,19 +77,51 @@ extern void channel_name(const uint8 *key, int keylen, const pg_uuid_t *profile,
 						 char *dest);
 #define CHANNEL_NAME_LEN 45		/* "chat_" and 40 hex digits */
 
-/* relay_worker.c: the background worker */
+/* relay_worker.c: the background worker (its own declarations: relay.h) */
 extern void relay_worker_register(void);
 
 /* audit_writer.c: audit records written by a one-shot worker of their own */
 extern PGDLLEXPORT void audit_worker_main(Datum main_arg);
 
-/* token.c: signed identity tokens */
+/*
+ * token.c: signed identity tokens.  Version 1 is 76 characters, version 2
+ * 112 (the byte layouts are in the header comment of token.c).
+ */
 #define TOKEN_TEXT_LEN 76
+#define TOKEN_V2_TEXT_LEN 112
+#define TOKEN_FINGERPRINT_LEN 16
+
+/* what a valid token says */
+typedef struct TokenClaims
+{
+	int			version;		/* 1 or 2 */
+	bool		single_use;		/* version 2 only; false for version 1 */
+	pg_uuid_t	profile;
+	TimestampTz issued_at;		/* version 2 only; 0 for version 1 */
+	TimestampTz expires_at;
+	pg_uuid_t	token_id;		/* version 2 only; zeros for version 1 */
+} TokenClaims;
+
+/* which key verified a token */
+typedef enum TokenKey
+{
+	TOKEN_INVALID = 0,
+	TOKEN_BY_CURRENT,
+	TOKEN_BY_PREVIOUS
+} TokenKey;
+
 extern bool token_encode(const uint8 *key, size_t keylen, const pg_uuid_t *profile,
 						 TimestampTz expires, char *dest);
+extern bool token_encode_v2(const uint8 *key, size_t keylen,
+							const TokenClaims *claims, char *dest);
 extern bool token_check(const char *token, size_t len,
 						const uint8 *key, size_t keylen,
 						const uint8 *prev_key, size_t prev_keylen,
 						TimestampTz now, pg_uuid_t *profile);
+extern TokenKey token_read(const char *token, size_t len,
+						   const uint8 *key, size_t keylen,
+						   const uint8 *prev_key, size_t prev_keylen,
+						   TimestampTz now, TokenClaims *claims);
+extern bool token_key_fingerprint(const uint8 *key, size_t keylen, uint8 *dest);
 
 #endif							/* STYLIST_CHAT_H */

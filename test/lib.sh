@@ -62,6 +62,10 @@ cluster_start() {
     fi
     export PGHOST=$CLUSTER_DIR PGPORT=${STYLIST_CHAT_PORT:-5499} PGUSER=postgres
     export PATH="$PG_BINDIR:$PATH"
+    # the test superuser connects directly, never through a pooler: it may
+    # keep an identity for the session (act_as(..., for_session => true))
+    psql -X -q -d postgres -c "ALTER ROLE postgres SET stylist_chat.session_identity = on" \
+        >/dev/null || return 1
 }
 
 # build and install the extension; run test/deps.sh before sourcing this file

@@ -133,7 +133,7 @@ BEGIN
     END IF;
     INSERT INTO chat.token_revocations AS r (profile_id, revoked_at)
     VALUES (p_profile, clock_timestamp())
-    ON CONFLICT (profile_id) DO UPDATE SET revoked_at = excluded.revoked_at;
+    ON CONFLICT ON CONSTRAINT token_revocations_pkey DO UPDATE SET revoked_at = excluded.revoked_at;
 END
 $$;
 

@@ -16,9 +16,10 @@
 -- Tokens are kept in a temporary table readable by every test role.  Some
 -- are built from scratch in SQL (HMAC-SHA256 written with sha256()), so that
 -- a token with a good signature and a bad version or a past expiry can be
--- made; the builder is first checked to agree with chat._sign_token.
+-- made; the builders are first checked to agree with chat._sign_token_v2
+-- and chat._check_token.  Version 1 tokens are what 1.0 issued.
 BEGIN;
-SELECT plan(149);
+SELECT plan(188);
 
 CREATE ROLE tap_enduser NOLOGIN IN ROLE chat_user;
 CREATE ROLE tap_service NOLOGIN IN ROLE chat_service;
@@ -33,28 +34,27 @@ GRANT ALL ON seen TO PUBLIC;
 CREATE FUNCTION pg_temp.t(name text) RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT token FROM pg_temp.tok WHERE name = $1 $$;
 
--- HMAC-SHA256 (RFC 2104) for keys of at most 64 bytes
-CREATE FUNCTION pg_temp.hmac256(k bytea, m bytea) RETURNS bytea
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    kp bytea := k || decode(repeat('00', 64 - length(k)), 'hex');
-    ik bytea := decode(repeat('36', 64), 'hex');
-    ok bytea := decode(repeat('5c', 64), 'hex');
-BEGIN
-    FOR i IN 0..63 LOOP
-        ik := set_byte(ik, i, get_byte(kp, i) # 54);
-        ok := set_byte(ok, i, get_byte(kp, i) # 92);
-    END LOOP;
-    RETURN sha256(ok || sha256(ik || m));
-END
-$$;
+-- pg_temp.hmac_sha256(key, message) and pg_temp.error_of(statement)
+\ir fixtures.psql
 
--- a token from its parts: version, profile, expiry, signing key
+-- a version 1 token from its parts: version, profile, expiry, signing key
 CREATE FUNCTION pg_temp.mk(version int, profile uuid, expires timestamptz, key bytea) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT translate(replace(encode(p || pg_temp.hmac256(key, p), 'base64'), E'\n', ''), '+/=', '-_')
+    SELECT translate(replace(encode(p || pg_temp.hmac_sha256(key, p), 'base64'), E'\n', ''), '+/=', '-_')
       FROM (SELECT set_byte('\x00'::bytea, 0, version) || uuid_send(profile)
                    || int8send(((extract(epoch FROM expires) - 946684800) * 1000000)::bigint) AS p) x
+$$;
+
+-- a version 2 token from its parts: flags, profile, issue and expiry times,
+-- token id, signing key (the layout of src/token.c)
+CREATE FUNCTION pg_temp.mk2(flags int, profile uuid, issued timestamptz, expires timestamptz,
+                            token_id uuid, key bytea) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT translate(replace(encode(p || pg_temp.hmac_sha256(key, p), 'base64'), E'\n', ''), '+/=', '-_')
+      FROM (SELECT '\x02'::bytea || set_byte('\x00'::bytea, 0, flags) || uuid_send(profile)
+                   || int8send(((extract(epoch FROM issued) - 946684800) * 1000000)::bigint)
+                   || int8send(((extract(epoch FROM expires) - 946684800) * 1000000)::bigint)
+                   || uuid_send(token_id) || '\x0000'::bytea AS p) x
 $$;
 
 -- the token with one character (1-based position) replaced
@@ -107,12 +107,27 @@ LANGUAGE sql STABLE AS $$ SELECT value::uuid FROM pg_temp.seen WHERE name = 'cha
 --
 -- The token format, and the SQL builder used below
 --
-SELECT is(pg_temp.mk(1, '11111111-1111-4111-8111-111111111111', '2030-01-01 00:00:00.123456+00', pg_temp.signing('signing')),
-          chat._sign_token(pg_temp.signing('signing'), '11111111-1111-4111-8111-111111111111', '2030-01-01 00:00:00.123456+00'),
-          'the SQL token builder agrees with chat._sign_token');
-SELECT is(chat._verify_token(pg_temp.mk(1, '11111111-1111-4111-8111-111111111111', now() + interval '1 hour', pg_temp.signing('signing')),
-                             pg_temp.signing('signing'), NULL),
-          '11111111-1111-4111-8111-111111111111'::uuid, 'a built token with a good signature verifies');
+SELECT is(pg_temp.mk2(1, '11111111-1111-4111-8111-111111111111', '2029-12-31 23:00:00.5+00',
+                      '2030-01-01 00:00:00.123456+00', 'abcdef00-0000-4000-8000-000000000001',
+                      pg_temp.signing('signing')),
+          chat._sign_token_v2(pg_temp.signing('signing'), '11111111-1111-4111-8111-111111111111',
+                              '2029-12-31 23:00:00.5+00', '2030-01-01 00:00:00.123456+00',
+                              'abcdef00-0000-4000-8000-000000000001', true),
+          'the SQL builder of version 2 tokens agrees with chat._sign_token_v2');
+SELECT is((SELECT row(profile_id, issued_at, expires_at, token_id, single_use)::text
+             FROM chat._check_token(pg_temp.mk2(0, '11111111-1111-4111-8111-111111111111', '2029-12-31 23:00+00',
+                                                '2030-01-01 00:00+00', 'abcdef00-0000-4000-8000-000000000002',
+                                                pg_temp.signing('signing')),
+                                    pg_temp.signing('signing'), NULL)),
+          row('11111111-1111-4111-8111-111111111111'::uuid, '2029-12-31 23:00+00'::timestamptz,
+              '2030-01-01 00:00+00'::timestamptz, 'abcdef00-0000-4000-8000-000000000002'::uuid, false)::text,
+          'a built version 2 token checks, and says what it holds');
+SELECT is((SELECT row(profile_id, issued_at, token_id, single_use, key_fingerprint = substr(sha256(pg_temp.signing('signing')), 1, 16))::text
+             FROM chat._check_token(pg_temp.mk(1, '11111111-1111-4111-8111-111111111111', now() + interval '1 hour',
+                                               pg_temp.signing('signing')),
+                                    pg_temp.signing('signing'), NULL)),
+          row('11111111-1111-4111-8111-111111111111'::uuid, NULL::timestamptz, NULL::uuid, false, true)::text,
+          'a built version 1 token (as 1.0 issued them) checks: no issue time, no id, not single use; the fingerprint is that of its key');
 
 --
 -- issue_token: chat_service members and superusers only
@@ -124,7 +139,7 @@ SELECT lives_ok($$INSERT INTO pg_temp.tok VALUES
     ('bob',   chat.issue_token('33333333-3333-4333-8333-333333333333')),
     ('ada',   chat.issue_token('44444444-4444-4444-8444-444444444444', '30 days'))$$,
     'a chat_service member issues tokens');
-SELECT ok(pg_temp.t('alice') ~ '^[A-Za-z0-9_-]{76}$', 'a token is 76 characters of base64url');
+SELECT ok(pg_temp.t('alice') ~ '^[A-Za-z0-9_-]{112}$', 'a token is 112 characters of base64url');
 SELECT isnt(pg_temp.t('alice'), pg_temp.t('bob'), 'tokens of two profiles differ');
 SELECT throws_ok($$SELECT chat.issue_token('99999999-9999-4999-8999-999999999999')$$, '22023', NULL,
                  'no token for a profile that does not exist');
@@ -142,7 +157,7 @@ SELECT throws_ok($$SELECT chat.authenticate(pg_temp.t('alice'))$$, '42501', NULL
 SELECT throws_ok('SELECT * FROM chat.secrets', '42501', NULL, 'a chat_service member cannot read the keys');
 RESET ROLE;
 
-SELECT ok(chat.issue_token('11111111-1111-4111-8111-111111111111') ~ '^[A-Za-z0-9_-]{76}$',
+SELECT ok(chat.issue_token('11111111-1111-4111-8111-111111111111') ~ '^[A-Za-z0-9_-]{112}$',
           'a superuser issues tokens');
 
 SET ROLE tap_enduser;
@@ -154,10 +169,12 @@ SELECT throws_ok($$SELECT chat.act_as('11111111-1111-4111-8111-111111111111')$$,
 SELECT throws_ok($$SELECT chat.act_as('11111111-1111-4111-8111-111111111111', true)$$, '42501', NULL,
                  'a chat_user member cannot act_as for the session');
 SELECT throws_ok('SELECT * FROM chat.secrets', '42501', NULL, 'a chat_user member cannot read the keys');
-SELECT throws_ok($$SELECT chat._sign_token('\x00'::bytea, '11111111-1111-4111-8111-111111111111', now())$$, '42501', NULL,
-                 'a chat_user member cannot call chat._sign_token');
-SELECT throws_ok($$SELECT chat._verify_token(pg_temp.t('alice'), '\x00'::bytea, NULL)$$, '42501', NULL,
-                 'a chat_user member cannot call chat._verify_token');
+SELECT throws_ok($$SELECT chat._sign_token_v2('\x00'::bytea, '11111111-1111-4111-8111-111111111111', now(), now(), gen_random_uuid(), false)$$, '42501', NULL,
+                 'a chat_user member cannot call chat._sign_token_v2');
+SELECT throws_ok($$SELECT chat._check_token(pg_temp.t('alice'), '\x00'::bytea, NULL)$$, '42501', NULL,
+                 'a chat_user member cannot call chat._check_token');
+SELECT throws_ok($$SELECT chat._act_as_token('11111111-1111-4111-8111-111111111111', now(), now() + interval '1 hour', '\x00'::bytea, false)$$, '42501', NULL,
+                 'a chat_user member cannot call chat._act_as_token');
 SELECT throws_ok($$SELECT chat.upsert_profile('99999999-9999-4999-8999-999999999999', 'admin', 'Mallory')$$, '42501', NULL,
                  'a chat_user member cannot call chat.upsert_profile');
 RESET ROLE;
@@ -179,34 +196,39 @@ SELECT name, token FROM (VALUES
     ('truncated 75',  left(pg_temp.t('alice'), 75)),
     ('truncated 72',  left(pg_temp.t('alice'), 72)),
     ('one character', left(pg_temp.t('alice'), 1)),
-    ('over-long 77',  pg_temp.t('alice') || 'A'),
-    ('over-long 80',  pg_temp.t('alice') || 'AAAA'),
+    ('over-long 113', pg_temp.t('alice') || 'A'),
+    ('over-long 116', pg_temp.t('alice') || 'AAAA'),
     ('doubled',       pg_temp.t('alice') || pg_temp.t('alice')),
     ('1 MB',          repeat(pg_temp.t('alice'), 13798)),
     ('padded',        pg_temp.t('alice') || '='),
     ('newline',       pg_temp.t('alice') || E'\n'),
-    ('leading space', ' ' || left(pg_temp.t('alice'), 75)),
+    ('leading space', ' ' || left(pg_temp.t('alice'), 111)),
     ('control character', overlay(pg_temp.t('alice') PLACING E'\x01' FROM 40 FOR 1)),
     ('non-ASCII',     overlay(pg_temp.t('alice') PLACING 'é' FROM 40 FOR 1)),
     ('standard base64', translate(pg_temp.t('alice'), '-_', '+/') || CASE WHEN pg_temp.t('alice') ~ '[-_]' THEN '' ELSE '+' END),
     ('lower-cased',   lower(pg_temp.t('alice')) || CASE WHEN pg_temp.t('alice') ~ '[A-Z]' THEN '' ELSE 'x' END),
     ('tampered version char', pg_temp.flip(pg_temp.t('alice'), 1)),
+    ('tampered flags char',   pg_temp.flip(pg_temp.t('alice'), 2)),
     ('tampered profile char', pg_temp.flip(pg_temp.t('alice'), 6)),
-    ('tampered expiry char',  pg_temp.flip(pg_temp.t('alice'), 30)),
-    ('tampered mac char',     pg_temp.flip(pg_temp.t('alice'), 50)),
-    ('tampered last char',    pg_temp.flip(pg_temp.t('alice'), 76)),
-    ('mac of another token',  left(pg_temp.t('alice'), 36) || substr(pg_temp.t('bob'), 37)),
-    ('payload of another',    left(pg_temp.t('bob'), 36) || substr(pg_temp.t('alice'), 37)),
-    ('not base64 at all',     repeat('!', 76)),
-    ('all A',                 repeat('A', 76)),
-    ('foreign installation',  chat._sign_token(chat._random_key(), '11111111-1111-4111-8111-111111111111', now() + interval '1 hour')),
-    ('signed with the channel key', chat._sign_token(pg_temp.signing('channel'), '11111111-1111-4111-8111-111111111111', now() + interval '1 hour')),
-    ('expired',               chat._sign_token(pg_temp.signing('signing'), '11111111-1111-4111-8111-111111111111', now() - interval '1 second')),
-    ('expired long ago',      chat._sign_token(pg_temp.signing('signing'), '11111111-1111-4111-8111-111111111111', '-infinity')),
+    ('tampered issue time char', pg_temp.flip(pg_temp.t('alice'), 30)),
+    ('tampered expiry char',  pg_temp.flip(pg_temp.t('alice'), 40)),
+    ('tampered token id char', pg_temp.flip(pg_temp.t('alice'), 55)),
+    ('tampered mac char',     pg_temp.flip(pg_temp.t('alice'), 90)),
+    ('tampered last char',    pg_temp.flip(pg_temp.t('alice'), 112)),
+    ('mac of another token',  left(pg_temp.t('alice'), 72) || substr(pg_temp.t('bob'), 73)),
+    ('payload of another',    left(pg_temp.t('bob'), 72) || substr(pg_temp.t('alice'), 73)),
+    ('not base64 at all',     repeat('!', 112)),
+    ('all A',                 repeat('A', 112)),
+    ('foreign installation',  chat._sign_token_v2(chat._random_key(), '11111111-1111-4111-8111-111111111111', now(), now() + interval '1 hour', gen_random_uuid(), false)),
+    ('signed with the channel key', chat._sign_token_v2(pg_temp.signing('channel'), '11111111-1111-4111-8111-111111111111', now(), now() + interval '1 hour', gen_random_uuid(), false)),
+    ('expired',               chat._sign_token_v2(pg_temp.signing('signing'), '11111111-1111-4111-8111-111111111111', now() - interval '2 seconds', now() - interval '1 second', gen_random_uuid(), false)),
+    ('expired long ago',      chat._sign_token_v2(pg_temp.signing('signing'), '11111111-1111-4111-8111-111111111111', '-infinity', '-infinity', gen_random_uuid(), false)),
+    ('built expired v2',      pg_temp.mk2(0, '11111111-1111-4111-8111-111111111111', clock_timestamp() - interval '1 hour', clock_timestamp() - interval '1 millisecond', gen_random_uuid(), pg_temp.signing('signing'))),
+    ('unknown flag, good mac', pg_temp.mk2(2, '11111111-1111-4111-8111-111111111111', now(), now() + interval '1 hour', gen_random_uuid(), pg_temp.signing('signing'))),
     ('built expired',         pg_temp.mk(1, '11111111-1111-4111-8111-111111111111', clock_timestamp() - interval '1 millisecond', pg_temp.signing('signing'))),
     ('version 0, good mac',   pg_temp.mk(0, '11111111-1111-4111-8111-111111111111', now() + interval '1 hour', pg_temp.signing('signing'))),
     ('version 2, good mac',   pg_temp.mk(2, '11111111-1111-4111-8111-111111111111', now() + interval '1 hour', pg_temp.signing('signing'))),
-    ('no such profile, good mac', chat._sign_token(pg_temp.signing('signing'), '99999999-9999-4999-8999-999999999999', now() + interval '1 hour')),
+    ('no such profile, good mac', chat._sign_token_v2(pg_temp.signing('signing'), '99999999-9999-4999-8999-999999999999', now(), now() + interval '1 hour', gen_random_uuid(), false)),
     ('key too short',         pg_temp.mk(1, '11111111-1111-4111-8111-111111111111', now() + interval '1 hour', '\x00'::bytea))
 ) AS v(name, token);
 INSERT INTO tok VALUES ('NULL', NULL);
@@ -261,8 +283,9 @@ SET ROLE tap_service;
 SELECT lives_ok($$INSERT INTO pg_temp.tok VALUES ('sam after 1', chat.issue_token('22222222-2222-4222-8222-222222222222'))$$,
                 'a token issued after the first rotation');
 RESET ROLE;
-INSERT INTO tok VALUES ('expired of previous', chat._sign_token(pg_temp.signing('signing_previous'),
-                        '11111111-1111-4111-8111-111111111111', now() - interval '1 second'));
+INSERT INTO tok VALUES ('expired of previous', chat._sign_token_v2(pg_temp.signing('signing_previous'),
+                        '11111111-1111-4111-8111-111111111111', now() - interval '1 hour', now() - interval '1 second',
+                        gen_random_uuid(), false));
 SET ROLE tap_enduser;
 SELECT throws_ok($$SELECT chat.authenticate(pg_temp.t('expired of previous'))$$, '28000', 'invalid token',
                  'an expired token of the previous key is refused');
@@ -324,10 +347,12 @@ SELECT is((SELECT body FROM chat.admin_history(pg_temp.chat(), 'ticket 42') WHER
 SELECT is((SELECT hidden_reason || '/' || (hidden_at IS NOT NULL) || '/' || jsonb_array_length(attachments)
              FROM chat.admin_history(pg_temp.chat(), NULL) WHERE seq = 3),
           'abusive language/true/1', 'admin_history shows the reason, the time and the attachments of a hidden message');
-SELECT is((SELECT body || '/' || hidden_by FROM chat.admin_messages WHERE chat_id = pg_temp.chat() AND seq = 3),
-          'something abusive/44444444-4444-4444-8444-444444444444', 'admin_messages shows the original and who hid it');
+SELECT is((SELECT hidden_reason || '/' || hidden_by FROM chat.admin_messages WHERE chat_id = pg_temp.chat() AND seq = 3),
+          'abusive language/44444444-4444-4444-8444-444444444444', 'admin_messages shows why and by whom a message was hidden (not its text)');
 SELECT results_eq(
-    format($$SELECT actor_id, chat_id, action, seq, reason, at = now() FROM chat.audit_log ORDER BY id$$),
+    -- a hide is recorded in the admin's transaction, a read in one of its own
+    -- (so at a later time than this transaction's start)
+    format($$SELECT actor_id, chat_id, action, seq, reason, at >= now() FROM chat.audit_log ORDER BY id$$),
     format($$VALUES ('44444444-4444-4444-8444-444444444444'::uuid, %L::uuid, 'hide_message'::text, 3::bigint, 'abusive language'::text, true),
                     ('44444444-4444-4444-8444-444444444444'::uuid, %L::uuid, 'read_history'::text, NULL::bigint, 'ticket 42'::text, true),
                     ('44444444-4444-4444-8444-444444444444'::uuid, %L::uuid, 'read_history'::text, NULL::bigint, NULL::text, true)$$,
@@ -377,9 +402,6 @@ SELECT is((SELECT preview FROM chat.inbox() WHERE chat_id = pg_temp.chat()), '[h
 SELECT lives_ok($$SELECT chat.authenticate(pg_temp.t('ada after 2'))$$, 'ada authenticates again');
 SELECT throws_ok(stmt, '42501', NULL, 'an admin end-user connection cannot ' || what)
   FROM (VALUES
-    ($$UPDATE chat.audit_log SET reason = 'nothing to see'$$, 'UPDATE chat.audit_log'),
-    ('DELETE FROM chat.audit_log', 'DELETE FROM chat.audit_log'),
-    ($$INSERT INTO chat.audit_log (actor_id, action, chat_id) VALUES ('44444444-4444-4444-8444-444444444444', 'read_history', '2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'INSERT INTO chat.audit_log'),
     ('SELECT * FROM chat.audit_entries', 'SELECT chat.audit_entries'),
     ($$UPDATE chat.audit_entries SET reason = 'x'$$, 'UPDATE chat.audit_entries'),
     ('DELETE FROM chat.audit_entries', 'DELETE FROM chat.audit_entries'),
@@ -387,6 +409,13 @@ SELECT throws_ok(stmt, '42501', NULL, 'an admin end-user connection cannot ' || 
     ($$INSERT INTO chat.audit_entries (chat_id, actor_id, action) VALUES ('2b36d078-2d46-5ea6-a968-518e80fae814', '44444444-4444-4444-8444-444444444444', 'read_history')$$, 'INSERT INTO chat.audit_entries')
   ) AS t(stmt, what);
 SELECT throws_ok('TRUNCATE chat.audit_log', '42809', NULL, 'TRUNCATE of the chat.audit_log view is refused');
+-- the view reads a function's rows: nothing can be written through it
+SELECT throws_ok(stmt, '55000', NULL, 'an admin end-user connection cannot ' || what)
+  FROM (VALUES
+    ($$UPDATE chat.audit_log SET reason = 'nothing to see'$$, 'UPDATE chat.audit_log'),
+    ('DELETE FROM chat.audit_log', 'DELETE FROM chat.audit_log'),
+    ($$INSERT INTO chat.audit_log (actor_id, action, chat_id) VALUES ('44444444-4444-4444-8444-444444444444', 'read_history', '2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'INSERT INTO chat.audit_log')
+  ) AS t(stmt, what);
 RESET ROLE;
 
 SET ROLE tap_service;
@@ -394,8 +423,6 @@ SELECT lives_ok($$SELECT chat.act_as('44444444-4444-4444-8444-444444444444')$$, 
 SELECT is((SELECT count(*) FROM chat.audit_log), 3::bigint, 'the service acting as an admin sees the audit log');
 SELECT throws_ok(stmt, '42501', NULL, 'a chat_service member cannot ' || what)
   FROM (VALUES
-    ($$UPDATE chat.audit_log SET reason = 'nothing to see'$$, 'UPDATE chat.audit_log'),
-    ('DELETE FROM chat.audit_log', 'DELETE FROM chat.audit_log'),
     ($$UPDATE chat.audit_entries SET reason = 'x'$$, 'UPDATE chat.audit_entries'),
     ('DELETE FROM chat.audit_entries', 'DELETE FROM chat.audit_entries'),
     ('TRUNCATE chat.audit_entries', 'TRUNCATE chat.audit_entries')
@@ -414,7 +441,10 @@ SELECT throws_ok(stmt, '42501', 'the audit log is append-only', 'a non-owner sup
   FROM (VALUES
     ($$UPDATE chat.audit_entries SET reason = 'nothing to see'$$, 'UPDATE chat.audit_entries'),
     ('DELETE FROM chat.audit_entries', 'DELETE FROM chat.audit_entries'),
-    ('TRUNCATE chat.audit_entries', 'TRUNCATE chat.audit_entries'),
+    ('TRUNCATE chat.audit_entries', 'TRUNCATE chat.audit_entries')
+  ) AS t(stmt, what);
+SELECT throws_ok(stmt, '55000', NULL, 'a non-owner superuser cannot ' || what || ' (a view of a function''s rows)')
+  FROM (VALUES
     ($$UPDATE chat.audit_log SET reason = 'nothing to see'$$, 'UPDATE chat.audit_log'),
     ('DELETE FROM chat.audit_log', 'DELETE FROM chat.audit_log')
   ) AS t(stmt, what);
@@ -430,6 +460,116 @@ SELECT lives_ok($$UPDATE chat.audit_entries SET reason = 'redacted by the owner'
 SELECT lives_ok($$DELETE FROM chat.audit_entries WHERE reason IS NULL$$,
                 'the extension owner may delete from the audit log');
 SELECT is((SELECT count(*) FROM chat.audit_entries), 2::bigint, 'the owner''s delete took effect');
+
+--
+-- Login tokens: good once
+--
+SET ROLE tap_service;
+SELECT lives_ok($$INSERT INTO pg_temp.tok VALUES
+    ('alice login', chat.issue_login_token('11111111-1111-4111-8111-111111111111')),
+    ('sam login',   chat.issue_login_token('22222222-2222-4222-8222-222222222222', '1 hour'))$$,
+    'a chat_service member issues login tokens');
+SELECT ok(pg_temp.t('alice login') ~ '^[A-Za-z0-9_-]{112}$', 'a login token is 112 characters of base64url too');
+SELECT throws_ok($$SELECT chat._check_token(pg_temp.t('alice login'), NULL, NULL)$$, '42501', NULL,
+                 'a chat_service member cannot look inside a token');
+SELECT throws_ok($$SELECT chat.issue_login_token('11111111-1111-4111-8111-111111111111', '1 hour 1 second')$$, '22023', NULL,
+                 'no login token for more than an hour');
+SELECT throws_ok($$SELECT chat.issue_login_token('99999999-9999-4999-8999-999999999999')$$, '22023', NULL,
+                 'no login token for a profile that does not exist');
+RESET ROLE;
+SELECT is((SELECT single_use FROM chat._check_token(pg_temp.t('alice login'), pg_temp.signing('signing'), NULL)),
+          true, 'a login token is marked single use');
+SELECT is((SELECT single_use FROM chat._check_token(pg_temp.t('alice after 2'), pg_temp.signing('signing'), NULL)),
+          false, 'a token from issue_token is not');
+SET ROLE tap_enduser;
+SELECT is(chat.authenticate(pg_temp.t('alice login')), '11111111-1111-4111-8111-111111111111'::uuid,
+          'a login token authenticates once ...');
+SELECT throws_ok($$SELECT chat.authenticate(pg_temp.t('alice login'))$$, '28000', 'invalid token',
+                 '... and never again: the same answer as any bad token');
+SELECT is(chat.current_actor(), '11111111-1111-4111-8111-111111111111'::uuid,
+          'the refused replay did not change who is acting');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM chat.used_tokens
+            WHERE token_id = (SELECT token_id FROM chat._check_token(pg_temp.t('alice login'), pg_temp.signing('signing'), NULL))),
+          1::bigint, 'the spent login token is recorded, until it expires');
+SET ROLE tap_enduser;
+SELECT lives_ok($$SELECT chat.authenticate(pg_temp.t('alice after 2'))$$,
+                'a token from issue_token authenticates again and again');
+SELECT lives_ok($$SELECT chat.authenticate(pg_temp.t('alice after 2'))$$, '... and again');
+RESET ROLE;
+
+--
+-- Scope: the transaction, unless session identity is allowed
+--
+SET stylist_chat.session_identity = off;
+SET ROLE tap_enduser;
+SELECT throws_ok($$SELECT chat.authenticate(pg_temp.t('sam after 1'), true)$$, '42501',
+                 'session-scoped identity is not enabled for this connection',
+                 'authenticate for the session is refused where session identity is off');
+SELECT throws_ok($$SELECT chat.authenticate(pg_temp.t('sam after 1'), NULL)$$, '22004', NULL,
+                 'for_session must not be NULL');
+SELECT is(chat.current_actor(), '11111111-1111-4111-8111-111111111111'::uuid,
+          'the refused calls left the actor as it was');
+RESET ROLE;
+SET ROLE tap_service;
+SELECT throws_ok($$SELECT chat.act_as('22222222-2222-4222-8222-222222222222', true)$$, '42501',
+                 'session-scoped identity is not enabled for this connection',
+                 'act_as for the session is refused where session identity is off');
+RESET ROLE;
+RESET stylist_chat.session_identity;
+SET ROLE tap_enduser;
+SELECT throws_ok($$SET stylist_chat.session_identity = on$$, '42501', NULL,
+                 'a chat_user member cannot allow itself session identity');
+SELECT throws_ok($$SELECT set_config('stylist_chat.session_identity', 'on', false)$$, '42501', NULL,
+                 '... not with set_config either');
+RESET ROLE;
+SET ROLE tap_service;
+SELECT throws_ok($$SET stylist_chat.session_identity = on$$, '42501', NULL,
+                 'a chat_service member cannot allow itself session identity');
+RESET ROLE;
+
+--
+-- revoke_tokens: every token of a profile issued until then
+--
+SET ROLE tap_service;
+SELECT lives_ok($$INSERT INTO pg_temp.tok VALUES
+    ('bob before revoke', chat.issue_token('33333333-3333-4333-8333-333333333333')),
+    ('bob login before revoke', chat.issue_login_token('33333333-3333-4333-8333-333333333333'))$$,
+    'tokens for bob');
+SELECT lives_ok($$SELECT chat.revoke_tokens('33333333-3333-4333-8333-333333333333')$$,
+                'the service revokes bob''s tokens (a stolen phone)');
+SELECT lives_ok($$INSERT INTO pg_temp.tok VALUES ('bob after revoke', chat.issue_token('33333333-3333-4333-8333-333333333333'))$$,
+                'a token issued after the revocation');
+SELECT throws_ok($$SELECT chat.revoke_tokens('99999999-9999-4999-8999-999999999999')$$, '22023', NULL,
+                 'revoke_tokens refuses a profile that does not exist');
+SELECT throws_ok($$SELECT chat.revoke_tokens(NULL)$$, '22004', NULL, 'revoke_tokens refuses NULL');
+RESET ROLE;
+SET ROLE tap_enduser;
+SELECT throws_ok($$SELECT chat.authenticate(pg_temp.t('bob before revoke'))$$, '28000', 'invalid token',
+                 'a token issued before the revocation is refused');
+SELECT throws_ok($$SELECT chat.authenticate(pg_temp.t('bob login before revoke'))$$, '28000', 'invalid token',
+                 'so is a login token issued before it');
+SELECT throws_ok($$SELECT chat.authenticate(pg_temp.t('bob after 2'))$$, '28000', 'invalid token',
+                 'so is an older one');
+SELECT is(chat.authenticate(pg_temp.t('bob after revoke')), '33333333-3333-4333-8333-333333333333'::uuid,
+          'a token issued after the revocation works');
+SELECT throws_ok($$SELECT chat.revoke_tokens('33333333-3333-4333-8333-333333333333')$$, '42501', NULL,
+                 'a chat_user member cannot revoke tokens');
+SELECT throws_ok($$SELECT chat.issue_login_token('33333333-3333-4333-8333-333333333333')$$, '42501', NULL,
+                 'a chat_user member cannot issue login tokens');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM chat.token_revocations WHERE profile_id = '33333333-3333-4333-8333-333333333333'),
+          1::bigint, 'one revocation row per profile');
+-- a version 1 token (as 1.0 issued them, and still valid) of a revoked
+-- profile: it has no issue time, so any revocation voids it
+INSERT INTO tok VALUES ('bob v1', pg_temp.mk(1, '33333333-3333-4333-8333-333333333333', now() + interval '1 hour', pg_temp.signing('signing')));
+INSERT INTO tok VALUES ('sam v1', pg_temp.mk(1, '22222222-2222-4222-8222-222222222222', now() + interval '1 hour', pg_temp.signing('signing')));
+SET ROLE tap_enduser;
+SELECT throws_ok($$SELECT chat.authenticate(pg_temp.t('bob v1'))$$, '28000', 'invalid token',
+                 'a version 1 token of a profile with a revocation is refused');
+SELECT is(chat.authenticate(pg_temp.t('sam v1')), '22222222-2222-4222-8222-222222222222'::uuid,
+          'a version 1 token of any other profile still works');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -107,6 +107,11 @@ CREATE ROLE adv_enduser LOGIN IN ROLE chat_user;
 CREATE ROLE adv_service LOGIN IN ROLE chat_service;
 CREATE ROLE adv_nobody LOGIN;
 CREATE ROLE adv_mallory_su LOGIN SUPERUSER;
+-- these connect directly, never through a pooler: they may keep an identity
+-- for the session (authenticate, act_as(..., true))
+ALTER ROLE adv_enduser SET stylist_chat.session_identity = on;
+ALTER ROLE adv_service SET stylist_chat.session_identity = on;
+ALTER ROLE adv_mallory_su SET stylist_chat.session_identity = on;
 SELECT chat.upsert_profile('$ALICE', 'customer', 'Alice');
 SELECT chat.upsert_profile('$SAM', 'stylist', 'Sam');
 SELECT chat.upsert_profile('$BOB', 'customer', 'Bob');

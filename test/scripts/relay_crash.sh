@@ -30,9 +30,22 @@
 #      the chat holds exactly 1000 messages and the client printed every
 #      seq 1..1000 exactly once and exited 0;
 #   d. without shared_preload_libraries: relay_status() says preloaded and
-#      running false, no worker runs, send_message, history and inbox work,
-#      and backlog grows by what is sent; with the library preloaded again
-#      the backlog drains to 0 within 20 s.
+#      running false, no worker runs, the C function chat_relay_database
+#      (chat._relay_database() from version 1.1, declared here in a scratch
+#      schema) says NULL where it said 'postgres' with the library
+#      preloaded, send_message, history and inbox work, and backlog grows
+#      by what is sent; with the library preloaded again the backlog drains
+#      to 0 within 20 s;
+#   e. a worker whose database does not exist yet: a second cluster, with
+#      stylist_chat.database = 'relay_later'; 3 s after the start the log
+#      holds at most 2 lines (the worker waits, and its hint) and no FATAL;
+#      the database and the extension are created, a client (chat_client)
+#      listens as the stylist, the customer sends a message and the client
+#      gets it within 20 s, the log saying once that the worker waits and
+#      once that it started; chat_relay_database says 'relay_later' there
+#      and in database postgres; then DROP DATABASE ... WITH (FORCE), which
+#      terminates the worker: 3 s later the worker waits again, with no
+#      "does not exist" and no line a second.
 #
 # Usage: bash test/scripts/relay_crash.sh [DBNAME] from the repository root
 # (DBNAME, which the runner passes, is not used: the cluster is its own).
@@ -68,7 +81,7 @@ ok() {
 diag() { echo "# $*"; }
 bail() { echo "Bail out! $*"; exit 1; }
 
-echo "1..16"
+echo "1..21"
 
 cluster_start || bail "cannot start a cluster"
 trap cleanup EXIT
@@ -310,12 +323,22 @@ ok $([ "$lines" -eq "$N" ] && [ "$distinct" -eq "$N" ] && [ "$expected" == yes ]
 # d. without shared_preload_libraries, and with it again
 # ---------------------------------------------------------------------------
 wait_until 20 "SELECT backlog FROM chat.relay_status()" 0 >/dev/null
+# chat._relay_database() comes with version 1.1: its C function, declared here
+RELAY_DB_FN="CREATE SCHEMA relay_test;
+    CREATE FUNCTION relay_test.relay_database() RETURNS text
+    AS 'stylist_chat', 'chat_relay_database' LANGUAGE C STABLE PARALLEL SAFE"
+q "$RELAY_DB_FN" || bail "cannot declare chat_relay_database"
+served_preloaded=$(q "SELECT coalesce(relay_test.relay_database(), '(null)')")
 echo "shared_preload_libraries = ''" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
 server_restart || bail "the server does not restart without the library"
 status=$(q "SELECT preloaded::text || ' ' || running::text FROM chat.relay_status()")
 workers=$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'stylist_chat relay'")
 ok $([ "$status" == "false false" ] && [ "$workers" == 0 ]; echo $?) \
     "without the library preloaded, relay_status() says preloaded and running false ($status), and no worker runs ($workers)"
+served=$(q "SELECT coalesce(relay_test.relay_database(), '(null)')")
+ok $([ "$served_preloaded" == postgres ] && [ "$served" == "(null)" ]; echo $?) \
+    "chat_relay_database() names the worker's database when the library is preloaded ($served_preloaded), NULL when not ($served)"
+q "DROP FUNCTION relay_test.relay_database(); DROP SCHEMA relay_test" || bail "cannot drop schema relay_test"
 backlog0=$(q "SELECT backlog FROM chat.relay_status()")
 send_sql "$WORK/d.sql" "$CUST3" "$CHAT_C" 1 20 d
 sent=$("${PSQL[@]}" -f "$WORK/d.sql" 2>>"$WORK/psql.err" | tail -1)
@@ -352,6 +375,91 @@ rc=$?
 took=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 diag "a fast shutdown took $took s"
 ok $([ "$rc" -eq 0 ]; echo $?) "a fast shutdown completes within 10 s with the worker running ($took s)"
+
+# ---------------------------------------------------------------------------
+# e. a worker whose database does not exist yet
+# ---------------------------------------------------------------------------
+LATER=relay_later
+cluster_stop
+cluster_start "stylist_chat.database = '$LATER'" || bail "cannot start a cluster for $LATER"
+trap cleanup EXIT
+DATA=$CLUSTER_DIR/data
+LOG=$CLUSTER_DIR/server.log
+# since_ready: the log lines after the server said it was ready
+since_ready() { sed -n '/database system is ready to accept connections/,$p' "$LOG" | tail -n +2; }
+WAITS="stylist_chat relay waits for database \"$LATER\" to be created"
+sleep 3
+lines=$(since_ready | wc -l)
+fatals=$(grep -c FATAL "$LOG")
+waits=$(grep -cF "$WAITS" "$LOG")
+diag "3 s after a start without database $LATER the log says, after 'ready':"
+since_ready | sed 's/^[^]]*] /#   /'
+ok $([ "$lines" -le 2 ] && [ "$fatals" -eq 0 ] && [ "$waits" -eq 1 ]; echo $?) \
+    "without its database the worker waits quietly: $lines log lines in 3 s (at most 2), $waits saying it waits, $fatals FATAL"
+
+LPSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -d "$LATER")
+q "CREATE DATABASE $LATER" || bail "cannot create database $LATER"
+created_at=$(date +%s.%N)
+"${LPSQL[@]}" -c "CREATE EXTENSION stylist_chat" \
+    -c "SELECT chat.upsert_profile('$CUST', 'customer', 'later customer'),
+               chat.upsert_profile('$STYL', 'stylist', 'later stylist')" \
+    -c "SELECT chat.act_as('$CUST', true)" \
+    -c "SELECT chat.get_or_create_chat('$CUST', '$STYL')" >/dev/null 2>>"$WORK/psql.err" \
+    || bail "cannot set up database $LATER"
+CHAT_L=$("${LPSQL[@]}" -c "SELECT chat.pair_chat_id('$CUST', '$STYL')")
+running=-1
+for ((i = 0; i < 100; i++)); do
+    [ "$("${LPSQL[@]}" -c "SELECT running FROM chat.relay_status()" 2>/dev/null)" == t ] && { running=$i; break; }
+    sleep 0.1
+done
+PGAPPNAME=chat_client "$CHAT_CLIENT" -d "$LATER" -p "$STYL" -n 1 -t 20 \
+    >"$WORK/later.out" 2>"$WORK/later.err" &
+CLIENT=$!
+BGPIDS+=("$CLIENT")
+# the client has caught up and waits for notifications
+wait_until 10 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chat_client'
+                AND state = 'idle' AND query LIKE '%undelivered%'" 1 >/dev/null \
+    || bail "the chat client did not connect to $LATER"
+"${LPSQL[@]}" -c "SELECT chat.act_as('$CUST', true)" \
+    -c "SELECT chat.send_message('$CHAT_L', 'hello later')" >/dev/null 2>>"$WORK/psql.err" \
+    || bail "cannot send to $LATER"
+client_rc=-1
+for ((i = 0; i < 200; i++)); do
+    if ! kill -0 "$CLIENT" 2>/dev/null; then
+        wait "$CLIENT"
+        client_rc=$?
+        break
+    fi
+    sleep 0.1
+done
+got=$(grep -cxF "message chat=$CHAT_L seq=1 from=$CUST body=hello later" "$WORK/later.out")
+reconnects=$(grep -c 'reconnecting' "$WORK/later.err")
+started=$(grep -cF "stylist_chat relay started in database \"$LATER\"" "$LOG")
+waits=$(grep -cF "$WAITS" "$LOG")
+fatals=$(grep -c FATAL "$LOG")
+diag "the worker ran $(awk -v r="$running" 'BEGIN { printf "%.1f", r / 10 }') s after CREATE EXTENSION; the client exited $client_rc, $reconnects reconnections"
+ok $([ "$running" -ge 0 ] && [ "$client_rc" -eq 0 ] && [ "$got" -eq 1 ] && [ "$reconnects" -eq 0 ] \
+     && [ "$waits" -eq 1 ] && [ "$started" -eq 1 ] && [ "$fatals" -eq 0 ]; echo $?) \
+    "once $LATER and the extension exist, a listening client gets a message relayed ($got); the log said once that the worker waits ($waits), once that it started ($started), and no FATAL ($fatals)"
+
+q "$RELAY_DB_FN" && "${LPSQL[@]}" -c "$RELAY_DB_FN" || bail "cannot declare chat_relay_database"
+served=$(q "SELECT relay_test.relay_database()")
+served_later=$("${LPSQL[@]}" -c "SELECT relay_test.relay_database()")
+ok $([ "$served" == "$LATER" ] && [ "$served_later" == "$LATER" ]; echo $?) \
+    "chat_relay_database() names $LATER in database postgres ($served) and in $LATER ($served_later)"
+
+# DROP DATABASE ... WITH (FORCE) terminates the worker, which starts again
+before=$(wc -l <"$LOG")
+q "DROP DATABASE $LATER WITH (FORCE)" || bail "cannot drop database $LATER"
+sleep 3
+tail -n +"$((before + 1))" "$LOG" | grep -E 'stylist_chat relay|does not exist|HINT' >"$WORK/drop.log"
+relay_lines=$(wc -l <"$WORK/drop.log")
+missing=$(grep -c 'does not exist' "$WORK/drop.log")
+waits=$(grep -cF "$WAITS" "$WORK/drop.log")
+diag "3 s after DROP DATABASE $LATER WITH (FORCE) the log says of the worker:"
+sed 's/^[^]]*] /#   /' "$WORK/drop.log"
+ok $([ "$waits" -eq 1 ] && [ "$missing" -eq 0 ] && [ "$relay_lines" -le 4 ]; echo $?) \
+    "after DROP DATABASE ... WITH (FORCE) the worker waits again: $relay_lines lines in 3 s (its termination, its exit, that it waits, the hint), $missing 'does not exist'"
 
 if [ -s "$WORK/psql.err" ]; then
     diag "psql errors:"
