@@ -53,7 +53,12 @@
 #     session_identity on for the two pooled logins in that database only
 #     (ALTER ROLE ... IN DATABASE pooler10 SET): the leak must show, on the
 #     service side and on the end-user side, as other clients' profiles.
-#     This proves that the counting above would see a leak.
+#     This proves that the counting above would see a leak;
+#   - and 1.0's SQL on this library without the setting (pooler10off, what
+#     a DBA has between installing the library and ALTER EXTENSION UPDATE):
+#     nothing leaks either; session-scoped act_as is refused with 42501
+#     (and so is 1.0's authenticate(), session-scoped: end users wait for
+#     the update).
 # The counts are printed as TAP diagnostics, with the first leaks of the
 # control run.
 #
@@ -90,7 +95,7 @@ ok() {
 diag() { echo "# $*"; }
 bail() { echo "Bail out! $*"; exit 1; }
 
-echo "1..13"
+echo "1..14"
 
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$PGBOUNCER" ] || bail "pgbouncer is not installed (bash test/deps.sh installs it)"
@@ -137,13 +142,15 @@ sqlstates() {
 # ---------------------------------------------------------------------------
 # the databases, logins, profiles, chats and tokens
 # ---------------------------------------------------------------------------
-for db in pooler11 pooler10; do
+for db in pooler11 pooler10 pooler10off; do
     createdb "$db" 2>>"$WORK/psql.err" || bail "cannot create database $db"
 done
 q -d pooler11 -c "CREATE EXTENSION stylist_chat" >/dev/null \
     || bail "CREATE EXTENSION stylist_chat fails: $(tail -1 "$WORK/psql.err")"
-q -d pooler10 -c "CREATE EXTENSION stylist_chat VERSION '1.0'" >/dev/null \
-    || bail "CREATE EXTENSION stylist_chat VERSION '1.0' fails: $(tail -1 "$WORK/psql.err")"
+for db in pooler10 pooler10off; do
+    q -d "$db" -c "CREATE EXTENSION stylist_chat VERSION '1.0'" >/dev/null \
+        || bail "CREATE EXTENSION stylist_chat VERSION '1.0' fails: $(tail -1 "$WORK/psql.err")"
+done
 ver=$(q -d pooler11 -c "SELECT extversion FROM pg_extension WHERE extname = 'stylist_chat'")
 
 APP_PW=$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')
@@ -167,7 +174,7 @@ q -d postgres \
 # 1.0 and 1.1 both have.
 profile_sql="('c0000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid"
 kind_list="${KINDS[*]}"
-for db in pooler11 pooler10; do
+for db in pooler11 pooler10 pooler10off; do
     q -d "$db" >/dev/null <<SQL || bail "cannot set up $db: $(tail -1 "$WORK/psql.err")"
 DO \$\$
 DECLARE
@@ -223,6 +230,7 @@ cat >"$PGB_DIR/pgbouncer.ini" <<EOF
 [databases]
 pooled11 = host=$CLUSTER_DIR port=$PGPORT dbname=pooler11
 pooled10 = host=$CLUSTER_DIR port=$PGPORT dbname=pooler10
+pooled10off = host=$CLUSTER_DIR port=$PGPORT dbname=pooler10off
 
 [pgbouncer]
 listen_addr =
@@ -383,8 +391,21 @@ usr=$(count pooler10 usr_leaked)
 ok $([ "${usr:-0}" -gt 0 ]; echo $?) \
     "control: the counting sees the leak of 1.0's authenticate(token), which acted for the session: $usr end-user transactions acted for somebody they did not name ($(count pooler10 foreign) transactions in all as another client)"
 
-if [ -s "$WORK/psql.err" ]; then
+# 1.0's SQL on this library, session_identity off: what a DBA has between
+# installing the library and ALTER EXTENSION UPDATE
+run_clients pooler10off
+rc=$?
+grep '^# [a-z_]* .*clients' "$WORK/run.pooler10off"
+diag "1.0's SQL, session_identity off: $(sed -n 's/^counts //p' "$WORK/run.pooler10off")"
+tx=$(count pooler10off transactions)
+leaked=$(count pooler10off leaked)
+ok $([ "$rc" -eq 0 ] && [ "${tx:-0}" -eq "$expected_tx" ] && [ "${leaked:-1}" -eq 0 ] \
+     && [ "$(count pooler10off refused_42501)" -ge 42 ] && [ "$(count pooler10off accepted)" -eq 0 ]; echo $?) \
+    "1.0's SQL on this library without session_identity (before ALTER EXTENSION UPDATE): $leaked of $tx transactions acted for somebody they did not name; no session-scoped call accepted, $(count pooler10off refused_42501) refused with 42501 ($(count pooler10off errors) failed calls: 1.0's authenticate() is session-scoped, so end users wait for the update)"
+
+grep -v '^WARNING\|^DETAIL\|^HINT' "$WORK/psql.err" >"$WORK/psql.other" 2>/dev/null
+if [ -s "$WORK/psql.other" ]; then
     diag "psql errors:"
-    grep -v '^WARNING\|^DETAIL\|^HINT' "$WORK/psql.err" | head -5 | sed 's/^/#   /'
+    head -5 "$WORK/psql.other" | sed 's/^/#   /'
 fi
 [ "$failed" -eq 0 ]
