@@ -3,12 +3,20 @@
 #
 # Debian 12 packages: the PostgreSQL 15 server and headers, pgTAP, pg_prove
 # and libpq; clang, its libFuzzer runtime and the OpenSSL headers for the
-# token fuzzer (test/fuzz).  apt-get update runs only when something is missing.
+# token fuzzer (test/fuzz); PgBouncer for the pooler test (test/scripts/
+# pooler.sh), which runs its own instance on a private unix socket.
+# apt-get update runs only when something is missing.
+#
+# The pgbouncer package would start and enable a system service listening
+# on localhost:6432.  The tests need none: while it is installed here a
+# policy-rc.d (unless the machine has one already) forbids starting it,
+# and afterwards the service is disabled, so that it does not start at the
+# next boot either.
 set -euo pipefail
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
           libtap-parser-sourcehandler-pgtap-perl libpq-dev gcc make
-          clang libclang-rt-14-dev libssl-dev)
+          clang libclang-rt-14-dev libssl-dev pgbouncer)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,5 +32,27 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+
+policy=/usr/sbin/policy-rc.d
+if [[ " ${missing[*]} " == *" pgbouncer "* ]] && [ ! -e "$policy" ]; then
+    trap 'rm -f "$policy"' EXIT
+    cat >"$policy" <<'EOF'
+#!/bin/sh
+# test/deps.sh: the pgbouncer service does not start while packages install
+for a in "$@"; do
+    case $a in pgbouncer | pgbouncer.*) exit 101 ;; esac
+done
+exit 0
+EOF
+    chmod 755 "$policy"
+fi
+
 apt-get update -q >/dev/null
 apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+
+if [[ " ${missing[*]} " == *" pgbouncer "* ]]; then
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now pgbouncer.service pgbouncer.socket >/dev/null 2>&1 || true
+    fi
+    update-rc.d pgbouncer disable >/dev/null 2>&1 || true
+fi

@@ -197,6 +197,13 @@ CREATE INDEX used_tokens_expires_at_idx ON chat.used_tokens (expires_at);
 COMMENT ON TABLE chat.used_tokens IS
 'Single-use login tokens already exchanged, until they expire: a second use is refused.';
 
+-- Nobody but the owner has a privilege on a table: people use the API.
+-- (Said explicitly, as 1.0 did, so that an upgraded database records the
+-- same privileges as a fresh one.)
+REVOKE ALL ON TABLE chat.profiles, chat.bookings, chat.chats, chat.chat_messages, chat.media,
+                    chat.relay_watermark, chat.secrets, chat.audit_entries
+  FROM PUBLIC;
+
 -- pg_dump keeps the contents of these tables.  Not chat.secrets: a dump
 -- carries no key, and a restored database makes its own at CREATE
 -- EXTENSION (channel names then change; clients always ask

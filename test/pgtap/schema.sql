@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(49);
+SELECT plan(65);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -10,13 +10,14 @@ SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extna
 SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat'),
           false, 'the extension is not relocatable');
 
--- Exactly these tables and five views; nothing else is stored in the schema.
+-- Exactly these tables and views; nothing else is stored in the schema.
 SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
-                                'relay_watermark', 'secrets', 'audit_entries'],
-                  'schema chat has exactly its eight tables');
+                                'relay_watermark', 'secrets', 'audit_entries',
+                                'token_revocations', 'used_tokens'],
+                  'schema chat has exactly its ten tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
-                               'audit_log'],
-                 'schema chat has exactly the six views');
+                               'audit_log', '_message_rows'],
+                 'schema chat has exactly the six views and the internal _message_rows');
 
 -- The columns of each table.
 SELECT columns_are('chat', 'profiles',
@@ -40,6 +41,18 @@ SELECT columns_are('chat', 'media',
     ARRAY['chat_id', 'seq', 'position', 'storage_key', 'content_type', 'byte_size',
           'width', 'height', 'created_at'],
     'chat.media has its columns');
+SELECT columns_are('chat', 'token_revocations', ARRAY['profile_id', 'revoked_at'],
+    'chat.token_revocations has its columns');
+SELECT columns_are('chat', 'used_tokens', ARRAY['token_id', 'expires_at'],
+    'chat.used_tokens has its columns');
+
+-- An admin reads message text only through admin_history(), which records
+-- the read: the view of every message has no text.
+SELECT columns_are('chat', 'admin_messages',
+    ARRAY['chat_id', 'seq', 'sender_id', 'booking_id', 'client_msg_id', 'attachment_count',
+          'created_at', 'edited_at', 'deleted_at', 'hidden_at', 'hidden_by', 'hidden_reason'],
+    'chat.admin_messages has its columns, and no body');
+SELECT hasnt_column('chat', 'admin_messages', 'body', 'chat.admin_messages has no body column');
 
 -- Identifiers are uuids; seq is a bigint.
 SELECT col_type_is('chat', 'profiles', 'id', 'uuid', 'profiles.id is a uuid');
@@ -54,6 +67,13 @@ SELECT col_is_pk('chat', 'chat_messages', ARRAY['chat_id', 'seq'],
                  'chat_messages: primary key (chat_id, seq)');
 SELECT col_is_pk('chat', 'media', ARRAY['chat_id', 'seq', 'position'],
                  'media: primary key (chat_id, seq, position)');
+SELECT col_is_pk('chat', 'token_revocations', ARRAY['profile_id'],
+                 'token_revocations: primary key (profile_id)');
+SELECT col_is_fk('chat', 'token_revocations', ARRAY['profile_id'],
+                 'token_revocations: profile_id references a profile');
+SELECT col_is_pk('chat', 'used_tokens', ARRAY['token_id'], 'used_tokens: primary key (token_id)');
+SELECT has_index('chat', 'used_tokens', 'used_tokens_expires_at_idx', ARRAY['expires_at'],
+                 'used_tokens: indexed by expires_at, to drop the expired');
 
 -- Every chat-owned table (one with a chat_id column) has chat_id leading
 -- its primary key, so that all of a chat co-locates under one key.
@@ -93,20 +113,38 @@ SELECT ok(EXISTS (SELECT FROM pg_index i
                      AND pg_get_indexdef(i.indexrelid) LIKE '%(chat_id, client_msg_id)%'),
           'chat_messages: (chat_id, client_msg_id) is unique');
 
--- Every view is a security barrier, so that a caller's leaky function
--- never sees rows the view's own filter removes.
+-- Every view that others may read is a security barrier, so that a
+-- caller's leaky function never sees rows the view's own filter removes.
 SELECT ok('security_barrier=true' = ANY (reloptions), format('view chat.%s is a security barrier', relname))
   FROM pg_class
  WHERE oid IN ('chat.my_chats'::regclass, 'chat.my_messages'::regclass, 'chat.my_media'::regclass,
-               'chat.admin_chats'::regclass, 'chat.admin_messages'::regclass)
+               'chat.admin_chats'::regclass, 'chat.admin_messages'::regclass,
+               'chat.audit_log'::regclass)
  ORDER BY relname;
 SELECT is(
-    (SELECT coalesce(array_agg(relname::text ORDER BY relname), '{}')
-       FROM pg_class
-      WHERE relnamespace = 'chat'::regnamespace AND relkind = 'v'
-        AND NOT coalesce('security_barrier=true' = ANY (reloptions), false)),
+    (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
+       FROM pg_class c
+      WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind = 'v'
+        AND NOT coalesce('security_barrier=true' = ANY (c.reloptions), false)
+        AND EXISTS (SELECT FROM aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+                     WHERE a.grantee <> c.relowner)),
     '{}'::text[],
-    'no view of schema chat lacks security_barrier');
+    'no view of schema chat that others may read lacks security_barrier');
+-- The internal view of messages as the API returns them is the owner's
+-- only: the SECURITY DEFINER functions read it.
+SELECT is(
+    (SELECT coalesce(array_agg(a.grantee::regrole::text || ':' || a.privilege_type), '{}')
+       FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+      WHERE c.oid = 'chat._message_rows'::regclass AND a.grantee <> c.relowner),
+    '{}'::text[],
+    'the internal view chat._message_rows is granted to nobody');
+
+-- The keys: row level security with no policy, so that only the owner
+-- reads them, even roles that may read every table (pg_read_all_data).
+SELECT is((SELECT relrowsecurity FROM pg_class WHERE oid = 'chat.secrets'::regclass), true,
+          'chat.secrets has row level security enabled');
+SELECT is((SELECT count(*)::int FROM pg_policy WHERE polrelid = 'chat.secrets'::regclass), 0,
+          'chat.secrets has no policy');
 
 -- Every function of schema chat is documented with a comment, and so is
 -- every table and view.
@@ -149,14 +187,29 @@ SELECT isnt_definer('chat', 'act_as', ARRAY['uuid', 'boolean'],
 SELECT volatility_is('chat', 'current_actor', ARRAY[]::name[], 'stable',
                      'chat.current_actor is STABLE');
 
--- The application backend's role exists, cannot log in, and is no superuser.
+-- The application backend's role and the end users' role exist, cannot
+-- log in, and are no superusers.
 SELECT has_role('chat_service', 'role chat_service exists');
 SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'chat_service'), false,
           'role chat_service is NOLOGIN');
 SELECT isnt_superuser('chat_service', 'role chat_service is not a superuser');
+SELECT has_role('chat_user', 'role chat_user exists');
+SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = 'chat_user'), false,
+          'role chat_user is NOLOGIN');
+SELECT isnt_superuser('chat_user', 'role chat_user is not a superuser');
 
--- pg_dump keeps the data of the six data tables (extension configuration
--- tables), not the keys in chat.secrets.
+-- The relay's status names the database the worker serves.
+SELECT is(
+    (SELECT array_agg(n ORDER BY o)
+       FROM pg_proc p, unnest(p.proargnames, p.proargmodes) WITH ORDINALITY AS a(n, m, o)
+      WHERE p.oid = 'chat.relay_status()'::regprocedure),
+    ARRAY['preloaded', 'running', 'pid', 'started_at', 'events_relayed', 'last_relay_at',
+          'queued', 'dropped', 'backlog', 'relayed_database', 'relays_this_database'],
+    'chat.relay_status() returns its eleven columns, relayed_database and relays_this_database last');
+
+-- pg_dump keeps the data of the seven data tables, the audit id sequence
+-- and the token revocations (extension configuration tables), not the keys
+-- in chat.secrets nor the spent login tokens.
 SELECT results_eq(
     $$SELECT c::regclass::text
         FROM pg_extension e, unnest(e.extconfig) AS c
@@ -164,9 +217,9 @@ SELECT results_eq(
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
              ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.profiles'),
-             ('chat.relay_watermark')$$,
-    'pg_extension.extconfig lists the seven data tables and the audit id sequence');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 8,
+             ('chat.relay_watermark'), ('chat.token_revocations')$$,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence and the token revocations');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 9,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...

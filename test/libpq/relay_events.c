@@ -1,0 +1,184 @@
+/*
+ * relay_events.c: the relay worker delivers each kind of chat event, with
+ * the right payload, to the customer's, the stylist's and an admin's
+ * private channels.
+ *
+ * In the database the worker serves (see listener.h), with fresh random
+ * profiles: one chat of a customer and a stylist, and an admin; a listener
+ * for each of the three profiles.
+ *
+ * What it tests:
+ *   - a new chat (chat_created, seq 0, sender_id = the customer who opened
+ *     it) reaches the three channels;
+ *   - a message reaches them once each; its payload is JSON with exactly
+ *     type, chat_id, seq, sender_id, ts, with the right values, no body
+ *     text, under 8000 bytes, on the listener's own channel;
+ *     relay_status().events_relayed grows;
+ *   - an edit (type edited), a delete (type deleted), a read mark (type
+ *     read, seq = the new read mark, sender_id = the reader) and an admin's
+ *     hide_message (type hidden, sender_id = the admin) reach the three
+ *     channels;
+ *   - typing: two calls within a second make one event, one more call a
+ *     second later makes a second event;
+ *   - every payload received during the run is such JSON, without any
+ *     message text, under 8000 bytes, on the listener's own channel.
+ *
+ * Usage: relay_events DBNAME (a database with stylist_chat installed; host,
+ * port and a superuser from PGHOST, PGPORT, PGUSER; the library preloaded).
+ * Output: TAP.  Exit status 0 only when every test passed.
+ */
+#include "listener.h"
+
+#define NTESTS 11
+
+int
+main(int argc, char **argv)
+{
+	char		c1[37], s1[37], adm[37], cw[37], sw[37];
+	char		chat_a[40];
+	Listener   *lc1, *ls1, *ladm;
+	Listener   *three[3];
+	double		t;
+
+	relay_begin(argc, argv, NTESTS);
+	new_profile(c1, "customer", "relay test customer 1");
+	new_profile(cw, "customer", "relay test warm-up customer");
+	new_profile(s1, "stylist", "relay test stylist 1");
+	new_profile(sw, "stylist", "relay test warm-up stylist");
+	new_profile(adm, "admin", "relay test admin");
+
+	three[0] = lc1 = listener_new("customer 1", relay_db, NULL, c1);
+	three[1] = ls1 = listener_new("stylist 1", relay_db, NULL, s1);
+	three[2] = ladm = listener_new("admin", relay_db, NULL, adm);
+	warm_up(ladm, cw, sw);
+
+	/* 1: a new chat */
+	open_chat(c1, s1, chat_a);
+	t = wait_for(three, 3, 1, "chat_created", chat_a, 0, c1, 5);
+	ok(t >= 0, "chat_created (seq 0, sender_id = the customer who opened it) reached the "
+	   "customer, the stylist and the admin (%.3f s)", t);
+
+	/* 2-4: a message, its payload, the counter */
+	{
+		long		before = events_relayed();
+		char		body[128];
+		long		seq;
+		int			once = 1, payload_ok = 1;
+
+		snprintf(body, sizeof(body), "hello %s", secret);
+		seq = send_as(setup, c1, chat_a, body);
+		t = wait_for(three, 3, 1, "message", chat_a, seq, c1, 5);
+		drain_for(200);
+		for (int i = 0; i < 3; i++)
+		{
+			Listener   *l = three[i];
+
+			if (count_ev(l, "message", chat_a, seq, NULL) != 1)
+				once = 0;
+			for (int j = 0; j < l->nev; j++)
+			{
+				Event	   *e = &l->ev[j];
+
+				if (strcmp(e->type, "message") != 0 || e->seq != seq || strcmp(e->chat, chat_a) != 0)
+					continue;
+				if (!e->valid || e->leaks || e->len >= 8000 || strcmp(e->sender, c1) != 0 ||
+					strcmp(e->relname, l->channel) != 0)
+				{
+					payload_ok = 0;
+					diag("%s got on %s: %s", l->name, e->relname, e->payload);
+				}
+			}
+		}
+		ok(t >= 0 && once, "a message reached the customer's, the stylist's and the admin's "
+		   "channel, once each (%.3f s)", t);
+		ok(t >= 0 && payload_ok,
+		   "its payload is JSON with exactly type, chat_id, seq, sender_id, ts, the right values, "
+		   "no message text, under 8000 bytes, on the listener's own channel");
+		{
+			long		after = events_relayed();
+
+			ok(after > before, "relay_status().events_relayed grew: %ld, then %ld", before, after);
+		}
+
+		/* 5-8: edit, delete, read, hide */
+		{
+			const char *p[] = {chat_a, NULL, NULL};
+			char		seqtxt[32];
+			char		newbody[128];
+			long		readmark;
+
+			snprintf(seqtxt, sizeof(seqtxt), "%ld", seq);
+			snprintf(newbody, sizeof(newbody), "hello again %s", secret);
+			p[1] = seqtxt;
+			p[2] = newbody;
+			call_as(setup, c1, "SELECT 0 FROM chat.edit_message($1::uuid, $2::bigint, $3)", 3, p);
+			t = wait_for(three, 3, 1, "edited", chat_a, seq, c1, 5);
+			ok(t >= 0, "an edit (type edited, the message's seq, sender_id = the editor) "
+			   "reached the three channels (%.3f s)", t);
+
+			seq = send_as(setup, c1, chat_a, "to be deleted");
+			snprintf(seqtxt, sizeof(seqtxt), "%ld", seq);
+			call_as(setup, c1, "SELECT 0 FROM chat.delete_message($1::uuid, $2::bigint)", 2, p);
+			t = wait_for(three, 3, 1, "deleted", chat_a, seq, c1, 5);
+			ok(t >= 0, "a delete (type deleted, the message's seq, sender_id = the sender) "
+			   "reached the three channels (%.3f s)", t);
+
+			send_as(setup, c1, chat_a, "one more");
+			readmark = call_as(setup, s1, "SELECT chat.mark_read($1::uuid)", 1, p);
+			t = wait_for(three, 3, 1, "read", chat_a, readmark, s1, 5);
+			ok(t >= 0 && readmark >= 3, "a read mark (type read, seq = the new read mark %ld, "
+			   "sender_id = the reader) reached the three channels (%.3f s)", readmark, t);
+
+			/* a moderator hides a message: the participants hear of it */
+			seq = send_as(setup, c1, chat_a, "to be hidden");
+			snprintf(seqtxt, sizeof(seqtxt), "%ld", seq);
+			p[2] = "relay test: hidden";
+			call_as(setup, adm, "SELECT 0 FROM chat.hide_message($1::uuid, $2::bigint, $3)", 3, p);
+			t = wait_for(three, 3, 1, "hidden", chat_a, seq, adm, 5);
+			ok(t >= 0, "a hide (type hidden, the message's seq, sender_id = the admin) "
+			   "reached the three channels (%.3f s)", t);
+		}
+	}
+
+	/* 9-10: typing */
+	{
+		const char *p[] = {c1};
+		const char *q[] = {chat_a};
+		long		marker;
+		int			one = 1, two = 1;
+
+		must_do(setup, "SELECT chat.act_as($1::uuid, true)", 1, p);
+		must_do(setup, "SELECT chat.typing($1::uuid)", 1, q);
+		must_do(setup, "SELECT chat.typing($1::uuid)", 1, q);
+		must_do(setup, "SELECT chat.reset_actor()", 0, NULL);
+		/* the queue is in order: once the marker is here, the typing events are too */
+		marker = send_as(setup, s1, chat_a, "marker after typing");
+		t = wait_for(three, 3, 1, "message", chat_a, marker, NULL, 5);
+		for (int i = 0; i < 3; i++)
+			if (count_ev(three[i], "typing", chat_a, -1, c1) != 1)
+			{
+				one = 0;
+				diag("%s got %d typing events", three[i]->name,
+					 count_ev(three[i], "typing", chat_a, -1, c1));
+			}
+		ok(t >= 0 && one, "two typing() calls within a second made one typing event "
+		   "(sender_id = the typist) on each of the three channels");
+
+		sleep_ms(1100);
+		must_do(setup, "SELECT chat.act_as($1::uuid, true)", 1, p);
+		must_do(setup, "SELECT chat.typing($1::uuid)", 1, q);
+		must_do(setup, "SELECT chat.reset_actor()", 0, NULL);
+		t = wait_for(three, 3, 2, "typing", chat_a, -1, c1, 5);
+		drain_for(100);
+		for (int i = 0; i < 3; i++)
+			if (count_ev(three[i], "typing", chat_a, -1, c1) != 2)
+				two = 0;
+		ok(t >= 0 && two, "one more typing() call a second later made a second event (%.3f s)", t);
+	}
+
+	/* 11: every payload of the run */
+	drain_for(300);
+	check_all_payloads(NULL, 0);
+
+	return relay_end();
+}
