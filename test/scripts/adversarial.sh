@@ -45,8 +45,9 @@
 #              row, every caller gets the same seq, last_seq and the
 #              other's unread counter move by exactly one.
 # LISTEN on every channel that can be built from known ids is covered by
-# test/libpq/relay.c; 64 clients racing get_or_create_chat by race.c, and
-# mark_read backwards and forwards under load by senders.c: not repeated here.
+# test/libpq/relay_privacy.c; 64 clients racing get_or_create_chat by
+# race.c, and mark_read backwards and forwards under load by senders.c: not
+# repeated here.
 #
 # Then the attack classes that an outside review found open in version 1.0,
 # one category each (against release 1.0 most of their attacks succeed;
@@ -1882,6 +1883,6 @@ for c in "${REVIEW[@]}"; do
     [ "${held[$c]:-0}" -eq "${tried[$c]}" ] && classes_held=$((classes_held + 1))
 done
 echo "# attack classes from the security review: $classes, held: $classes_held"
-echo "# LISTEN on channels built from known ids while traffic flows: test/libpq/relay.c"
+echo "# LISTEN on channels built from known ids while traffic flows: test/libpq/relay_privacy.c"
 echo "# 64 clients racing get_or_create_chat: test/libpq/race.c; mark_read backwards and forwards: test/libpq/senders.c"
 [ "$failed" -eq 0 ]
