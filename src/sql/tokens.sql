@@ -90,10 +90,12 @@ BEGIN
         v.profile_id := NULL;
     ELSIF v.single_use THEN
         -- spent once and for all when this transaction commits; expired
-        -- entries make room as new ones come
+        -- entries make room as new ones come (those another login holds
+        -- are left to the next: nobody waits on another's open transaction)
         DELETE FROM chat.used_tokens u
          WHERE u.token_id IN (SELECT x.token_id FROM chat.used_tokens x
-                               WHERE x.expires_at < now() LIMIT 10);
+                               WHERE x.expires_at < now() LIMIT 10
+                                 FOR UPDATE SKIP LOCKED);
         INSERT INTO chat.used_tokens (token_id, expires_at)
         VALUES (v.token_id, v.expires_at)
         ON CONFLICT DO NOTHING;

@@ -46,6 +46,10 @@ $$;
 
 -- keys: only the owner sees them, pg_read_all_data included
 ALTER TABLE chat.secrets ENABLE ROW LEVEL SECURITY;
+-- and no statistics of them, which pg_read_all_data can read in
+-- pg_statistic; those an ANALYZE gathered under 1.0 go too
+ALTER TABLE chat.secrets ALTER COLUMN key SET STATISTICS 0;
+DELETE FROM pg_catalog.pg_statistic WHERE starelid = 'chat.secrets'::regclass;
 
 -- tokens: per-profile revocation and single-use login tokens
 CREATE TABLE chat.token_revocations (
