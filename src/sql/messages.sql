@@ -89,6 +89,7 @@ BEGIN
                stylist_read_seq = CASE WHEN c.stylist_id = v_actor THEN c.last_seq + 1 ELSE c.stylist_read_seq END,
                stylist_unread = CASE WHEN c.stylist_id = v_actor THEN 0 ELSE c.stylist_unread + 1 END
          WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
+           AND c.customer_blocked_at IS NULL AND c.stylist_blocked_at IS NULL
         RETURNING c.chat_id, c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
     ), m AS (
         INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id,
@@ -103,6 +104,15 @@ BEGIN
       INTO v_seq
       FROM c JOIN m ON m.seq = c.last_seq;
     IF v_seq IS NULL THEN
+        -- nothing updated: a blocked chat of the actor's, or none at all.
+        -- Either side's block gives the same error, which says no more.
+        IF EXISTS (SELECT FROM chat.chats c
+                    WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
+                      AND (c.customer_blocked_at IS NOT NULL OR c.stylist_blocked_at IS NOT NULL)) THEN
+            RAISE EXCEPTION 'this chat is blocked'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Nothing can be sent in a blocked chat; its history stays readable.';
+        END IF;
         PERFORM chat._chat_access_denied(p_chat);
     END IF;
 
@@ -120,7 +130,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) IS
-'Send a message as the actor and return its seq. A retry with the same client_msg_id returns the first seq and stores nothing. attachments: a JSON array of {storage_key, content_type, byte_size, width, height}.';
+'Send a message as the actor and return its seq; 55000 while either participant blocks the chat. A retry with the same client_msg_id returns the first seq and stores nothing. attachments: a JSON array of {storage_key, content_type, byte_size, width, height}.';
 REVOKE ALL ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) TO chat_service, chat_user;
 

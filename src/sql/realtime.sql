@@ -137,15 +137,28 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_pair record := chat._participant_chat($1);
+    v_actor uuid := chat.require_actor();
+    v_chat record;
 BEGIN
-    PERFORM chat._relay_now('typing', $1, v_pair.customer_id, v_pair.stylist_id,
-                            chat.require_actor(), NULL, clock_timestamp());
+    SELECT c.customer_id, c.stylist_id,
+           c.customer_blocked_at IS NOT NULL OR c.stylist_blocked_at IS NOT NULL AS blocked
+      INTO v_chat
+      FROM chat.chats c
+     WHERE c.chat_id = chat._require_arg($1, 'chat_id')
+       AND v_actor IN (c.customer_id, c.stylist_id);
+    IF NOT FOUND THEN
+        PERFORM chat._chat_access_denied($1);
+    END IF;
+    IF v_chat.blocked THEN
+        RETURN;     -- a blocked chat relays no typing, silently
+    END IF;
+    PERFORM chat._relay_now('typing', $1, v_chat.customer_id, v_chat.stylist_id,
+                            v_actor, NULL, clock_timestamp());
 END
 $$;
 
 COMMENT ON FUNCTION chat.typing(uuid) IS
-'Tell the other participant the actor is typing: an ephemeral event, never stored, at most one per actor and chat per second.';
+'Tell the other participant the actor is typing: an ephemeral event, never stored, at most one per actor and chat per second. Silently dropped while the chat is blocked.';
 REVOKE ALL ON FUNCTION chat.typing(uuid) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.typing(uuid) TO chat_service, chat_user;
 

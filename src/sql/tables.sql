@@ -63,6 +63,10 @@ CREATE TABLE chat.chats (
     -- up to this seq through chat.undelivered()
     customer_delivered_seq bigint NOT NULL DEFAULT 0,
     stylist_delivered_seq  bigint NOT NULL DEFAULT 0,
+    -- blocks (1.1, appended): when each participant blocked the chat, NULL
+    -- when not; while either is set nobody sends in it
+    customer_blocked_at timestamptz,
+    stylist_blocked_at  timestamptz,
     CONSTRAINT chats_pair_key UNIQUE (customer_id, stylist_id),
     CONSTRAINT chats_chat_id_check CHECK (chat_id = chat.pair_chat_id(customer_id, stylist_id)),
     -- one constraint rather than seven: every message updates this row, and

@@ -384,7 +384,8 @@ SELECT results_eq(
        WHERE p.pronamespace = 'chat'::regnamespace
          AND has_function_privilege('regress_app', p.oid, 'EXECUTE')
        ORDER BY 1$$,
-    $$VALUES ('chat._admin_chats()'),
+    $$VALUES ('chat._admin_blocks()'),
+             ('chat._admin_chats()'),
              ('chat._admin_messages()'),
              ('chat._audit_log()'),
              ('chat._my_chats()'),
@@ -392,6 +393,7 @@ SELECT results_eq(
              ('chat._my_messages()'),
              ('chat.act_as(uuid,boolean)'),
              ('chat.admin_history(uuid,text,bigint,integer)'),
+             ('chat.block(uuid)'),
              ('chat.chat_bookings(uuid)'),
              ('chat.chat_for_booking(uuid)'),
              ('chat.chat_with(uuid)'),
@@ -416,6 +418,7 @@ SELECT results_eq(
              ('chat.rotate_signing_key()'),
              ('chat.send_message(uuid,text,uuid,uuid,jsonb)'),
              ('chat.typing(uuid)'),
+             ('chat.unblock(uuid)'),
              ('chat.undelivered(integer)'),
              ('chat.upsert_booking(uuid,uuid,uuid,text,timestamp with time zone,text)'),
              ('chat.upsert_profile(uuid,text,text)')$$,
@@ -428,6 +431,7 @@ SELECT results_eq(
        WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind IN ('r', 'v')
        ORDER BY 1$$,
     $$VALUES ('_message_rows', false, false),
+             ('admin_blocks', true, false),
              ('admin_chats', true, false),
              ('admin_messages', true, false),
              ('audit_entries', false, false),

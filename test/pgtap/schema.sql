@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(65);
+SELECT plan(66);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -16,8 +16,8 @@ SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages'
                                 'token_revocations', 'used_tokens'],
                   'schema chat has exactly its ten tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
-                               'audit_log', '_message_rows'],
-                 'schema chat has exactly the six views and the internal _message_rows');
+                               'audit_log', 'admin_blocks', '_message_rows'],
+                 'schema chat has exactly the seven views and the internal _message_rows');
 
 -- The columns of each table.
 SELECT columns_are('chat', 'profiles',
@@ -30,7 +30,8 @@ SELECT columns_are('chat', 'bookings',
 SELECT columns_are('chat', 'chats',
     ARRAY['chat_id', 'customer_id', 'customer_role', 'stylist_id', 'stylist_role', 'created_at',
           'last_seq', 'last_message_at', 'customer_read_seq', 'customer_unread',
-          'stylist_read_seq', 'stylist_unread', 'customer_delivered_seq', 'stylist_delivered_seq'],
+          'stylist_read_seq', 'stylist_unread', 'customer_delivered_seq', 'stylist_delivered_seq',
+          'customer_blocked_at', 'stylist_blocked_at'],
     'chat.chats has its columns');
 SELECT columns_are('chat', 'chat_messages',
     ARRAY['chat_id', 'seq', 'sender_id', 'body', 'booking_id', 'client_msg_id',
@@ -119,7 +120,7 @@ SELECT ok('security_barrier=true' = ANY (reloptions), format('view chat.%s is a 
   FROM pg_class
  WHERE oid IN ('chat.my_chats'::regclass, 'chat.my_messages'::regclass, 'chat.my_media'::regclass,
                'chat.admin_chats'::regclass, 'chat.admin_messages'::regclass,
-               'chat.audit_log'::regclass)
+               'chat.audit_log'::regclass, 'chat.admin_blocks'::regclass)
  ORDER BY relname;
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')

@@ -349,7 +349,9 @@ fill() {
 }
 
 # snapshot DB OUT: the md5 and count of every table's rows, and the audit
-# id sequence, one line each
+# id sequence, one line each.  A row is hashed as JSON without its NULL
+# columns, so that a column an update appends (NULL in every old row)
+# leaves it unchanged, while any change of an old value shows.
 snapshot() {
     "${PSQL[@]}" -d "$1" >"$2" 2>>"$WORK/psql.err" <<'EOF'
 DO $$
@@ -363,7 +365,7 @@ BEGIN
                JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stylist_chat'
                JOIN pg_class c ON c.oid = d.objid
               WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND c.relkind = 'r' LOOP
-        EXECUTE format('SELECT count(*) || '' rows, md5 '' || coalesce(md5(string_agg(t::text, E''\n'' ORDER BY t::text)), ''-'') FROM %s t', r.rel)
+        EXECUTE format('SELECT count(*) || '' rows, md5 '' || coalesce(md5(string_agg(jsonb_strip_nulls(to_jsonb(t))::text, E''\n'' ORDER BY jsonb_strip_nulls(to_jsonb(t))::text)), ''-'') FROM %s t', r.rel)
            INTO v;
         INSERT INTO snap VALUES (r.rel::text, v);
     END LOOP;

@@ -78,3 +78,8 @@ DROP FUNCTION chat.relay_status();
 DROP FUNCTION chat._sign_token(bytea, uuid, timestamptz);
 DROP FUNCTION chat._verify_token(text, bytea, bytea);
 DROP VIEW chat.admin_messages;          -- no message text any more
+
+-- blocks: when each participant blocked the chat (chat.block()), appended
+-- as a fresh install has them; NULL, no rewrite of the table
+ALTER TABLE chat.chats ADD COLUMN customer_blocked_at timestamptz;
+ALTER TABLE chat.chats ADD COLUMN stylist_blocked_at timestamptz;
