@@ -88,3 +88,63 @@ SELECT count(*) FROM chat.admin_blocks;
 SELECT chat.reset_actor() \g /dev/null
 RESET ROLE;
 DROP FUNCTION safety_try(text, uuid);
+
+--
+-- Reports: report(chat_id, reason, seq, note) reports a message (seq) or
+-- the whole chat (seq NULL) and returns the report's id; an admin resolves
+-- it with resolve_report(report_id, action, note), recorded in the audit log.
+--
+CREATE FUNCTION safety_try(stmt text, chat_id uuid DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    EXECUTE stmt USING chat_id;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+GRANT EXECUTE ON FUNCTION safety_try(text, uuid) TO regress_app;
+SET ROLE regress_app;
+SELECT chat.act_as(:'ana', for_session => true) \g /dev/null
+-- Ana reports Tia's message 3; reporting it again returns the same report.
+SELECT chat.report(:'ana_tia', 'harassment', 3, 'Rude.') AS r1 \gset
+SELECT chat.report(:'ana_tia', 'harassment', 3) = :r1 AS same_report;
+-- and the whole chat
+SELECT chat.report(:'ana_tia', 'spam') AS r2 \gset
+-- refused: an unknown reason, her own message, no such message, a long note
+SELECT safety_try($$SELECT chat.report($1, 'boring')$$, :'ana_tia');
+SELECT safety_try($$SELECT chat.report($1, 'spam', 2)$$, :'ana_tia');
+SELECT safety_try($$SELECT chat.report($1, 'spam', 99)$$, :'ana_tia');
+SELECT safety_try($$SELECT chat.report($1, 'other', NULL, repeat('x', 1001))$$, :'ana_tia');
+SELECT safety_try($$SELECT chat.report($1, NULL)$$, :'ana_tia');
+-- an outsider, and a made-up chat: the one 42501
+SELECT chat.act_as(:'ben', for_session => true) \g /dev/null
+SELECT safety_try($$SELECT chat.report($1, 'spam')$$, :'ana_tia');
+SELECT safety_try($$SELECT chat.report($1, 'spam')$$, :'no_such_chat');
+-- nobody but an admin sees reports or resolves them
+SELECT count(*) FROM chat.admin_reports;
+SELECT safety_try(format('SELECT chat.resolve_report(%s, %L)', :r1, 'dismiss'));
+
+-- Ada resolves: the message is hidden, the chat report dismissed.
+SELECT chat.act_as(:'ada', for_session => true) \g /dev/null
+SELECT id = :r1 AS r1, seq, reason, note, status FROM chat.admin_reports ORDER BY id;
+SELECT safety_try(format('SELECT chat.resolve_report(%s, %L)', :r2, 'hide_message'));
+SELECT safety_try(format('SELECT chat.resolve_report(%s, %L)', :r1, 'ban'));
+SELECT safety_try('SELECT chat.resolve_report(999999, ''dismiss'')');
+SELECT chat.resolve_report(:r1, 'hide_message', 'insult');
+SELECT chat.resolve_report(:r2, 'dismiss');
+SELECT safety_try(format('SELECT chat.resolve_report(%s, %L)', :r2, 'dismiss'));
+SELECT id = :r1 AS r1, status, resolved_by = :'ada' AS by_ada, resolution_note
+  FROM chat.admin_reports ORDER BY id;
+SELECT action, seq, reason FROM chat.audit_log WHERE chat_id = :'ana_tia' ORDER BY id;
+-- the participants see message 3 hidden
+SELECT chat.act_as(:'ana', for_session => true) \g /dev/null
+SELECT seq, body, hidden_at IS NOT NULL AS hidden FROM chat.history(:'ana_tia') WHERE seq = 3;
+-- once resolved, the same report makes a new one
+SELECT chat.report(:'ana_tia', 'spam') <> :r2 AS new_report;
+
+-- Clean up.
+SELECT chat.reset_actor() \g /dev/null
+RESET ROLE;
+DROP FUNCTION safety_try(text, uuid);

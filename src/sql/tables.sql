@@ -177,14 +177,48 @@ CREATE TABLE chat.audit_entries (
     id              bigint GENERATED ALWAYS AS IDENTITY,
     at              timestamptz NOT NULL DEFAULT now(),
     actor_id        uuid NOT NULL,
-    action          text NOT NULL CHECK (action IN ('read_history', 'hide_message')),
+    action          text NOT NULL
+                    CONSTRAINT audit_entries_action_check
+                    CHECK (action IN ('read_history', 'hide_message', 'resolve_report')),
     seq             bigint,
     reason          text CHECK (char_length(reason) <= 500),
     PRIMARY KEY (chat_id, id)
 );
 
 COMMENT ON TABLE chat.audit_entries IS
-'What admins did with chats: read a history (admin_history) or hid a message (hide_message), with the reason. Append-only for every role but the extension owner; read through chat.audit_log.';
+'What admins did with chats: read a history (admin_history), hid a message (hide_message) or resolved a report (resolve_report), with the reason. Append-only for every role but the extension owner; read through chat.audit_log.';
+
+CREATE TABLE chat.reports (
+    chat_id         uuid NOT NULL REFERENCES chat.chats (chat_id),
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    reporter_id     uuid NOT NULL,
+    -- the message reported, or NULL for the whole conversation
+    seq             bigint,
+    reason          text NOT NULL
+                    CONSTRAINT reports_reason_check
+                    CHECK (reason IN ('spam', 'harassment', 'inappropriate', 'off_platform', 'other')),
+    note            text CONSTRAINT reports_note_check CHECK (char_length(note) <= 1000),
+    status          text NOT NULL DEFAULT 'open'
+                    CONSTRAINT reports_status_check
+                    CHECK (status IN ('open', 'dismissed', 'actioned')),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    resolved_at     timestamptz,
+    resolved_by     uuid,
+    resolution_note text CONSTRAINT reports_resolution_note_check CHECK (char_length(resolution_note) <= 500),
+    PRIMARY KEY (chat_id, id),
+    CONSTRAINT reports_resolved_check
+        CHECK ((status = 'open') = (resolved_at IS NULL) AND (resolved_at IS NULL) = (resolved_by IS NULL))
+);
+
+-- one open report per reporter and message (or conversation)
+CREATE UNIQUE INDEX reports_open_key ON chat.reports (chat_id, reporter_id, coalesce(seq, 0))
+    WHERE status = 'open';
+-- resolve_report() finds a report by its id; the queue reads by status
+CREATE INDEX reports_id_idx ON chat.reports (id);
+CREATE INDEX reports_status_idx ON chat.reports (status, created_at);
+
+COMMENT ON TABLE chat.reports IS
+'Reports of a message or a whole chat by a participant (chat.report()), and how an admin resolved them (chat.resolve_report()). Read through chat.admin_reports.';
 
 CREATE TABLE chat.token_revocations (
     profile_id      uuid PRIMARY KEY REFERENCES chat.profiles (id),
@@ -224,3 +258,5 @@ SELECT pg_catalog.pg_extension_config_dump('chat.relay_watermark', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.audit_entries', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.audit_entries_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.token_revocations', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.reports', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.reports_id_seq', '');

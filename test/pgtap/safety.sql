@@ -3,7 +3,7 @@
 -- dropped, reading, editing and deleting go on, and only admins see the
 -- block (chat.admin_blocks).  Blocks are not relayed.
 BEGIN;
-SELECT plan(31);
+SELECT plan(47);
 
 \ir fixtures.psql
 
@@ -109,6 +109,48 @@ SELECT chat.act_as(pg_temp.id('sam'));
 SELECT is(chat.send_message(pg_temp.chat_of('alice', 'sam'), 'No problem'), 4::bigint, '... and so does sam');
 SELECT chat.act_as(pg_temp.id('ada'));
 SELECT is((SELECT count(*) FROM chat.admin_blocks), 0::bigint, 'no block is left');
+
+------------------------------------------------------------------------
+-- Reports
+------------------------------------------------------------------------
+SELECT chat.act_as(pg_temp.id('alice'));
+SELECT chat.report(pg_temp.chat_of('alice', 'sam'), 'harassment', 4, 'rude') AS r1 \gset
+SELECT is(chat.report(pg_temp.chat_of('alice', 'sam'), 'spam', 4), :'r1'::bigint,
+          'reporting the same message again returns the open report');
+SELECT chat.report(pg_temp.chat_of('alice', 'sam'), 'spam') AS r2 \gset
+SELECT isnt(:'r2'::bigint, :'r1'::bigint, 'a report of the whole chat is another report');
+SELECT is(pg_temp.error_of($$SELECT chat.report(pg_temp.chat_of('alice', 'sam'), 'boring')$$),
+          '22023: unknown reason "boring" (hint: The reasons are spam, harassment, inappropriate, off_platform and other.)',
+          'an unknown reason: 22023');
+SELECT throws_ok($$SELECT chat.report(pg_temp.chat_of('alice', 'sam'), 'spam', 3)$$, '22023', NULL,
+                 'reporting one''s own message: 22023');
+SELECT throws_ok($$SELECT chat.report(pg_temp.chat_of('alice', 'sam'), 'other', NULL, repeat('x', 1001))$$, '22001', NULL,
+                 'a note over 1000 characters: 22001');
+SELECT chat.act_as(pg_temp.id('carol'));
+SELECT is(pg_temp.error_of($$SELECT chat.report(pg_temp.chat_of('alice', 'sam'), 'spam')$$),
+          pg_temp.error_of($$SELECT chat.report(pg_temp.id('made-up chat'), 'spam')$$),
+          'an outsider reporting: the very error a made-up chat id gets');
+SELECT is((SELECT count(*) FROM chat.admin_reports), 0::bigint, 'a participant sees no report');
+SELECT throws_ok(format('SELECT chat.resolve_report(%s, %L)', :'r1', 'dismiss'), '42501', NULL,
+                 'only an admin resolves');
+SELECT chat.act_as(pg_temp.id('ada'));
+SELECT results_eq($$SELECT status, count(*) FROM chat.admin_reports GROUP BY 1$$,
+                  $$VALUES ('open'::text, 2::bigint)$$, 'an admin sees both reports, open');
+SELECT throws_ok(format('SELECT chat.resolve_report(%s, %L)', :'r2', 'hide_message'), '22023', NULL,
+                 'a report of the whole chat cannot hide a message');
+SELECT lives_ok(format('SELECT chat.resolve_report(%s, %L, %L)', :'r1', 'hide_message', 'insult'),
+                'the admin hides the reported message');
+SELECT lives_ok(format('SELECT chat.resolve_report(%s, %L)', :'r2', 'dismiss'), 'and dismisses the other');
+SELECT throws_ok(format('SELECT chat.resolve_report(%s, %L)', :'r2', 'dismiss'), '55000', NULL,
+                 'resolving twice: 55000');
+SELECT results_eq(format('SELECT status, resolved_by FROM chat.admin_reports WHERE id IN (%s, %s) ORDER BY id', :'r1', :'r2'),
+                  format('VALUES (%L, %L::uuid), (%L, %L::uuid)', 'actioned', pg_temp.id('ada'), 'dismissed', pg_temp.id('ada')),
+                  'actioned and dismissed, by ada');
+SELECT results_eq($$SELECT action, seq FROM chat.audit_log ORDER BY id$$,
+                  $$VALUES ('hide_message'::text, 4::bigint), ('resolve_report', 4), ('resolve_report', NULL)$$,
+                  'the audit log has the hiding and both resolutions');
+SELECT ok((SELECT hidden_at IS NOT NULL FROM chat.chat_messages
+            WHERE chat_id = pg_temp.chat_of('alice', 'sam') AND seq = 4), 'message 4 is hidden');
 
 SELECT * FROM finish();
 ROLLBACK;

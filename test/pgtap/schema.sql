@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(66);
+SELECT plan(68);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -13,11 +13,11 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat
 -- Exactly these tables and views; nothing else is stored in the schema.
 SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
                                 'relay_watermark', 'secrets', 'audit_entries',
-                                'token_revocations', 'used_tokens'],
-                  'schema chat has exactly its ten tables');
+                                'token_revocations', 'used_tokens', 'reports'],
+                  'schema chat has exactly its eleven tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
-                               'audit_log', 'admin_blocks', '_message_rows'],
-                 'schema chat has exactly the seven views and the internal _message_rows');
+                               'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
+                 'schema chat has exactly the eight views and the internal _message_rows');
 
 -- The columns of each table.
 SELECT columns_are('chat', 'profiles',
@@ -42,6 +42,10 @@ SELECT columns_are('chat', 'media',
     ARRAY['chat_id', 'seq', 'position', 'storage_key', 'content_type', 'byte_size',
           'width', 'height', 'created_at'],
     'chat.media has its columns');
+SELECT columns_are('chat', 'reports',
+    ARRAY['chat_id', 'id', 'reporter_id', 'seq', 'reason', 'note', 'status', 'created_at',
+          'resolved_at', 'resolved_by', 'resolution_note'],
+    'chat.reports has its columns');
 SELECT columns_are('chat', 'token_revocations', ARRAY['profile_id', 'revoked_at'],
     'chat.token_revocations has its columns');
 SELECT columns_are('chat', 'used_tokens', ARRAY['token_id', 'expires_at'],
@@ -85,8 +89,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('relay_watermark')$$,
-    'the chat-owned tables are chats, chat_messages, media, relay_watermark and audit_entries');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('relay_watermark'), ('reports')$$,
+    'the chat-owned tables are chats, chat_messages, media, relay_watermark, audit_entries and reports');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -120,7 +124,8 @@ SELECT ok('security_barrier=true' = ANY (reloptions), format('view chat.%s is a 
   FROM pg_class
  WHERE oid IN ('chat.my_chats'::regclass, 'chat.my_messages'::regclass, 'chat.my_media'::regclass,
                'chat.admin_chats'::regclass, 'chat.admin_messages'::regclass,
-               'chat.audit_log'::regclass, 'chat.admin_blocks'::regclass)
+               'chat.audit_log'::regclass, 'chat.admin_blocks'::regclass,
+               'chat.admin_reports'::regclass)
  ORDER BY relname;
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
@@ -218,9 +223,10 @@ SELECT results_eq(
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
              ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.profiles'),
-             ('chat.relay_watermark'), ('chat.token_revocations')$$,
-    'pg_extension.extconfig lists the seven data tables, the audit id sequence and the token revocations');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 9,
+             ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
+             ('chat.token_revocations')$$,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, and the reports and their id sequence');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 11,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...

@@ -348,7 +348,7 @@ chk() { printf "SELECT 'check', %s, %s, pg_temp.try(%s);\n" "$(sqlq "$1")" "$(sq
 # a SQL string literal
 sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
 
-TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens)
+TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports)
 # table attacks for one role
 table_attacks() {
     local who=$1 t
@@ -412,14 +412,14 @@ SELECT p.proname || '|' || p.oid::regprocedure || '|' || format('SELECT chat.%I(
 SQL
 # the functions a role is meant to call: everything else must give 42501
 # (the views' own functions, _my_chats and the like, go with the views)
-VIEW_FUNCTIONS="_my_chats _my_messages _my_media _admin_chats _admin_messages _audit_log _admin_blocks"
+VIEW_FUNCTIONS="_my_chats _my_messages _my_media _admin_chats _admin_messages _audit_log _admin_blocks _admin_reports"
 USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read listen_channel listen typing
-  undelivered admin_history hide_message block unblock $VIEW_FUNCTIONS "
+  undelivered admin_history hide_message block unblock report resolve_report $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
-  issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock $VIEW_FUNCTIONS "
+  issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
     while IFS='|' read -r name sig call; do
@@ -489,6 +489,8 @@ probe_attacks() {
     probe probing "$who: typing" "$same" 'SELECT chat.typing(%1$L)' $ids
     probe probing "$who: block" "$same" 'SELECT chat.block(%1$L)' $ids
     probe probing "$who: unblock" "$same" 'SELECT chat.unblock(%1$L)' $ids
+    probe probing "$who: report" "$same" "SELECT chat.report(%1\$L, 'spam')" $ids
+    probe probing "$who: report of message 1" "$same" "SELECT chat.report(%1\$L, 'spam', 1, 'spite')" $ids
     probe probing "$who: hide_message" '^1 42501 only an admin may do this' "SELECT chat.hide_message(%1\$L, 1, 'spite')" $ids
     probe probing "$who: admin_history" '^1 42501 only an admin may do this' 'SELECT * FROM chat.admin_history(%1$L)' $ids
     probe probing "$who: chat_for_booking" '^1 42501 booking ID does not exist or you are not part of it' \
@@ -500,7 +502,7 @@ probe_attacks() {
 
 view_attacks() {
     local who=$1 v
-    for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks; do
+    for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
         rows views "$who: chat.$v of the victim's chat" '^00000 rows=0$' "SELECT * FROM chat.$v WHERE chat_id = '$VICTIM'"
         rows views "$who: chat.$v of a made-up chat" '^00000 rows=0$' "SELECT * FROM chat.$v WHERE chat_id = '$MADE_UP'"
     done
@@ -516,7 +518,7 @@ leaky_attacks() {
     local who=$1 own=$2 v
     local secret="v LIKE '%SECRET-AS%' OR v LIKE '%secret-as%' OR v LIKE '%$VICTIM%' OR v LIKE '%$ALICE%'"
     local ownq="v LIKE '%$OWN%' OR v LIKE '%OWN-BS%' OR v LIKE '%own-bs%'"
-    for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks; do
+    for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
         local cols="t::text"
         case $v in my_messages) cols="t.body" ;; admin_messages) cols="t.hidden_reason" ;; my_media) cols="t.storage_key" ;; esac
         for expr in "t::text" "$cols"; do
@@ -608,6 +610,8 @@ user_fuzz() {
     fuzz "$who" chat.hide_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
     fuzz "$who" chat.block "$own" "uuid"
     fuzz "$who" chat.unblock "$own" "uuid"
+    fuzz "$who" chat.report "$own;'spam';NULL::bigint;'fuzz'" "uuid;text;bigint;text"
+    fuzz "$who" chat.resolve_report "1::bigint;'dismiss';'fuzz'" "bigint;text;text"
 }
 service_fuzz() {
     local who=$1 own="'$OWN'::uuid"
@@ -623,6 +627,7 @@ service_fuzz() {
     echo "SELECT chat.act_as('$ADA');"
     fuzz "$who (as admin)" chat.admin_history "$own;'fuzz';NULL::bigint;50" "uuid;text;bigint;integer"
     fuzz "$who (as admin)" chat.hide_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
+    fuzz "$who (as admin)" chat.resolve_report "1::bigint;'dismiss';'fuzz'" "bigint;text;text"
 }
 
 # --- the end user, authenticated as bob ---------------------------------------
@@ -659,7 +664,7 @@ service_fuzz() {
              "SELECT chat.block('$OWN')" "SELECT chat.unblock('$OWN')"; do
         att tokens "adv_enduser (nobody): $q" '^28000 no chat profile is acting' "$q"
     done
-    for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks; do
+    for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
         rows views "adv_enduser (nobody): chat.$v" '^00000 rows=0$' "SELECT * FROM chat.$v"
     done
     leaky_attacks "adv_enduser (nobody)" no
@@ -722,7 +727,7 @@ bad_tokens() {
     table_attacks "adv_nobody"
     function_attacks "adv_nobody" " "
     att tokens 'adv_nobody: authenticate' '^42501' "SELECT chat.authenticate('$TOK_BOB')"
-    for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks; do
+    for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
         att views "adv_nobody: SELECT chat.$v" '^42501' "SELECT * FROM chat.$v"
     done
 } >"$WORK/nobody.sql"
@@ -1106,7 +1111,7 @@ SQL
     # a message in the victim's) appear: they must not count other people's
     count_probes() {
         local v
-        for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks; do
+        for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
             echo "SELECT pg_temp.plans('SELECT 1 FROM chat.$v') \\g $WORK/count.$1.$v"
             echo "SELECT pg_temp.plans('SELECT 1 FROM chat.$v WHERE chat_id IS NOT NULL') \\g $WORK/count.$1.$v.notnull"
         done
@@ -1152,7 +1157,7 @@ SQL
             count_probes $who.after
         } >"$WORK/count_$who.sql"
         psql -X -q -At -U adv_enduser -d "$DB" -f "$WORK/count_$who.sql" >/dev/null 2>"$WORK/count_$who.err"
-        for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks; do
+        for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
             for s in "" .notnull; do
                 if [ -s "$WORK/count.$who.before.$v$s" ] && cmp -s "$WORK/count.$who.before.$v$s" "$WORK/count.$who.after.$v$s"; then
                     got=same
