@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(150);
+SELECT plan(151);
 
 CREATE ROLE regress_nobody LOGIN;
 CREATE ROLE regress_app LOGIN IN ROLE chat_service;
@@ -92,6 +92,7 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ('SELECT chat.listen_channel()', 'chat.listen_channel'),
     ('SELECT chat.listen()', 'chat.listen'),
     ($$SELECT chat.typing('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.typing'),
+    ($$SELECT chat.mark_unread('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.mark_unread'),
     ($$SELECT chat.pin('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.pin'),
     ($$SELECT chat.unpin('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.unpin'),
     ($$SELECT * FROM chat.pinned('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.pinned'),
@@ -411,6 +412,7 @@ SELECT results_eq(
              ('chat.listen()'),
              ('chat.listen_channel()'),
              ('chat.mark_read(uuid,bigint)'),
+             ('chat.mark_unread(uuid,bigint)'),
              ('chat.messages_since(uuid,bigint,integer)'),
              ('chat.pair_chat_id(uuid,uuid)'),
              ('chat.pin(uuid,bigint,text,timestamp with time zone)'),
