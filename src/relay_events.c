@@ -5,8 +5,8 @@
  *	  worker when the transaction commits.
  *
  * The SQL API records an event for each change it makes (a message, an
- * edit, a delete, a read mark, a new chat, a message hidden by a moderator)
- * with chat._relay_event().  The
+ * edit, a delete, a read mark, a new chat, a message hidden by a moderator,
+ * a message pinned or unpinned) with chat._relay_event().  The
  * events wait in TopTransactionContext; the commit callback appends them to
  * the shared queue and sets the worker's latch, so a listener hears about a
  * change as soon as it is visible, without the sender ever issuing NOTIFY.
@@ -50,6 +50,8 @@ static const char *const kind_names[] = {
 	[RELAY_CHAT_CREATED] = "chat_created",
 	[RELAY_HIDDEN] = "hidden",
 	[RELAY_TYPING] = "typing",
+	[RELAY_PINNED] = "pinned",
+	[RELAY_UNPINNED] = "unpinned",
 };
 
 static void relay_events_xact_callback(XactEvent event, void *arg);
@@ -69,7 +71,7 @@ relay_events_init(void)
 const char *
 relay_event_kind_name(int kind)
 {
-	if (kind < RELAY_MESSAGE || kind > RELAY_TYPING)
+	if (kind < RELAY_MESSAGE || kind > RELAY_LAST_KIND)
 		return "unknown";
 	return kind_names[kind];
 }
@@ -79,7 +81,7 @@ relay_event_kind(const char *name)
 {
 	int			kind;
 
-	for (kind = RELAY_MESSAGE; kind <= RELAY_TYPING; kind++)
+	for (kind = RELAY_MESSAGE; kind <= RELAY_LAST_KIND; kind++)
 		if (strcmp(name, kind_names[kind]) == 0)
 			return kind;
 	ereport(ERROR,

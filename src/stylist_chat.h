@@ -33,8 +33,12 @@ typedef enum RelayEventKind
 	RELAY_READ,
 	RELAY_CHAT_CREATED,
 	RELAY_HIDDEN,
-	RELAY_TYPING
+	RELAY_TYPING,
+	RELAY_PINNED,
+	RELAY_UNPINNED
 } RelayEventKind;
+
+#define RELAY_LAST_KIND RELAY_UNPINNED
 
 typedef struct RelayEvent
 {

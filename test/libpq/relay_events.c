@@ -18,6 +18,9 @@
  *     read, seq = the new read mark, sender_id = the reader) and an admin's
  *     hide_message (type hidden, sender_id = the admin) reach the three
  *     channels;
+ *   - a pin (type pinned) and an unpin (type unpinned) of a message, with
+ *     its seq and sender_id = the participant who pinned or unpinned, reach
+ *     the three channels;
  *   - typing: two calls within a second make one event, one more call a
  *     second later makes a second event;
  *   - every payload received during the run is such JSON, without any
@@ -29,7 +32,7 @@
  */
 #include "listener.h"
 
-#define NTESTS 11
+#define NTESTS 13
 
 int
 main(int argc, char **argv)
@@ -137,10 +140,22 @@ main(int argc, char **argv)
 			t = wait_for(three, 3, 1, "hidden", chat_a, seq, adm, 5);
 			ok(t >= 0, "a hide (type hidden, the message's seq, sender_id = the admin) "
 			   "reached the three channels (%.3f s)", t);
+
+			/* 9-10: the stylist pins a message, then unpins it */
+			seq = send_as(setup, c1, chat_a, "to be pinned");
+			snprintf(seqtxt, sizeof(seqtxt), "%ld", seq);
+			call_as(setup, s1, "SELECT 0 FROM chat.pin($1::uuid, $2::bigint)", 2, p);
+			t = wait_for(three, 3, 1, "pinned", chat_a, seq, s1, 5);
+			ok(t >= 0, "a pin (type pinned, the message's seq, sender_id = who pinned it) "
+			   "reached the three channels (%.3f s)", t);
+			call_as(setup, s1, "SELECT 0 FROM chat.unpin($1::uuid, $2::bigint)", 2, p);
+			t = wait_for(three, 3, 1, "unpinned", chat_a, seq, s1, 5);
+			ok(t >= 0, "an unpin (type unpinned, the message's seq, sender_id = who unpinned it) "
+			   "reached the three channels (%.3f s)", t);
 		}
 	}
 
-	/* 9-10: typing */
+	/* 11-12: typing */
 	{
 		const char *p[] = {c1};
 		const char *q[] = {chat_a};
@@ -176,7 +191,7 @@ main(int argc, char **argv)
 		ok(t >= 0 && two, "one more typing() call a second later made a second event (%.3f s)", t);
 	}
 
-	/* 11: every payload of the run */
+	/* 13: every payload of the run */
 	drain_for(300);
 	check_all_payloads(NULL, 0);
 

@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(147);
+SELECT plan(151);
 
 CREATE ROLE regress_nobody LOGIN;
 CREATE ROLE regress_app LOGIN IN ROLE chat_service;
@@ -92,6 +92,10 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ('SELECT chat.listen_channel()', 'chat.listen_channel'),
     ('SELECT chat.listen()', 'chat.listen'),
     ($$SELECT chat.typing('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.typing'),
+    ($$SELECT chat.mark_unread('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.mark_unread'),
+    ($$SELECT chat.pin('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.pin'),
+    ($$SELECT chat.unpin('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.unpin'),
+    ($$SELECT * FROM chat.pinned('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.pinned'),
     ('SELECT * FROM chat.undelivered()', 'chat.undelivered'),
     ('SELECT * FROM chat.relay_status()', 'chat.relay_status')
   ) AS t(stmt, what);
@@ -411,8 +415,11 @@ SELECT results_eq(
              ('chat.listen()'),
              ('chat.listen_channel()'),
              ('chat.mark_read(uuid,bigint)'),
+             ('chat.mark_unread(uuid,bigint)'),
              ('chat.messages_since(uuid,bigint,integer)'),
              ('chat.pair_chat_id(uuid,uuid)'),
+             ('chat.pin(uuid,bigint,text,timestamp with time zone)'),
+             ('chat.pinned(uuid)'),
              ('chat.relay_status()'),
              ('chat.report(uuid,text,bigint,text)'),
              ('chat.reset_actor()'),
@@ -423,6 +430,7 @@ SELECT results_eq(
              ('chat.typing(uuid)'),
              ('chat.unblock(uuid)'),
              ('chat.undelivered(integer)'),
+             ('chat.unpin(uuid,bigint)'),
              ('chat.upsert_booking(uuid,uuid,uuid,text,timestamp with time zone,text)'),
              ('chat.upsert_profile(uuid,text,text)')$$,
     'chat_service may execute exactly the API functions (and the functions of the views)');
@@ -447,6 +455,7 @@ SELECT results_eq(
              ('my_chats', true, false),
              ('my_media', true, false),
              ('my_messages', true, false),
+             ('pins', false, false),
              ('profiles', false, false),
              ('relay_watermark', false, false),
              ('reports', false, false),

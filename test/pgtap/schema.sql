@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(68);
+SELECT plan(70);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -13,8 +13,8 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat
 -- Exactly these tables and views; nothing else is stored in the schema.
 SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
                                 'relay_watermark', 'secrets', 'audit_entries',
-                                'token_revocations', 'used_tokens', 'reports'],
-                  'schema chat has exactly its eleven tables');
+                                'token_revocations', 'used_tokens', 'reports', 'pins'],
+                  'schema chat has exactly its twelve tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');
@@ -46,6 +46,9 @@ SELECT columns_are('chat', 'reports',
     ARRAY['chat_id', 'id', 'reporter_id', 'seq', 'reason', 'note', 'status', 'created_at',
           'resolved_at', 'resolved_by', 'resolution_note'],
     'chat.reports has its columns');
+SELECT columns_are('chat', 'pins',
+    ARRAY['chat_id', 'seq', 'pinned_by', 'note', 'pinned_at', 'expires_at'],
+    'chat.pins has its columns');
 SELECT columns_are('chat', 'token_revocations', ARRAY['profile_id', 'revoked_at'],
     'chat.token_revocations has its columns');
 SELECT columns_are('chat', 'used_tokens', ARRAY['token_id', 'expires_at'],
@@ -72,6 +75,7 @@ SELECT col_is_pk('chat', 'chat_messages', ARRAY['chat_id', 'seq'],
                  'chat_messages: primary key (chat_id, seq)');
 SELECT col_is_pk('chat', 'media', ARRAY['chat_id', 'seq', 'position'],
                  'media: primary key (chat_id, seq, position)');
+SELECT col_is_pk('chat', 'pins', ARRAY['chat_id', 'seq'], 'pins: primary key (chat_id, seq)');
 SELECT col_is_pk('chat', 'token_revocations', ARRAY['profile_id'],
                  'token_revocations: primary key (profile_id)');
 SELECT col_is_fk('chat', 'token_revocations', ARRAY['profile_id'],
@@ -89,8 +93,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('relay_watermark'), ('reports')$$,
-    'the chat-owned tables are chats, chat_messages, media, relay_watermark, audit_entries and reports');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('pins'), ('relay_watermark'), ('reports')$$,
+    'the chat-owned tables are chats, chat_messages, media, pins, relay_watermark, audit_entries and reports');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -222,11 +226,11 @@ SELECT results_eq(
        WHERE e.extname = 'stylist_chat'
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
-             ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.profiles'),
+             ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.pins'), ('chat.profiles'),
              ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
              ('chat.token_revocations')$$,
-    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, and the reports and their id sequence');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 11,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, and the reports and their id sequence');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 12,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...

@@ -348,7 +348,7 @@ chk() { printf "SELECT 'check', %s, %s, pg_temp.try(%s);\n" "$(sqlq "$1")" "$(sq
 # a SQL string literal
 sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
 
-TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports)
+TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins)
 # table attacks for one role
 table_attacks() {
     local who=$1 t
@@ -415,11 +415,11 @@ SQL
 VIEW_FUNCTIONS="_my_chats _my_messages _my_media _admin_chats _admin_messages _audit_log _admin_blocks _admin_reports"
 USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read listen_channel listen typing
-  undelivered admin_history hide_message block unblock report resolve_report $VIEW_FUNCTIONS "
+  undelivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
-  issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report $VIEW_FUNCTIONS "
+  issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
     while IFS='|' read -r name sig call; do
@@ -491,6 +491,12 @@ probe_attacks() {
     probe probing "$who: unblock" "$same" 'SELECT chat.unblock(%1$L)' $ids
     probe probing "$who: report" "$same" "SELECT chat.report(%1\$L, 'spam')" $ids
     probe probing "$who: report of message 1" "$same" "SELECT chat.report(%1\$L, 'spam', 1, 'spite')" $ids
+    probe probing "$who: mark_unread" "$same" 'SELECT chat.mark_unread(%1$L, 1)' $ids
+    probe probing "$who: mark_unread out of range" "$same" 'SELECT chat.mark_unread(%1$L, 999)' $ids
+    probe probing "$who: pin" "$same" "SELECT chat.pin(%1\$L, 1, 'spite')" $ids
+    probe probing "$who: pin of a seq that does not exist" "$same" 'SELECT chat.pin(%1$L, 99)' $ids
+    probe probing "$who: unpin" "$same" 'SELECT chat.unpin(%1$L, 1)' $ids
+    probe probing "$who: pinned" "$same" 'SELECT * FROM chat.pinned(%1$L)' $ids
     probe probing "$who: hide_message" '^1 42501 only an admin may do this' "SELECT chat.hide_message(%1\$L, 1, 'spite')" $ids
     probe probing "$who: admin_history" '^1 42501 only an admin may do this' 'SELECT * FROM chat.admin_history(%1$L)' $ids
     probe probing "$who: chat_for_booking" '^1 42501 booking ID does not exist or you are not part of it' \
@@ -605,6 +611,10 @@ user_fuzz() {
     fuzz "$who" chat.delete_message "$own;1::bigint" "uuid;bigint"
     fuzz "$who" chat.mark_read "$own;1::bigint" "uuid;bigint"
     fuzz "$who" chat.typing "$own" "uuid"
+    fuzz "$who" chat.mark_unread "$own;1::bigint" "uuid;bigint"
+    fuzz "$who" chat.pin "$own;1::bigint;'fuzz';NULL::timestamptz" "uuid;bigint;text;timestamptz"
+    fuzz "$who" chat.unpin "$own;1::bigint" "uuid;bigint"
+    fuzz "$who" chat.pinned "$own" "uuid"
     fuzz "$who" chat.undelivered "10" "integer"
     fuzz "$who" chat.admin_history "$own;'fuzz';NULL::bigint;50" "uuid;text;bigint;integer"
     fuzz "$who" chat.hide_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
@@ -661,7 +671,9 @@ service_fuzz() {
     for q in "SELECT chat.get_chat('$OWN')" "SELECT * FROM chat.history('$OWN')" "SELECT chat.send_message('$OWN', 'x')" \
              "SELECT * FROM chat.inbox()" "SELECT chat.listen_channel()" "SELECT chat.listen()" "SELECT * FROM chat.undelivered()" \
              "SELECT chat.mark_read('$OWN')" "SELECT chat.chat_with('$SUE')" "SELECT chat.typing('$OWN')" \
-             "SELECT chat.block('$OWN')" "SELECT chat.unblock('$OWN')"; do
+             "SELECT chat.block('$OWN')" "SELECT chat.unblock('$OWN')" \
+             "SELECT chat.pin('$OWN', 1)" "SELECT chat.unpin('$OWN', 1)" "SELECT * FROM chat.pinned('$OWN')" \
+             "SELECT chat.mark_unread('$OWN', 1)"; do
         att tokens "adv_enduser (nobody): $q" '^28000 no chat profile is acting' "$q"
     done
     for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do

@@ -125,3 +125,21 @@ COMMENT ON TABLE chat.reports IS
 
 SELECT pg_catalog.pg_extension_config_dump('chat.reports', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.reports_id_seq', '');
+-- pinned messages: either participant pins a message of the chat with an
+-- optional one-line note, until it is unpinned or expires
+CREATE TABLE chat.pins (
+    chat_id         uuid NOT NULL,
+    seq             bigint NOT NULL,
+    pinned_by       uuid NOT NULL,
+    note            text CHECK (char_length(note) BETWEEN 1 AND 200),
+    pinned_at       timestamptz NOT NULL DEFAULT now(),
+    expires_at      timestamptz,
+    PRIMARY KEY (chat_id, seq),
+    FOREIGN KEY (chat_id, seq) REFERENCES chat.chat_messages (chat_id, seq) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE chat.pins IS
+'Messages pinned in a chat (at most 50 a chat), with an optional note and expiry. Deleted or hidden messages and expired pins are not listed; chat.pin() removes them.';
+
+REVOKE ALL ON TABLE chat.pins FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.pins', '');
