@@ -17,7 +17,6 @@ DECLARE
     p_from bigint := $2;
     v_chat record;
     v_read bigint;
-    v_unread integer;
 BEGIN
     SELECT c.customer_id, c.last_seq,
            CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END AS read_seq
@@ -38,20 +37,8 @@ BEGIN
     IF v_read >= v_chat.read_seq THEN
         RETURN v_chat.read_seq;     -- unread from there already: never forwards
     END IF;
-    -- the other participant's messages after the new mark that are not deleted
-    SELECT count(*) INTO v_unread
-      FROM chat.chat_messages m
-     WHERE m.chat_id = p_chat AND m.seq > v_read
-       AND m.sender_id <> v_actor AND m.deleted_at IS NULL;
-    IF v_chat.customer_id = v_actor THEN
-        UPDATE chat.chats c SET customer_read_seq = v_read, customer_unread = v_unread
-         WHERE c.chat_id = p_chat;
-    ELSE
-        UPDATE chat.chats c SET stylist_read_seq = v_read, stylist_unread = v_unread
-         WHERE c.chat_id = p_chat;
-    END IF;
-    PERFORM chat._relay_change('read', p_chat, v_read);
-    RETURN v_read;
+    RETURN chat._move_read_mark(p_chat, v_actor, v_chat.customer_id = v_actor, v_read,
+                                v_chat.last_seq);
 END
 $$;
 

@@ -98,6 +98,38 @@ COMMENT ON FUNCTION chat.messages_since(uuid, bigint, integer) IS
 REVOKE ALL ON FUNCTION chat.messages_since(uuid, bigint, integer) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.messages_since(uuid, bigint, integer) TO chat_service, chat_user;
 
+CREATE OR REPLACE FUNCTION chat._move_read_mark(chat_id uuid, actor_id uuid, is_customer boolean,
+                                                read_seq bigint, last_seq bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+DECLARE
+    v_unread integer := 0;
+BEGIN
+    -- the unread counter counts the other participant's messages after the
+    -- mark that are not deleted: only that window is counted
+    IF read_seq < last_seq THEN
+        SELECT count(*) INTO v_unread
+          FROM chat.chat_messages m
+         WHERE m.chat_id = $1 AND m.seq > $4
+           AND m.sender_id <> $2 AND m.deleted_at IS NULL;
+    END IF;
+    IF is_customer THEN
+        UPDATE chat.chats c SET customer_read_seq = $4, customer_unread = v_unread
+         WHERE c.chat_id = $1;
+    ELSE
+        UPDATE chat.chats c SET stylist_read_seq = $4, stylist_unread = v_unread
+         WHERE c.chat_id = $1;
+    END IF;
+    PERFORM chat._relay_change('read', $1, $4);
+    RETURN $4;
+END
+$$;
+
+COMMENT ON FUNCTION chat._move_read_mark(uuid, uuid, boolean, bigint, bigint) IS
+'Moves the actor''s read mark of a chat it has locked to read_seq, recounts the actor''s unread counter exactly, and relays a read event; returns the mark. Internal: used by mark_read() and mark_unread().';
+REVOKE ALL ON FUNCTION chat._move_read_mark(uuid, uuid, boolean, bigint, bigint) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat.mark_read(chat_id uuid, up_to_seq bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
@@ -112,7 +144,6 @@ DECLARE
     p_up_to bigint := $2;
     v_chat record;
     v_read bigint;
-    v_unread integer;
 BEGIN
     SELECT c.customer_id, c.last_seq,
            CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END AS read_seq
@@ -133,24 +164,8 @@ BEGIN
     IF v_read <= v_chat.read_seq THEN
         RETURN v_chat.read_seq;     -- never backwards
     END IF;
-    IF v_read = v_chat.last_seq THEN
-        v_unread := 0;
-    ELSE
-        -- only the window after the new read mark is counted
-        SELECT count(*) INTO v_unread
-          FROM chat.chat_messages m
-         WHERE m.chat_id = p_chat AND m.seq > v_read
-           AND m.sender_id <> v_actor AND m.deleted_at IS NULL;
-    END IF;
-    IF v_chat.customer_id = v_actor THEN
-        UPDATE chat.chats c SET customer_read_seq = v_read, customer_unread = v_unread
-         WHERE c.chat_id = p_chat;
-    ELSE
-        UPDATE chat.chats c SET stylist_read_seq = v_read, stylist_unread = v_unread
-         WHERE c.chat_id = p_chat;
-    END IF;
-    PERFORM chat._relay_change('read', p_chat, v_read);
-    RETURN v_read;
+    RETURN chat._move_read_mark(p_chat, v_actor, v_chat.customer_id = v_actor, v_read,
+                                v_chat.last_seq);
 END
 $$;
 
