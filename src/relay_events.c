@@ -6,7 +6,9 @@
  *
  * The SQL API records an event for each change it makes (a message, an
  * edit, a delete, a read mark, a new chat, a message hidden by a moderator,
- * a message pinned or unpinned) with chat._relay_event().  The
+ * a message pinned or unpinned, a reaction, a portfolio consent given or
+ * taken back, messages delivered to their recipient) with
+ * chat._relay_event().  The
  * events wait in TopTransactionContext; the commit callback appends them to
  * the shared queue and sets the worker's latch, so a listener hears about a
  * change as soon as it is visible, without the sender ever issuing NOTIFY.
@@ -52,6 +54,9 @@ static const char *const kind_names[] = {
 	[RELAY_TYPING] = "typing",
 	[RELAY_PINNED] = "pinned",
 	[RELAY_UNPINNED] = "unpinned",
+	[RELAY_REACTION] = "reaction",
+	[RELAY_CONSENT] = "consent",
+	[RELAY_DELIVERED] = "delivered",
 };
 
 static void relay_events_xact_callback(XactEvent event, void *arg);

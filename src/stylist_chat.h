@@ -35,10 +35,13 @@ typedef enum RelayEventKind
 	RELAY_HIDDEN,
 	RELAY_TYPING,
 	RELAY_PINNED,
-	RELAY_UNPINNED
+	RELAY_UNPINNED,
+	RELAY_REACTION,				/* a reaction added or taken back */
+	RELAY_CONSENT,				/* portfolio consent granted or revoked */
+	RELAY_DELIVERED				/* the recipient's sessions have the message */
 } RelayEventKind;
 
-#define RELAY_LAST_KIND RELAY_UNPINNED
+#define RELAY_LAST_KIND RELAY_DELIVERED
 
 typedef struct RelayEvent
 {
