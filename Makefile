@@ -27,7 +27,8 @@ SQL_EARLY = src/sql/identity.sql src/sql/keys.sql
 SQL_LATE = src/sql/common.sql src/sql/realtime.sql src/sql/profiles.sql \
            src/sql/chats.sql src/sql/messages.sql src/sql/reading.sql \
            src/sql/tokens.sql src/sql/moderation.sql src/sql/views.sql \
-           src/sql/safety.sql src/sql/pins.sql src/sql/inbox_controls.sql
+           src/sql/safety.sql src/sql/pins.sql src/sql/inbox_controls.sql \
+           src/sql/reactions.sql
 UPGRADES = $(patsubst src/sql/updates/%.sql,$(EXTENSION)--%.sql,$(wildcard src/sql/updates/*.sql))
 
 DATA = $(EXTENSION)--1.0.sql

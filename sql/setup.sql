@@ -19,6 +19,12 @@ RESET client_min_messages;
 CREATE ROLE regress_app LOGIN IN ROLE chat_service;
 CREATE ROLE regress_nobody;
 
+-- A booking posts a card in the pair's chat (booking_cards.sql shows
+-- them); the examples until then turn the cards off, so that the messages
+-- in them are the people's own.  A superuser setting.
+SELECT format('ALTER DATABASE %I SET stylist_chat.booking_cards = off', current_database()) \gexec
+SET stylist_chat.booking_cards = off;
+
 SET ROLE regress_app;
 
 -- upsert_profile(id, role, display_name) creates or updates a profile.

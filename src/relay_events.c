@@ -170,8 +170,9 @@ fill_event(RelayEvent *ev, FunctionCallInfo fcinfo)
 {
 	int			i;
 
+	/* the actor may be NULL: a booking card has no sender */
 	for (i = 0; i <= 6; i++)
-		if (PG_ARGISNULL(i) && i != 5)
+		if (PG_ARGISNULL(i) && i != 4 && i != 5)
 			elog(ERROR, "chat event argument %d must not be null", i + 1);
 
 	memset(ev, 0, sizeof(*ev));
@@ -180,7 +181,8 @@ fill_event(RelayEvent *ev, FunctionCallInfo fcinfo)
 	ev->chat_id = *PG_GETARG_UUID_P(1);
 	ev->customer_id = *PG_GETARG_UUID_P(2);
 	ev->stylist_id = *PG_GETARG_UUID_P(3);
-	ev->actor_id = *PG_GETARG_UUID_P(4);
+	if (!PG_ARGISNULL(4))
+		ev->actor_id = *PG_GETARG_UUID_P(4);	/* else the nil UUID */
 	ev->seq = PG_ARGISNULL(5) ? 0 : PG_GETARG_INT64(5);
 	ev->at = PG_GETARG_TIMESTAMPTZ(6);
 }

@@ -158,12 +158,20 @@ notify_all(const RelayEvent *ev)
 {
 	char		payload[256];
 	char	   *chat_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&ev->chat_id)));
-	char	   *actor_id = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&ev->actor_id)));
+	static const pg_uuid_t nil_uuid;
+	char		actor_id[40];
 	int			i;
+
+	/* a message without sender (a booking card) says "sender_id":null */
+	if (memcmp(&ev->actor_id, &nil_uuid, sizeof(pg_uuid_t)) == 0)
+		strcpy(actor_id, "null");
+	else
+		snprintf(actor_id, sizeof(actor_id), "\"%s\"",
+				 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&ev->actor_id))));
 
 	snprintf(payload, sizeof(payload),
 			 "{\"type\":\"%s\",\"chat_id\":\"%s\",\"seq\":" INT64_FORMAT
-			 ",\"sender_id\":\"%s\",\"ts\":\"%s\"}",
+			 ",\"sender_id\":%s,\"ts\":\"%s\"}",
 			 relay_event_kind_name(ev->kind), chat_id, ev->seq, actor_id,
 			 timestamptz_to_str(ev->at));
 

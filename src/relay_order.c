@@ -239,7 +239,13 @@ relay_order_recover(void)
 				ev.customer_id = chats[c].customer_id;
 				ev.stylist_id = chats[c].stylist_id;
 				ev.seq = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-				ev.actor_id = *DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull));
+				{
+					Datum		sender = SPI_getbinval(tup, desc, 2, &isnull);
+
+					/* a booking card has no sender: the nil UUID */
+					if (!isnull)
+						ev.actor_id = *DatumGetUUIDP(sender);
+				}
 				ev.at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
 				(void) relay_notify_event(&ev);
 				from = ev.seq;

@@ -33,6 +33,10 @@
  * library is preloaded, so that a value set before the library was loaded
  * is checked against the privileges of whoever set it.
  *
+ * stylist_chat.booking_cards (a superuser setting, on by default) decides
+ * whether chat.upsert_booking() posts a booking card in the pair's chat;
+ * the SQL reads it with current_setting().
+ *
  * The prefix "stylist_chat" is reserved so that no placeholder setting of
  * that name can be invented with SET: such a setting would carry no meaning
  * here anyway, since identity is never read from a setting.
@@ -53,6 +57,7 @@ PG_MODULE_MAGIC;
 char	   *relay_database = NULL;
 int			relay_poll_interval = 1000;
 bool		session_identity = false;
+static bool booking_cards = true;	/* read from SQL */
 
 void		_PG_init(void);
 
@@ -81,6 +86,15 @@ _PG_init(void)
 							 "transaction-pooling connection pooler.",
 							 &session_identity,
 							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("stylist_chat.booking_cards",
+							 "Posts a booking card in the pair's chat when a booking is made or changes.",
+							 "Turn it off when the platform posts its own booking messages.",
+							 &booking_cards,
+							 true,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

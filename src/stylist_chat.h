@@ -50,7 +50,8 @@ typedef struct RelayEvent
 	pg_uuid_t	chat_id;
 	pg_uuid_t	customer_id;	/* the two participants: the recipients */
 	pg_uuid_t	stylist_id;
-	pg_uuid_t	actor_id;		/* the sender, editor, reader or typist */
+	pg_uuid_t	actor_id;		/* the sender, editor, reader or typist;
+								 * all zero for a message without sender */
 	int64		seq;			/* the message's seq, or the new read mark */
 	TimestampTz at;
 } RelayEvent;

@@ -323,9 +323,53 @@ COMMENT ON FUNCTION chat._booking_ref(uuid) IS
 'A booking as JSON {id, service, starts_at, status}. Internal.';
 REVOKE ALL ON FUNCTION chat._booking_ref(uuid) FROM PUBLIC, chat_service, chat_user;
 
+CREATE OR REPLACE FUNCTION chat._reply_ref(chat_id uuid, seq bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT jsonb_build_object('seq', m.seq, 'sender_id', m.sender_id,
+                              'preview', chat._preview(m.body, m.deleted_at,
+                                                       m.attachment_count, m.hidden_at))
+      FROM chat.chat_messages m
+     WHERE m.chat_id = $1 AND m.seq = $2
+$$;
+
+COMMENT ON FUNCTION chat._reply_ref(uuid, bigint) IS
+'The message a reply quotes as JSON {seq, sender_id, preview}; the preview is "[deleted]" or "[hidden]" when it was deleted or hidden. Internal.';
+REVOKE ALL ON FUNCTION chat._reply_ref(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._reactions(chat_id uuid, seq bigint)
+RETURNS jsonb
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT coalesce(jsonb_object_agg(r.emoji, r.n), '{}'::jsonb)
+      FROM (SELECT x.emoji, count(*) AS n
+              FROM chat.reactions x
+             WHERE x.chat_id = $1 AND x.seq = $2
+             GROUP BY x.emoji) r
+$$;
+
+COMMENT ON FUNCTION chat._reactions(uuid, bigint) IS
+'The reactions to a message as JSON {emoji: count}. Internal.';
+REVOKE ALL ON FUNCTION chat._reactions(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._my_reactions(chat_id uuid, seq bigint)
+RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
+AS $$
+    SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
+      FROM chat.reactions x
+     WHERE x.chat_id = $1 AND x.seq = $2 AND x.profile_id = chat.current_actor()
+$$;
+
+COMMENT ON FUNCTION chat._my_reactions(uuid, bigint) IS
+'The emoji the actor reacted to a message with, oldest first. Internal.';
+REVOKE ALL ON FUNCTION chat._my_reactions(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+
 -- The message row every reader of messages returns (history,
 -- messages_since, undelivered, the views): a hidden message shows neither
--- text nor attachments.  Admins' readers take the *_as_written columns.
+-- text, attachments, card nor reactions; a deleted one no reactions; a
+-- reply carries the quoted message's seq, sender and preview.  Admins' readers take the *_as_written columns.
 -- Only the columns a query names are computed.
 CREATE OR REPLACE VIEW chat._message_rows AS
 SELECT m.chat_id, m.seq, m.sender_id,
@@ -337,9 +381,16 @@ SELECT m.chat_id, m.seq, m.sender_id,
        m.body AS body_as_written,
        CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb
             ELSE chat._attachments(m.chat_id, m.seq) END AS attachments_as_written,
-       m.hidden_reason
+       m.hidden_reason,
+       m.kind,
+       CASE WHEN m.hidden_at IS NULL THEN m.card END AS card,
+       CASE WHEN m.reply_to_seq IS NOT NULL THEN chat._reply_ref(m.chat_id, m.reply_to_seq) END AS reply_to,
+       CASE WHEN m.deleted_at IS NULL AND m.hidden_at IS NULL THEN chat._reactions(m.chat_id, m.seq)
+            ELSE '{}'::jsonb END AS reactions,
+       CASE WHEN m.deleted_at IS NULL AND m.hidden_at IS NULL THEN chat._my_reactions(m.chat_id, m.seq)
+            ELSE '{}'::text[] END AS my_reactions
   FROM chat.chat_messages m;
 
 COMMENT ON VIEW chat._message_rows IS
-'Messages as the API returns them: text and attachments masked when hidden, attachments and booking as JSON, and the originals for admins. Internal.';
+'Messages as the API returns them: text, attachments, card and reactions masked when hidden, attachments, booking, quoted message and reactions as JSON, the actor''s own reactions, and the originals for admins. Internal.';
 REVOKE ALL ON chat._message_rows FROM PUBLIC, chat_service, chat_user;

@@ -5,7 +5,8 @@
  */
 
 CREATE OR REPLACE FUNCTION chat.send_message(chat_id uuid, body text, booking_id uuid DEFAULT NULL,
-                                  client_msg_id uuid DEFAULT NULL, attachments jsonb DEFAULT NULL)
+                                  client_msg_id uuid DEFAULT NULL, attachments jsonb DEFAULT NULL,
+                                  reply_to_seq bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SECURITY DEFINER
@@ -19,6 +20,7 @@ DECLARE
     p_body text := $2;
     p_booking uuid := $3;
     p_client_msg_id uuid := $4;
+    p_reply bigint := $6;
     v_count integer := 0;
     v_seq bigint;
     v_customer uuid;
@@ -51,7 +53,7 @@ BEGIN
           FROM chat.chat_messages m
          WHERE m.chat_id = p_chat AND m.client_msg_id = p_client_msg_id;
         IF FOUND THEN
-            IF v_first.sender_id <> v_actor THEN
+            IF v_first.sender_id IS DISTINCT FROM v_actor THEN
                 RAISE EXCEPTION 'client_msg_id % is already used in this chat by the other participant', p_client_msg_id
                     USING ERRCODE = 'unique_violation',
                           HINT = 'Make a new random UUID for every new message.';
@@ -69,6 +71,18 @@ BEGIN
             RAISE EXCEPTION 'booking % is not a booking of this chat''s customer and stylist', p_booking
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'chat.chat_bookings(chat_id) lists the bookings of a chat.';
+        END IF;
+    END IF;
+
+    IF p_reply IS NOT NULL THEN
+        -- the actor's chat first: whether a message exists is nobody
+        -- else's business
+        PERFORM chat._participant_chat(p_chat);
+        IF NOT EXISTS (SELECT FROM chat.chat_messages m
+                        WHERE m.chat_id = p_chat AND m.seq = p_reply) THEN
+            RAISE EXCEPTION 'reply_to_seq %: no such message in this chat', p_reply
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'A reply quotes an earlier message of the same chat.';
         END IF;
     END IF;
 
@@ -93,9 +107,10 @@ BEGIN
         RETURNING c.chat_id, c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
     ), m AS (
         INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id,
-                                        client_msg_id, attachment_count, created_at)
+                                        client_msg_id, attachment_count, created_at,
+                                        reply_to_seq)
         SELECT c.chat_id, c.last_seq, v_actor, p_body, p_booking, p_client_msg_id, v_count,
-               c.last_message_at
+               c.last_message_at, p_reply
           FROM c
         RETURNING chat_messages.seq
     )
@@ -129,10 +144,10 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) IS
-'Send a message as the actor and return its seq; 55000 while either participant blocks the chat. A retry with the same client_msg_id returns the first seq and stores nothing. attachments: a JSON array of {storage_key, content_type, byte_size, width, height}.';
-REVOKE ALL ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) FROM PUBLIC, chat_service, chat_user;
-GRANT EXECUTE ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb) TO chat_service, chat_user;
+COMMENT ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb, bigint) IS
+'Send a message as the actor and return its seq; 55000 while either participant blocks the chat. A retry with the same client_msg_id returns the first seq and stores nothing. attachments: a JSON array of {storage_key, content_type, byte_size, width, height}. reply_to_seq: an earlier message of the chat that this one quotes.';
+REVOKE ALL ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb, bigint) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb, bigint) TO chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._own_message(chat_id uuid, seq bigint, verb text)
 RETURNS chat.chat_messages
@@ -153,7 +168,7 @@ BEGIN
         RAISE EXCEPTION 'message % does not exist in chat %', p_seq, p_chat
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF v_msg.sender_id <> v_actor THEN
+    IF v_msg.sender_id IS DISTINCT FROM v_actor THEN     -- a booking card has none
         RAISE EXCEPTION 'only the sender may % a message', verb
             USING ERRCODE = 'insufficient_privilege';
     END IF;

@@ -47,6 +47,59 @@ COMMENT ON FUNCTION chat.upsert_profile(uuid, text, text) IS
 REVOKE ALL ON FUNCTION chat.upsert_profile(uuid, text, text) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.upsert_profile(uuid, text, text) TO chat_service;
 
+CREATE OR REPLACE FUNCTION chat._post_booking_card(chat_id uuid, booking_id uuid, event text,
+                                                  service text, starts_at timestamptz, status text,
+                                                  previous_starts_at timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_seq bigint;
+BEGIN
+    /*
+     * Like a send (see chat.send_message()), in one statement, but from
+     * nobody: both participants have one more unread message and neither
+     * read mark moves.  The caller holds the chat's row locked.
+     */
+    WITH c AS (
+        UPDATE chat.chats c
+           SET last_seq = c.last_seq + 1,
+               last_message_at = greatest(now(), c.last_message_at),
+               customer_unread = c.customer_unread + 1,
+               stylist_unread = c.stylist_unread + 1
+         WHERE c.chat_id = $1
+        RETURNING c.chat_id, c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
+    ), m AS (
+        INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id, created_at,
+                                        kind, card)
+        SELECT c.chat_id, c.last_seq, NULL,
+               CASE $3 WHEN 'booked' THEN 'Booked'
+                       WHEN 'confirmed' THEN 'Booking confirmed'
+                       WHEN 'rescheduled' THEN 'Booking rescheduled'
+                       WHEN 'cancelled' THEN 'Booking cancelled'
+                       WHEN 'completed' THEN 'Booking completed'
+                       WHEN 'no_show' THEN 'Missed booking'
+                       WHEN 'pending' THEN 'Booking pending' END || ': ' || $4,
+               $2, c.last_message_at, 'booking',
+               jsonb_strip_nulls(jsonb_build_object(
+                   'event', $3, 'booking_id', $2, 'service', $4, 'starts_at', $5,
+                   'status', $6, 'previous_starts_at', $7))
+          FROM c
+        RETURNING chat_messages.seq
+    )
+    SELECT chat._relay_event('message', c.chat_id, c.customer_id, c.stylist_id,
+                             NULL, c.last_seq, c.last_message_at)
+      INTO v_seq
+      FROM c JOIN m ON m.seq = c.last_seq;
+    RETURN v_seq;
+END
+$$;
+
+COMMENT ON FUNCTION chat._post_booking_card(uuid, uuid, text, text, timestamptz, text, timestamptz) IS
+'Adds a booking card (a message of kind booking, without sender, unread for both participants) to a chat the caller holds locked, relays it, and returns its seq. Internal: used by upsert_booking().';
+REVOKE ALL ON FUNCTION chat._post_booking_card(uuid, uuid, text, text, timestamptz, text, timestamptz) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat.upsert_booking(id uuid, customer_id uuid, stylist_id uuid,
                                     service text, starts_at timestamptz, status text)
 RETURNS void
@@ -63,7 +116,10 @@ DECLARE
     p_service text := chat._check_text($4, 'service', 200);
     p_starts_at timestamptz := chat._require_arg($5, 'starts_at');
     p_status text := chat._require_arg($6, 'status');
+    v_cards boolean := coalesce(current_setting('stylist_chat.booking_cards', true), 'on')::boolean;
+    v_chat uuid;
     v_old record;
+    v_existed boolean;
 BEGIN
     IF p_status NOT IN ('pending', 'confirmed', 'completed', 'cancelled', 'no_show') THEN
         RAISE EXCEPTION 'invalid booking status "%"', p_status
@@ -83,9 +139,18 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    SELECT b.customer_id, b.stylist_id INTO v_old
-      FROM chat.bookings b WHERE b.id = p_id FOR UPDATE;
-    IF FOUND AND (v_old.customer_id, v_old.stylist_id) <> (p_customer, p_stylist) THEN
+    IF v_cards THEN
+        -- the chat row first, as every writer of a chat; opened if the pair
+        -- has none yet (an error below undoes that with everything else)
+        v_chat := chat._open_chat(p_customer, p_stylist);
+        PERFORM FROM chat.chats c WHERE c.chat_id = v_chat FOR NO KEY UPDATE;
+    END IF;
+    -- not FOR UPDATE: a send that names the booking takes FOR KEY SHARE
+    -- of it while it holds its chat locked
+    SELECT b.customer_id, b.stylist_id, b.starts_at, b.status INTO v_old
+      FROM chat.bookings b WHERE b.id = p_id FOR NO KEY UPDATE;
+    v_existed := FOUND;
+    IF v_existed AND (v_old.customer_id, v_old.stylist_id) <> (p_customer, p_stylist) THEN
         RAISE EXCEPTION 'booking % belongs to another customer and stylist', p_id
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The customer and the stylist of a booking never change; make a new booking.';
@@ -98,10 +163,30 @@ BEGIN
             starts_at = excluded.starts_at,
             status = excluded.status,
             updated_at = now();
+
+    IF NOT v_cards THEN
+        RETURN;
+    END IF;
+    -- a card for each change the people in the chat care about: a new
+    -- booking, a new time, a new status; the same state again adds none
+    IF NOT v_existed THEN
+        PERFORM chat._post_booking_card(v_chat, p_id,
+                    CASE p_status WHEN 'pending' THEN 'booked' ELSE p_status END,
+                    p_service, p_starts_at, p_status, NULL);
+        RETURN;
+    END IF;
+    IF p_starts_at <> v_old.starts_at THEN
+        PERFORM chat._post_booking_card(v_chat, p_id, 'rescheduled', p_service, p_starts_at,
+                                        p_status, v_old.starts_at);
+    END IF;
+    IF p_status <> v_old.status THEN
+        PERFORM chat._post_booking_card(v_chat, p_id, p_status, p_service, p_starts_at,
+                                        p_status, NULL);
+    END IF;
 END
 $$;
 
 COMMENT ON FUNCTION chat.upsert_booking(uuid, uuid, uuid, text, timestamptz, text) IS
-'Create or update a booking (status pending, confirmed, completed, cancelled or no_show), for context. For chat_service members.';
+'Create or update a booking (status pending, confirmed, completed, cancelled or no_show), for context. Each new booking, new time and new status posts a booking card in the pair''s chat (opened if need be) unless stylist_chat.booking_cards is off; the same state again posts nothing. For chat_service members.';
 REVOKE ALL ON FUNCTION chat.upsert_booking(uuid, uuid, uuid, text, timestamptz, text) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.upsert_booking(uuid, uuid, uuid, text, timestamptz, text) TO chat_service;

@@ -8,7 +8,8 @@ CREATE OR REPLACE FUNCTION chat._messages(chat_id uuid, after_seq bigint, before
 RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
                deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
-               booking jsonb)
+               booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
+               my_reactions text[])
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 AS $$
 #variable_conflict use_column
@@ -23,7 +24,8 @@ BEGIN
     IF newest_first THEN
         RETURN QUERY
         SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
-               m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking
+               m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
+               m.kind, m.card, m.reply_to, m.reactions, m.my_reactions
           FROM chat._message_rows m
          WHERE m.chat_id = p_chat
            AND m.seq < before_seq
@@ -32,7 +34,8 @@ BEGIN
     ELSE
         RETURN QUERY
         SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
-               m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking
+               m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
+               m.kind, m.card, m.reply_to, m.reactions, m.my_reactions
           FROM chat._message_rows m
          WHERE m.chat_id = p_chat
            AND m.seq > after_seq
@@ -50,7 +53,8 @@ CREATE OR REPLACE FUNCTION chat.history(chat_id uuid, before_seq bigint DEFAULT 
 RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
                deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
-               booking jsonb)
+               booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
+               my_reactions text[])
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -76,7 +80,8 @@ CREATE OR REPLACE FUNCTION chat.messages_since(chat_id uuid, after_seq bigint, m
 RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
                deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
-               booking jsonb)
+               booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
+               my_reactions text[])
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -106,13 +111,14 @@ AS $$
 DECLARE
     v_unread integer := 0;
 BEGIN
-    -- the unread counter counts the other participant's messages after the
-    -- mark that are not deleted: only that window is counted
+    -- the unread counter counts the messages after the mark that are not
+    -- the actor's (the other participant's and booking cards) and not
+    -- deleted: only that window is counted
     IF read_seq < last_seq THEN
         SELECT count(*) INTO v_unread
           FROM chat.chat_messages m
          WHERE m.chat_id = $1 AND m.seq > $4
-           AND m.sender_id <> $2 AND m.deleted_at IS NULL;
+           AND m.sender_id IS DISTINCT FROM $2 AND m.deleted_at IS NULL;
     END IF;
     IF is_customer THEN
         UPDATE chat.chats c SET customer_read_seq = $4, customer_unread = v_unread

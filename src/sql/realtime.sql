@@ -41,12 +41,12 @@ RETURNS bigint
 LANGUAGE sql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
     SELECT chat._relay_event($1, c.chat_id, c.customer_id, c.stylist_id,
-                             chat.require_actor(), $3, now())
+                             chat.current_actor(), $3, now())
       FROM chat.chats c WHERE c.chat_id = $2
 $$;
 
 COMMENT ON FUNCTION chat._relay_change(text, uuid, bigint) IS
-'Records an event of the actor on a chat (edited, deleted, read, chat_created) for the relay. Internal.';
+'Records an event of the actor on a chat (edited, deleted, read, chat_created, ...) for the relay; without an actor (a chat opened for a booking card) the event has no sender. Internal.';
 REVOKE ALL ON FUNCTION chat._relay_change(text, uuid, bigint) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._relay_database()
@@ -166,7 +166,8 @@ CREATE OR REPLACE FUNCTION chat.undelivered(max_rows integer DEFAULT 500)
 RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
                deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
-               booking jsonb)
+               booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
+               my_reactions text[])
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -203,7 +204,7 @@ BEGIN
                 SELECT x.chat_id, x.seq, x.created_at
                   FROM chat.chat_messages x
                  WHERE x.chat_id = p.chat_id AND x.seq > p.delivered
-                   AND x.sender_id <> v_actor
+                   AND x.sender_id IS DISTINCT FROM v_actor   -- booking cards too
                  ORDER BY x.seq
                  LIMIT p_max) m
          ORDER BY m.created_at, m.chat_id, m.seq
@@ -225,7 +226,8 @@ BEGIN
          WHERE c.chat_id = mk.chat_id AND mk.upto IS NOT NULL
     )
     SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
-           m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking
+           m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
+           m.kind, m.card, m.reply_to, m.reactions, m.my_reactions
       FROM picked k
       JOIN chat._message_rows m ON m.chat_id = k.chat_id AND m.seq = k.seq
      ORDER BY k.created_at, k.chat_id, k.seq;

@@ -92,8 +92,8 @@ CREATE TABLE chat.chat_messages (
     chat_id             uuid NOT NULL,
     seq                 bigint NOT NULL,
     -- a participant of the chat: send_message() checks it (no foreign key,
-    -- so that a send locks one row, its chat's)
-    sender_id           uuid NOT NULL,
+    -- so that a send locks one row, its chat's); NULL for a booking card
+    sender_id           uuid,
     -- NULL only for a deleted message (a tombstone)
     body                text,
     booking_id          uuid REFERENCES chat.bookings (id),
@@ -107,6 +107,12 @@ CREATE TABLE chat.chat_messages (
     hidden_at           timestamptz,
     hidden_by           uuid,
     hidden_reason       text,
+    -- (1.1, appended) the earlier message of the chat this one quotes
+    reply_to_seq        bigint,
+    -- (1.1, appended) 'text' from a participant, or 'booking': a card that
+    -- chat.upsert_booking() posts, without sender, with what changed in card
+    kind                text NOT NULL DEFAULT 'text',
+    card                jsonb,
     PRIMARY KEY (chat_id, seq),
     -- one constraint for the same reason as chats_state_check; a tombstone
     -- has no body and no attachments
@@ -115,7 +121,11 @@ CREATE TABLE chat.chat_messages (
                AND coalesce(char_length(body), 0) <= 4000
                AND attachment_count BETWEEN 0 AND 10
                AND (deleted_at IS NULL) = (body IS NOT NULL)
-               AND (deleted_at IS NULL OR attachment_count = 0))
+               AND (deleted_at IS NULL OR attachment_count = 0)
+               AND (reply_to_seq IS NULL OR reply_to_seq BETWEEN 1 AND seq - 1)
+               AND kind IN ('text', 'booking')
+               AND (kind = 'text') = (sender_id IS NOT NULL)
+               AND (kind = 'text') = (card IS NULL))
 );
 
 CREATE UNIQUE INDEX chat_messages_client_msg_id_key
@@ -279,3 +289,20 @@ COMMENT ON TABLE chat.pins IS
 
 REVOKE ALL ON TABLE chat.pins FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('chat.pins', '');
+
+-- reactions: one per person, emoji and message
+CREATE TABLE chat.reactions (
+    chat_id         uuid NOT NULL,
+    seq             bigint NOT NULL,
+    profile_id      uuid NOT NULL,
+    emoji           text NOT NULL CHECK (char_length(emoji) BETWEEN 1 AND 16),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_id, seq, profile_id, emoji),
+    FOREIGN KEY (chat_id, seq) REFERENCES chat.chat_messages (chat_id, seq) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE chat.reactions IS
+'Reactions to messages: one row per person, emoji and message (at most 20 emoji a person on a message). Not shown for deleted or hidden messages.';
+
+REVOKE ALL ON TABLE chat.reactions FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.reactions', '');

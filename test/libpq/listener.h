@@ -129,7 +129,8 @@ typedef struct Event
 
 /*
  * Parse a flat JSON object of string and number values; check that its
- * keys are exactly type, chat_id, seq, sender_id, ts.
+ * keys are exactly type, chat_id, seq, sender_id, ts.  sender_id may be
+ * null (a booking card has no sender): the event's sender is then "".
  */
 static inline int
 parse_payload(const char *s, Event *e)
@@ -146,6 +147,7 @@ parse_payload(const char *s, Event *e)
 		char		key[32];
 		char		val[128];
 		int			is_string;
+		int			is_null;
 		int			k;
 		size_t		n = 0;
 
@@ -165,7 +167,14 @@ parse_payload(const char *s, Event *e)
 		while (*s == ' ')
 			s++;
 		n = 0;
-		if (*s == '"')
+		is_null = 0;
+		if (strncmp(s, "null", 4) == 0)
+		{
+			is_null = 1;		/* only sender_id, for a booking card */
+			is_string = 1;
+			s += 4;
+		}
+		else if (*s == '"')
 		{
 			is_string = 1;
 			s++;
@@ -194,6 +203,8 @@ parse_payload(const char *s, Event *e)
 		seen |= 1 << k;
 		if ((k == 2) == is_string)
 			return 0;			/* seq is a number, the others strings */
+		if (is_null && k != 3)
+			return 0;			/* and only sender_id may be null */
 		switch (k)
 		{
 			case 0:
@@ -208,7 +219,7 @@ parse_payload(const char *s, Event *e)
 				e->seq = atol(val);
 				break;
 			case 3:
-				if (strlen(val) != 36)
+				if (!is_null && strlen(val) != 36)
 					return 0;
 				snprintf(e->sender, sizeof(e->sender), "%s", val);
 				break;

@@ -21,6 +21,10 @@
  *   - a pin (type pinned) and an unpin (type unpinned) of a message, with
  *     its seq and sender_id = the participant who pinned or unpinned, reach
  *     the three channels;
+ *   - a reaction (type reaction, the message's seq, sender_id = who
+ *     reacted) reaches the three channels;
+ *   - a booking of the pair posts a booking card: a message event whose
+ *     sender_id is null;
  *   - typing: two calls within a second make one event, one more call a
  *     second later makes a second event;
  *   - every payload received during the run is such JSON, without any
@@ -32,7 +36,7 @@
  */
 #include "listener.h"
 
-#define NTESTS 13
+#define NTESTS 15
 
 int
 main(int argc, char **argv)
@@ -152,10 +156,33 @@ main(int argc, char **argv)
 			t = wait_for(three, 3, 1, "unpinned", chat_a, seq, s1, 5);
 			ok(t >= 0, "an unpin (type unpinned, the message's seq, sender_id = who unpinned it) "
 			   "reached the three channels (%.3f s)", t);
+
+			/* 11: the customer reacts to a message */
+			p[2] = "\xf0\x9f\x91\x8d";	/* thumbs up */
+			call_as(setup, c1, "SELECT 0 FROM chat.react($1::uuid, $2::bigint, $3)", 3, p);
+			t = wait_for(three, 3, 1, "reaction", chat_a, seq, c1, 5);
+			ok(t >= 0, "a reaction (type reaction, the message's seq, sender_id = who reacted) "
+			   "reached the three channels (%.3f s)", t);
+
+			/* 12: a booking of the pair posts a card, which has no sender */
+			{
+				char		booking[37];
+				const char *b[] = {booking, c1, s1};
+				long		card;
+
+				new_uuid(booking);
+				must_do(setup, "SELECT chat.upsert_booking($1::uuid, $2::uuid, $3::uuid, "
+						"'relay test booking', now() + interval '1 day', 'pending')", 3, b);
+				card = must_long(setup, "SELECT last_seq FROM chat.chats WHERE chat_id = $1::uuid",
+								 1, p);
+				t = wait_for(three, 3, 1, "message", chat_a, card, "", 5);
+				ok(t >= 0, "a booking card (type message, its seq %ld, sender_id null) reached "
+				   "the three channels (%.3f s)", card, t);
+			}
 		}
 	}
 
-	/* 11-12: typing */
+	/* 13-14: typing */
 	{
 		const char *p[] = {c1};
 		const char *q[] = {chat_a};
@@ -191,7 +218,7 @@ main(int argc, char **argv)
 		ok(t >= 0 && two, "one more typing() call a second later made a second event (%.3f s)", t);
 	}
 
-	/* 13: every payload of the run */
+	/* 15: every payload of the run */
 	drain_for(300);
 	check_all_payloads(NULL, 0);
 

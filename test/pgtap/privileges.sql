@@ -12,6 +12,8 @@
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
 SELECT plan(151);
+-- no booking cards: the messages below are the ones sent
+SET stylist_chat.booking_cards = off;
 
 CREATE ROLE regress_nobody LOGIN;
 CREATE ROLE regress_app LOGIN IN ROLE chat_service;

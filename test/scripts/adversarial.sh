@@ -188,6 +188,7 @@ SELECT chat.upsert_profile('$SUE', 'stylist', 'Sue');
 SELECT chat.upsert_profile('$ADA', 'admin', 'Ada');
 SELECT chat.upsert_profile('$CAROL', 'customer', 'Carol');
 SELECT chat.upsert_profile('$DAVE', 'customer', 'Dave');
+SET stylist_chat.booking_cards = off;   -- the chats hold the messages sent below only
 SELECT chat.upsert_booking('$BK_AS', '$ALICE', '$SAM', 'SECRET-AS haircut', '2030-01-01 10:00+00', 'confirmed');
 SELECT chat.upsert_booking('$BK_BS', '$BOB', '$SUE', 'OWN-BS colour', '2030-01-02 10:00+00', 'confirmed');
 SELECT chat.upsert_booking('$BK_BSAM', '$BOB', '$SAM', 'OWN-BSAM trim', '2030-01-03 10:00+00', 'pending');

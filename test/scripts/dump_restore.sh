@@ -92,6 +92,7 @@ VARS=(-v c1=$C1 -v c2=$C2 -v s1=$S1 -v s2=$S2 -v a1=$A1
 # 1-2. fill the database through the API
 # ---------------------------------------------------------------------------
 "${PSQL[@]}" "${VARS[@]}" -d "$DB" >"$WORK/fill.out" 2>&1 <<'SQL'
+SET stylist_chat.booking_cards = off;   -- the messages below are the people's only
 SELECT chat.upsert_profile(:'c1', 'customer', 'Ana O''Neil');
 SELECT chat.upsert_profile(:'c2', 'customer', 'Zoë Müller');
 SELECT chat.upsert_profile(:'c2', 'customer', 'Zoë Müller-Schmidt');

@@ -143,3 +143,47 @@ COMMENT ON TABLE chat.pins IS
 
 REVOKE ALL ON TABLE chat.pins FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('chat.pins', '');
+
+-- replies and booking cards: the quoted message, the kind of message and
+-- a card's content, appended as a fresh install has them (NULL or a
+-- constant default: no rewrite of the table); a booking card has no sender
+ALTER TABLE chat.chat_messages ALTER COLUMN sender_id DROP NOT NULL;
+ALTER TABLE chat.chat_messages ADD COLUMN reply_to_seq bigint;
+ALTER TABLE chat.chat_messages ADD COLUMN kind text NOT NULL DEFAULT 'text';
+ALTER TABLE chat.chat_messages ADD COLUMN card jsonb;
+ALTER TABLE chat.chat_messages DROP CONSTRAINT chat_messages_check;
+ALTER TABLE chat.chat_messages ADD CONSTRAINT chat_messages_check
+        CHECK (seq > 0
+               AND coalesce(char_length(body), 0) <= 4000
+               AND attachment_count BETWEEN 0 AND 10
+               AND (deleted_at IS NULL) = (body IS NOT NULL)
+               AND (deleted_at IS NULL OR attachment_count = 0)
+               AND (reply_to_seq IS NULL OR reply_to_seq BETWEEN 1 AND seq - 1)
+               AND kind IN ('text', 'booking')
+               AND (kind = 'text') = (sender_id IS NOT NULL)
+               AND (kind = 'text') = (card IS NULL));
+
+-- the readers' rows gain the reply, the kind and card, and the reactions;
+-- send_message gains reply_to_seq
+DROP FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb);
+DROP FUNCTION chat.history(uuid, bigint, integer);
+DROP FUNCTION chat.messages_since(uuid, bigint, integer);
+DROP FUNCTION chat._messages(uuid, bigint, bigint, integer, boolean);
+DROP FUNCTION chat.undelivered(integer);
+
+-- reactions: one per person, emoji and message
+CREATE TABLE chat.reactions (
+    chat_id         uuid NOT NULL,
+    seq             bigint NOT NULL,
+    profile_id      uuid NOT NULL,
+    emoji           text NOT NULL CHECK (char_length(emoji) BETWEEN 1 AND 16),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_id, seq, profile_id, emoji),
+    FOREIGN KEY (chat_id, seq) REFERENCES chat.chat_messages (chat_id, seq) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE chat.reactions IS
+'Reactions to messages: one row per person, emoji and message (at most 20 emoji a person on a message). Not shown for deleted or hidden messages.';
+
+REVOKE ALL ON TABLE chat.reactions FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.reactions', '');
