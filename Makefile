@@ -36,7 +36,8 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
 PGFILEDESC = "stylist_chat - customer-stylist chat"
 PG_CFLAGS = -Wextra -Wno-unused-parameter
 
-REGRESS = setup identity chats messages reading access realtime safety pins inbox_controls errors
+REGRESS = setup identity chats messages reading access realtime safety pins inbox_controls \
+          replies_reactions booking_cards errors
 
 PG_CONFIG ?= pg_config
 PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))

@@ -171,7 +171,7 @@ BEGIN
     -- booking, a new time, a new status; the same state again adds none
     IF NOT v_existed THEN
         PERFORM chat._post_booking_card(v_chat, p_id,
-                    CASE p_status WHEN 'pending' THEN 'booked' ELSE p_status END,
+                    'booked',
                     p_service, p_starts_at, p_status, NULL);
         RETURN;
     END IF;

@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(151);
+SELECT plan(153);
 -- no booking cards: the messages below are the ones sent
 SET stylist_chat.booking_cards = off;
 
@@ -99,7 +99,9 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ($$SELECT chat.unpin('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.unpin'),
     ($$SELECT * FROM chat.pinned('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.pinned'),
     ('SELECT * FROM chat.undelivered()', 'chat.undelivered'),
-    ('SELECT * FROM chat.relay_status()', 'chat.relay_status')
+    ('SELECT * FROM chat.relay_status()', 'chat.relay_status'),
+    ($$SELECT chat.react('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.react'),
+    ($$SELECT chat.unreact('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.unreact')
   ) AS t(stmt, what);
 
 -- ... nor read a view.
@@ -422,17 +424,19 @@ SELECT results_eq(
              ('chat.pair_chat_id(uuid,uuid)'),
              ('chat.pin(uuid,bigint,text,timestamp with time zone)'),
              ('chat.pinned(uuid)'),
+             ('chat.react(uuid,bigint,text)'),
              ('chat.relay_status()'),
              ('chat.report(uuid,text,bigint,text)'),
              ('chat.reset_actor()'),
              ('chat.resolve_report(bigint,text,text)'),
              ('chat.revoke_tokens(uuid)'),
              ('chat.rotate_signing_key()'),
-             ('chat.send_message(uuid,text,uuid,uuid,jsonb)'),
+             ('chat.send_message(uuid,text,uuid,uuid,jsonb,bigint)'),
              ('chat.typing(uuid)'),
              ('chat.unblock(uuid)'),
              ('chat.undelivered(integer)'),
              ('chat.unpin(uuid,bigint)'),
+             ('chat.unreact(uuid,bigint,text)'),
              ('chat.upsert_booking(uuid,uuid,uuid,text,timestamp with time zone,text)'),
              ('chat.upsert_profile(uuid,text,text)')$$,
     'chat_service may execute exactly the API functions (and the functions of the views)');
@@ -459,6 +463,7 @@ SELECT results_eq(
              ('my_messages', true, false),
              ('pins', false, false),
              ('profiles', false, false),
+             ('reactions', false, false),
              ('relay_watermark', false, false),
              ('reports', false, false),
              ('secrets', false, false),

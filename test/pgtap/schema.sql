@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(70);
+SELECT plan(72);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -13,8 +13,8 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat
 -- Exactly these tables and views; nothing else is stored in the schema.
 SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
                                 'relay_watermark', 'secrets', 'audit_entries',
-                                'token_revocations', 'used_tokens', 'reports', 'pins'],
-                  'schema chat has exactly its twelve tables');
+                                'token_revocations', 'used_tokens', 'reports', 'pins', 'reactions'],
+                  'schema chat has exactly its thirteen tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');
@@ -36,7 +36,7 @@ SELECT columns_are('chat', 'chats',
 SELECT columns_are('chat', 'chat_messages',
     ARRAY['chat_id', 'seq', 'sender_id', 'body', 'booking_id', 'client_msg_id',
           'attachment_count', 'created_at', 'edited_at', 'deleted_at',
-          'hidden_at', 'hidden_by', 'hidden_reason'],
+          'hidden_at', 'hidden_by', 'hidden_reason', 'reply_to_seq', 'kind', 'card'],
     'chat.chat_messages has its columns');
 SELECT columns_are('chat', 'media',
     ARRAY['chat_id', 'seq', 'position', 'storage_key', 'content_type', 'byte_size',
@@ -49,6 +49,9 @@ SELECT columns_are('chat', 'reports',
 SELECT columns_are('chat', 'pins',
     ARRAY['chat_id', 'seq', 'pinned_by', 'note', 'pinned_at', 'expires_at'],
     'chat.pins has its columns');
+SELECT columns_are('chat', 'reactions',
+    ARRAY['chat_id', 'seq', 'profile_id', 'emoji', 'created_at'],
+    'chat.reactions has its columns');
 SELECT columns_are('chat', 'token_revocations', ARRAY['profile_id', 'revoked_at'],
     'chat.token_revocations has its columns');
 SELECT columns_are('chat', 'used_tokens', ARRAY['token_id', 'expires_at'],
@@ -76,6 +79,8 @@ SELECT col_is_pk('chat', 'chat_messages', ARRAY['chat_id', 'seq'],
 SELECT col_is_pk('chat', 'media', ARRAY['chat_id', 'seq', 'position'],
                  'media: primary key (chat_id, seq, position)');
 SELECT col_is_pk('chat', 'pins', ARRAY['chat_id', 'seq'], 'pins: primary key (chat_id, seq)');
+SELECT col_is_pk('chat', 'reactions', ARRAY['chat_id', 'seq', 'profile_id', 'emoji'],
+                 'reactions: primary key (chat_id, seq, profile_id, emoji)');
 SELECT col_is_pk('chat', 'token_revocations', ARRAY['profile_id'],
                  'token_revocations: primary key (profile_id)');
 SELECT col_is_fk('chat', 'token_revocations', ARRAY['profile_id'],
@@ -93,8 +98,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('pins'), ('relay_watermark'), ('reports')$$,
-    'the chat-owned tables are chats, chat_messages, media, pins, relay_watermark, audit_entries and reports');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('pins'), ('reactions'), ('relay_watermark'), ('reports')$$,
+    'the chat-owned tables are chats, chat_messages, media, pins, reactions, relay_watermark, audit_entries and reports');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -190,7 +195,7 @@ SELECT is(
 
 -- The identity functions are C, not definers, and the actor is read-only
 -- to the planner within a statement.
-SELECT is_definer('chat', 'send_message', ARRAY['uuid', 'text', 'uuid', 'uuid', 'jsonb'],
+SELECT is_definer('chat', 'send_message', ARRAY['uuid', 'text', 'uuid', 'uuid', 'jsonb', 'bigint'],
                   'chat.send_message is SECURITY DEFINER');
 SELECT isnt_definer('chat', 'act_as', ARRAY['uuid', 'boolean'],
                     'chat.act_as is not SECURITY DEFINER (it checks the calling user)');
@@ -227,10 +232,10 @@ SELECT results_eq(
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
              ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.pins'), ('chat.profiles'),
-             ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
+             ('chat.reactions'), ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
              ('chat.token_revocations')$$,
-    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, and the reports and their id sequence');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 12,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, and the reports and their id sequence');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 13,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...

@@ -416,11 +416,13 @@ SQL
 VIEW_FUNCTIONS="_my_chats _my_messages _my_media _admin_chats _admin_messages _audit_log _admin_blocks _admin_reports"
 USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read listen_channel listen typing
-  undelivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread $VIEW_FUNCTIONS "
+  undelivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
+  react unreact $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
-  issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread $VIEW_FUNCTIONS "
+  issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
+  react unreact $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
     while IFS='|' read -r name sig call; do
@@ -498,6 +500,12 @@ probe_attacks() {
     probe probing "$who: pin of a seq that does not exist" "$same" 'SELECT chat.pin(%1$L, 99)' $ids
     probe probing "$who: unpin" "$same" 'SELECT chat.unpin(%1$L, 1)' $ids
     probe probing "$who: pinned" "$same" 'SELECT * FROM chat.pinned(%1$L)' $ids
+    probe probing "$who: send_message replying to message 1" "$same" "SELECT chat.send_message(%1\$L, 'forged', reply_to_seq => 1)" $ids
+    probe probing "$who: send_message replying to a seq that does not exist" "$same" "SELECT chat.send_message(%1\$L, 'forged', reply_to_seq => 99)" $ids
+    probe probing "$who: react" "$same" "SELECT chat.react(%1\$L, 1, '👍')" $ids
+    probe probing "$who: react to a seq that does not exist" "$same" "SELECT chat.react(%1\$L, 99, '👍')" $ids
+    probe probing "$who: react with text" "$same" "SELECT chat.react(%1\$L, 1, 'spite')" $ids
+    probe probing "$who: unreact" "$same" "SELECT chat.unreact(%1\$L, 1, '👍')" $ids
     probe probing "$who: hide_message" '^1 42501 only an admin may do this' "SELECT chat.hide_message(%1\$L, 1, 'spite')" $ids
     probe probing "$who: admin_history" '^1 42501 only an admin may do this' 'SELECT * FROM chat.admin_history(%1$L)' $ids
     probe probing "$who: chat_for_booking" '^1 42501 booking ID does not exist or you are not part of it' \
@@ -607,7 +615,9 @@ user_fuzz() {
     fuzz "$who" chat.history "$own;NULL::bigint;50" "uuid;bigint;integer"
     fuzz "$who" chat.messages_since "$own;0::bigint;100" "uuid;bigint;integer"
     fuzz "$who" chat.chat_bookings "$own" "uuid"
-    fuzz "$who" chat.send_message "$own;'fuzz';NULL::uuid;NULL::uuid;NULL::jsonb" "uuid;text;uuid;uuid;jsonb"
+    fuzz "$who" chat.send_message "$own;'fuzz';NULL::uuid;NULL::uuid;NULL::jsonb;NULL::bigint" "uuid;text;uuid;uuid;jsonb;bigint"
+    fuzz "$who" chat.react "$own;1::bigint;'👍'" "uuid;bigint;text"
+    fuzz "$who" chat.unreact "$own;1::bigint;'👍'" "uuid;bigint;text"
     fuzz "$who" chat.edit_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
     fuzz "$who" chat.delete_message "$own;1::bigint" "uuid;bigint"
     fuzz "$who" chat.mark_read "$own;1::bigint" "uuid;bigint"
