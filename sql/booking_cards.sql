@@ -9,10 +9,10 @@
 \pset null '(null)'
 -- an error undoes its statement only, not the transaction
 \set ON_ERROR_ROLLBACK on
-\set hal  00000000-0000-4000-8000-0000000000c8
-\set xia  00000000-0000-4000-8000-000000000056
-\set b7   00000000-0000-4000-8000-0000000000b7
-\set b8   00000000-0000-4000-8000-0000000000b8
+\set hal  00000000-0000-4000-8000-0000000001c2
+\set xia  00000000-0000-4000-8000-000000000152
+\set b7   00000000-0000-4000-8000-0000000001b7
+\set b8   00000000-0000-4000-8000-0000000001b8
 
 -- the earlier examples turned the cards off for this database
 SET stylist_chat.booking_cards = on;

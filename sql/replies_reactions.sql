@@ -9,8 +9,8 @@
 -- an error undoes its statement only, not the transaction
 \set ON_ERROR_ROLLBACK on
 -- two more people, for a chat of their own
-\set gil  00000000-0000-4000-8000-0000000000c7
-\set wes  00000000-0000-4000-8000-000000000055
+\set gil  00000000-0000-4000-8000-0000000001c1
+\set wes  00000000-0000-4000-8000-000000000151
 
 SET ROLE regress_app;
 SELECT chat.upsert_profile(:'gil', 'customer', 'Gil') \g /dev/null

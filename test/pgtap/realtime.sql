@@ -95,7 +95,8 @@ BEGIN
            u.attachments, u.booking
       FROM chat.undelivered(p_max) WITH ORDINALITY
            AS u(chat_id, seq, sender_id, body, booking_id, client_msg_id, created_at,
-                edited_at, deleted_at, hidden_at, attachments, booking, ord);
+                edited_at, deleted_at, hidden_at, attachments, booking, kind, card, reply_to,
+                reactions, my_reactions, ord);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END

@@ -349,7 +349,7 @@ chk() { printf "SELECT 'check', %s, %s, pg_temp.try(%s);\n" "$(sqlq "$1")" "$(sq
 # a SQL string literal
 sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
 
-TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins)
+TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins reactions)
 # table attacks for one role
 table_attacks() {
     local who=$1 t
