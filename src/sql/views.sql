@@ -68,8 +68,9 @@ BEGIN
            m.created_at, m.edited_at, m.deleted_at, m.hidden_at
       FROM chat.chats c
       JOIN chat._message_rows m ON m.chat_id = c.chat_id
-     WHERE (c.customer_id = v_actor AND m.seq > c.customer_cleared_seq)
-        OR (c.stylist_id = v_actor AND m.seq > c.stylist_cleared_seq);
+     WHERE v_actor IN (c.customer_id, c.stylist_id)
+       AND m.seq > CASE WHEN c.customer_id = v_actor      -- clear_history()
+                        THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END;
 END
 $$;
 
@@ -104,8 +105,9 @@ BEGIN
            a.width, a.height, a.created_at
       FROM chat.chats c
       JOIN chat.media a ON a.chat_id = c.chat_id
-     WHERE ((c.customer_id = v_actor AND a.seq > c.customer_cleared_seq)
-            OR (c.stylist_id = v_actor AND a.seq > c.stylist_cleared_seq))
+     WHERE v_actor IN (c.customer_id, c.stylist_id)
+       AND a.seq > CASE WHEN c.customer_id = v_actor      -- clear_history()
+                        THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END
        AND NOT EXISTS (SELECT FROM chat.chat_messages m
                         WHERE m.chat_id = a.chat_id AND m.seq = a.seq
                           AND m.hidden_at IS NOT NULL);
