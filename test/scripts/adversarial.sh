@@ -1778,6 +1778,9 @@ SQL
     lock_case 6 "get_or_create_chat with sam (a new pair)" "SELECT chat.get_or_create_chat('$BOB', '$SAM')" "$SAM"
     lock_case 7 "chat_with(sam) (a new pair)" "SELECT chat.chat_with('$SAM')" "$SAM"
     lock_case 8 "chat_for_booking of his booking with sam (a new pair)" "SELECT chat.chat_for_booking('$BK_BSAM')" "$SAM"
+    lock_case 10 "archive of his chat with sue" "SELECT chat.archive('$OWN')" "$SUE"
+    lock_case 11 "mute of his chat with sue" "SELECT chat.mute('$OWN')" "$SUE"
+    lock_case 12 "clear_history of his chat with sue" "SELECT chat.clear_history('$OWN')" "$SUE"
     # login tokens spent a while ago, expired now: a login clears some of them
     for i in 1 2 3; do
         psql -X -q -At -U adv_enduser -d "$DB" -c "SELECT chat.authenticate('$(token "$CAROL" issue_login_token '1 second')')" >/dev/null
