@@ -178,6 +178,23 @@ SELECT regress_try($$SELECT chat.chat_bookings($1)$$, chat.pair_chat_id(:'ben', 
 SELECT regress_try($$SELECT chat.chat_bookings($1)$$, '00000000-0000-4000-8000-000000000000');
 
 --
+-- Inbox controls (in Ana and Sam's chat, $1)
+--
+-- a NULL chat
+SELECT regress_try($$SELECT chat.archive(NULL)$$);
+SELECT regress_try($$SELECT chat.mute(NULL)$$);
+SELECT regress_try($$SELECT chat.clear_history(NULL)$$);
+-- a mute time that is not in the future
+SELECT regress_try($$SELECT chat.mute($1, now() - interval '1 hour')$$, :'ana_sam');
+SELECT regress_try($$SELECT chat.mute($1, '-infinity')$$, :'ana_sam');
+-- a NULL archived in the inbox
+SELECT regress_try($$SELECT * FROM chat.inbox(archived => NULL)$$);
+-- a chat of someone else (Ben and Sam's) or of nobody: the same answer
+SELECT regress_try($$SELECT chat.archive($1)$$, chat.pair_chat_id(:'ben', :'sam'));
+SELECT regress_try($$SELECT chat.mute($1, now() - interval '1 hour')$$, chat.pair_chat_id(:'ben', :'sam'));
+SELECT regress_try($$SELECT chat.clear_history($1)$$, '00000000-0000-4000-8000-000000000000');
+
+--
 -- An idempotency key belongs to its sender: Sam cannot reuse the
 -- client_msg_id of Ana's message 5.
 --

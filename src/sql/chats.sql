@@ -123,7 +123,8 @@ CREATE OR REPLACE FUNCTION chat.get_chat(chat_id uuid)
 RETURNS TABLE (customer_id uuid, customer_name text,
                stylist_id uuid, stylist_name text, created_at timestamptz,
                last_seq bigint, last_message_at timestamptz,
-               last_read_seq bigint, unread_count integer, other_read_seq bigint)
+               last_read_seq bigint, unread_count integer, other_read_seq bigint,
+               is_archived boolean, muted_until timestamptz, cleared_seq bigint)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -138,7 +139,14 @@ BEGIN
            c.created_at, c.last_seq, c.last_message_at,
            CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END,
            CASE WHEN c.customer_id = v_actor THEN c.customer_unread ELSE c.stylist_unread END,
-           CASE WHEN c.customer_id = v_actor THEN c.stylist_read_seq ELSE c.customer_read_seq END
+           CASE WHEN c.customer_id = v_actor THEN c.stylist_read_seq ELSE c.customer_read_seq END,
+           -- the actor's inbox controls (src/sql/inbox_controls.sql)
+           coalesce(CASE WHEN c.customer_id = v_actor THEN c.customer_archived_seq
+                         ELSE c.stylist_archived_seq END = c.last_seq, false),
+           CASE WHEN c.customer_id = v_actor
+                THEN CASE WHEN c.customer_muted_until > now() THEN c.customer_muted_until END
+                ELSE CASE WHEN c.stylist_muted_until > now() THEN c.stylist_muted_until END END,
+           CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END
       FROM chat.chats c
       JOIN chat.profiles pc ON pc.id = c.customer_id
       JOIN chat.profiles ps ON ps.id = c.stylist_id
@@ -151,7 +159,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.get_chat(uuid) IS
-'The header of a chat for the actor: both participants, last seq, the actor''s read state and unread count, and how far the other has read.';
+'The header of a chat for the actor: both participants, last seq, the actor''s read state and unread count, how far the other has read, and the actor''s inbox controls: is_archived, muted_until (NULL when not muted) and cleared_seq (messages up to it are cleared for the actor).';
 REVOKE ALL ON FUNCTION chat.get_chat(uuid) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.get_chat(uuid) TO chat_service, chat_user;
 
@@ -180,10 +188,11 @@ GRANT EXECUTE ON FUNCTION chat.chat_bookings(uuid) TO chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat.inbox(max_rows integer DEFAULT NULL,
                            before_activity timestamptz DEFAULT NULL,
-                           before_chat_id uuid DEFAULT NULL)
+                           before_chat_id uuid DEFAULT NULL,
+                           archived boolean DEFAULT false)
 RETURNS TABLE (chat_id uuid, other_id uuid, other_name text, last_message_at timestamptz,
                preview text, unread_count integer, bookings_count bigint,
-               activity_at timestamptz)
+               activity_at timestamptz, is_archived boolean, muted_until timestamptz)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -194,6 +203,7 @@ DECLARE
     p_max integer := $1;
     p_before_at timestamptz := $2;
     p_before_chat uuid := $3;
+    p_archived boolean := chat._require_arg($4, 'archived');
 BEGIN
     IF p_max IS NOT NULL AND p_max NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', p_max
@@ -210,20 +220,29 @@ BEGIN
      * The actor's chats are ordered by their last activity, and only the
      * page asked for is then dressed with names, previews and booking
      * counts.  Ties in activity are broken by chat_id, so that the page
-     * after (before_activity, before_chat_id) is well defined.
+     * after (before_activity, before_chat_id) is well defined.  A chat is
+     * archived for the actor while its last_seq is still the one it had
+     * when archived: the default inbox leaves those out, archived => true
+     * lists only them.  Both are filters on the rows read anyway.
      */
     RETURN QUERY
     WITH page AS (
         SELECT c.*
           FROM (SELECT x.chat_id, x.customer_id, x.stylist_id, x.stylist_id AS other,
                        x.last_seq, x.last_message_at, x.customer_unread AS unread,
-                       coalesce(x.last_message_at, x.created_at) AS activity
-                  FROM chat.chats x WHERE x.customer_id = v_actor
+                       coalesce(x.last_message_at, x.created_at) AS activity,
+                       x.customer_muted_until AS muted_until, x.customer_cleared_seq AS cleared
+                  FROM chat.chats x
+                 WHERE x.customer_id = v_actor
+                   AND coalesce(x.customer_archived_seq = x.last_seq, false) = p_archived
                 UNION ALL
                 SELECT x.chat_id, x.customer_id, x.stylist_id, x.customer_id,
                        x.last_seq, x.last_message_at, x.stylist_unread,
-                       coalesce(x.last_message_at, x.created_at)
-                  FROM chat.chats x WHERE x.stylist_id = v_actor) c
+                       coalesce(x.last_message_at, x.created_at),
+                       x.stylist_muted_until, x.stylist_cleared_seq
+                  FROM chat.chats x
+                 WHERE x.stylist_id = v_actor
+                   AND coalesce(x.stylist_archived_seq = x.last_seq, false) = p_archived) c
          WHERE p_before_at IS NULL
             OR c.activity < p_before_at
             OR (c.activity = p_before_at AND c.chat_id > p_before_chat)
@@ -235,15 +254,18 @@ BEGIN
            c.unread,
            (SELECT count(*) FROM chat.bookings b
              WHERE b.customer_id = c.customer_id AND b.stylist_id = c.stylist_id),
-           c.activity
+           c.activity, p_archived,
+           CASE WHEN c.muted_until > now() THEN c.muted_until END
       FROM page c
       JOIN chat.profiles o ON o.id = c.other
+      -- no preview of a message the actor cleared
       LEFT JOIN chat.chat_messages m ON m.chat_id = c.chat_id AND m.seq = c.last_seq
+                                    AND m.seq > c.cleared
      ORDER BY c.activity DESC, c.chat_id;
 END
 $$;
 
-COMMENT ON FUNCTION chat.inbox(integer, timestamptz, uuid) IS
-'The actor''s chats, most recent activity first: the other participant, a preview of the last message, the unread count, the pair''s number of bookings, and activity_at. With max_rows (1 to 1000), one page; the next page starts after the last row''s (activity_at, chat_id), passed as before_activity and before_chat_id.';
-REVOKE ALL ON FUNCTION chat.inbox(integer, timestamptz, uuid) FROM PUBLIC, chat_service, chat_user;
-GRANT EXECUTE ON FUNCTION chat.inbox(integer, timestamptz, uuid) TO chat_service, chat_user;
+COMMENT ON FUNCTION chat.inbox(integer, timestamptz, uuid, boolean) IS
+'The actor''s chats, most recent activity first: the other participant, a preview of the last message (none once the actor cleared it), the unread count, the pair''s number of bookings, activity_at, whether the chat is archived and until when it is muted (NULL: not muted). Without the chats the actor archived, or with archived => true only those. With max_rows (1 to 1000), one page; the next page starts after the last row''s (activity_at, chat_id), passed as before_activity and before_chat_id.';
+REVOKE ALL ON FUNCTION chat.inbox(integer, timestamptz, uuid, boolean) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.inbox(integer, timestamptz, uuid, boolean) TO chat_service, chat_user;

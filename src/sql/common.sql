@@ -229,6 +229,22 @@ COMMENT ON FUNCTION chat._lock_chat(uuid) IS
 'Locks a chat the actor takes part in for a change and returns its pair; 28000 without an actor, 42501 for a chat that does not exist or is not the actor''s. Internal.';
 REVOKE ALL ON FUNCTION chat._lock_chat(uuid) FROM PUBLIC, chat_service, chat_user;
 
+-- Every reader of a participant's messages keeps to seq > this
+-- (chat.clear_history() in src/sql/inbox_controls.sql).
+CREATE OR REPLACE FUNCTION chat._cleared_seq(chat_id uuid, actor_id uuid)
+RETURNS bigint
+LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN c.customer_id = $2 THEN c.customer_cleared_seq
+                WHEN c.stylist_id = $2 THEN c.stylist_cleared_seq END
+      FROM chat.chats c
+     WHERE c.chat_id = $1
+$$;
+
+COMMENT ON FUNCTION chat._cleared_seq(uuid, uuid) IS
+'The seq up to which a participant cleared the history of a chat (0 when never): they see only the messages after it. NULL for anyone else, which filters out every message. Internal: callers check access first.';
+REVOKE ALL ON FUNCTION chat._cleared_seq(uuid, uuid) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat._profile_role(profile_id uuid)
 RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE

@@ -110,14 +110,17 @@ AS $$
 #variable_conflict use_column
 DECLARE
     p_chat uuid := chat._require_arg($1, 'chat_id');
+    v_cleared bigint;
 BEGIN
     PERFORM chat._participant_chat(p_chat);
+    v_cleared := chat._cleared_seq(p_chat, chat.require_actor());
     RETURN QUERY
     SELECT p.seq, p.note, p.pinned_by, p.pinned_at, p.expires_at, m.sender_id, m.created_at,
            chat._preview(m.body, m.deleted_at, m.attachment_count, m.hidden_at), m.booking_id
       FROM chat.pins p
       JOIN chat.chat_messages m ON m.chat_id = p.chat_id AND m.seq = p.seq
      WHERE p.chat_id = p_chat
+       AND p.seq > v_cleared        -- not what the actor cleared
        AND (p.expires_at IS NULL OR p.expires_at > now())
        AND m.deleted_at IS NULL AND m.hidden_at IS NULL
      ORDER BY p.pinned_at DESC, p.seq DESC;
@@ -125,6 +128,6 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.pinned(uuid) IS
-'The pinned messages of a chat, most recently pinned first, with note, expiry and a one-line preview; without expired pins and deleted or hidden messages.';
+'The pinned messages of a chat, most recently pinned first, with note, expiry and a one-line preview; without expired pins, deleted or hidden messages, and messages the actor cleared.';
 REVOKE ALL ON FUNCTION chat.pinned(uuid) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.pinned(uuid) TO chat_service, chat_user;

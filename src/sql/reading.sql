@@ -16,8 +16,10 @@ AS $$
 DECLARE
     p_chat uuid := chat._require_arg($1, 'chat_id');
     p_max integer := chat._check_max_rows($4);
+    v_cleared bigint;
 BEGIN
     PERFORM chat._participant_chat(p_chat);
+    v_cleared := chat._cleared_seq(p_chat, chat.require_actor());   -- clear_history()
 
     -- two queries rather than one with a direction switch: each is a plain
     -- range scan of the primary key
@@ -29,6 +31,7 @@ BEGIN
           FROM chat._message_rows m
          WHERE m.chat_id = p_chat
            AND m.seq < before_seq
+           AND m.seq > v_cleared
          ORDER BY m.seq DESC
          LIMIT p_max;
     ELSE
@@ -39,6 +42,7 @@ BEGIN
           FROM chat._message_rows m
          WHERE m.chat_id = p_chat
            AND m.seq > after_seq
+           AND m.seq > v_cleared
          ORDER BY m.seq
          LIMIT p_max;
     END IF;

@@ -191,8 +191,10 @@ BEGIN
     RETURN QUERY
     WITH pending AS (
         SELECT c.chat_id,
+               -- nothing the actor cleared (clear_history())
                CASE WHEN c.customer_id = v_actor
-                    THEN c.customer_delivered_seq ELSE c.stylist_delivered_seq END AS delivered
+                    THEN greatest(c.customer_delivered_seq, c.customer_cleared_seq)
+                    ELSE greatest(c.stylist_delivered_seq, c.stylist_cleared_seq) END AS delivered
           FROM chat.chats c
          WHERE (c.customer_id = v_actor AND c.last_seq > c.customer_delivered_seq)
             OR (c.stylist_id = v_actor AND c.last_seq > c.stylist_delivered_seq)

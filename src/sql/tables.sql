@@ -67,6 +67,19 @@ CREATE TABLE chat.chats (
     -- when not; while either is set nobody sends in it
     customer_blocked_at timestamptz,
     stylist_blocked_at  timestamptz,
+    -- inbox controls (1.1, appended), each participant's own view only.
+    -- Archived: the last_seq when the participant archived the chat, NULL
+    -- when not; archived while last_seq is still that, so a new message
+    -- brings the chat back without the send path touching these columns
+    customer_archived_seq bigint,
+    stylist_archived_seq  bigint,
+    -- muted until then ('infinity': until unmuted), NULL when not
+    customer_muted_until timestamptz,
+    stylist_muted_until  timestamptz,
+    -- history cleared up to this seq: the participant no longer sees the
+    -- messages up to it (the other participant still does)
+    customer_cleared_seq bigint NOT NULL DEFAULT 0,
+    stylist_cleared_seq  bigint NOT NULL DEFAULT 0,
     CONSTRAINT chats_pair_key UNIQUE (customer_id, stylist_id),
     CONSTRAINT chats_chat_id_check CHECK (chat_id = chat.pair_chat_id(customer_id, stylist_id)),
     -- one constraint rather than seven: every message updates this row, and

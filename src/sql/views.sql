@@ -68,12 +68,14 @@ BEGIN
            m.created_at, m.edited_at, m.deleted_at, m.hidden_at
       FROM chat.chats c
       JOIN chat._message_rows m ON m.chat_id = c.chat_id
-     WHERE v_actor IN (c.customer_id, c.stylist_id);
+     WHERE v_actor IN (c.customer_id, c.stylist_id)
+       AND m.seq > CASE WHEN c.customer_id = v_actor      -- clear_history()
+                        THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END;
 END
 $$;
 
 COMMENT ON FUNCTION chat._my_messages() IS
-'The rows of view chat.my_messages: the messages of the acting profile''s chats, hidden ones without text.';
+'The rows of view chat.my_messages: the messages of the acting profile''s chats, hidden ones without text, but not those it cleared (clear_history()).';
 REVOKE ALL ON FUNCTION chat._my_messages() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat._my_messages() TO chat_service, chat_user;
 
@@ -104,6 +106,8 @@ BEGIN
       FROM chat.chats c
       JOIN chat.media a ON a.chat_id = c.chat_id
      WHERE v_actor IN (c.customer_id, c.stylist_id)
+       AND a.seq > CASE WHEN c.customer_id = v_actor      -- clear_history()
+                        THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END
        AND NOT EXISTS (SELECT FROM chat.chat_messages m
                         WHERE m.chat_id = a.chat_id AND m.seq = a.seq
                           AND m.hidden_at IS NOT NULL);
@@ -111,7 +115,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat._my_media() IS
-'The rows of view chat.my_media: the attachments of the acting profile''s chats, but not of hidden messages.';
+'The rows of view chat.my_media: the attachments of the acting profile''s chats, but not of hidden messages nor of those it cleared (clear_history()).';
 REVOKE ALL ON FUNCTION chat._my_media() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat._my_media() TO chat_service, chat_user;
 

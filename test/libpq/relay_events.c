@@ -27,6 +27,9 @@
  *     sender_id is null;
  *   - typing: two calls within a second make one event, one more call a
  *     second later makes a second event;
+ *   - archive, mute, unmute, unarchive and clear_history change only the
+ *     actor's view: the only event of them is clear_history's read mark
+ *     (type read, seq = the seq cleared up to, sender_id = the actor);
  *   - every payload received during the run is such JSON, without any
  *     message text, under 8000 bytes, on the listener's own channel.
  *
@@ -36,7 +39,7 @@
  */
 #include "listener.h"
 
-#define NTESTS 15
+#define NTESTS 16
 
 int
 main(int argc, char **argv)
@@ -218,7 +221,42 @@ main(int argc, char **argv)
 		ok(t >= 0 && two, "one more typing() call a second later made a second event (%.3f s)", t);
 	}
 
-	/* 15: every payload of the run */
+	/* 15: the inbox controls of the customer */
+	{
+		const char *p[] = {chat_a};
+		int			before[3], before_read[3];
+		long		cleared, marker;
+		int			only_read = 1;
+
+		for (int i = 0; i < 3; i++)
+		{
+			before[i] = count_ev(three[i], NULL, chat_a, -1, c1);
+			before_read[i] = count_ev(three[i], "read", chat_a, -1, c1);
+		}
+		call_as(setup, c1, "SELECT 0 FROM chat.archive($1::uuid)", 1, p);
+		call_as(setup, c1, "SELECT 0 FROM chat.mute($1::uuid)", 1, p);
+		call_as(setup, c1, "SELECT 0 FROM chat.unmute($1::uuid)", 1, p);
+		call_as(setup, c1, "SELECT 0 FROM chat.unarchive($1::uuid)", 1, p);
+		cleared = call_as(setup, c1, "SELECT chat.clear_history($1::uuid)", 1, p);
+		/* the queue is in order: once the marker is here, anything before it is too */
+		marker = send_as(setup, s1, chat_a, "marker after the inbox controls");
+		t = wait_for(three, 3, 1, "message", chat_a, marker, NULL, 5);
+		for (int i = 0; i < 3; i++)
+		{
+			int			all = count_ev(three[i], NULL, chat_a, -1, c1) - before[i];
+			int			reads = count_ev(three[i], "read", chat_a, -1, c1) - before_read[i];
+
+			if (all != 1 || reads != 1 || count_ev(three[i], "read", chat_a, cleared, c1) != 1)
+			{
+				only_read = 0;
+				diag("%s got %d events of the customer, %d of them read", three[i]->name, all, reads);
+			}
+		}
+		ok(t >= 0 && only_read, "archive, mute, unmute, unarchive, clear_history: one event on each "
+		   "channel, clear_history's read mark %ld", cleared);
+	}
+
+	/* 16: every payload of the run */
 	drain_for(300);
 	check_all_payloads(NULL, 0);
 

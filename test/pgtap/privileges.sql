@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(153);
+SELECT plan(158);
 -- no booking cards: the messages below are the ones sent
 SET stylist_chat.booking_cards = off;
 
@@ -98,6 +98,11 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ($$SELECT chat.pin('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.pin'),
     ($$SELECT chat.unpin('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.unpin'),
     ($$SELECT * FROM chat.pinned('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.pinned'),
+    ($$SELECT chat.archive('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.archive'),
+    ($$SELECT chat.unarchive('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.unarchive'),
+    ($$SELECT chat.mute('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.mute'),
+    ($$SELECT chat.unmute('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.unmute'),
+    ($$SELECT chat.clear_history('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.clear_history'),
     ('SELECT * FROM chat.undelivered()', 'chat.undelivered'),
     ('SELECT * FROM chat.relay_status()', 'chat.relay_status'),
     ($$SELECT chat.react('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.react'),
@@ -329,6 +334,12 @@ BEGIN
     PERFORM chat.upsert_profile('33333333-3333-4333-8333-333333333333', 'customer', 'Carol C.');
     PERFORM chat.upsert_booking('b0000000-0000-4000-8000-000000000002', '11111111-1111-4111-8111-111111111111',
                                 '22222222-2222-4222-8222-222222222222', 'Colour', '2024-02-01 10:00+00', 'confirmed');
+    PERFORM chat.archive('2b36d078-2d46-5ea6-a968-518e80fae814');
+    PERFORM * FROM chat.inbox(archived => true);
+    PERFORM chat.unarchive('2b36d078-2d46-5ea6-a968-518e80fae814');
+    PERFORM chat.mute('2b36d078-2d46-5ea6-a968-518e80fae814', now() + interval '1 day');
+    PERFORM chat.unmute('2b36d078-2d46-5ea6-a968-518e80fae814');
+    PERFORM chat.clear_history('2b36d078-2d46-5ea6-a968-518e80fae814');
     PERFORM count(*) FROM chat.my_chats;
     PERFORM count(*) FROM chat.my_messages;
     PERFORM count(*) FROM chat.my_media;
@@ -402,10 +413,12 @@ SELECT results_eq(
              ('chat._my_messages()'),
              ('chat.act_as(uuid,boolean)'),
              ('chat.admin_history(uuid,text,bigint,integer)'),
+             ('chat.archive(uuid)'),
              ('chat.block(uuid)'),
              ('chat.chat_bookings(uuid)'),
              ('chat.chat_for_booking(uuid)'),
              ('chat.chat_with(uuid)'),
+             ('chat.clear_history(uuid)'),
              ('chat.current_actor()'),
              ('chat.delete_message(uuid,bigint)'),
              ('chat.edit_message(uuid,bigint,text)'),
@@ -413,7 +426,7 @@ SELECT results_eq(
              ('chat.get_or_create_chat(uuid,uuid)'),
              ('chat.hide_message(uuid,bigint,text)'),
              ('chat.history(uuid,bigint,integer)'),
-             ('chat.inbox(integer,timestamp with time zone,uuid)'),
+             ('chat.inbox(integer,timestamp with time zone,uuid,boolean)'),
              ('chat.issue_login_token(uuid,interval)'),
              ('chat.issue_token(uuid,interval)'),
              ('chat.listen()'),
@@ -421,6 +434,7 @@ SELECT results_eq(
              ('chat.mark_read(uuid,bigint)'),
              ('chat.mark_unread(uuid,bigint)'),
              ('chat.messages_since(uuid,bigint,integer)'),
+             ('chat.mute(uuid,timestamp with time zone)'),
              ('chat.pair_chat_id(uuid,uuid)'),
              ('chat.pin(uuid,bigint,text,timestamp with time zone)'),
              ('chat.pinned(uuid)'),
@@ -433,8 +447,10 @@ SELECT results_eq(
              ('chat.rotate_signing_key()'),
              ('chat.send_message(uuid,text,uuid,uuid,jsonb,bigint)'),
              ('chat.typing(uuid)'),
+             ('chat.unarchive(uuid)'),
              ('chat.unblock(uuid)'),
              ('chat.undelivered(integer)'),
+             ('chat.unmute(uuid)'),
              ('chat.unpin(uuid,bigint)'),
              ('chat.unreact(uuid,bigint,text)'),
              ('chat.upsert_booking(uuid,uuid,uuid,text,timestamp with time zone,text)'),

@@ -417,12 +417,12 @@ VIEW_FUNCTIONS="_my_chats _my_messages _my_media _admin_chats _admin_messages _a
 USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read listen_channel listen typing
   undelivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
-  react unreact $VIEW_FUNCTIONS "
+  react unreact archive unarchive mute unmute clear_history $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
   issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
-  react unreact $VIEW_FUNCTIONS "
+  react unreact archive unarchive mute unmute clear_history $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
     while IFS='|' read -r name sig call; do
@@ -506,6 +506,13 @@ probe_attacks() {
     probe probing "$who: react to a seq that does not exist" "$same" "SELECT chat.react(%1\$L, 99, '👍')" $ids
     probe probing "$who: react with text" "$same" "SELECT chat.react(%1\$L, 1, 'spite')" $ids
     probe probing "$who: unreact" "$same" "SELECT chat.unreact(%1\$L, 1, '👍')" $ids
+    probe probing "$who: archive" "$same" 'SELECT chat.archive(%1$L)' $ids
+    probe probing "$who: unarchive" "$same" 'SELECT chat.unarchive(%1$L)' $ids
+    probe probing "$who: mute" "$same" 'SELECT chat.mute(%1$L)' $ids
+    probe probing "$who: mute until a time" "$same" "SELECT chat.mute(%1\$L, now() + interval '1 hour')" $ids
+    probe probing "$who: mute until a time past (checked after access)" "$same" "SELECT chat.mute(%1\$L, now() - interval '1 hour')" $ids
+    probe probing "$who: unmute" "$same" 'SELECT chat.unmute(%1$L)' $ids
+    probe probing "$who: clear_history" "$same" 'SELECT chat.clear_history(%1$L)' $ids
     probe probing "$who: hide_message" '^1 42501 only an admin may do this' "SELECT chat.hide_message(%1\$L, 1, 'spite')" $ids
     probe probing "$who: admin_history" '^1 42501 only an admin may do this' 'SELECT * FROM chat.admin_history(%1$L)' $ids
     probe probing "$who: chat_for_booking" '^1 42501 booking ID does not exist or you are not part of it' \
@@ -526,6 +533,8 @@ view_attacks() {
     rows views "$who: inbox has no victim chat" '^(00000 rows=0|28000 .*)$' "SELECT * FROM chat.inbox() WHERE chat_id <> '$OWN'"
     rows views "$who: undelivered has nothing of the victim" '^(00000 rows=0|28000 .*)$' \
         "SELECT * FROM chat.undelivered() WHERE chat_id <> '$OWN'"
+    rows views "$who: archived inbox has no victim chat" '^(00000 rows=0|28000 .*)$' \
+        "SELECT * FROM chat.inbox(archived => true) WHERE chat_id <> '$OWN'"
 }
 
 # leak VIEW EXPR OWN_EXPECTED: the leaky function on EXPR in the view's WHERE
@@ -626,6 +635,12 @@ user_fuzz() {
     fuzz "$who" chat.pin "$own;1::bigint;'fuzz';NULL::timestamptz" "uuid;bigint;text;timestamptz"
     fuzz "$who" chat.unpin "$own;1::bigint" "uuid;bigint"
     fuzz "$who" chat.pinned "$own" "uuid"
+    fuzz "$who" chat.inbox "10;NULL::timestamptz;NULL::uuid;false" "integer;timestamptz;uuid;boolean"
+    fuzz "$who" chat.archive "$own" "uuid"
+    fuzz "$who" chat.unarchive "$own" "uuid"
+    fuzz "$who" chat.mute "$own;now() + interval '1 hour'" "uuid;timestamptz"
+    fuzz "$who" chat.unmute "$own" "uuid"
+    fuzz "$who" chat.clear_history "$own" "uuid"
     fuzz "$who" chat.undelivered "10" "integer"
     fuzz "$who" chat.admin_history "$own;'fuzz';NULL::bigint;50" "uuid;text;bigint;integer"
     fuzz "$who" chat.hide_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
@@ -684,7 +699,9 @@ service_fuzz() {
              "SELECT chat.mark_read('$OWN')" "SELECT chat.chat_with('$SUE')" "SELECT chat.typing('$OWN')" \
              "SELECT chat.block('$OWN')" "SELECT chat.unblock('$OWN')" \
              "SELECT chat.pin('$OWN', 1)" "SELECT chat.unpin('$OWN', 1)" "SELECT * FROM chat.pinned('$OWN')" \
-             "SELECT chat.mark_unread('$OWN', 1)"; do
+             "SELECT chat.mark_unread('$OWN', 1)" "SELECT chat.archive('$OWN')" "SELECT chat.unarchive('$OWN')" \
+             "SELECT chat.mute('$OWN')" "SELECT chat.unmute('$OWN')" "SELECT chat.clear_history('$OWN')" \
+             "SELECT * FROM chat.inbox(archived => true)"; do
         att tokens "adv_enduser (nobody): $q" '^28000 no chat profile is acting' "$q"
     done
     for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
@@ -1770,6 +1787,9 @@ SQL
     lock_case 6 "get_or_create_chat with sam (a new pair)" "SELECT chat.get_or_create_chat('$BOB', '$SAM')" "$SAM"
     lock_case 7 "chat_with(sam) (a new pair)" "SELECT chat.chat_with('$SAM')" "$SAM"
     lock_case 8 "chat_for_booking of his booking with sam (a new pair)" "SELECT chat.chat_for_booking('$BK_BSAM')" "$SAM"
+    lock_case 10 "archive of his chat with sue" "SELECT chat.archive('$OWN')" "$SUE"
+    lock_case 11 "mute of his chat with sue" "SELECT chat.mute('$OWN')" "$SUE"
+    lock_case 12 "clear_history of his chat with sue" "SELECT chat.clear_history('$OWN')" "$SUE"
     # login tokens spent a while ago, expired now: a login clears some of them
     for i in 1 2 3; do
         psql -X -q -At -U adv_enduser -d "$DB" -c "SELECT chat.authenticate('$(token "$CAROL" issue_login_token '1 second')')" >/dev/null

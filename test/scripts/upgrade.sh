@@ -351,13 +351,18 @@ fill() {
 # snapshot DB OUT: the md5 and count of every table's rows, and the audit
 # id sequence, one line each.  A row is hashed as JSON without its NULL
 # columns, so that a column an update appends (NULL in every old row)
-# leaves it unchanged, while any change of an old value shows.
+# leaves it unchanged, while any change of an old value shows.  Likewise
+# a column an update appends with a constant default (ADD COLUMN ... NOT
+# NULL DEFAULT 0: pg_attribute.atthasmissing, old rows read the default
+# without being rewritten) is left out of a row that still holds that
+# default.
 snapshot() {
     "${PSQL[@]}" -d "$1" >"$2" 2>>"$WORK/psql.err" <<'EOF'
 DO $$
 DECLARE
     r record;
     v text;
+    appended text;
 BEGIN
     CREATE TEMPORARY TABLE snap (what text, value text) ON COMMIT PRESERVE ROWS;
     FOR r IN SELECT c.oid::regclass AS rel
@@ -365,7 +370,14 @@ BEGIN
                JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stylist_chat'
                JOIN pg_class c ON c.oid = d.objid
               WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND c.relkind = 'r' LOOP
-        EXECUTE format('SELECT count(*) || '' rows, md5 '' || coalesce(md5(string_agg(jsonb_strip_nulls(to_jsonb(t))::text, E''\n'' ORDER BY jsonb_strip_nulls(to_jsonb(t))::text)), ''-'') FROM %s t', r.rel)
+        SELECT coalesce(string_agg(format(' - CASE WHEN t.%1$I IS NOT DISTINCT FROM (%2$s) THEN %1$L ELSE '''' END',
+                                          a.attname, pg_get_expr(ad.adbin, ad.adrelid)), ''), '')
+          INTO appended
+          FROM pg_attribute a
+          JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+         WHERE a.attrelid = r.rel AND a.atthasmissing AND NOT a.attisdropped;
+        EXECUTE format('SELECT count(*) || '' rows, md5 '' || coalesce(md5(string_agg(x::text, E''\n'' ORDER BY x::text)), ''-'')
+                          FROM (SELECT jsonb_strip_nulls(to_jsonb(t) %s) AS x FROM %s t) y', appended, r.rel)
            INTO v;
         INSERT INTO snap VALUES (r.rel::text, v);
     END LOOP;

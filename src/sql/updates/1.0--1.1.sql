@@ -187,3 +187,16 @@ COMMENT ON TABLE chat.reactions IS
 
 REVOKE ALL ON TABLE chat.reactions FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('chat.reactions', '');
+-- inbox controls: each participant archives, mutes and clears the history
+-- of a chat for themselves only (src/sql/inbox_controls.sql); appended as
+-- a fresh install has them.  The defaults are constants: no rewrite.
+ALTER TABLE chat.chats ADD COLUMN customer_archived_seq bigint;
+ALTER TABLE chat.chats ADD COLUMN stylist_archived_seq bigint;
+ALTER TABLE chat.chats ADD COLUMN customer_muted_until timestamptz;
+ALTER TABLE chat.chats ADD COLUMN stylist_muted_until timestamptz;
+ALTER TABLE chat.chats ADD COLUMN customer_cleared_seq bigint NOT NULL DEFAULT 0;
+ALTER TABLE chat.chats ADD COLUMN stylist_cleared_seq bigint NOT NULL DEFAULT 0;
+
+-- their result columns change (archived, muted_until, cleared_seq)
+DROP FUNCTION chat.get_chat(uuid);
+DROP FUNCTION chat.inbox(integer, timestamptz, uuid);
