@@ -123,7 +123,8 @@ CREATE OR REPLACE FUNCTION chat.get_chat(chat_id uuid)
 RETURNS TABLE (customer_id uuid, customer_name text,
                stylist_id uuid, stylist_name text, created_at timestamptz,
                last_seq bigint, last_message_at timestamptz,
-               last_read_seq bigint, unread_count integer, other_read_seq bigint)
+               last_read_seq bigint, unread_count integer, other_read_seq bigint,
+               other_delivered_seq bigint)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -138,7 +139,8 @@ BEGIN
            c.created_at, c.last_seq, c.last_message_at,
            CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END,
            CASE WHEN c.customer_id = v_actor THEN c.customer_unread ELSE c.stylist_unread END,
-           CASE WHEN c.customer_id = v_actor THEN c.stylist_read_seq ELSE c.customer_read_seq END
+           CASE WHEN c.customer_id = v_actor THEN c.stylist_read_seq ELSE c.customer_read_seq END,
+           CASE WHEN c.customer_id = v_actor THEN c.stylist_delivered_seq ELSE c.customer_delivered_seq END
       FROM chat.chats c
       JOIN chat.profiles pc ON pc.id = c.customer_id
       JOIN chat.profiles ps ON ps.id = c.stylist_id
@@ -151,7 +153,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.get_chat(uuid) IS
-'The header of a chat for the actor: both participants, last seq, the actor''s read state and unread count, and how far the other has read.';
+'The header of a chat for the actor: both participants, last seq, the actor''s read state and unread count, how far the other has read, and how far the other has received (other_delivered_seq: the double tick).';
 REVOKE ALL ON FUNCTION chat.get_chat(uuid) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.get_chat(uuid) TO chat_service, chat_user;
 

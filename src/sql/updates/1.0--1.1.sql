@@ -78,6 +78,7 @@ DROP FUNCTION chat.relay_status();
 DROP FUNCTION chat._sign_token(bytea, uuid, timestamptz);
 DROP FUNCTION chat._verify_token(text, bytea, bytea);
 DROP VIEW chat.admin_messages;          -- no message text any more
+DROP FUNCTION chat.get_chat(uuid);      -- other_delivered_seq appended
 
 -- blocks: when each participant blocked the chat (chat.block()), appended
 -- as a fresh install has them; NULL, no rewrite of the table
