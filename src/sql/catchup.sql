@@ -36,6 +36,12 @@
  * be given the same rows, and what one acknowledges is not offered to the
  * other any more (the mark is the person's).
  *
+ * Refusals move nothing: a chat in received that is not the actor's (or
+ * does not exist) gives the one 42501 of every function, checked before
+ * any seq is compared with the chat's last seq, whose error would tell it;
+ * a malformed element, a seq below 0 or beyond the chat's last seq 22023;
+ * over 1000 positions 54000.
+ *
  * chat.ack_delivered(chat_id, seq) is the same acknowledgement for one chat,
  * for a live client that got a message through its LISTEN channel and
  * fetched it with messages_since().
