@@ -42,6 +42,12 @@
  * a malformed element, a seq below 0 or beyond the chat's last seq 22023;
  * over 1000 positions 54000.
  *
+ * The mark stops at what was acknowledged, even when the actor's own
+ * messages follow it (undelivered() moves past them): so a chat whose
+ * messages above the mark are all the actor's own stays a candidate, and
+ * each call looks past that run (a range scan of the primary key) until
+ * the other participant writes and the client acknowledges it.
+ *
  * chat.ack_delivered(chat_id, seq) is the same acknowledgement for one chat,
  * for a live client that got a message through its LISTEN channel and
  * fetched it with messages_since().
