@@ -124,7 +124,8 @@ RETURNS TABLE (customer_id uuid, customer_name text,
                stylist_id uuid, stylist_name text, created_at timestamptz,
                last_seq bigint, last_message_at timestamptz,
                last_read_seq bigint, unread_count integer, other_read_seq bigint,
-               is_archived boolean, muted_until timestamptz, cleared_seq bigint)
+               is_archived boolean, muted_until timestamptz, cleared_seq bigint,
+               other_delivered_seq bigint)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -146,7 +147,8 @@ BEGIN
            CASE WHEN c.customer_id = v_actor
                 THEN CASE WHEN c.customer_muted_until > now() THEN c.customer_muted_until END
                 ELSE CASE WHEN c.stylist_muted_until > now() THEN c.stylist_muted_until END END,
-           CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END
+           CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END,
+           CASE WHEN c.customer_id = v_actor THEN c.stylist_delivered_seq ELSE c.customer_delivered_seq END
       FROM chat.chats c
       JOIN chat.profiles pc ON pc.id = c.customer_id
       JOIN chat.profiles ps ON ps.id = c.stylist_id
@@ -159,7 +161,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.get_chat(uuid) IS
-'The header of a chat for the actor: both participants, last seq, the actor''s read state and unread count, how far the other has read, and the actor''s inbox controls: is_archived, muted_until (NULL when not muted) and cleared_seq (messages up to it are cleared for the actor).';
+'The header of a chat for the actor: both participants, last seq, the actor''s read state and unread count, how far the other has read, the actor''s inbox controls: is_archived, muted_until (NULL when not muted) and cleared_seq (messages up to it are cleared for the actor), and how far the other has received (other_delivered_seq: the double tick).';
 REVOKE ALL ON FUNCTION chat.get_chat(uuid) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.get_chat(uuid) TO chat_service, chat_user;
 

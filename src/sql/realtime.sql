@@ -216,9 +216,12 @@ BEGIN
                CASE WHEN (SELECT count(*) FROM picked) < p_max
                     THEN (SELECT max(x.seq) FROM chat.chat_messages x WHERE x.chat_id = p.chat_id)
                     ELSE (SELECT max(k.seq) FROM picked k WHERE k.chat_id = p.chat_id)
-               END AS upto
+               END AS upto,
+               EXISTS (SELECT FROM picked k WHERE k.chat_id = p.chat_id) AS delivers
           FROM pending p
     ), moved AS (
+        -- a data-modifying WITH runs to completion, its RETURNING included:
+        -- a delivered event for each chat where a message was fetched
         UPDATE chat.chats c
            SET customer_delivered_seq = CASE WHEN c.customer_id = v_actor
                     THEN greatest(c.customer_delivered_seq, mk.upto) ELSE c.customer_delivered_seq END,
@@ -226,6 +229,10 @@ BEGIN
                     THEN greatest(c.stylist_delivered_seq, mk.upto) ELSE c.stylist_delivered_seq END
           FROM marks mk
          WHERE c.chat_id = mk.chat_id AND mk.upto IS NOT NULL
+        RETURNING CASE WHEN mk.delivers THEN
+                  chat._relay_event('delivered', c.chat_id, c.customer_id, c.stylist_id, v_actor,
+                                    CASE WHEN c.customer_id = v_actor THEN c.customer_delivered_seq
+                                         ELSE c.stylist_delivered_seq END, now()) END
     )
     SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
            m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
@@ -237,6 +244,6 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.undelivered(integer) IS
-'Messages sent to the actor that no session of theirs has fetched yet, oldest first across all chats, at most max_rows (1 to 1000); fetching marks them delivered. A chat another session holds locked at that moment is left for the next call. Call until it returns nothing.';
+'Messages sent to the actor that no session of theirs has fetched yet, oldest first across all chats, at most max_rows (1 to 1000); fetching marks them delivered (and relays a delivered event), without an acknowledgement: see chat.catch_up(). A chat another session holds locked at that moment is left for the next call. Call until it returns nothing.';
 REVOKE ALL ON FUNCTION chat.undelivered(integer) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.undelivered(integer) TO chat_service, chat_user;

@@ -59,8 +59,9 @@ CREATE TABLE chat.chats (
     customer_unread     integer NOT NULL DEFAULT 0,
     stylist_read_seq    bigint NOT NULL DEFAULT 0,
     stylist_unread      integer NOT NULL DEFAULT 0,
-    -- offline delivery: each participant has fetched the other's messages
-    -- up to this seq through chat.undelivered()
+    -- delivery: each participant has received the other's messages up to
+    -- this seq (acknowledged through chat.catch_up() or ack_delivered(), or
+    -- fetched through chat.undelivered()); never moves backwards
     customer_delivered_seq bigint NOT NULL DEFAULT 0,
     stylist_delivered_seq  bigint NOT NULL DEFAULT 0,
     -- blocks (1.1, appended): when each participant blocked the chat, NULL

@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(158);
+SELECT plan(162);
 -- no booking cards: the messages below are the ones sent
 SET stylist_chat.booking_cards = off;
 
@@ -104,6 +104,8 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ($$SELECT chat.unmute('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.unmute'),
     ($$SELECT chat.clear_history('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.clear_history'),
     ('SELECT * FROM chat.undelivered()', 'chat.undelivered'),
+    ('SELECT * FROM chat.catch_up()', 'chat.catch_up'),
+    ($$SELECT chat.ack_delivered('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.ack_delivered'),
     ('SELECT * FROM chat.relay_status()', 'chat.relay_status'),
     ($$SELECT chat.react('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.react'),
     ($$SELECT chat.unreact('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.unreact')
@@ -210,6 +212,9 @@ SELECT matches(chat.listen_channel(), '^chat_[0-9a-f]{40}$', 'regress_app: liste
 SELECT is(chat.listen(), chat.listen_channel(), 'regress_app: listen');
 SELECT lives_ok($$SELECT chat.typing('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'regress_app: typing');
 SELECT is((SELECT count(*) FROM chat.undelivered()), 0::bigint, 'regress_app: undelivered (nothing for alice: only she wrote)');
+SELECT is((SELECT count(*) FROM chat.catch_up()), 0::bigint, 'regress_app: catch_up (nothing for alice: only she wrote)');
+SELECT is(chat.ack_delivered('2b36d078-2d46-5ea6-a968-518e80fae814', 1), 2::bigint,
+          'regress_app: ack_delivered (the mark stays at 2, where undelivered() put it)');
 SELECT is((SELECT count(*) FROM chat.relay_status()), 1::bigint, 'regress_app: relay_status');
 
 -- ... and read the views.
@@ -330,6 +335,8 @@ BEGIN
     PERFORM chat.listen();
     PERFORM chat.typing('2b36d078-2d46-5ea6-a968-518e80fae814');
     PERFORM * FROM chat.undelivered();
+    PERFORM * FROM chat.catch_up(jsonb_build_array(jsonb_build_object('chat_id', '2b36d078-2d46-5ea6-a968-518e80fae814', 'seq', 2)));
+    PERFORM chat.ack_delivered('2b36d078-2d46-5ea6-a968-518e80fae814', 2);
     PERFORM * FROM chat.relay_status();
     PERFORM chat.upsert_profile('33333333-3333-4333-8333-333333333333', 'customer', 'Carol C.');
     PERFORM chat.upsert_booking('b0000000-0000-4000-8000-000000000002', '11111111-1111-4111-8111-111111111111',
@@ -411,10 +418,12 @@ SELECT results_eq(
              ('chat._my_chats()'),
              ('chat._my_media()'),
              ('chat._my_messages()'),
+             ('chat.ack_delivered(uuid,bigint)'),
              ('chat.act_as(uuid,boolean)'),
              ('chat.admin_history(uuid,text,bigint,integer)'),
              ('chat.archive(uuid)'),
              ('chat.block(uuid)'),
+             ('chat.catch_up(jsonb,integer)'),
              ('chat.chat_bookings(uuid)'),
              ('chat.chat_for_booking(uuid)'),
              ('chat.chat_with(uuid)'),

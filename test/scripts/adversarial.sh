@@ -416,9 +416,9 @@ SQL
 VIEW_FUNCTIONS="_my_chats _my_messages _my_media _admin_chats _admin_messages _audit_log _admin_blocks _admin_reports"
 USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read listen_channel listen typing
-  undelivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
+  undelivered catch_up ack_delivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
   react unreact archive unarchive mute unmute clear_history $VIEW_FUNCTIONS "
-SERVICE_API=" relay_status listen_channel listen typing undelivered act_as current_actor reset_actor pair_chat_id
+SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack_delivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
   issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
@@ -513,6 +513,22 @@ probe_attacks() {
     probe probing "$who: mute until a time past (checked after access)" "$same" "SELECT chat.mute(%1\$L, now() - interval '1 hour')" $ids
     probe probing "$who: unmute" "$same" 'SELECT chat.unmute(%1$L)' $ids
     probe probing "$who: clear_history" "$same" 'SELECT chat.clear_history(%1$L)' $ids
+    # a forged catch-up position: refused before its seq is compared with
+    # the chat's last seq (whose error would tell it), alone or beside one
+    # of the attacker's own
+    probe probing "$who: catch_up with a forged position" "$same" \
+        "SELECT * FROM chat.catch_up(jsonb_build_array(jsonb_build_object('chat_id', %1\$L, 'seq', 1)))" $ids
+    probe probing "$who: catch_up with a forged position beyond any seq" "$same" \
+        "SELECT * FROM chat.catch_up(jsonb_build_array(jsonb_build_object('chat_id', %1\$L, 'seq', 999999999)))" $ids
+    probe probing "$who: catch_up with a forged position of seq 0" "$same" \
+        "SELECT * FROM chat.catch_up(jsonb_build_array(jsonb_build_object('chat_id', %1\$L, 'seq', 0)))" $ids
+    probe probing "$who: catch_up with a forged position beside an own one" "$same" \
+        "SELECT * FROM chat.catch_up(jsonb_build_array(jsonb_build_object('chat_id', '$OWN', 'seq', 0), jsonb_build_object('chat_id', %1\$L, 'seq', 1)))" $ids
+    probe probing "$who: catch_up with a forged position in upper case" "$same" \
+        "SELECT * FROM chat.catch_up(jsonb_build_array(jsonb_build_object('chat_id', upper(%1\$L), 'seq', 1)))" $ids
+    probe probing "$who: ack_delivered" "$same" 'SELECT chat.ack_delivered(%1$L, 1)' $ids
+    probe probing "$who: ack_delivered beyond any seq" "$same" 'SELECT chat.ack_delivered(%1$L, 999999999)' $ids
+    probe probing "$who: ack_delivered of seq 0" "$same" 'SELECT chat.ack_delivered(%1$L, 0)' $ids
     probe probing "$who: hide_message" '^1 42501 only an admin may do this' "SELECT chat.hide_message(%1\$L, 1, 'spite')" $ids
     probe probing "$who: admin_history" '^1 42501 only an admin may do this' 'SELECT * FROM chat.admin_history(%1$L)' $ids
     probe probing "$who: chat_for_booking" '^1 42501 booking ID does not exist or you are not part of it' \
@@ -535,6 +551,8 @@ view_attacks() {
         "SELECT * FROM chat.undelivered() WHERE chat_id <> '$OWN'"
     rows views "$who: archived inbox has no victim chat" '^(00000 rows=0|28000 .*)$' \
         "SELECT * FROM chat.inbox(archived => true) WHERE chat_id <> '$OWN'"
+    rows views "$who: catch_up has nothing of the victim" '^(00000 rows=0|28000 .*)$' \
+        "SELECT * FROM chat.catch_up(NULL, 1000) WHERE chat_id <> '$OWN'"
 }
 
 # leak VIEW EXPR OWN_EXPECTED: the leaky function on EXPR in the view's WHERE
@@ -642,6 +660,21 @@ user_fuzz() {
     fuzz "$who" chat.unmute "$own" "uuid"
     fuzz "$who" chat.clear_history "$own" "uuid"
     fuzz "$who" chat.undelivered "10" "integer"
+    fuzz "$who" chat.catch_up "NULL::jsonb;10" "jsonb;integer"
+    fuzz "$who" chat.ack_delivered "$own;0::bigint" "uuid;bigint"
+    # catch-up positions made to hurt: malformed, huge, deep, many, forged
+    local r
+    for r in "'[{\"chat_id\": \"$OWN\", \"seq\": 1e400}]'" "'[{\"chat_id\": \"$OWN\", \"seq\": 9223372036854775808}]'" \
+             "'[{\"chat_id\": \"$OWN\", \"seq\": -0}]'" "'[{\"chat_id\": \"$OWN\", \"seq\": 0.0}]'" \
+             "'[{\"chat_id\": \"{$OWN}\", \"seq\": 0}]'" "'[{\"chat_id\": \" $OWN\", \"seq\": 0}]'" \
+             "'[{\"chat_id\": \"$OWN\", \"seq\": 0, \"chat_id\": \"$VICTIM\"}]'" \
+             "jsonb_build_array(jsonb_build_object('chat_id', repeat('a', 1048576), 'seq', 0))" \
+             "(SELECT jsonb_agg(jsonb_build_object('chat_id', '$OWN', 'seq', 0)) FROM generate_series(1, 1000))" \
+             "(SELECT jsonb_agg(jsonb_build_object('chat_id', gen_random_uuid(), 'seq', 0)) FROM generate_series(1, 1000))" \
+             "(SELECT jsonb_agg(jsonb_build_object('chat_id', '$OWN', 'seq', 0)) FROM generate_series(1, 100000))" \
+             "jsonb_build_array(jsonb_build_object('chat_id', '$OWN', 'seq', (repeat('[', 10000) || repeat(']', 10000))::jsonb))"; do
+        att fuzz "$who: chat.catch_up position ${r:0:60}" "$FUZZ_OK" "SELECT * FROM chat.catch_up($r::jsonb, 1)"
+    done
     fuzz "$who" chat.admin_history "$own;'fuzz';NULL::bigint;50" "uuid;text;bigint;integer"
     fuzz "$who" chat.hide_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
     fuzz "$who" chat.block "$own" "uuid"
@@ -1784,6 +1817,9 @@ SQL
     lock_case 3 "edit_message of his message" "SELECT chat.edit_message('$OWN', 1, 'locks: idle edit')" "$SUE"
     lock_case 4 "delete_message of his message" "SELECT chat.delete_message('$OWN', 1)" "$SUE"
     lock_case 5 "undelivered()" 'SELECT count(*) FROM chat.undelivered()' "$SUE"
+    lock_case 10 "catch_up() acknowledging his chat with sue" \
+        "SELECT count(*) FROM chat.catch_up(jsonb_build_array(jsonb_build_object('chat_id', '$OWN', 'seq', 1)))" "$SUE"
+    lock_case 11 "ack_delivered of his chat with sue" "SELECT chat.ack_delivered('$OWN', 1)" "$SUE"
     lock_case 6 "get_or_create_chat with sam (a new pair)" "SELECT chat.get_or_create_chat('$BOB', '$SAM')" "$SAM"
     lock_case 7 "chat_with(sam) (a new pair)" "SELECT chat.chat_with('$SAM')" "$SAM"
     lock_case 8 "chat_for_booking of his booking with sam (a new pair)" "SELECT chat.chat_for_booking('$BK_BSAM')" "$SAM"

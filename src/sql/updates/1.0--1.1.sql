@@ -197,6 +197,7 @@ ALTER TABLE chat.chats ADD COLUMN stylist_muted_until timestamptz;
 ALTER TABLE chat.chats ADD COLUMN customer_cleared_seq bigint NOT NULL DEFAULT 0;
 ALTER TABLE chat.chats ADD COLUMN stylist_cleared_seq bigint NOT NULL DEFAULT 0;
 
--- their result columns change (archived, muted_until, cleared_seq)
+-- their result columns change (archived, muted_until, cleared_seq; and
+-- get_chat other_delivered_seq)
 DROP FUNCTION chat.get_chat(uuid);
 DROP FUNCTION chat.inbox(integer, timestamptz, uuid);

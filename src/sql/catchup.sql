@@ -1,0 +1,292 @@
+/*
+ * Acknowledged offline catch-up and delivery receipts.
+ *
+ * Each participant of a chat has a delivered mark (chats.customer_delivered_seq,
+ * chats.stylist_delivered_seq): every message of the other participant up
+ * to it has reached one of the participant's sessions.  The mark is per
+ * person, not per session, and never moves backwards.
+ *
+ * chat.undelivered() (1.0) moves the mark when its transaction commits,
+ * whether or not the rows then reach the client.  chat.catch_up() moves it
+ * only to what the client says it holds:
+ *
+ *   1. The client calls catch_up(received, max_rows), where received is a
+ *      JSON array of {"chat_id": ..., "seq": ...}: per chat, the highest
+ *      seq it holds and has not yet had acknowledged (NULL the first time).
+ *   2. The server, in one transaction: locks those chats (chat_id order,
+ *      the chat row first, as every writer does; at most lock_timeout 2 s
+ *      behind a sender), checks them (all the actor's, seqs within 0 to the
+ *      chat's last seq; otherwise nothing moves), moves each delivered mark
+ *      up to that seq, and then returns the other participants' messages
+ *      above the marks, oldest first across chats, at most max_rows.  It
+ *      does not move the marks for what it returns.
+ *   3. The client stores the rows, and the highest seq per chat among them
+ *      becomes part of the next call's received.  It calls again until no
+ *      row comes back; that last call acknowledges the last batch.
+ *
+ * A lost connection at any point leaves the marks at what some committed
+ * call acknowledged, and that is at most what the client held when it made
+ * the call: the client makes the call again with everything it holds and
+ * has not seen acknowledged, which is idempotent, and gets only rows above
+ * what it holds.  So a client that follows this never holds a message twice
+ * and never misses one.  The rows returned are, per chat, the next seqs
+ * above the mark (a chat's messages commit in seq order, and created_at
+ * follows seq within a chat), so "the highest seq held" stands for "every
+ * seq up to it".  The fetch takes no lock: two sessions of one person may
+ * be given the same rows, and what one acknowledges is not offered to the
+ * other any more (the mark is the person's).
+ *
+ * Refusals move nothing: a chat in received that is not the actor's (or
+ * does not exist) gives the one 42501 of every function, checked before
+ * any seq is compared with the chat's last seq, whose error would tell it;
+ * a malformed element, a seq below 0 or beyond the chat's last seq 22023;
+ * over 1000 positions 54000.
+ *
+ * The mark stops at what was acknowledged, even when the actor's own
+ * messages follow it (undelivered() moves past them): so a chat whose
+ * messages above the mark are all the actor's own stays a candidate, and
+ * each call looks past that run (a range scan of the primary key) until
+ * the other participant writes and the client acknowledges it.
+ *
+ * chat.ack_delivered(chat_id, seq) is the same acknowledgement for one chat,
+ * for a live client that got a message through its LISTEN channel and
+ * fetched it with messages_since().
+ *
+ * Whenever a mark moves forward over at least one message of the other
+ * participant (catch_up, ack_delivered and undelivered alike) a "delivered"
+ * event is relayed to both participants' channels, with the new mark as seq
+ * and the recipient as sender_id: the sender's grey double tick.  A move
+ * over the actor's own messages only (acknowledging one's own message) moves
+ * the mark without an event.
+ */
+
+CREATE OR REPLACE FUNCTION chat._parse_received(received jsonb)
+RETURNS TABLE (chat_id uuid, seq bigint)
+LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+DECLARE
+    e jsonb;
+    i integer := 0;
+    unknown text;
+    v_chats uuid[] := '{}';
+    v_seqs bigint[] := '{}';
+BEGIN
+    IF received IS NULL OR received = 'null'::jsonb THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(received) <> 'array' THEN
+        RAISE EXCEPTION 'received must be a JSON array'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass [{"chat_id": "...", "seq": 12}, ...]: per chat, the highest seq you hold; or NULL.';
+    END IF;
+    IF jsonb_array_length(received) > 1000 THEN
+        RAISE EXCEPTION 'received holds % positions, at most 1000 are allowed', jsonb_array_length(received)
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Acknowledge the rest in a further call, or with chat.ack_delivered().';
+    END IF;
+    FOR e IN SELECT value FROM jsonb_array_elements(received) LOOP
+        i := i + 1;
+        IF jsonb_typeof(e) <> 'object' THEN
+            RAISE EXCEPTION 'received element %: must be a JSON object', i
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Each element is {"chat_id": "...", "seq": 12}.';
+        END IF;
+        SELECT string_agg(key, ', ' ORDER BY key) INTO unknown
+          FROM jsonb_object_keys(e) AS key
+         WHERE key NOT IN ('chat_id', 'seq');
+        IF unknown IS NOT NULL THEN
+            RAISE EXCEPTION 'received element %: unknown key %', i, unknown
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'The keys are chat_id and seq.';
+        END IF;
+        IF jsonb_typeof(e->'chat_id') IS DISTINCT FROM 'string'
+           OR (e->>'chat_id') !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$' THEN
+            RAISE EXCEPTION 'received element %: chat_id must be a UUID string', i
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF NOT e ? 'seq' THEN
+            RAISE EXCEPTION 'received element %: seq is missing', i
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Each element is {"chat_id": "...", "seq": 12}.';
+        END IF;
+        IF jsonb_typeof(e->'seq') IS DISTINCT FROM 'number'
+           OR (e->>'seq') !~ '^[0-9]{1,18}$' THEN
+            RAISE EXCEPTION 'received element %: seq must be a whole number from 0 up, not %', i,
+                            e->'seq'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_chats := v_chats || (e->>'chat_id')::uuid;
+        v_seqs := v_seqs || (e->>'seq')::bigint;
+    END LOOP;
+    -- a chat named twice counts with its highest seq
+    RETURN QUERY
+    SELECT r.c, max(r.s) FROM unnest(v_chats, v_seqs) AS r(c, s) GROUP BY r.c;
+END
+$$;
+
+COMMENT ON FUNCTION chat._parse_received(jsonb) IS
+'The positions a client passes to chat.catch_up(): a JSON array of at most 1000 {"chat_id", "seq"} objects (seq a whole number from 0 up), one row per chat with its highest seq; 22023 naming the first bad element, 54000 over 1000. Internal.';
+REVOKE ALL ON FUNCTION chat._parse_received(jsonb) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._move_delivered_mark(chat_id uuid, seq bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    v_chat record;
+BEGIN
+    -- the caller holds the chat row locked, and has checked the actor
+    SELECT c.customer_id, c.last_seq,
+           CASE WHEN c.customer_id = v_actor THEN c.customer_delivered_seq
+                ELSE c.stylist_delivered_seq END AS mark
+      INTO v_chat
+      FROM chat.chats c
+     WHERE c.chat_id = $1 AND v_actor IN (c.customer_id, c.stylist_id);
+    IF NOT FOUND THEN
+        PERFORM chat._chat_access_denied($1);
+    END IF;
+    IF $2 > v_chat.last_seq THEN
+        RAISE EXCEPTION 'seq % is beyond the last message of chat % (%)', $2, $1, v_chat.last_seq
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Acknowledge only seqs you have received.';
+    END IF;
+    IF $2 <= v_chat.mark THEN
+        RETURN v_chat.mark;     -- never backwards; acknowledging again is a no-op
+    END IF;
+    IF v_chat.customer_id = v_actor THEN
+        UPDATE chat.chats c SET customer_delivered_seq = $2 WHERE c.chat_id = $1;
+    ELSE
+        UPDATE chat.chats c SET stylist_delivered_seq = $2 WHERE c.chat_id = $1;
+    END IF;
+    -- a receipt only when a message of the other participant is delivered
+    IF EXISTS (SELECT FROM chat.chat_messages m
+                WHERE m.chat_id = $1 AND m.seq > v_chat.mark AND m.seq <= $2
+                  AND m.sender_id IS DISTINCT FROM v_actor) THEN
+        PERFORM chat._relay_change('delivered', $1, $2);
+    END IF;
+    RETURN $2;
+END
+$$;
+
+COMMENT ON FUNCTION chat._move_delivered_mark(uuid, bigint) IS
+'Moves the actor''s delivered mark of a chat it has locked up to seq (never backwards; 22023 beyond the last seq) and relays a delivered event when that delivers a message of the other participant; returns the mark. Internal: used by catch_up() and ack_delivered().';
+REVOKE ALL ON FUNCTION chat._move_delivered_mark(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.catch_up(received jsonb DEFAULT NULL, max_rows integer DEFAULT 500)
+RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
+               client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
+               my_reactions text[])
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_max integer := chat._check_max_rows($2);
+    v_chats uuid[];
+    v_seqs bigint[];
+    v_ack record;
+    v_missing uuid;
+BEGIN
+    /*
+     * First the acknowledgement: every chat named is the actor's (or
+     * nothing moves, 42501 naming the first that is not), locked in chat_id
+     * order so that two calls never deadlock, then each mark moves up.
+     */
+    SELECT array_agg(r.chat_id ORDER BY r.chat_id), array_agg(r.seq ORDER BY r.chat_id)
+      INTO v_chats, v_seqs
+      FROM chat._parse_received($1) r;
+    SELECT r.c INTO v_missing
+      FROM unnest(v_chats) AS r(c)
+     WHERE NOT EXISTS (SELECT FROM chat.chats c
+                        WHERE c.chat_id = r.c AND v_actor IN (c.customer_id, c.stylist_id))
+     ORDER BY r.c
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM chat._chat_access_denied(v_missing);
+    END IF;
+    FOR v_ack IN
+        SELECT r.c, r.s
+          FROM unnest(v_chats, v_seqs) AS r(c, s)
+          JOIN chat.chats c ON c.chat_id = r.c
+         ORDER BY r.c
+           FOR NO KEY UPDATE OF c
+    LOOP
+        PERFORM chat._move_delivered_mark(v_ack.c, v_ack.s);
+    END LOOP;
+
+    /*
+     * Then the next batch, in a snapshot that sees the marks just moved:
+     * per chat the next messages of the other participant above the mark.
+     * Nothing is locked and no mark moves.  Within a chat created_at
+     * follows seq, so the oldest rows across chats are a seq-prefix of
+     * each chat above its mark.
+     */
+    RETURN QUERY
+    WITH pending AS (
+        SELECT c.chat_id,
+               -- nothing the actor cleared (clear_history())
+               CASE WHEN c.customer_id = v_actor
+                    THEN greatest(c.customer_delivered_seq, c.customer_cleared_seq)
+                    ELSE greatest(c.stylist_delivered_seq, c.stylist_cleared_seq) END AS delivered
+          FROM chat.chats c
+         WHERE (c.customer_id = v_actor AND c.last_seq > c.customer_delivered_seq)
+            OR (c.stylist_id = v_actor AND c.last_seq > c.stylist_delivered_seq)
+    ), picked AS (
+        SELECT m.chat_id, m.seq, m.created_at
+          FROM pending p
+          CROSS JOIN LATERAL (
+                SELECT x.chat_id, x.seq, x.created_at
+                  FROM chat.chat_messages x
+                 WHERE x.chat_id = p.chat_id AND x.seq > p.delivered
+                   AND x.sender_id IS DISTINCT FROM v_actor   -- booking cards too
+                 ORDER BY x.seq
+                 LIMIT p_max) m
+         ORDER BY m.created_at, m.chat_id, m.seq
+         LIMIT p_max
+    )
+    SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
+           m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
+           m.kind, m.card, m.reply_to, m.reactions, m.my_reactions
+      FROM picked k
+      JOIN chat._message_rows m ON m.chat_id = k.chat_id AND m.seq = k.seq
+     ORDER BY k.created_at, k.chat_id, k.seq;
+END
+$$;
+
+COMMENT ON FUNCTION chat.catch_up(jsonb, integer) IS
+'Acknowledged catch-up: first moves the actor''s delivered marks up to received (a JSON array of {"chat_id", "seq"}: per chat the highest seq the client holds; NULL for none), then returns the messages sent to the actor above the marks, oldest first across all chats, at most max_rows (1 to 1000), without marking them. Call again with the highest seq per chat of what came back until nothing comes back. Every chat named must be the actor''s (42501) and each seq within 0 to the chat''s last seq (22023); then nothing moves.';
+REVOKE ALL ON FUNCTION chat.catch_up(jsonb, integer) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.catch_up(jsonb, integer) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.ack_delivered(chat_id uuid, seq bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_seq bigint := chat._require_arg($2, 'seq');
+BEGIN
+    IF p_seq < 0 THEN
+        RAISE EXCEPTION 'seq must not be negative, not %', p_seq
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the highest seq of the chat you have received.';
+    END IF;
+    PERFORM chat._lock_chat(p_chat);
+    RETURN chat._move_delivered_mark(p_chat, p_seq);
+END
+$$;
+
+COMMENT ON FUNCTION chat.ack_delivered(uuid, bigint) IS
+'The actor''s session has received the chat''s messages up to seq: moves the actor''s delivered mark there (never backwards; 22023 beyond the last seq) and returns it. A delivered event tells both participants when a message of the other is delivered by it. For live clients that got messages through their LISTEN channel.';
+REVOKE ALL ON FUNCTION chat.ack_delivered(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.ack_delivered(uuid, bigint) TO chat_service, chat_user;
