@@ -41,12 +41,14 @@ AS $$
 DECLARE
     v_actor uuid := chat.require_actor();
     p_chat uuid := chat._require_arg($1, 'chat_id');
-    p_max integer := chat._check_max_rows($3);
+    p_max integer;
     p_before bigint := coalesce($2, 9223372036854775807);
     -- (seq, position) < (before_seq, 0): every image of a message before it
     p_before_pos integer := coalesce($4, 0);
 BEGIN
+    -- access first: someone else's chat gets the one 42501, whatever else
     PERFORM chat._participant_chat(p_chat);
+    p_max := chat._check_max_rows($3);
     IF $2 IS NOT NULL AND $2 < 1 THEN
         RAISE EXCEPTION 'before_seq must be positive, not %', $2
             USING ERRCODE = 'invalid_parameter_value',

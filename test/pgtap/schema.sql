@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(70);
+SELECT plan(73);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -13,8 +13,9 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat
 -- Exactly these tables and views; nothing else is stored in the schema.
 SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
                                 'relay_watermark', 'secrets', 'audit_entries',
-                                'token_revocations', 'used_tokens', 'reports', 'pins'],
-                  'schema chat has exactly its twelve tables');
+                                'token_revocations', 'used_tokens', 'reports', 'pins',
+                                'portfolio_consents'],
+                  'schema chat has exactly its thirteen tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');
@@ -49,6 +50,10 @@ SELECT columns_are('chat', 'reports',
 SELECT columns_are('chat', 'pins',
     ARRAY['chat_id', 'seq', 'pinned_by', 'note', 'pinned_at', 'expires_at'],
     'chat.pins has its columns');
+SELECT columns_are('chat', 'portfolio_consents',
+    ARRAY['chat_id', 'id', 'stylist_id', 'seq', 'position', 'storage_key', 'granted_at', 'granted_by',
+          'revoked_at', 'revoked_by'],
+    'chat.portfolio_consents has its columns');
 SELECT columns_are('chat', 'token_revocations', ARRAY['profile_id', 'revoked_at'],
     'chat.token_revocations has its columns');
 SELECT columns_are('chat', 'used_tokens', ARRAY['token_id', 'expires_at'],
@@ -76,6 +81,10 @@ SELECT col_is_pk('chat', 'chat_messages', ARRAY['chat_id', 'seq'],
 SELECT col_is_pk('chat', 'media', ARRAY['chat_id', 'seq', 'position'],
                  'media: primary key (chat_id, seq, position)');
 SELECT col_is_pk('chat', 'pins', ARRAY['chat_id', 'seq'], 'pins: primary key (chat_id, seq)');
+SELECT col_is_pk('chat', 'portfolio_consents', ARRAY['chat_id', 'id'],
+                 'portfolio_consents: primary key (chat_id, id)');
+SELECT has_index('chat', 'portfolio_consents', 'portfolio_consents_in_force_key', ARRAY['chat_id', 'seq', 'position'],
+                 'portfolio_consents: at most one consent in force per image');
 SELECT col_is_pk('chat', 'token_revocations', ARRAY['profile_id'],
                  'token_revocations: primary key (profile_id)');
 SELECT col_is_fk('chat', 'token_revocations', ARRAY['profile_id'],
@@ -93,8 +102,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('pins'), ('relay_watermark'), ('reports')$$,
-    'the chat-owned tables are chats, chat_messages, media, pins, relay_watermark, audit_entries and reports');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('pins'), ('portfolio_consents'), ('relay_watermark'), ('reports')$$,
+    'the chat-owned tables are chats, chat_messages, media, pins, portfolio_consents, relay_watermark, audit_entries and reports');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -226,11 +235,12 @@ SELECT results_eq(
        WHERE e.extname = 'stylist_chat'
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
-             ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.pins'), ('chat.profiles'),
+             ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.pins'),
+             ('chat.portfolio_consents'), ('chat.portfolio_consents_id_seq'), ('chat.profiles'),
              ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
              ('chat.token_revocations')$$,
-    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, and the reports and their id sequence');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 12,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reports and their id sequence, and the portfolio consents and their id sequence');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 14,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...
