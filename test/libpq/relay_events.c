@@ -21,6 +21,9 @@
  *   - a pin (type pinned) and an unpin (type unpinned) of a message, with
  *     its seq and sender_id = the participant who pinned or unpinned, reach
  *     the three channels;
+ *   - the customer grants, then revokes, portfolio consent for an image
+ *     (type consent, the image's message's seq, sender_id = the customer):
+ *     each reaches the three channels;
  *   - typing: two calls within a second make one event, one more call a
  *     second later makes a second event;
  *   - every payload received during the run is such JSON, without any
@@ -32,7 +35,7 @@
  */
 #include "listener.h"
 
-#define NTESTS 13
+#define NTESTS 15
 
 int
 main(int argc, char **argv)
@@ -152,10 +155,23 @@ main(int argc, char **argv)
 			t = wait_for(three, 3, 1, "unpinned", chat_a, seq, s1, 5);
 			ok(t >= 0, "an unpin (type unpinned, the message's seq, sender_id = who unpinned it) "
 			   "reached the three channels (%.3f s)", t);
+
+			/* 11-12: the customer grants, then revokes, portfolio consent */
+			seq = call_as(setup, s1, "SELECT chat.send_message($1::uuid, 'the result', NULL, NULL, "
+						  "'[{\"storage_key\": \"relay/result.jpg\", \"content_type\": \"image/jpeg\", "
+						  "\"byte_size\": 1, \"width\": 1, \"height\": 1}]')", 1, p);
+			snprintf(seqtxt, sizeof(seqtxt), "%ld", seq);
+			call_as(setup, c1, "SELECT 0 FROM chat.grant_portfolio_consent($1::uuid, $2::bigint, 1)", 2, p);
+			t = wait_for(three, 3, 1, "consent", chat_a, seq, c1, 5);
+			ok(t >= 0, "a grant of portfolio consent (type consent, the image's seq, sender_id = "
+			   "the customer) reached the three channels (%.3f s)", t);
+			call_as(setup, c1, "SELECT 0 FROM chat.revoke_portfolio_consent($1::uuid, $2::bigint, 1)", 2, p);
+			t = wait_for(three, 3, 2, "consent", chat_a, seq, c1, 5);
+			ok(t >= 0, "its revocation (a second consent event) reached the three channels (%.3f s)", t);
 		}
 	}
 
-	/* 11-12: typing */
+	/* 13-14: typing */
 	{
 		const char *p[] = {c1};
 		const char *q[] = {chat_a};
@@ -191,7 +207,7 @@ main(int argc, char **argv)
 		ok(t >= 0 && two, "one more typing() call a second later made a second event (%.3f s)", t);
 	}
 
-	/* 13: every payload of the run */
+	/* 15: every payload of the run */
 	drain_for(300);
 	check_all_payloads(NULL, 0);
 
