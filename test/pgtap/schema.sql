@@ -83,8 +83,9 @@ SELECT col_is_pk('chat', 'media', ARRAY['chat_id', 'seq', 'position'],
 SELECT col_is_pk('chat', 'pins', ARRAY['chat_id', 'seq'], 'pins: primary key (chat_id, seq)');
 SELECT col_is_pk('chat', 'portfolio_consents', ARRAY['chat_id', 'id'],
                  'portfolio_consents: primary key (chat_id, id)');
-SELECT has_index('chat', 'portfolio_consents', 'portfolio_consents_in_force_key', ARRAY['chat_id', 'seq', 'position'],
-                 'portfolio_consents: at most one consent in force per image');
+SELECT is(pg_get_indexdef('chat.portfolio_consents_in_force_key'::regclass),
+          'CREATE UNIQUE INDEX portfolio_consents_in_force_key ON chat.portfolio_consents USING btree (chat_id, seq, "position") WHERE (revoked_at IS NULL)',
+          'portfolio_consents: at most one consent in force per image');
 SELECT col_is_pk('chat', 'token_revocations', ARRAY['profile_id'],
                  'token_revocations: primary key (profile_id)');
 SELECT col_is_fk('chat', 'token_revocations', ARRAY['profile_id'],
