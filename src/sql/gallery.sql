@@ -177,9 +177,11 @@ AS $$
 DECLARE
     v_stylist uuid := chat._lock_chat_as_customer($1, $2, $3, 'revoke');
 BEGIN
-    -- also of an image that is gone or hidden: the consent itself ends
+    -- also of an image that is gone or hidden: the consent itself ends.
+    -- Never dated before its grant: this transaction may have started
+    -- before the granting one committed, while it waited for the lock
     UPDATE chat.portfolio_consents k
-       SET revoked_at = now(), revoked_by = chat.current_actor()
+       SET revoked_at = greatest(now(), k.granted_at), revoked_by = chat.current_actor()
      WHERE k.chat_id = $1 AND k.seq = $2 AND k.position = $3 AND k.revoked_at IS NULL;
     IF FOUND THEN
         PERFORM chat._relay_change('consent', $1, $2);

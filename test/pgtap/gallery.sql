@@ -2,7 +2,7 @@
 -- consent, rule by rule.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(80);
+SELECT plan(82);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -298,6 +298,16 @@ SELECT lives_ok($$SELECT chat.revoke_portfolio_consent(pg_temp.chat_of('alice', 
 SELECT is((SELECT storage_key || ' ' || (revoked_by = pg_temp.id('alice')) FROM chat.portfolio_consents
             WHERE chat_id = pg_temp.chat_of('alice', 'sam') AND seq = 4),
           'a4-1 true', 'the evidence of a deleted image names it and its revocation');
+-- A revocation is never dated before its grant, even when the revoking
+-- transaction began before the granting one committed (here the grant is
+-- dated a second ahead, as if it had).
+INSERT INTO chat.portfolio_consents (chat_id, stylist_id, seq, position, storage_key, granted_at, granted_by)
+VALUES (pg_temp.chat_of('alice', 'sam'), pg_temp.id('sam'), 1, 3, 'a1-3', now() + interval '1 second', pg_temp.id('alice'));
+SELECT lives_ok($$SELECT chat.revoke_portfolio_consent(pg_temp.chat_of('alice', 'sam'), 1, 3)$$,
+                'a consent granted after the revoking transaction began is revoked');
+SELECT is((SELECT revoked_at = granted_at FROM chat.portfolio_consents
+            WHERE chat_id = pg_temp.chat_of('alice', 'sam') AND seq = 1 AND position = 3),
+          true, 'its revocation is dated at its grant, not before');
 SELECT ok(NOT EXISTS (SELECT FROM pg_constraint
                        WHERE conrelid = 'chat.portfolio_consents'::regclass AND contype = 'f'
                          AND confrelid <> 'chat.chats'::regclass),
