@@ -1804,6 +1804,8 @@ SQL
     lock_case 6 "get_or_create_chat with sam (a new pair)" "SELECT chat.get_or_create_chat('$BOB', '$SAM')" "$SAM"
     lock_case 7 "chat_with(sam) (a new pair)" "SELECT chat.chat_with('$SAM')" "$SAM"
     lock_case 8 "chat_for_booking of his booking with sam (a new pair)" "SELECT chat.chat_for_booking('$BK_BSAM')" "$SAM"
+    lock_case 10 "grant_portfolio_consent in his chat with sue" "SELECT chat.grant_portfolio_consent('$OWN', 1, 1)" "$SUE"
+    lock_case 11 "revoke_portfolio_consent in his chat with sue" "SELECT chat.revoke_portfolio_consent('$OWN', 1, 1)" "$SUE"
     # login tokens spent a while ago, expired now: a login clears some of them
     for i in 1 2 3; do
         psql -X -q -At -U adv_enduser -d "$DB" -c "SELECT chat.authenticate('$(token "$CAROL" issue_login_token '1 second')')" >/dev/null
