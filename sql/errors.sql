@@ -195,6 +195,28 @@ SELECT regress_try($$SELECT chat.mute($1, now() - interval '1 hour')$$, chat.pai
 SELECT regress_try($$SELECT chat.clear_history($1)$$, '00000000-0000-4000-8000-000000000000');
 
 --
+-- Gallery and portfolio consent (in Ana and Sam's chat, $1; Ana is its
+-- customer)
+--
+-- paging out of range
+SELECT regress_try($$SELECT * FROM chat.gallery($1, max_rows => 0)$$, :'ana_sam');
+SELECT regress_try($$SELECT * FROM chat.gallery($1, before_seq => 0)$$, :'ana_sam');
+SELECT regress_try($$SELECT * FROM chat.gallery($1, before_position => 1)$$, :'ana_sam');
+-- a position out of 1 to 10, a NULL position, a message that does not exist
+SELECT regress_try($$SELECT chat.grant_portfolio_consent($1, 1, 0)$$, :'ana_sam');
+SELECT regress_try($$SELECT chat.revoke_portfolio_consent($1, 1, NULL)$$, :'ana_sam');
+SELECT regress_try($$SELECT chat.grant_portfolio_consent($1, 99, 1)$$, :'ana_sam');
+-- a deleted message (seq 4)
+SELECT regress_try($$SELECT chat.grant_portfolio_consent($1, 4, 1)$$, :'ana_sam');
+-- someone else's chat (Ben and Sam's): the one 42501
+SELECT regress_try($$SELECT * FROM chat.gallery($1)$$, chat.pair_chat_id(:'ben', :'sam'));
+SELECT regress_try($$SELECT chat.grant_portfolio_consent($1, 1, 1)$$, chat.pair_chat_id(:'ben', :'sam'));
+-- a customer has no portfolio
+SELECT regress_try($$SELECT * FROM chat.my_portfolio()$$);
+SELECT regress_try($$SELECT * FROM chat.portfolio($1)$$, :'ana');
+SELECT regress_try($$SELECT * FROM chat.portfolio(NULL)$$);
+
+--
 -- An idempotency key belongs to its sender: Sam cannot reuse the
 -- client_msg_id of Ana's message 5.
 --

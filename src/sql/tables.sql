@@ -320,3 +320,41 @@ COMMENT ON TABLE chat.reactions IS
 
 REVOKE ALL ON TABLE chat.reactions FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('chat.reactions', '');
+
+-- portfolio consent (1.1): the customer of a chat lets its stylist show an
+-- image of it publicly.  One row per grant, kept after its revocation and
+-- after the image is gone, as evidence of who consented when: no foreign
+-- key to chat.media (whose rows go with their message), and the image's
+-- storage key copied as it was when consent was granted
+CREATE TABLE chat.portfolio_consents (
+    chat_id         uuid NOT NULL REFERENCES chat.chats (chat_id),
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    -- the chat's stylist, whose portfolio it is (a chat's pair never changes)
+    stylist_id      uuid NOT NULL,
+    seq             bigint NOT NULL,
+    position        smallint NOT NULL,
+    storage_key     text NOT NULL,
+    granted_at      timestamptz NOT NULL DEFAULT now(),
+    granted_by      uuid NOT NULL,
+    revoked_at      timestamptz,
+    revoked_by      uuid,
+    PRIMARY KEY (chat_id, id),
+    CONSTRAINT portfolio_consents_check
+        CHECK (seq > 0 AND position BETWEEN 1 AND 10
+               AND (revoked_at IS NULL) = (revoked_by IS NULL)
+               AND revoked_at >= granted_at)
+);
+
+-- at most one consent in force per image
+CREATE UNIQUE INDEX portfolio_consents_in_force_key
+    ON chat.portfolio_consents (chat_id, seq, position) WHERE revoked_at IS NULL;
+-- a stylist's portfolio, newest consent first
+CREATE INDEX portfolio_consents_stylist_idx
+    ON chat.portfolio_consents (stylist_id, id) WHERE revoked_at IS NULL;
+
+COMMENT ON TABLE chat.portfolio_consents IS
+'Portfolio consents: a customer lets the stylist of the chat show an image of it publicly (chat.grant_portfolio_consent()), until revoked (chat.revoke_portfolio_consent()). One row per grant, kept as evidence; rows are only ever added and revoked.';
+
+REVOKE ALL ON TABLE chat.portfolio_consents FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.portfolio_consents', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.portfolio_consents_id_seq', '');

@@ -25,6 +25,9 @@
  *     reacted) reaches the three channels;
  *   - a booking of the pair posts a booking card: a message event whose
  *     sender_id is null;
+ *   - the customer grants, then revokes, portfolio consent for an image
+ *     (type consent, the image's message's seq, sender_id = the customer):
+ *     each reaches the three channels;
  *   - typing: two calls within a second make one event, one more call a
  *     second later makes a second event;
  *   - archive, mute, unmute, unarchive and clear_history change only the
@@ -39,7 +42,7 @@
  */
 #include "listener.h"
 
-#define NTESTS 16
+#define NTESTS 18
 
 int
 main(int argc, char **argv)
@@ -182,10 +185,23 @@ main(int argc, char **argv)
 				ok(t >= 0, "a booking card (type message, its seq %ld, sender_id null) reached "
 				   "the three channels (%.3f s)", card, t);
 			}
+
+			/* 13-14: the customer grants, then revokes, portfolio consent */
+			seq = call_as(setup, s1, "SELECT chat.send_message($1::uuid, 'the result', NULL, NULL, "
+						  "'[{\"storage_key\": \"relay/result.jpg\", \"content_type\": \"image/jpeg\", "
+						  "\"byte_size\": 1, \"width\": 1, \"height\": 1}]')", 1, p);
+			snprintf(seqtxt, sizeof(seqtxt), "%ld", seq);
+			call_as(setup, c1, "SELECT 0 FROM chat.grant_portfolio_consent($1::uuid, $2::bigint, 1)", 2, p);
+			t = wait_for(three, 3, 1, "consent", chat_a, seq, c1, 5);
+			ok(t >= 0, "a grant of portfolio consent (type consent, the image's seq, sender_id = "
+			   "the customer) reached the three channels (%.3f s)", t);
+			call_as(setup, c1, "SELECT 0 FROM chat.revoke_portfolio_consent($1::uuid, $2::bigint, 1)", 2, p);
+			t = wait_for(three, 3, 2, "consent", chat_a, seq, c1, 5);
+			ok(t >= 0, "its revocation (a second consent event) reached the three channels (%.3f s)", t);
 		}
 	}
 
-	/* 13-14: typing */
+	/* 15-16: typing */
 	{
 		const char *p[] = {c1};
 		const char *q[] = {chat_a};
@@ -221,7 +237,7 @@ main(int argc, char **argv)
 		ok(t >= 0 && two, "one more typing() call a second later made a second event (%.3f s)", t);
 	}
 
-	/* 15: the inbox controls of the customer */
+	/* 17: the inbox controls of the customer */
 	{
 		const char *p[] = {chat_a};
 		int			before[3], before_read[3];
@@ -256,7 +272,7 @@ main(int argc, char **argv)
 		   "channel, clear_history's read mark %ld", cleared);
 	}
 
-	/* 16: every payload of the run */
+	/* 18: every payload of the run */
 	drain_for(300);
 	check_all_payloads(NULL, 0);
 

@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(72);
+SELECT plan(75);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -13,8 +13,9 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat
 -- Exactly these tables and views; nothing else is stored in the schema.
 SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
                                 'relay_watermark', 'secrets', 'audit_entries',
-                                'token_revocations', 'used_tokens', 'reports', 'pins', 'reactions'],
-                  'schema chat has exactly its thirteen tables');
+                                'token_revocations', 'used_tokens', 'reports', 'pins', 'reactions',
+                                'portfolio_consents'],
+                  'schema chat has exactly its fourteen tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');
@@ -53,6 +54,10 @@ SELECT columns_are('chat', 'pins',
 SELECT columns_are('chat', 'reactions',
     ARRAY['chat_id', 'seq', 'profile_id', 'emoji', 'created_at'],
     'chat.reactions has its columns');
+SELECT columns_are('chat', 'portfolio_consents',
+    ARRAY['chat_id', 'id', 'stylist_id', 'seq', 'position', 'storage_key', 'granted_at', 'granted_by',
+          'revoked_at', 'revoked_by'],
+    'chat.portfolio_consents has its columns');
 SELECT columns_are('chat', 'token_revocations', ARRAY['profile_id', 'revoked_at'],
     'chat.token_revocations has its columns');
 SELECT columns_are('chat', 'used_tokens', ARRAY['token_id', 'expires_at'],
@@ -82,6 +87,11 @@ SELECT col_is_pk('chat', 'media', ARRAY['chat_id', 'seq', 'position'],
 SELECT col_is_pk('chat', 'pins', ARRAY['chat_id', 'seq'], 'pins: primary key (chat_id, seq)');
 SELECT col_is_pk('chat', 'reactions', ARRAY['chat_id', 'seq', 'profile_id', 'emoji'],
                  'reactions: primary key (chat_id, seq, profile_id, emoji)');
+SELECT col_is_pk('chat', 'portfolio_consents', ARRAY['chat_id', 'id'],
+                 'portfolio_consents: primary key (chat_id, id)');
+SELECT is(pg_get_indexdef('chat.portfolio_consents_in_force_key'::regclass),
+          'CREATE UNIQUE INDEX portfolio_consents_in_force_key ON chat.portfolio_consents USING btree (chat_id, seq, "position") WHERE (revoked_at IS NULL)',
+          'portfolio_consents: at most one consent in force per image');
 SELECT col_is_pk('chat', 'token_revocations', ARRAY['profile_id'],
                  'token_revocations: primary key (profile_id)');
 SELECT col_is_fk('chat', 'token_revocations', ARRAY['profile_id'],
@@ -99,8 +109,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('pins'), ('reactions'), ('relay_watermark'), ('reports')$$,
-    'the chat-owned tables are chats, chat_messages, media, pins, reactions, relay_watermark, audit_entries and reports');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('pins'), ('portfolio_consents'), ('reactions'), ('relay_watermark'), ('reports')$$,
+    'the chat-owned tables are chats, chat_messages, media, pins, portfolio_consents, reactions, relay_watermark, audit_entries and reports');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -232,11 +242,12 @@ SELECT results_eq(
        WHERE e.extname = 'stylist_chat'
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
-             ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.pins'), ('chat.profiles'),
+             ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.pins'),
+             ('chat.portfolio_consents'), ('chat.portfolio_consents_id_seq'), ('chat.profiles'),
              ('chat.reactions'), ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
              ('chat.token_revocations')$$,
-    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, and the reports and their id sequence');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 13,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, the reports and their id sequence, and the portfolio consents and their id sequence');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 15,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...

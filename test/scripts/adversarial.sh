@@ -196,11 +196,14 @@ BEGIN;
 SELECT chat.act_as('$ALICE');
 SELECT chat.send_message(chat.chat_for_booking('$BK_AS'), 'SECRET-AS hello', '$BK_AS', 'a0000000-0000-4000-8000-00000000c001',
     '[{"storage_key": "secret-as/1.jpg", "content_type": "image/jpeg", "byte_size": 10, "width": 1, "height": 1}]');
+-- alice lets sam show her photo in his portfolio
+SELECT chat.grant_portfolio_consent(chat.pair_chat_id('$ALICE', '$SAM'), 1, 1);
 SELECT chat.act_as('$SAM');
 SELECT chat.send_message(chat.chat_with('$ALICE'), 'SECRET-AS reply');
 SELECT chat.act_as('$BOB');
 SELECT chat.send_message(chat.chat_for_booking('$BK_BS'), 'OWN-BS hello', '$BK_BS', 'b0000000-0000-4000-8000-00000000c001',
     '[{"storage_key": "own-bs/1.jpg", "content_type": "image/jpeg", "byte_size": 10, "width": 1, "height": 1}]');
+SELECT chat.grant_portfolio_consent(chat.pair_chat_id('$BOB', '$SUE'), 1, 1);
 SELECT chat.act_as('$SUE');
 SELECT chat.send_message(chat.chat_with('$BOB'), 'OWN-BS reply');
 SELECT chat.act_as('$CAROL');
@@ -349,7 +352,8 @@ chk() { printf "SELECT 'check', %s, %s, pg_temp.try(%s);\n" "$(sqlq "$1")" "$(sq
 # a SQL string literal
 sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
 
-TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins reactions)
+TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins
+        reactions portfolio_consents)
 # table attacks for one role
 table_attacks() {
     local who=$1 t
@@ -417,12 +421,14 @@ VIEW_FUNCTIONS="_my_chats _my_messages _my_media _admin_chats _admin_messages _a
 USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read listen_channel listen typing
   undelivered catch_up ack_delivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
-  react unreact archive unarchive mute unmute clear_history $VIEW_FUNCTIONS "
+  react unreact archive unarchive mute unmute clear_history
+  gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack_delivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
   issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
-  react unreact archive unarchive mute unmute clear_history $VIEW_FUNCTIONS "
+  react unreact archive unarchive mute unmute clear_history
+  gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio portfolio $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
     while IFS='|' read -r name sig call; do
@@ -529,6 +535,13 @@ probe_attacks() {
     probe probing "$who: ack_delivered" "$same" 'SELECT chat.ack_delivered(%1$L, 1)' $ids
     probe probing "$who: ack_delivered beyond any seq" "$same" 'SELECT chat.ack_delivered(%1$L, 999999999)' $ids
     probe probing "$who: ack_delivered of seq 0" "$same" 'SELECT chat.ack_delivered(%1$L, 0)' $ids
+    probe probing "$who: gallery" "$same" 'SELECT * FROM chat.gallery(%1$L)' $ids
+    probe probing "$who: gallery of a page" "$same" 'SELECT * FROM chat.gallery(%1$L, 1, 1, 1)' $ids
+    probe probing "$who: gallery with bad paging" "$same" 'SELECT * FROM chat.gallery(%1$L, 0, 0, 11)' $ids
+    probe probing "$who: grant_portfolio_consent" "$same" 'SELECT chat.grant_portfolio_consent(%1$L, 1, 1)' $ids
+    probe probing "$who: grant_portfolio_consent of an image that does not exist" "$same" \
+        'SELECT chat.grant_portfolio_consent(%1$L, 99, 11)' $ids
+    probe probing "$who: revoke_portfolio_consent" "$same" 'SELECT chat.revoke_portfolio_consent(%1$L, 1, 1)' $ids
     probe probing "$who: hide_message" '^1 42501 only an admin may do this' "SELECT chat.hide_message(%1\$L, 1, 'spite')" $ids
     probe probing "$who: admin_history" '^1 42501 only an admin may do this' 'SELECT * FROM chat.admin_history(%1$L)' $ids
     probe probing "$who: chat_for_booking" '^1 42501 booking ID does not exist or you are not part of it' \
@@ -659,6 +672,11 @@ user_fuzz() {
     fuzz "$who" chat.mute "$own;now() + interval '1 hour'" "uuid;timestamptz"
     fuzz "$who" chat.unmute "$own" "uuid"
     fuzz "$who" chat.clear_history "$own" "uuid"
+    fuzz "$who" chat.gallery "$own;NULL::bigint;50;NULL::integer" "uuid;bigint;integer;integer"
+    fuzz "$who" chat.gallery "$own;1::bigint;50;1" "uuid;bigint;integer;integer"
+    fuzz "$who" chat.grant_portfolio_consent "$own;1::bigint;1" "uuid;bigint;integer"
+    fuzz "$who" chat.revoke_portfolio_consent "$own;1::bigint;1" "uuid;bigint;integer"
+    fuzz "$who" chat.my_portfolio "NULL::bigint;50" "bigint;integer"
     fuzz "$who" chat.undelivered "10" "integer"
     fuzz "$who" chat.catch_up "NULL::jsonb;10" "jsonb;integer"
     fuzz "$who" chat.ack_delivered "$own;0::bigint" "uuid;bigint"
@@ -692,6 +710,7 @@ service_fuzz() {
     fuzz "$who" chat.issue_login_token "'$BOB'::uuid;'5 minutes'::interval" "uuid;interval"
     fuzz "$who" chat.revoke_tokens "'$BOB'::uuid" "uuid"
     fuzz "$who" chat.pair_chat_id "'$BOB'::uuid;'$SUE'::uuid" "uuid;uuid"
+    fuzz "$who" chat.portfolio "'$SUE'::uuid;NULL::bigint;50" "uuid;bigint;integer"
     # as the admin
     echo "SELECT chat.act_as('$ADA');"
     fuzz "$who (as admin)" chat.admin_history "$own;'fuzz';NULL::bigint;50" "uuid;text;bigint;integer"
@@ -708,6 +727,14 @@ service_fuzz() {
     identity_attacks "adv_enduser (bob)" "$BOB" adv_enduser
     echo "RESET search_path;"
     probe_attacks "adv_enduser (bob)"
+    # the portfolio: a stylist's public page is the backend's to read; an
+    # end user reads their own, and a customer has none
+    att probing "adv_enduser (bob): portfolio of sam (his customers' images)" '^42501' "SELECT * FROM chat.portfolio('$SAM')"
+    att probing "adv_enduser (bob): portfolio of sue" '^42501' "SELECT * FROM chat.portfolio('$SUE')"
+    att probing "adv_enduser (bob): my_portfolio, as a customer" '^42501 only a stylist has a portfolio' \
+        "SELECT * FROM chat.my_portfolio()"
+    rows probing "adv_enduser (bob): his own gallery, with his consent" '^00000 rows=1$' \
+        "SELECT * FROM chat.gallery('$OWN') WHERE portfolio_consent"
     echo "BEGIN;"     # undelivered() moves bob's own delivery mark
     view_attacks "adv_enduser (bob)"
     echo "ROLLBACK;"
@@ -735,6 +762,9 @@ service_fuzz() {
              "SELECT chat.mark_unread('$OWN', 1)" "SELECT chat.archive('$OWN')" "SELECT chat.unarchive('$OWN')" \
              "SELECT chat.mute('$OWN')" "SELECT chat.unmute('$OWN')" "SELECT chat.clear_history('$OWN')" \
              "SELECT * FROM chat.inbox(archived => true)"; do
+             "SELECT chat.mark_unread('$OWN', 1)" "SELECT * FROM chat.gallery('$OWN')" \
+             "SELECT chat.grant_portfolio_consent('$OWN', 1, 1)" "SELECT chat.revoke_portfolio_consent('$OWN', 1, 1)" \
+             "SELECT * FROM chat.my_portfolio()"; do
         att tokens "adv_enduser (nobody): $q" '^28000 no chat profile is acting' "$q"
     done
     for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
@@ -783,6 +813,16 @@ bad_tokens() {
     echo "RESET search_path;"
     att tokens 'adv_service: authenticate (not for chat_service)' '^42501' "SELECT chat.authenticate('$TOK_BOB')"
     probe_attacks "adv_service (as bob)"
+    # the public portfolio lists alice's image for sam, and nothing in it
+    # says whose it is or which chat it comes from
+    rows probing "adv_service (as bob): sam's public portfolio has alice's image" '^00000 rows=1$' \
+        "SELECT * FROM chat.portfolio('$SAM')"
+    rows probing "adv_service (as bob): ... and names neither alice, nor sam, nor their chat" '^00000 rows=0$' \
+        "SELECT * FROM chat.portfolio('$SAM') p WHERE row_to_json(p)::text ~* '$ALICE|$VICTIM|$SAM|alice'"
+    rows probing "adv_service (as bob): sue's portfolio has only bob's image" '^00000 rows=1$' \
+        "SELECT * FROM chat.portfolio('$SUE') WHERE storage_key = 'own-bs/1.jpg'"
+    att probing "adv_service (as bob): my_portfolio, as a customer" '^42501 only a stylist has a portfolio' \
+        "SELECT * FROM chat.my_portfolio()"
     echo "BEGIN;"
     view_attacks "adv_service (as bob)"
     echo "ROLLBACK;"
@@ -811,6 +851,12 @@ bad_tokens() {
     echo "SELECT chat.act_as('$ADA', true);"
     for q in "UPDATE chat.audit_entries SET reason = 'nothing'" 'DELETE FROM chat.audit_entries' 'TRUNCATE chat.audit_entries'; do
         att tables "adv_mallory_su: $q" '^42501 the audit log is append-only$' "$q"
+    done
+    # the evidence of portfolio consent: only ever revoked, never rewritten;
+    # deleted by the extension owner only
+    for q in "UPDATE chat.portfolio_consents SET granted_by = '$SAM'" "UPDATE chat.portfolio_consents SET storage_key = 'x'" \
+             'DELETE FROM chat.portfolio_consents' 'TRUNCATE chat.portfolio_consents'; do
+        att tables "adv_mallory_su: $q" '^42501 portfolio consents are evidence' "$q"
     done
     for q in "UPDATE chat.audit_log SET reason = 'nothing'" 'DELETE FROM chat.audit_log'; do
         att tables "adv_mallory_su: $q" '^(42501 the audit log is append-only|55000 cannot (update|delete from) view "audit_log")$' "$q"
@@ -1823,9 +1869,12 @@ SQL
     lock_case 6 "get_or_create_chat with sam (a new pair)" "SELECT chat.get_or_create_chat('$BOB', '$SAM')" "$SAM"
     lock_case 7 "chat_with(sam) (a new pair)" "SELECT chat.chat_with('$SAM')" "$SAM"
     lock_case 8 "chat_for_booking of his booking with sam (a new pair)" "SELECT chat.chat_for_booking('$BK_BSAM')" "$SAM"
-    lock_case 10 "archive of his chat with sue" "SELECT chat.archive('$OWN')" "$SUE"
-    lock_case 11 "mute of his chat with sue" "SELECT chat.mute('$OWN')" "$SUE"
-    lock_case 12 "clear_history of his chat with sue" "SELECT chat.clear_history('$OWN')" "$SUE"
+    lock_case 12 "archive of his chat with sue" "SELECT chat.archive('$OWN')" "$SUE"
+    lock_case 13 "mute of his chat with sue" "SELECT chat.mute('$OWN')" "$SUE"
+    lock_case 14 "clear_history of his chat with sue" "SELECT chat.clear_history('$OWN')" "$SUE"
+    lock_case 15 "grant_portfolio_consent in his chat with sue" "SELECT chat.grant_portfolio_consent('$OWN', 1, 1)" "$SUE"
+    lock_case 16 "revoke_portfolio_consent in his chat with sue" "SELECT chat.revoke_portfolio_consent('$OWN', 1, 1)" "$SUE"
+    lock_case 17 "react to his message" "SELECT chat.react('$OWN', 1, '👍')" "$SUE"
     # login tokens spent a while ago, expired now: a login clears some of them
     for i in 1 2 3; do
         psql -X -q -At -U adv_enduser -d "$DB" -c "SELECT chat.authenticate('$(token "$CAROL" issue_login_token '1 second')')" >/dev/null

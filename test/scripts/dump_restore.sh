@@ -8,8 +8,8 @@
 # mark_read) is dumped with pg_dump in the plain and the custom format, and
 # each dump is restored into a fresh database (psql -v ON_ERROR_STOP=1, and
 # pg_restore --exit-on-error).  In each restored database:
-#   - every row of profiles, bookings, chats, chat_messages, media and
-#     audit_entries is identical (row count and md5 of the ordered rows as
+#   - every row of profiles, bookings, chats, chat_messages, media,
+#     audit_entries and portfolio_consents is identical (row count and md5 of the ordered rows as
 #     text), and so is
 #     the read state of every chat;
 #   - the extension is the same: version, config tables, member objects,
@@ -71,7 +71,7 @@ is() {
     fi
 }
 
-echo "1..30"
+echo "1..32"
 
 # the people, bookings and message keys
 C1=11111111-1111-4111-8111-111111111111     # customer
@@ -148,6 +148,13 @@ SELECT chat.send_message(:'chat1', 'Message a');
 SELECT chat.send_message(:'chat1', 'Message b');
 SELECT chat.send_message(:'chat1', 'Message c, with a photo', NULL, NULL,
     '[{"storage_key": "chats/1/c.gif", "content_type": "image/gif", "byte_size": 5000, "width": 64, "height": 64}]');
+COMMIT;
+-- portfolio consent: two granted, one of them revoked
+BEGIN;
+SELECT chat.act_as(:'c1');
+SELECT chat.grant_portfolio_consent(:'chat1', 2, 2);
+SELECT chat.grant_portfolio_consent(:'chat1', 3, 1);
+SELECT chat.revoke_portfolio_consent(:'chat1', 2, 2);
 COMMIT;
 -- the customer has read up to 10: 11 and 12 are unread
 BEGIN;
@@ -278,7 +285,8 @@ SQL
 
 declare -A SRC
 for spec in "profiles id" "bookings id" "chats chat_id" "chat_messages chat_id, seq" \
-            "media chat_id, seq, position" "audit_entries chat_id, id"; do
+            "media chat_id, seq, position" "audit_entries chat_id, id" \
+            "portfolio_consents chat_id, id"; do
     SRC[${spec%% *}]=$(table_print "$DB" "${spec%% *}" "${spec#* }")
 done
 SRC_READ=$(read_state "$DB")
@@ -289,7 +297,7 @@ SRC_LAST=$("${PSQL[@]}" -d "$DB" -c "SELECT last_seq || ' ' || stylist_unread FR
 SRC_K1=$("${PSQL[@]}" -d "$DB" -c "SELECT seq FROM chat.chat_messages WHERE chat_id = '$CHAT1' AND client_msg_id = '$K1'")
 
 # ---------------------------------------------------------------------------
-# 5-17, 18-30. restore each dump into a fresh database and compare
+# 5-18, 19-32. restore each dump into a fresh database and compare
 # ---------------------------------------------------------------------------
 check_restored() {
     local target=$1 format=$2 rc
@@ -308,7 +316,8 @@ check_restored() {
     ok $rc "$format dump: restored into a fresh database without error" "$WORK/restore.err"
 
     for spec in "profiles id" "bookings id" "chats chat_id" "chat_messages chat_id, seq" \
-                "media chat_id, seq, position" "audit_entries chat_id, id"; do
+                "media chat_id, seq, position" "audit_entries chat_id, id" \
+            "portfolio_consents chat_id, id"; do
         local table=${spec%% *}
         is "$(table_print "$target" "$table" "${spec#* }")" "${SRC[$table]}" \
             "$format dump: every row of chat.$table is identical (count md5: ${SRC[$table]})"
@@ -355,5 +364,5 @@ SQL
 check_restored "$RESTORED_PLAIN" plain
 check_restored "$RESTORED_CUSTOM" custom
 
-[ "$n" -eq 30 ] || echo "# ran $n tests, planned 30"
-[ "$failed" -eq 0 ] && [ "$n" -eq 30 ]
+[ "$n" -eq 32 ] || echo "# ran $n tests, planned 32"
+[ "$failed" -eq 0 ] && [ "$n" -eq 32 ]
