@@ -178,6 +178,21 @@ SELECT regress_try($$SELECT chat.chat_bookings($1)$$, chat.pair_chat_id(:'ben', 
 SELECT regress_try($$SELECT chat.chat_bookings($1)$$, '00000000-0000-4000-8000-000000000000');
 
 --
+-- Replies and reactions (in Ana and Sam's chat, $1)
+--
+-- a reply to a seq that is not in the chat
+SELECT regress_try($$SELECT chat.send_message($1, 'which one?', reply_to_seq => 999)$$, :'ana_sam');
+-- not an emoji, two emoji, none
+SELECT regress_try($$SELECT chat.react($1, 1, 'ok')$$, :'ana_sam');
+SELECT regress_try($$SELECT chat.react($1, 1, '👍👍')$$, :'ana_sam');
+SELECT regress_try($$SELECT chat.react($1, 1, NULL)$$, :'ana_sam');
+-- a message that does not exist
+SELECT regress_try($$SELECT chat.react($1, 999, '👍')$$, :'ana_sam');
+-- someone else's chat (Ben and Sam's): the one 42501, before the emoji is looked at
+SELECT regress_try($$SELECT chat.react($1, 1, 'ok')$$, chat.pair_chat_id(:'ben', :'sam'));
+SELECT regress_try($$SELECT chat.send_message($1, 'x', reply_to_seq => 999)$$, chat.pair_chat_id(:'ben', :'sam'));
+
+--
 -- Inbox controls (in Ana and Sam's chat, $1)
 --
 -- a NULL chat
