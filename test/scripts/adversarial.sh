@@ -761,8 +761,9 @@ service_fuzz() {
              "SELECT chat.pin('$OWN', 1)" "SELECT chat.unpin('$OWN', 1)" "SELECT * FROM chat.pinned('$OWN')" \
              "SELECT chat.mark_unread('$OWN', 1)" "SELECT chat.archive('$OWN')" "SELECT chat.unarchive('$OWN')" \
              "SELECT chat.mute('$OWN')" "SELECT chat.unmute('$OWN')" "SELECT chat.clear_history('$OWN')" \
-             "SELECT * FROM chat.inbox(archived => true)"; do
-             "SELECT chat.mark_unread('$OWN', 1)" "SELECT * FROM chat.gallery('$OWN')" \
+             "SELECT * FROM chat.inbox(archived => true)" "SELECT * FROM chat.gallery('$OWN')" \
+             "SELECT chat.react('$OWN', 1, '👍')" "SELECT chat.unreact('$OWN', 1, '👍')" \
+             "SELECT * FROM chat.catch_up()" "SELECT chat.ack_delivered('$OWN', 1)" \
              "SELECT chat.grant_portfolio_consent('$OWN', 1, 1)" "SELECT chat.revoke_portfolio_consent('$OWN', 1, 1)" \
              "SELECT * FROM chat.my_portfolio()"; do
         att tokens "adv_enduser (nobody): $q" '^28000 no chat profile is acting' "$q"
