@@ -11,16 +11,18 @@
  *   2. LISTEN on the profile's private channel, in autocommit, so that the
  *      LISTEN is in force when the call returns:
  *        SELECT chat.listen()
- *   3. catch up on everything sent before that:
- *        SELECT chat_id, seq, sender_id, body FROM chat.undelivered(500)
- *      again and again until it returns no row (a fetch marks the rows
- *      delivered for every session of the profile);
+ *   3. catch up on everything sent before that, acknowledging what it
+ *      holds (README, "Acknowledged catch-up"):
+ *        SELECT chat_id, seq, sender_id, body FROM chat.catch_up($1, 500)
+ *      again and again until it returns no row, $1 being per chat the
+ *      highest seq of the batches not yet acknowledged (NULL for none);
+ *      a call that returns normally has acknowledged them;
  *   4. loop: wait on the connection's socket with select(), read what came
  *      (PQconsumeInput) and take the notifications (PQnotifies).  Each is a
  *      JSON event {"type","chat_id","seq","sender_id","ts"}, never the
  *      message text.  For a "message" event from the other participant
- *      whose seq is above the highest seq held for that chat, fetch with
- *      chat.undelivered() until it returns no row.  Other events (edited,
+ *      whose seq is above the highest seq held for that chat, catch up
+ *      again as in step 3.  Other events (edited,
  *      deleted, read, chat_created, typing) are printed as they come.
  *
  * Nothing committed after the LISTEN of step 2 is missed by notification,
@@ -43,7 +45,8 @@
  * tab and other control characters as \\ \n \r \t \xHH; a deleted message
  * has body=(deleted).  The notifications of the profile's own messages are
  * not printed.  At the end, always: "received <n> messages" (n distinct
- * messages).  With -q, only that last line.  Reconnections and errors go
+ * messages), and on stderr how many rows catch_up offered that were held
+ * already (the protocol promises none).  With -q, only that last line.  Reconnections and errors go
  * to stderr.
  *
  * Exit status: with -n, 0 as soon as COUNT distinct messages are held, 1
@@ -61,7 +64,7 @@
 
 #include "libpq-fe.h"
 
-#define FETCH_SQL "SELECT chat_id, seq, sender_id, body FROM chat.undelivered(500)"
+#define FETCH_SQL "SELECT chat_id, seq, sender_id, body FROM chat.catch_up($1::jsonb, 500)"
 
 /* the messages held: per chat, a bitmap of seqs */
 typedef struct Chat
@@ -75,6 +78,20 @@ typedef struct Chat
 static Chat *chats = NULL;
 static int	nchats = 0;
 static long held = 0;
+
+/*
+ * What the client has stored and the server has not yet been told: per
+ * chat, the highest seq of the last batch (catch_up's "received").
+ */
+typedef struct Position
+{
+	char		id[37];
+	long		seq;
+} Position;
+
+static Position *pending = NULL;
+static int	npending = 0;
+static long offered_again = 0;	/* rows catch_up gave that were held already */
 
 static const char *dbname = NULL;
 static const char *profile = NULL;
@@ -98,6 +115,7 @@ finish(int status)
 {
 	printf("received %ld messages\n", held);
 	fflush(stdout);
+	fprintf(stderr, "chat_client: %ld messages offered again\n", offered_again);
 	exit(status);
 }
 
@@ -274,25 +292,86 @@ run(PGconn *conn, const char *sql, int nparams, const char *const *params, int *
 	return good;
 }
 
-/* fetch undelivered messages until none is left; 0 when all went well */
+/* remember that chat id holds seq, unacknowledged: the highest per chat */
+static void
+remember(const char *id, long seq)
+{
+	for (int i = 0; i < npending; i++)
+		if (strcmp(pending[i].id, id) == 0)
+		{
+			if (seq > pending[i].seq)
+				pending[i].seq = seq;
+			return;
+		}
+	pending = realloc(pending, (npending + 1) * sizeof(Position));
+	if (!pending)
+	{
+		fprintf(stderr, "chat_client: out of memory\n");
+		exit(2);
+	}
+	snprintf(pending[npending].id, sizeof(pending[npending].id), "%s", id);
+	pending[npending++].seq = seq;
+}
+
+/* the positions to acknowledge as catch_up's JSON, or NULL for none */
+static char *
+pending_json(void)
+{
+	char	   *json;
+	size_t		len = 0;
+
+	if (npending == 0)
+		return NULL;
+	json = malloc(2 + npending * 80);
+	if (!json)
+	{
+		fprintf(stderr, "chat_client: out of memory\n");
+		exit(2);
+	}
+	json[len++] = '[';
+	for (int i = 0; i < npending; i++)
+		len += sprintf(json + len, "%s{\"chat_id\":\"%s\",\"seq\":%ld}",
+					   i ? "," : "", pending[i].id, pending[i].seq);
+	json[len++] = ']';
+	json[len] = '\0';
+	return json;
+}
+
+/*
+ * Catch up until nothing is left; 0 when all went well.  Each call of
+ * chat.catch_up() passes what the previous batches brought (stored: here,
+ * held and printed) and returns the next batch: a call that returns
+ * normally has acknowledged what it carried.  When the connection dies,
+ * the positions stay (with any rows that did arrive) and go with the
+ * first call after reconnecting: the server never counts as delivered
+ * what the client does not hold, and never offers again what it held.
+ */
 static int
 fetch_all(PGconn *conn)
 {
 	for (;;)
 	{
 		int			failed;
-		PGresult   *res = run(conn, FETCH_SQL, 0, NULL, &failed, NULL);
+		char	   *json = pending_json();
+		const char *p[] = {json};
+		PGresult   *res = run(conn, FETCH_SQL, 1, p, &failed, NULL);
 		int			rows = res ? PQntuples(res) : 0;
 
+		free(json);
+		if (!failed)
+			npending = 0;		/* acknowledged */
 		for (int i = 0; i < rows; i++)
 		{
 			Chat	   *c = chat_of(PQgetvalue(res, i, 0));
 			long		seq = atol(PQgetvalue(res, i, 1));
 
-			if (hold(c, seq) && !quiet)
+			remember(c->id, seq);
+			if (!hold(c, seq))
+				offered_again++;
+			else if (!quiet)
 			{
 				printf("message chat=%s seq=%ld from=%s body=", c->id, seq,
-					   PQgetvalue(res, i, 2));
+					   PQgetisnull(res, i, 2) ? "(none)" : PQgetvalue(res, i, 2));
 				if (PQgetisnull(res, i, 3))
 					fputs("(deleted)", stdout);
 				else

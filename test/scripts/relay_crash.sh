@@ -28,7 +28,8 @@
 #      terminated, the client's backend is terminated, and once the whole
 #      server is stopped in immediate mode and started again.  At the end
 #      the chat holds exactly 1000 messages and the client printed every
-#      seq 1..1000 exactly once and exited 0;
+#      seq 1..1000 exactly once and exited 0, and its acknowledged
+#      catch-up (chat.catch_up) never offered it a message it held;
 #   d. without shared_preload_libraries: relay_status() says preloaded and
 #      running false, no worker runs, the C function chat_relay_database
 #      (chat._relay_database() from version 1.1, declared here in a scratch
@@ -81,7 +82,7 @@ ok() {
 diag() { echo "# $*"; }
 bail() { echo "Bail out! $*"; exit 1; }
 
-echo "1..21"
+echo "1..22"
 
 cluster_start || bail "cannot start a cluster"
 trap cleanup EXIT
@@ -318,6 +319,9 @@ other=$(grep -c '^message' "$WORK/client.out")
 diag "the client printed $other message lines, $lines of chat B from the customer, $distinct distinct seqs"
 ok $([ "$lines" -eq "$N" ] && [ "$distinct" -eq "$N" ] && [ "$expected" == yes ] && [ "$other" -eq "$N" ]; echo $?) \
     "the client printed every seq 1..$N exactly once"
+again=$(sed -n 's/^chat_client: \([0-9]*\) messages offered again$/\1/p' "$WORK/client.err")
+ok $([ "$again" == 0 ]; echo $?) \
+    "catch_up never offered the client a message it held already (${again:-no count} offered again)"
 
 # ---------------------------------------------------------------------------
 # d. without shared_preload_libraries, and with it again
@@ -418,7 +422,7 @@ CLIENT=$!
 BGPIDS+=("$CLIENT")
 # the client has caught up and waits for notifications
 wait_until 10 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chat_client'
-                AND state = 'idle' AND query LIKE '%undelivered%'" 1 >/dev/null \
+                AND state = 'idle' AND query LIKE '%catch_up%'" 1 >/dev/null \
     || bail "the chat client did not connect to $LATER"
 "${LPSQL[@]}" -c "SELECT chat.act_as('$CUST', true)" \
     -c "SELECT chat.send_message('$CHAT_L', 'hello later')" >/dev/null 2>>"$WORK/psql.err" \
