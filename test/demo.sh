@@ -54,12 +54,12 @@ SELECT chat.send_message(:'chat', '', attachments => '[{"storage_key": "uploads/
 COMMIT;
 
 \echo
-\echo '== 3. Leo opens the app. chat.inbox(): one chat, two unread messages, one booking with Mia'
+\echo '== 3. Leo opens the app. chat.inbox(): one chat, three unread messages (the booking''s card and Mia''s two), one booking with Mia'
 BEGIN;
 SELECT chat.act_as(:leo) \g /dev/null
 SELECT other_name, preview, unread_count, bookings_count FROM chat.inbox();
 \echo '   chat.history(chat): the messages, newest first, with the booking they are about and the photo'
-SELECT seq, CASE WHEN sender_id = :leo THEN 'Leo' ELSE 'Mia' END AS sender,
+SELECT seq, CASE WHEN sender_id IS NULL THEN '(card)' WHEN sender_id = :leo THEN 'Leo' ELSE 'Mia' END AS sender,
        body, booking->>'service' AS about, jsonb_array_length(attachments) AS photos
   FROM chat.history(:'chat');
 \echo '   chat.mark_read(chat): Leo has read everything, up to message'
@@ -77,7 +77,7 @@ SELECT chat.mark_read(:'chat') AS "Mia has read up to";
 COMMIT;
 
 \echo
-\echo '== 5. Weeks later the haircut is done and Mia books a colour: a second booking, the same chat'
+\echo '== 5. Weeks later the haircut is done and Mia books a colour: a second booking, the same chat; each booking change posts a card in the chat'
 SELECT chat.upsert_booking(:cut, :mia, :leo, 'Haircut', '2026-12-01 10:00+00', 'completed') \g /dev/null
 SELECT chat.upsert_booking(:color, :mia, :leo, 'Colour', '2027-01-15 14:00+00', 'confirmed') \g /dev/null
 BEGIN;
@@ -94,7 +94,7 @@ BEGIN;
 SELECT chat.act_as(:leo) \g /dev/null
 SELECT other_name, preview, unread_count, bookings_count FROM chat.inbox();
 SELECT service, starts_at, status FROM chat.chat_bookings(:'chat');
-SELECT seq, CASE WHEN sender_id = :leo THEN 'Leo' ELSE 'Mia' END AS sender,
+SELECT seq, CASE WHEN sender_id IS NULL THEN '(card)' WHEN sender_id = :leo THEN 'Leo' ELSE 'Mia' END AS sender,
        body, booking->>'service' AS about
   FROM chat.history(:'chat') ORDER BY seq;
 \echo '   Leo answers:'
@@ -102,12 +102,12 @@ SELECT chat.send_message(:'chat', 'Come with unwashed hair, that''s all.') AS "s
 COMMIT;
 
 \echo
-\echo '== 7. Mia fixes a typo in message 4 (chat.edit_message) and deletes her photo, message 2 (chat.delete_message)'
-\echo '   Message 2 keeps its number, without text or photo; message 4 is marked edited:'
+\echo '== 7. Mia fixes a typo in message 7 (chat.edit_message) and deletes her photo, message 3 (chat.delete_message)'
+\echo '   Message 3 keeps its number, without text or photo; message 7 is marked edited:'
 BEGIN;
 SELECT chat.act_as(:mia) \g /dev/null
-SELECT chat.edit_message(:'chat', 4, 'Loved the cut! I booked a colour for January, any prep?') \g /dev/null
-SELECT chat.delete_message(:'chat', 2) \g /dev/null
+SELECT chat.edit_message(:'chat', 7, 'Loved the cut! I booked a colour for January, any prep?') \g /dev/null
+SELECT chat.delete_message(:'chat', 3) \g /dev/null
 SELECT seq, body, edited_at IS NOT NULL AS edited, deleted_at IS NOT NULL AS deleted
   FROM chat.history(:'chat') ORDER BY seq;
 SELECT other_name, preview, unread_count FROM chat.inbox();
@@ -125,8 +125,8 @@ ROLLBACK;
 SQL
 echo
 echo "== 9. Real time. Leo's phone comes online: it LISTENs on his private channel"
-echo "   (chat.listen()), catches up on the 3 messages of Mia's it never fetched"
-echo "   (chat.undelivered()), then shows Mia typing and her next message as they"
+echo "   (chat.listen()), catches up on the 6 messages (Mia's and the booking cards) it never fetched"
+echo "   (chat.catch_up()), then shows Mia typing and her next message as they"
 echo "   happen (the relay worker notifies it; the phone then fetches the text)."
 echo "   Each line below is what the phone received:"
 # let the relay finish with the events above first
@@ -135,7 +135,7 @@ for _ in $(seq 50); do
     sleep 0.2
 done
 PGUSER=demo_phone "$CLUSTER_DIR/chat_client" -d postgres -p b2000000-0000-4000-8000-000000000002 \
-    -n 4 -t 15 >"$CLUSTER_DIR/leo.out" 2>&1 &
+    -n 7 -t 15 >"$CLUSTER_DIR/leo.out" 2>"$CLUSTER_DIR/leo.err" &
 client=$!
 sleep 1
 psql -X -q -d postgres -v ON_ERROR_STOP=1 <<'SQL' >/dev/null
