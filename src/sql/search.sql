@@ -300,6 +300,7 @@ RETURNS TABLE (seq bigint, sender_id uuid, created_at timestamptz, booking_id uu
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -351,8 +352,10 @@ BEGIN
               FROM chat.chat_messages m
              WHERE chat._search_vector(m.chat_id, m.body)
                    @@ (v_q.tsq && ('''' || chat._search_chat_lexeme(p_chat) || '''')::tsquery)
-               AND m.deleted_at IS NULL
-               AND m.chat_id = p_chat AND m.seq < v_low AND m.hidden_at IS NULL
+               AND m.deleted_at IS NULL AND m.hidden_at IS NULL
+               -- written so that the primary key cannot serve them: a scan
+               -- of the chat's rows is what the index is here to avoid
+               AND m.chat_id::text = p_chat::text AND m.seq + 0 < v_low
              ORDER BY m.seq DESC
              LIMIT p_max - v_found) AS w
      ORDER BY w.seq DESC;
@@ -392,6 +395,7 @@ RETURNS TABLE (chat_id uuid, seq bigint, other_id uuid, other_name text, sender_
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -399,27 +403,92 @@ DECLARE
     p_max integer := chat._check_max_rows($2);
     v_after boolean := chat._search_check_keyset($3, $4, $5);
     v_q record := chat._search_query($1);
+    b_at timestamptz := coalesce($3, 'infinity');
+    b_chat uuid := $4;
+    b_seq bigint := $5;
+    v_chats uuid[];
+    v_n integer;
+    v_c record;
+    v_hit_chats uuid[] := '{}';
+    v_hit_seqs bigint[] := '{}';
+    v_hit_ats timestamptz[] := '{}';
+    v_kth timestamptz := '-infinity';
+    v_cap constant integer := 20000;
 BEGIN
-    -- the actor's chats first; the index's matches are intersected with
-    -- them before any message row is read
+    -- the actor's chats
+    v_chats := ARRAY(SELECT c.chat_id FROM chat.chats c WHERE c.customer_id = v_actor
+                     UNION ALL
+                     SELECT c.chat_id FROM chat.chats c WHERE c.stylist_id = v_actor);
+
+    /*
+     * A word found in fewer than 20,000 messages of all chats: its index
+     * entries, filtered to the actor's chats (a hashed constant array),
+     * before any other column of a message is used.  Not for an actor of
+     * 200 chats or fewer, whose chats are searched one by one below.
+     */
+    IF cardinality(v_chats) > 200 THEN
+        SELECT count(*) INTO v_n
+          FROM (SELECT FROM chat.chat_messages m
+                 WHERE chat._search_vector(m.chat_id, m.body) @@ v_q.tsq AND m.deleted_at IS NULL
+                 LIMIT v_cap) AS x;
+    END IF;
+    IF v_n IS NOT NULL AND v_n < v_cap THEN
+        -- planned for these values: the array of chats is a constant, which
+        -- the executor looks rows up in by hashing
+        EXECUTE $q$
+            SELECT coalesce(array_agg(h.chat_id), '{}'), coalesce(array_agg(h.seq), '{}')
+              FROM (SELECT m.chat_id, m.seq
+                      FROM chat.chat_messages m
+                     WHERE chat._search_vector(m.chat_id, m.body) @@ $1 AND m.deleted_at IS NULL
+                       AND m.hidden_at IS NULL AND m.chat_id = ANY ($2)
+                       AND (NOT $3 OR (m.created_at, m.chat_id, m.seq) < ($4, $5, $6))
+                     ORDER BY m.created_at DESC, m.chat_id DESC, m.seq DESC
+                     LIMIT $7) AS h$q$
+          INTO v_hit_chats, v_hit_seqs
+          USING v_q.tsq, v_chats, v_after, b_at, b_chat, b_seq, p_max;
+    ELSE
+        /*
+         * Chat by chat, the most recently active first, each an index
+         * lookup of the words within the chat's lexeme; done when the
+         * next chat's last message is older than the max_rows-th match.
+         */
+        FOR v_c IN SELECT c.chat_id, c.last_message_at FROM chat.chats c
+                    WHERE c.chat_id = ANY (v_chats) AND c.last_message_at IS NOT NULL
+                    ORDER BY c.last_message_at DESC LOOP
+            EXIT WHEN cardinality(v_hit_seqs) >= p_max AND v_c.last_message_at < v_kth;
+            SELECT v_hit_chats || coalesce(array_agg(v_c.chat_id), '{}'),
+                   v_hit_seqs || coalesce(array_agg(h.seq), '{}'),
+                   v_hit_ats || coalesce(array_agg(h.created_at), '{}'), count(*)
+              INTO v_hit_chats, v_hit_seqs, v_hit_ats, v_n
+              FROM (SELECT m.seq, m.created_at
+                      FROM chat.chat_messages m
+                     WHERE chat._search_vector(m.chat_id, m.body)
+                           @@ (v_q.tsq && ('''' || chat._search_chat_lexeme(v_c.chat_id) || '''')::tsquery)
+                       AND m.deleted_at IS NULL AND m.hidden_at IS NULL
+                       -- not through the primary key (see chat.search)
+                       AND m.chat_id::text = v_c.chat_id::text
+                       AND (NOT v_after OR (m.created_at, m.chat_id, m.seq + 0) < (b_at, b_chat, b_seq))
+                     ORDER BY m.created_at DESC, m.seq DESC
+                     LIMIT p_max) AS h;
+            IF v_n > 0 AND cardinality(v_hit_seqs) >= p_max THEN
+                v_kth := (SELECT a FROM unnest(v_hit_ats) AS a ORDER BY a DESC OFFSET p_max - 1 LIMIT 1);
+            END IF;
+        END LOOP;
+    END IF;
+
     RETURN QUERY
-    WITH mine AS MATERIALIZED (
-        SELECT c.chat_id, c.stylist_id AS other_id FROM chat.chats c WHERE c.customer_id = v_actor
-        UNION ALL
-        SELECT c.chat_id, c.customer_id FROM chat.chats c WHERE c.stylist_id = v_actor
-    )
-    SELECT w.chat_id, w.seq, w.other_id, p.display_name, w.sender_id, w.created_at, w.booking_id,
-           chat._search_snippet(w.body, v_q.words, v_q.prefix)
-      FROM (SELECT m.chat_id, m.seq, mine.other_id, m.sender_id, m.created_at, m.booking_id, m.body
-              FROM mine
-              JOIN chat.chat_messages m ON m.chat_id = mine.chat_id
-             WHERE chat._search_vector(m.chat_id, m.body) @@ v_q.tsq
-               AND m.deleted_at IS NULL AND m.hidden_at IS NULL
-               AND (NOT v_after OR (m.created_at, m.chat_id, m.seq) < ($3, $4, $5))
+    SELECT m.chat_id, m.seq, o.other_id, p.display_name, m.sender_id, m.created_at, m.booking_id,
+           chat._search_snippet(m.body, v_q.words, v_q.prefix)
+      FROM (SELECT k.chat_id, k.seq
+              FROM unnest(v_hit_chats, v_hit_seqs) AS k(chat_id, seq)
+              JOIN chat.chat_messages m ON m.chat_id = k.chat_id AND m.seq = k.seq
              ORDER BY m.created_at DESC, m.chat_id DESC, m.seq DESC
-             LIMIT p_max) AS w
-      LEFT JOIN chat.profiles p ON p.id = w.other_id
-     ORDER BY w.created_at DESC, w.chat_id DESC, w.seq DESC;
+             LIMIT p_max) AS k
+      JOIN chat.chat_messages m ON m.chat_id = k.chat_id AND m.seq = k.seq
+      JOIN LATERAL (SELECT CASE WHEN c.customer_id = v_actor THEN c.stylist_id ELSE c.customer_id END AS other_id
+                      FROM chat.chats c WHERE c.chat_id = k.chat_id) AS o ON true
+      LEFT JOIN chat.profiles p ON p.id = o.other_id
+     ORDER BY m.created_at DESC, m.chat_id DESC, m.seq DESC;
 END
 $$;
 
@@ -437,6 +506,7 @@ RETURNS TABLE (chat_id uuid, seq bigint, customer_id uuid, stylist_id uuid, send
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
