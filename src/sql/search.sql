@@ -16,15 +16,17 @@
  * beginning (prefix), not by a word inside it.
  *
  * The index.  One GIN index, chat_messages_search_idx, of the words of
- * every message that is neither deleted nor hidden (a partial index: such
- * a message leaves it when it is deleted or hidden, and no reader has to
- * filter it out of the index), plus one lexeme naming the chat
- * (' chat <uuid>', with spaces, which no word ever contains).  Searching
- * one chat is then one GIN intersection of the query's words with that
- * lexeme: its cost follows the matches in the chat, not the chat's size
- * nor the other chats.  The functions behind the index are IMMUTABLE
- * SQL-standard bodies (resolved when created, whatever the caller's
- * search_path); changing them needs a REINDEX in the update script.
+ * every message that is not deleted (a partial index: a message leaves it
+ * when it is deleted; hidden messages stay, for admin_search, and
+ * participants' searches filter them out), plus one lexeme naming the
+ * chat (' chat <uuid>', with spaces, which no word ever contains).
+ * Searching one chat is then one GIN intersection of the query's words
+ * with that lexeme: its cost follows the matches in the chat, not the
+ * chat's size nor the other chats.  The functions behind the index are
+ * IMMUTABLE SQL-standard bodies (resolved when created, whatever the
+ * caller's search_path); changing them needs a REINDEX in the update
+ * script.  The index is created at the end of the functions it needs,
+ * below, both at install and at the update from 1.0.
  *
  * Newest first.  A GIN scan yields matches in no order: a word in every
  * message of a 1,000,000-message chat would be sorted whole for a page of
@@ -53,14 +55,28 @@
  * 'balayage'.  A body that itself contains « or » is returned as is: the
  * marks are then ambiguous.
  *
+ * Across chats.  search_all takes the actor's chats first.  For an
+ * actor of more than 200 chats whose query matches fewer than 20,000
+ * messages in all chats, the index's matches are filtered by the actor's
+ * chats (a hashed constant array) and sorted; otherwise the chats are
+ * searched one by one, most recently active first, each through its
+ * lexeme, until the next chat's last message is older than the
+ * max_rows-th match found.  The slow case: a word in 20,000 messages or
+ * more platform-wide that is rare in the chats of an actor with thousands
+ * of chats costs one index lookup per chat.  admin_search reads the
+ * index's matches across all chats and sorts them.  No plan here depends
+ * on the planner's estimate of a tsquery: the conditions a primary-key
+ * scan could serve are written so that it cannot (chat_id::text, seq + 0).
+ *
  * Access.  All three are SECURITY DEFINER functions that return only rows
  * already filtered: the caller's own conditions never run on other
- * people's rows, and EXPLAIN of a call shows a Function Scan.
- * search_all reads the index for the query's words across all chats and
- * intersects it with the actor's chats before any message row is read;
- * its time grows with how many messages of the whole platform hold the
- * words (index entries, never rows), which says how common a word is,
- * not who wrote it.
+ * people's rows, and EXPLAIN of a call shows a Function Scan.  What time
+ * can tell: search_all's time depends on how many messages of the whole
+ * platform hold the query's words (up to 20,000, as index entries; never
+ * their text or chat), which says how common a word is, not who wrote it.
+ *
+ * Later: a per-participant "cleared history" seq must bound every search
+ * of a participant (the four queries marked CLEARED below).
  */
 
 CREATE OR REPLACE FUNCTION chat._search_text(body text)
@@ -335,6 +351,7 @@ BEGIN
               FROM chat.chat_messages m
              WHERE m.chat_id = p_chat AND m.seq < p_before AND m.seq >= v_low
                AND m.deleted_at IS NULL AND m.hidden_at IS NULL
+               -- CLEARED: AND m.seq > the actor's cleared seq in this chat
                AND chat._search_words(m.body) @@ v_q.tsq
              ORDER BY m.seq DESC
              LIMIT p_max) AS w
@@ -356,6 +373,7 @@ BEGIN
                -- written so that the primary key cannot serve them: a scan
                -- of the chat's rows is what the index is here to avoid
                AND m.chat_id::text = p_chat::text AND m.seq + 0 < v_low
+               -- CLEARED: AND m.seq > the actor's cleared seq in this chat
              ORDER BY m.seq DESC
              LIMIT p_max - v_found) AS w
      ORDER BY w.seq DESC;
@@ -441,6 +459,7 @@ BEGIN
                       FROM chat.chat_messages m
                      WHERE chat._search_vector(m.chat_id, m.body) @@ $1 AND m.deleted_at IS NULL
                        AND m.hidden_at IS NULL AND m.chat_id = ANY ($2)
+                       -- CLEARED: and m.seq above the actor's cleared seq of m.chat_id
                        AND (NOT $3 OR (m.created_at, m.chat_id, m.seq) < ($4, $5, $6))
                      ORDER BY m.created_at DESC, m.chat_id DESC, m.seq DESC
                      LIMIT $7) AS h$q$
@@ -467,6 +486,7 @@ BEGIN
                        AND m.deleted_at IS NULL AND m.hidden_at IS NULL
                        -- not through the primary key (see chat.search)
                        AND m.chat_id::text = v_c.chat_id::text
+                       -- CLEARED: AND m.seq > the actor's cleared seq in chat v_c
                        AND (NOT v_after OR (m.created_at, m.chat_id, m.seq + 0) < (b_at, b_chat, b_seq))
                      ORDER BY m.created_at DESC, m.seq DESC
                      LIMIT p_max) AS h;

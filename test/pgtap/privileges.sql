@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(151);
+SELECT plan(154);
 
 CREATE ROLE regress_nobody LOGIN;
 CREATE ROLE regress_app LOGIN IN ROLE chat_service;
@@ -96,6 +96,9 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ($$SELECT chat.pin('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.pin'),
     ($$SELECT chat.unpin('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.unpin'),
     ($$SELECT * FROM chat.pinned('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.pinned'),
+    ($$SELECT * FROM chat.search('2b36d078-2d46-5ea6-a968-518e80fae814', 'hi')$$, 'chat.search'),
+    ($$SELECT * FROM chat.search_all('hi')$$, 'chat.search_all'),
+    ($$SELECT * FROM chat.admin_search('hi', 'why')$$, 'chat.admin_search'),
     ('SELECT * FROM chat.undelivered()', 'chat.undelivered'),
     ('SELECT * FROM chat.relay_status()', 'chat.relay_status')
   ) AS t(stmt, what);
@@ -398,6 +401,7 @@ SELECT results_eq(
              ('chat._my_messages()'),
              ('chat.act_as(uuid,boolean)'),
              ('chat.admin_history(uuid,text,bigint,integer)'),
+             ('chat.admin_search(text,text,integer,timestamp with time zone,uuid,bigint)'),
              ('chat.block(uuid)'),
              ('chat.chat_bookings(uuid)'),
              ('chat.chat_for_booking(uuid)'),
@@ -426,6 +430,8 @@ SELECT results_eq(
              ('chat.resolve_report(bigint,text,text)'),
              ('chat.revoke_tokens(uuid)'),
              ('chat.rotate_signing_key()'),
+             ('chat.search(uuid,text,integer,bigint)'),
+             ('chat.search_all(text,integer,timestamp with time zone,uuid,bigint)'),
              ('chat.send_message(uuid,text,uuid,uuid,jsonb)'),
              ('chat.typing(uuid)'),
              ('chat.unblock(uuid)'),

@@ -415,11 +415,13 @@ SQL
 VIEW_FUNCTIONS="_my_chats _my_messages _my_media _admin_chats _admin_messages _audit_log _admin_blocks _admin_reports"
 USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read listen_channel listen typing
-  undelivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread $VIEW_FUNCTIONS "
+  undelivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
+  search search_all admin_search $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
-  issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread $VIEW_FUNCTIONS "
+  issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
+  search search_all admin_search $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
     while IFS='|' read -r name sig call; do
@@ -497,6 +499,9 @@ probe_attacks() {
     probe probing "$who: pin of a seq that does not exist" "$same" 'SELECT chat.pin(%1$L, 99)' $ids
     probe probing "$who: unpin" "$same" 'SELECT chat.unpin(%1$L, 1)' $ids
     probe probing "$who: pinned" "$same" 'SELECT * FROM chat.pinned(%1$L)' $ids
+    probe probing "$who: search" "$same" "SELECT * FROM chat.search(%1\$L, 'hello')" $ids
+    probe probing "$who: search for a word of the victim's" "$same" "SELECT * FROM chat.search(%1\$L, 'secret')" $ids
+    probe probing "$who: search with a bad query" "$same" "SELECT * FROM chat.search(%1\$L, 'sec')" $ids
     probe probing "$who: hide_message" '^1 42501 only an admin may do this' "SELECT chat.hide_message(%1\$L, 1, 'spite')" $ids
     probe probing "$who: admin_history" '^1 42501 only an admin may do this' 'SELECT * FROM chat.admin_history(%1$L)' $ids
     probe probing "$who: chat_for_booking" '^1 42501 booking ID does not exist or you are not part of it' \
@@ -517,6 +522,14 @@ view_attacks() {
     rows views "$who: inbox has no victim chat" '^(00000 rows=0|28000 .*)$' "SELECT * FROM chat.inbox() WHERE chat_id <> '$OWN'"
     rows views "$who: undelivered has nothing of the victim" '^(00000 rows=0|28000 .*)$' \
         "SELECT * FROM chat.undelivered() WHERE chat_id <> '$OWN'"
+    # search_all: the victim's words find nothing, whatever the query's syntax
+    local sq
+    for sq in secret 'secret-as' '"secret as"' 'secret or hello' 'hello -own' 'secr' "secret' | 'hello" 'SECRET:*'; do
+        rows views "$who: search_all($sq) has nothing of the victim" '^(00000 rows=0|28000 .*)$' \
+            "SELECT * FROM chat.search_all($(sqlq "$sq")) WHERE chat_id <> '$OWN' OR snippet ILIKE '%secret%'"
+    done
+    rows views "$who: search_all finds own words" '^(00000 rows=[12]|28000 .*)$' "SELECT * FROM chat.search_all('own-bs')"
+    rows views "$who: admin_search is refused" '^42501 ' "SELECT * FROM chat.admin_search('secret', 'curious')"
 }
 
 # leak VIEW EXPR OWN_EXPECTED: the leaky function on EXPR in the view's WHERE
@@ -535,6 +548,11 @@ leaky_attacks() {
                 "$(sqlq "SELECT * FROM chat.$v t WHERE pg_temp.leak($expr)")" "$(sqlq "$secret")" "$(sqlq "$ownq")"
         done
     done
+    # a leaky function on the rows of a search across chats
+    printf "SELECT 'leaky', %s, '^00000 leaked=0 ', pg_temp.leaktest(%s, %s, %s);\n" \
+        "$(sqlq "$who: leak in WHERE of chat.search_all")" \
+        "$(sqlq "SELECT * FROM chat.search_all('secret or hello or own') t WHERE pg_temp.leak(t::text)")" \
+        "$(sqlq "$secret")" "$(sqlq "$ownq")"
     # the same through a join and through a sub-select
     printf "SELECT 'leaky', %s, '^00000 leaked=0 ', pg_temp.leaktest(%s, %s, %s);\n" \
         "$(sqlq "$who: leak in a join of my_messages and my_chats")" \
@@ -615,6 +633,9 @@ user_fuzz() {
     fuzz "$who" chat.pin "$own;1::bigint;'fuzz';NULL::timestamptz" "uuid;bigint;text;timestamptz"
     fuzz "$who" chat.unpin "$own;1::bigint" "uuid;bigint"
     fuzz "$who" chat.pinned "$own" "uuid"
+    fuzz "$who" chat.search "$own;'hello';20;NULL::bigint" "uuid;text;integer;bigint"
+    fuzz "$who" chat.search_all "'hello';20;NULL::timestamptz;NULL::uuid;NULL::bigint" "text;integer;timestamptz;uuid;bigint"
+    fuzz "$who" chat.admin_search "'hello';'fuzz';20;NULL::timestamptz;NULL::uuid;NULL::bigint" "text;text;integer;timestamptz;uuid;bigint"
     fuzz "$who" chat.undelivered "10" "integer"
     fuzz "$who" chat.admin_history "$own;'fuzz';NULL::bigint;50" "uuid;text;bigint;integer"
     fuzz "$who" chat.hide_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
@@ -638,6 +659,7 @@ service_fuzz() {
     fuzz "$who (as admin)" chat.admin_history "$own;'fuzz';NULL::bigint;50" "uuid;text;bigint;integer"
     fuzz "$who (as admin)" chat.hide_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
     fuzz "$who (as admin)" chat.resolve_report "1::bigint;'dismiss';'fuzz'" "bigint;text;text"
+    fuzz "$who (as admin)" chat.admin_search "'hello';'fuzz';20;NULL::timestamptz;NULL::uuid;NULL::bigint" "text;text;integer;timestamptz;uuid;bigint"
 }
 
 # --- the end user, authenticated as bob ---------------------------------------
@@ -673,7 +695,8 @@ service_fuzz() {
              "SELECT chat.mark_read('$OWN')" "SELECT chat.chat_with('$SUE')" "SELECT chat.typing('$OWN')" \
              "SELECT chat.block('$OWN')" "SELECT chat.unblock('$OWN')" \
              "SELECT chat.pin('$OWN', 1)" "SELECT chat.unpin('$OWN', 1)" "SELECT * FROM chat.pinned('$OWN')" \
-             "SELECT chat.mark_unread('$OWN', 1)"; do
+             "SELECT chat.mark_unread('$OWN', 1)" "SELECT * FROM chat.search('$OWN', 'hello')" \
+             "SELECT * FROM chat.search_all('hello')" "SELECT * FROM chat.admin_search('hello', 'why')"; do
         att tokens "adv_enduser (nobody): $q" '^28000 no chat profile is acting' "$q"
     done
     for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
