@@ -7,9 +7,9 @@
 \i sql/ids.psql
 \pset null '(null)'
 -- a stylist with two customers of its own
-\set gia  00000000-0000-4000-8000-0000000000c7
-\set kim  00000000-0000-4000-8000-0000000000c8
-\set wes  00000000-0000-4000-8000-000000000055
+\set gia  00000000-0000-4000-8000-0000000000e1
+\set kim  00000000-0000-4000-8000-0000000000e2
+\set wes  00000000-0000-4000-8000-00000000005a
 
 SET ROLE regress_app;
 SET datestyle = 'ISO';

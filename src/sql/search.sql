@@ -58,15 +58,18 @@
  * Across chats.  search_all takes the actor's chats first.  For an
  * actor of more than 200 chats whose query matches fewer than 20,000
  * messages in all chats, the index's matches are filtered by the actor's
- * chats (a hashed constant array) and sorted; otherwise the chats are
+ * chats (a hashed constant array) and sorted.  Otherwise the chats are
  * searched one by one, most recently active first, each through its
  * lexeme, until the next chat's last message is older than the
- * max_rows-th match found.  The slow case: a word in 20,000 messages or
- * more platform-wide that is rare in the chats of an actor with thousands
- * of chats costs one index lookup per chat.  admin_search reads the
- * index's matches across all chats and sorts them.  No plan here depends
- * on the planner's estimate of a tsquery: the conditions a primary-key
- * scan could serve are written so that it cannot (chat_id::text, seq + 0).
+ * max_rows-th match found (a word frequent in the actor's chats stops
+ * early); after 200 chats, the index's matches across all chats are
+ * filtered instead.  The slow case: a word in a great many messages
+ * platform-wide that is rare in the chats of an actor with more than 200
+ * chats costs 200 lookups and the filtering of all its matches.
+ * admin_search reads the index's matches across all chats and sorts
+ * them.  No plan here depends on the planner's estimate of a tsquery:
+ * the conditions a primary-key scan could serve are written so that it
+ * cannot (chat_id::text, seq + 0).
  *
  * Access.  All three are SECURITY DEFINER functions that return only rows
  * already filtered: the caller's own conditions never run on other
@@ -95,10 +98,11 @@ REVOKE ALL ON FUNCTION chat._search_text(text) FROM PUBLIC, chat_service, chat_u
 CREATE OR REPLACE FUNCTION chat._search_words(body text)
 RETURNS tsvector
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN pg_catalog.to_tsvector('pg_catalog.simple'::pg_catalog.regconfig, chat._search_text(body));
+RETURN pg_catalog.to_tsvector('pg_catalog.simple'::pg_catalog.regconfig,
+           pg_catalog.regexp_replace(chat._search_text(body), '\S{250}\S{250}\S*', ' ', 'g'));
 
 COMMENT ON FUNCTION chat._search_words(text) IS
-'The words of a message body for search: folded, split by the simple configuration, not stemmed. Internal.';
+'The words of a message body for search: folded, split by the simple configuration, not stemmed; a run of 500 or more characters without a space is left out (the index takes no word over 2047 bytes). Internal.';
 REVOKE ALL ON FUNCTION chat._search_words(text) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._search_chat_lexeme(chat_id uuid)
@@ -432,6 +436,8 @@ DECLARE
     v_hit_ats timestamptz[] := '{}';
     v_kth timestamptz := '-infinity';
     v_cap constant integer := 20000;
+    v_probes integer := 0;
+    v_global boolean;
 BEGIN
     -- the actor's chats
     v_chats := ARRAY(SELECT c.chat_id FROM chat.chats c WHERE c.customer_id = v_actor
@@ -450,22 +456,8 @@ BEGIN
                  WHERE chat._search_vector(m.chat_id, m.body) @@ v_q.tsq AND m.deleted_at IS NULL
                  LIMIT v_cap) AS x;
     END IF;
-    IF v_n IS NOT NULL AND v_n < v_cap THEN
-        -- planned for these values: the array of chats is a constant, which
-        -- the executor looks rows up in by hashing
-        EXECUTE $q$
-            SELECT coalesce(array_agg(h.chat_id), '{}'), coalesce(array_agg(h.seq), '{}')
-              FROM (SELECT m.chat_id, m.seq
-                      FROM chat.chat_messages m
-                     WHERE chat._search_vector(m.chat_id, m.body) @@ $1 AND m.deleted_at IS NULL
-                       AND m.hidden_at IS NULL AND m.chat_id = ANY ($2)
-                       -- CLEARED: and m.seq above the actor's cleared seq of m.chat_id
-                       AND (NOT $3 OR (m.created_at, m.chat_id, m.seq) < ($4, $5, $6))
-                     ORDER BY m.created_at DESC, m.chat_id DESC, m.seq DESC
-                     LIMIT $7) AS h$q$
-          INTO v_hit_chats, v_hit_seqs
-          USING v_q.tsq, v_chats, v_after, b_at, b_chat, b_seq, p_max;
-    ELSE
+    v_global := v_n IS NOT NULL AND v_n < v_cap;
+    IF NOT v_global THEN
         /*
          * Chat by chat, the most recently active first, each an index
          * lookup of the words within the chat's lexeme; done when the
@@ -475,6 +467,12 @@ BEGIN
                     WHERE c.chat_id = ANY (v_chats) AND c.last_message_at IS NOT NULL
                     ORDER BY c.last_message_at DESC LOOP
             EXIT WHEN cardinality(v_hit_seqs) >= p_max AND v_c.last_message_at < v_kth;
+            -- a word common elsewhere and rare here: the index's matches instead
+            v_probes := v_probes + 1;
+            IF v_probes > 200 THEN
+                v_global := true;
+                EXIT;
+            END IF;
             SELECT v_hit_chats || coalesce(array_agg(v_c.chat_id), '{}'),
                    v_hit_seqs || coalesce(array_agg(h.seq), '{}'),
                    v_hit_ats || coalesce(array_agg(h.created_at), '{}'), count(*)
@@ -494,6 +492,22 @@ BEGIN
                 v_kth := (SELECT a FROM unnest(v_hit_ats) AS a ORDER BY a DESC OFFSET p_max - 1 LIMIT 1);
             END IF;
         END LOOP;
+    END IF;
+    IF v_global THEN
+        -- planned for these values: the array of chats is a constant, which
+        -- the executor looks rows up in by hashing
+        EXECUTE $q$
+            SELECT coalesce(array_agg(h.chat_id), '{}'), coalesce(array_agg(h.seq), '{}')
+              FROM (SELECT m.chat_id, m.seq
+                      FROM chat.chat_messages m
+                     WHERE chat._search_vector(m.chat_id, m.body) @@ $1 AND m.deleted_at IS NULL
+                       AND m.hidden_at IS NULL AND m.chat_id = ANY ($2)
+                       -- CLEARED: and m.seq above the actor's cleared seq of m.chat_id
+                       AND (NOT $3 OR (m.created_at, m.chat_id, m.seq) < ($4, $5, $6))
+                     ORDER BY m.created_at DESC, m.chat_id DESC, m.seq DESC
+                     LIMIT $7) AS h$q$
+          INTO v_hit_chats, v_hit_seqs
+          USING v_q.tsq, v_chats, v_after, b_at, b_chat, b_seq, p_max;
     END IF;
 
     RETURN QUERY

@@ -89,7 +89,7 @@ SELECT is((SELECT pg_get_indexdef(i.indexrelid) || ' / ' || pg_get_expr(i.indpre
              FROM pg_index i WHERE i.indexrelid = 'chat.chat_messages_search_idx'::regclass),
           'CREATE INDEX chat_messages_search_idx ON chat.chat_messages USING gin (chat._search_vector(chat_id, body)) WHERE (deleted_at IS NULL) / (deleted_at IS NULL)',
           'chat_messages: a GIN index of chat._search_vector(chat_id, body) where not deleted');
-SELECT is((SELECT string_agg(p.oid::regprocedure::text || ' ' || p.provolatile, ', ' ORDER BY 1)
+SELECT is((SELECT string_agg(p.oid::regprocedure::text || ' ' || p.provolatile::text, ', ' ORDER BY p.oid::regprocedure::text)
              FROM pg_proc p
             WHERE p.oid IN ('chat._search_text(text)'::regprocedure, 'chat._search_words(text)'::regprocedure,
                             'chat._search_vector(uuid,text)'::regprocedure,
