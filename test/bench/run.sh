@@ -40,7 +40,9 @@
 #      a few of whose messages get a rarer word: one call in the chat of
 #      1,000 and of 1,000,000 messages for a word in every message
 #      ('appointment') and for one in every 10,000th ('shampoo'), and
-#      search_all of the stylists of 10 and of 10,000 chats; then what the
+#      search_all of the stylists of 10 and of 10,000 chats, for a word of
+#      theirs ('friday') and for one in the 1,000,000 messages of others'
+#      chats and none of theirs ('appointment'); then what the
 #      search index costs the send path: the send benchmark of part 1 (8
 #      senders) with the index, then after DROP INDEX, in one run.
 #
@@ -319,7 +321,7 @@ fi   # part 4
 #
 # 5. Search
 #
-echo "== 5. search: ${RUNS} x 6 calls, then send throughput with and without the search index"
+echo "== 5. search: ${RUNS} x 8 calls, then send throughput with and without the search index"
 # a rarer word in every 10,000th message of the two long chats: 1 in the
 # chat of 1,000 messages, 100 in the chat of 1,000,000
 q -c "UPDATE chat.chat_messages SET body = body || ' Try the purple shampoo.'
@@ -333,21 +335,28 @@ for run in $(seq "$RUNS"); do
     m3 srare 1m "$STYLIST" "chat.search('$C1M', 'shampoo')"
     m3 sall 10 "$S10" "chat.search_all('friday')"
     m3 sall 10k "$S10K" "chat.search_all('friday')"
+    m3 sfar 10 "$S10" "chat.search_all('appointment')"
+    m3 sfar 10k "$S10K" "chat.search_all('appointment')"
 done
 # the send path, with the index and without it (dropped: this is the end)
 declare -A STPS
 wait_drained || die "the relay did not drain its backlog"
-for run in $(seq "$RUNS"); do
-    STPS[with]+="$(pgbench_tps send 8) "
+# send_8 WITH|WITHOUT: one run, its messages/s and the cluster's CPU per message
+send_8() {
+    local before ticks tps
+    before=$(rows_written send); ticks=$(cluster_ticks)
+    tps=$(pgbench_tps send 8)
     wait_drained || die "the relay did not drain its backlog"
-    echo "   run $run, 8 senders, with the search index: $(echo ${STPS[with]} | awk '{ print $NF }') messages/s"
-done
+    sleep 0.2
+    STPS[$1]+="$tps "
+    SCPU[$1]+="$(us_per $(($(cluster_ticks) - ticks)) $(($(rows_written send) - before))) "
+    printf '   run %d, 8 senders, %-7s the search index: %6.0f messages/s, %s us CPU each\n' \
+        "$run" "$1" "$tps" "$(echo ${SCPU[$1]} | awk '{ print $NF }')"
+}
+declare -A SCPU
+for run in $(seq "$RUNS"); do send_8 with; done
 q -c "DROP INDEX chat.chat_messages_search_idx" >/dev/null || die "DROP INDEX failed"
-for run in $(seq "$RUNS"); do
-    STPS[without]+="$(pgbench_tps send 8) "
-    wait_drained || die "the relay did not drain its backlog"
-    echo "   run $run, 8 senders, without the search index: $(echo ${STPS[without]} | awk '{ print $NF }') messages/s"
-done
+for run in $(seq "$RUNS"); do send_8 without; done
 
 #
 # The table
@@ -427,7 +436,10 @@ printf '   %-42s %12s %12s %8s  %s\n' call small large ratio target
 row3 "search, word in every msg, 1k vs 1M msgs" sfreq 1k 1m 2
 row3 "search, word in every 10,000th, 1k vs 1M" srare 1k 1m none
 row3 "search_all, 10 vs 10,000 chats" sall 10 10k none
+row3 "search_all, word only in others' chats" sfar 10 10k none
 w=$(median ${STPS[with]}); wo=$(median ${STPS[without]})
 echo "   send_message, 8 senders: $(printf '%.0f' "$w") messages/s with the search index, $(printf '%.0f' "$wo") without: $(ratio "$w" "$wo")x"
+cw=$(median ${SCPU[with]}); cwo=$(median ${SCPU[without]})
+echo "   server CPU per message: ${cw} us with the search index, ${cwo} us without: $(ratio "$cw" "$cwo")x (runs one after the other, not interleaved: compare with care)"
 echo
 echo "total runtime: $(($(date +%s) - T_START)) s"
