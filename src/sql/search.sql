@@ -62,10 +62,12 @@
  * searched one by one, most recently active first, each through its
  * lexeme, until the next chat's last message is older than the
  * max_rows-th match found (a word frequent in the actor's chats stops
- * early); after 200 chats, the index's matches across all chats are
- * filtered instead.  The slow case: a word in a great many messages
- * platform-wide that is rare in the chats of an actor with more than 200
- * chats costs 200 lookups and the filtering of all its matches.
+ * early); after 200 chats or 50 ms, the index's matches across all
+ * chats are filtered instead.  The slow case: a word in a great many
+ * messages platform-wide that is rare in the chats of an actor with more
+ * than 200 chats costs those 50 ms and the filtering of all its matches
+ * (heap rows of other chats are read to learn their chat, never
+ * returned).
  * admin_search reads the index's matches across all chats and sorts
  * them.  No plan here depends on the planner's estimate of a tsquery:
  * the conditions a primary-key scan could serve are written so that it
@@ -438,6 +440,7 @@ DECLARE
     v_cap constant integer := 20000;
     v_probes integer := 0;
     v_global boolean;
+    v_t0 timestamptz := clock_timestamp();
 BEGIN
     -- the actor's chats
     v_chats := ARRAY(SELECT c.chat_id FROM chat.chats c WHERE c.customer_id = v_actor
@@ -469,7 +472,7 @@ BEGIN
             EXIT WHEN cardinality(v_hit_seqs) >= p_max AND v_c.last_message_at < v_kth;
             -- a word common elsewhere and rare here: the index's matches instead
             v_probes := v_probes + 1;
-            IF v_probes > 200 THEN
+            IF v_probes > 200 OR clock_timestamp() - v_t0 > interval '50 ms' THEN
                 v_global := true;
                 EXIT;
             END IF;
