@@ -1,7 +1,7 @@
 -- test/pgtap/search.sql: search, rule by rule.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(41);
+SELECT plan(44);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -206,6 +206,23 @@ SELECT bag_eq($$SELECT * FROM pg_temp.all_pages_all('shampoo', 13)$$,
               'search_all: paging 13 at a time finds each match once');
 SELECT is((SELECT count(*) FROM chat.search_all('rareword')), 0::bigint,
           'search_all: a word only in other people''s chats finds nothing');
+-- A stylist of more than 200 chats: the index's matches across all chats,
+-- filtered by the stylist's, for a word in fewer than 20,000 messages.
+SELECT chat.upsert_profile(pg_temp.id('sue'), 'stylist', 'Sue');
+SELECT chat.upsert_profile(('c3000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'customer', 'Many ' || i),
+       chat.act_as(('c3000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid),
+       chat.send_message(chat.chat_with(pg_temp.id('sue')),
+                         CASE WHEN i % 3 = 0 THEN 'Toner and glossword, please' ELSE 'Toner, please' END)
+  FROM generate_series(1, 210) i;
+SELECT chat.act_as(pg_temp.id('sue'));
+SELECT is((SELECT count(*) FROM chat.search_all('toner', 1000)), 210::bigint,
+          'a stylist of 210 chats finds a word in each of them');
+SELECT bag_eq($$SELECT * FROM pg_temp.all_pages_all('glossword or secret', 8)$$,
+              $$SELECT m.chat_id, m.seq FROM chat.chat_messages m JOIN chat.chats c USING (chat_id)
+                 WHERE c.stylist_id = pg_temp.id('sue') AND (m.body LIKE '%glossword%' OR m.body LIKE '%secret%')$$,
+              'paging 8 at a time through the matches of 211 chats finds each once');
+SELECT is((SELECT count(*) FROM chat.search_all('question')), 0::bigint,
+          'a word only in other stylists'' chats finds nothing');
 -- the caller's EXPLAIN sees a function, not the rows it read
 SELECT chat.act_as(pg_temp.id('carol'));
 CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
