@@ -28,7 +28,8 @@ SQL_LATE = src/sql/common.sql src/sql/realtime.sql src/sql/profiles.sql \
            src/sql/chats.sql src/sql/messages.sql src/sql/reading.sql \
            src/sql/tokens.sql src/sql/moderation.sql src/sql/views.sql \
            src/sql/safety.sql src/sql/pins.sql src/sql/inbox_controls.sql \
-           src/sql/reactions.sql src/sql/catchup.sql src/sql/gallery.sql
+           src/sql/reactions.sql src/sql/catchup.sql src/sql/gallery.sql \
+           src/sql/search.sql
 UPGRADES = $(patsubst src/sql/updates/%.sql,$(EXTENSION)--%.sql,$(wildcard src/sql/updates/*.sql))
 
 DATA = $(EXTENSION)--1.0.sql
@@ -37,7 +38,7 @@ PGFILEDESC = "stylist_chat - customer-stylist chat"
 PG_CFLAGS = -Wextra -Wno-unused-parameter
 
 REGRESS = setup identity chats messages reading access realtime safety pins inbox_controls \
-          replies_reactions booking_cards catchup gallery errors
+          replies_reactions booking_cards catchup gallery search errors
 
 PG_CONFIG ?= pg_config
 PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))

@@ -203,14 +203,14 @@ CREATE TABLE chat.audit_entries (
     actor_id        uuid NOT NULL,
     action          text NOT NULL
                     CONSTRAINT audit_entries_action_check
-                    CHECK (action IN ('read_history', 'hide_message', 'resolve_report')),
+                    CHECK (action IN ('read_history', 'hide_message', 'resolve_report', 'search')),
     seq             bigint,
     reason          text CHECK (char_length(reason) <= 500),
     PRIMARY KEY (chat_id, id)
 );
 
 COMMENT ON TABLE chat.audit_entries IS
-'What admins did with chats: read a history (admin_history), hid a message (hide_message) or resolved a report (resolve_report), with the reason. Append-only for every role but the extension owner; read through chat.audit_log.';
+'What admins did with chats: read a history (admin_history), hid a message (hide_message), resolved a report (resolve_report) or found messages of the chat by a search (admin_search), with the reason. Append-only for every role but the extension owner; read through chat.audit_log.';
 
 CREATE TABLE chat.reports (
     chat_id         uuid NOT NULL REFERENCES chat.chats (chat_id),

@@ -36,7 +36,18 @@
 #      relays 1,000,000 more message events (pgbench, 32 senders in 32
 #      chats, a listener consuming), once the queue and backlog are empty.
 #
-# About 10 minutes on a 2-core machine.
+#   5. Search (chat.search, chat.search_all), on the same bulk-loaded chats,
+#      a few of whose messages get a rarer word: one call in the chat of
+#      1,000 and of 1,000,000 messages for a word in every message
+#      ('appointment') and for one in every 10,000th ('shampoo'), and
+#      search_all of the stylists of 10 and of 10,000 chats, for a word of
+#      theirs ('friday') and for one in the 1,000,000 messages of others'
+#      chats and none of theirs ('appointment'); then what the
+#      search index costs the send path: the send benchmark of part 1 (8
+#      senders) with the index, then after DROP INDEX, in one run.
+#
+# About 15 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
+# load and part 5 alone (a few minutes), for work on search.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -47,6 +58,10 @@ bash test/deps.sh || exit 1
 source test/lib.sh
 
 DB=postgres
+ONLY=${BENCH_ONLY:-}
+case $ONLY in ''|search) ;; *) echo "bench: BENCH_ONLY is empty or search, not $ONLY" >&2; exit 2 ;; esac
+# part PART: whether this run does it
+part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 ADMIN=ad000000-0000-4000-8000-000000000001
 STYLIST=5e000000-0000-4000-8000-000000000001
 RUNS=3
@@ -173,6 +188,7 @@ RSS_COLD=$(grep VmRSS "/proc/$(relay_pid)/status" | awk '{ print $2 }')
 #
 # 1. Send throughput
 #
+if part all; then
 echo "== 1. send throughput: ${RUNS} x {send_message, naive trigger, bare INSERT} x {$CONCURRENCY} senders x ${SECS} s"
 declare -A TPS CPU
 DELIVERY_PROBLEMS=()
@@ -228,6 +244,8 @@ for run in $(seq "$RUNS"); do
     done
 done
 
+fi   # parts 1 and 2
+
 #
 # 3. Long histories and big inboxes
 #
@@ -261,8 +279,8 @@ m3() {
     H[$1,$2,ms]+="$ms "
     H[$1,$2,buf]+="$buf "
 }
-echo "== 3. timing: ${RUNS} x 8 calls"
-for run in $(seq "$RUNS"); do
+part all && echo "== 3. timing: ${RUNS} x 8 calls"
+part all && for run in $(seq "$RUNS"); do
     m3 new 1k "$STYLIST" "chat.history('$C1K', NULL, 50)"
     m3 new 1m "$STYLIST" "chat.history('$C1M', NULL, 50)"
     m3 mid 1k "$STYLIST" "chat.history('$C1K', 500, 50)"
@@ -276,6 +294,7 @@ done
 #
 # 4. Relay worker memory
 #
+if part all; then
 echo "== 4. relay memory: $MEM_EVENTS message events (32 senders)"
 wait_drained || die "the relay did not drain its backlog"
 rss() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$(relay_pid)/status"; }
@@ -297,6 +316,47 @@ PID_AFTER=$(relay_pid)
 RSS_AFTER=$(rss VmRSS); ANON_AFTER=$(rss RssAnon); SHM_AFTER=$(rss RssShmem)
 EV_AFTER=$(q -c "SELECT events_relayed FROM chat.relay_status()")
 DROPPED=$(q -c "SELECT dropped FROM chat.relay_status()")
+fi   # part 4
+
+#
+# 5. Search
+#
+echo "== 5. search: ${RUNS} x 8 calls, then send throughput with and without the search index"
+# a rarer word in every 10,000th message of the two long chats: 1 in the
+# chat of 1,000 messages, 100 in the chat of 1,000,000
+q -c "UPDATE chat.chat_messages SET body = body || ' Try the purple shampoo.'
+       WHERE chat_id IN ('$C1K', '$C1M') AND seq % 10000 = 500" >/dev/null || die "the search load failed"
+q -c "VACUUM (ANALYZE) chat.chat_messages" >/dev/null
+SEARCH_INDEX_MB=$(q -c "SELECT round(pg_relation_size('chat.chat_messages_search_idx') / 1048576.0)")
+for run in $(seq "$RUNS"); do
+    m3 sfreq 1k "$STYLIST" "chat.search('$C1K', 'appointment')"
+    m3 sfreq 1m "$STYLIST" "chat.search('$C1M', 'appointment')"
+    m3 srare 1k "$STYLIST" "chat.search('$C1K', 'shampoo')"
+    m3 srare 1m "$STYLIST" "chat.search('$C1M', 'shampoo')"
+    m3 sall 10 "$S10" "chat.search_all('friday')"
+    m3 sall 10k "$S10K" "chat.search_all('friday')"
+    m3 sfar 10 "$S10" "chat.search_all('appointment')"
+    m3 sfar 10k "$S10K" "chat.search_all('appointment')"
+done
+# the send path, with the index and without it (dropped: this is the end)
+declare -A STPS
+wait_drained || die "the relay did not drain its backlog"
+# send_8 WITH|WITHOUT: one run, its messages/s and the cluster's CPU per message
+send_8() {
+    local before ticks tps
+    before=$(rows_written send); ticks=$(cluster_ticks)
+    tps=$(pgbench_tps send 8)
+    wait_drained || die "the relay did not drain its backlog"
+    sleep 0.2
+    STPS[$1]+="$tps "
+    SCPU[$1]+="$(us_per $(($(cluster_ticks) - ticks)) $(($(rows_written send) - before))) "
+    printf '   run %d, 8 senders, %-7s the search index: %6.0f messages/s, %s us CPU each\n' \
+        "$run" "$1" "$tps" "$(echo ${SCPU[$1]} | awk '{ print $NF }')"
+}
+declare -A SCPU
+for run in $(seq "$RUNS"); do send_8 with; done
+q -c "DROP INDEX chat.chat_messages_search_idx" >/dev/null || die "DROP INDEX failed"
+for run in $(seq "$RUNS"); do send_8 without; done
 
 #
 # The table
@@ -307,6 +367,7 @@ echo
 echo "stylist_chat benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "server: PostgreSQL $PGVERSION, fsync on, synchronous_commit $(q -c 'SHOW synchronous_commit'), shared_buffers $(q -c 'SHOW shared_buffers'); medians of $RUNS runs"
+if part all; then
 echo
 echo "1. Send throughput, messages/s (pgbench -M prepared -T $SECS; each sender in its own chat)"
 printf '   %7s %13s %13s %13s %11s %10s\n' senders send_message naive_trigger bare_INSERT send/naive send/bare
@@ -341,9 +402,7 @@ for load in fixed sat; do
 done
 p99=$(median ${LAT[fixed,p99]})
 echo "   target: p99 <= 5 ms at 1,000 messages/s: $(printf '%.2f' "$p99") ms $(verdict "$p99" '<=' 5)"
-echo
-echo "3. Long histories and big inboxes (time per call; shared buffers hit+read per call)"
-printf '   %-42s %12s %12s %8s  %s\n' call small large ratio target
+fi   # parts 1 and 2 of the table
 row3() { # label name small large target
     local ms1 ms2 b1 b2 rt rbuf
     ms1=$(median ${H[$2,$3,ms]}); ms2=$(median ${H[$2,$4,ms]})
@@ -354,6 +413,10 @@ row3() { # label name small large target
     printf '   %-42s %9.3f ms %9.3f ms %7sx  %s\n' "$1 time" "$ms1" "$ms2" "$rt" "$t1"
     printf '   %-42s %12s %12s %7sx  %s\n' "$1 buffers" "$b1" "$b2" "$rbuf" "$t2"
 }
+if part all; then
+echo
+echo "3. Long histories and big inboxes (time per call; shared buffers hit+read per call)"
+printf '   %-42s %12s %12s %8s  %s\n' call small large ratio target
 row3 "history newest page, 1k vs 1M msgs" new 1k 1m 1.5
 row3 "history middle page, 1k vs 1M msgs" mid 1k 1m 1.5
 row3 "inbox, 10 vs 10,000 chats" inbox 10 10k none
@@ -366,5 +429,17 @@ growth=$(mb $((RSS_AFTER - RSS_BEFORE)))
 echo "   growth over $MEM_EVENTS events: VmRSS $growth MB (RssAnon $(mb $((ANON_AFTER - ANON_BEFORE))) MB, RssShmem $(mb $((SHM_AFTER - SHM_BEFORE))) MB)"
 echo "   (RssAnon: the worker's private memory; RssShmem: shared memory it touched, e.g. the event queue and shared buffers)"
 echo "   target: growth < 10 MB: $growth MB $(verdict "$growth" '<' 10)"
+fi   # parts 3 and 4 of the table
+echo
+echo "5. Search (time per call; shared buffers hit+read per call; index ${SEARCH_INDEX_MB} MB for $(q -c "SELECT count(*) FROM chat.chat_messages") messages)"
+printf '   %-42s %12s %12s %8s  %s\n' call small large ratio target
+row3 "search, word in every msg, 1k vs 1M msgs" sfreq 1k 1m 2
+row3 "search, word in every 10,000th, 1k vs 1M" srare 1k 1m none
+row3 "search_all, 10 vs 10,000 chats" sall 10 10k none
+row3 "search_all, word only in others' chats" sfar 10 10k none
+w=$(median ${STPS[with]}); wo=$(median ${STPS[without]})
+echo "   send_message, 8 senders: $(printf '%.0f' "$w") messages/s with the search index, $(printf '%.0f' "$wo") without: $(ratio "$w" "$wo")x"
+cw=$(median ${SCPU[with]}); cwo=$(median ${SCPU[without]})
+echo "   server CPU per message: ${cw} us with the search index, ${cwo} us without: $(ratio "$cw" "$cwo")x (runs one after the other, not interleaved: compare with care)"
 echo
 echo "total runtime: $(($(date +%s) - T_START)) s"

@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(162);
+SELECT plan(165);
 -- no booking cards: the messages below are the ones sent
 SET stylist_chat.booking_cards = off;
 
@@ -103,6 +103,9 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ($$SELECT chat.mute('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.mute'),
     ($$SELECT chat.unmute('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.unmute'),
     ($$SELECT chat.clear_history('2b36d078-2d46-5ea6-a968-518e80fae814')$$, 'chat.clear_history'),
+    ($$SELECT * FROM chat.search('2b36d078-2d46-5ea6-a968-518e80fae814', 'hi')$$, 'chat.search'),
+    ($$SELECT * FROM chat.search_all('hi')$$, 'chat.search_all'),
+    ($$SELECT * FROM chat.admin_search('hi', 'why')$$, 'chat.admin_search'),
     ('SELECT * FROM chat.undelivered()', 'chat.undelivered'),
     ('SELECT * FROM chat.catch_up()', 'chat.catch_up'),
     ($$SELECT chat.ack_delivered('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.ack_delivered'),
@@ -421,6 +424,7 @@ SELECT results_eq(
              ('chat.ack_delivered(uuid,bigint)'),
              ('chat.act_as(uuid,boolean)'),
              ('chat.admin_history(uuid,text,bigint,integer)'),
+             ('chat.admin_search(text,text,integer,timestamp with time zone,uuid,bigint)'),
              ('chat.archive(uuid)'),
              ('chat.block(uuid)'),
              ('chat.catch_up(jsonb,integer)'),
@@ -459,6 +463,8 @@ SELECT results_eq(
              ('chat.revoke_portfolio_consent(uuid,bigint,integer)'),
              ('chat.revoke_tokens(uuid)'),
              ('chat.rotate_signing_key()'),
+             ('chat.search(uuid,text,integer,bigint)'),
+             ('chat.search_all(text,integer,timestamp with time zone,uuid,bigint)'),
              ('chat.send_message(uuid,text,uuid,uuid,jsonb,bigint)'),
              ('chat.typing(uuid)'),
              ('chat.unarchive(uuid)'),

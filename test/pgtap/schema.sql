@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(75);
+SELECT plan(77);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -99,6 +99,20 @@ SELECT col_is_fk('chat', 'token_revocations', ARRAY['profile_id'],
 SELECT col_is_pk('chat', 'used_tokens', ARRAY['token_id'], 'used_tokens: primary key (token_id)');
 SELECT has_index('chat', 'used_tokens', 'used_tokens_expires_at_idx', ARRAY['expires_at'],
                  'used_tokens: indexed by expires_at, to drop the expired');
+-- Search: a GIN index of the folded words and the chat of every message
+-- that is not deleted.
+SELECT is((SELECT pg_get_indexdef(i.indexrelid) || ' / ' || pg_get_expr(i.indpred, i.indrelid)
+             FROM pg_index i WHERE i.indexrelid = 'chat.chat_messages_search_idx'::regclass),
+          'CREATE INDEX chat_messages_search_idx ON chat.chat_messages USING gin (chat._search_vector(chat_id, body)) WHERE (deleted_at IS NULL) / (deleted_at IS NULL)',
+          'chat_messages: a GIN index of chat._search_vector(chat_id, body) where not deleted');
+SELECT is((SELECT string_agg(p.oid::regprocedure::text || ' ' || p.provolatile::text, ', ' ORDER BY p.oid::regprocedure::text)
+             FROM pg_proc p
+            WHERE p.oid IN ('chat._search_text(text)'::regprocedure, 'chat._search_words(text)'::regprocedure,
+                            'chat._search_vector(uuid,text)'::regprocedure,
+                            'chat._search_chat_lexeme(uuid)'::regprocedure)
+              AND p.prosqlbody IS NOT NULL),
+          'chat._search_chat_lexeme(uuid) i, chat._search_text(text) i, chat._search_vector(uuid,text) i, chat._search_words(text) i',
+          'the functions behind the search index are immutable, with bodies resolved when created');
 
 -- Every chat-owned table (one with a chat_id column) has chat_id leading
 -- its primary key, so that all of a chat co-locates under one key.

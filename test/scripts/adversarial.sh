@@ -422,13 +422,15 @@ USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with c
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read listen_channel listen typing
   undelivered catch_up ack_delivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
   react unreact archive unarchive mute unmute clear_history
-  gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio $VIEW_FUNCTIONS "
+  gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio
+  search search_all admin_search $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack_delivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
   issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
   react unreact archive unarchive mute unmute clear_history
-  gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio portfolio $VIEW_FUNCTIONS "
+  gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio portfolio
+  search search_all admin_search $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
     while IFS='|' read -r name sig call; do
@@ -542,6 +544,9 @@ probe_attacks() {
     probe probing "$who: grant_portfolio_consent of an image that does not exist" "$same" \
         'SELECT chat.grant_portfolio_consent(%1$L, 99, 11)' $ids
     probe probing "$who: revoke_portfolio_consent" "$same" 'SELECT chat.revoke_portfolio_consent(%1$L, 1, 1)' $ids
+    probe probing "$who: search" "$same" "SELECT * FROM chat.search(%1\$L, 'hello')" $ids
+    probe probing "$who: search for a word of the victim's" "$same" "SELECT * FROM chat.search(%1\$L, 'secret')" $ids
+    probe probing "$who: search with a bad query" "$same" "SELECT * FROM chat.search(%1\$L, 'sec')" $ids
     probe probing "$who: hide_message" '^1 42501 only an admin may do this' "SELECT chat.hide_message(%1\$L, 1, 'spite')" $ids
     probe probing "$who: admin_history" '^1 42501 only an admin may do this' 'SELECT * FROM chat.admin_history(%1$L)' $ids
     probe probing "$who: chat_for_booking" '^1 42501 booking ID does not exist or you are not part of it' \
@@ -566,6 +571,14 @@ view_attacks() {
         "SELECT * FROM chat.inbox(archived => true) WHERE chat_id <> '$OWN'"
     rows views "$who: catch_up has nothing of the victim" '^(00000 rows=0|28000 .*)$' \
         "SELECT * FROM chat.catch_up(NULL, 1000) WHERE chat_id <> '$OWN'"
+    # search_all: the victim's words find nothing, whatever the query's syntax
+    local sq
+    for sq in secret 'secret-as' '"secret as"' 'secret or hello' 'hello -own' 'secr' "secret' | 'hello" 'SECRET:*'; do
+        rows views "$who: search_all($sq) has nothing of the victim" '^(00000 rows=0|28000 .*)$' \
+            "SELECT * FROM chat.search_all($(sqlq "$sq")) WHERE chat_id <> '$OWN' OR snippet ILIKE '%secret%'"
+    done
+    rows views "$who: search_all finds own words" '^(00000 rows=[12]|28000 .*)$' "SELECT * FROM chat.search_all('own-bs')"
+    rows views "$who: admin_search is refused" '^42501 ' "SELECT * FROM chat.admin_search('secret', 'curious')"
 }
 
 # leak VIEW EXPR OWN_EXPECTED: the leaky function on EXPR in the view's WHERE
@@ -584,6 +597,11 @@ leaky_attacks() {
                 "$(sqlq "SELECT * FROM chat.$v t WHERE pg_temp.leak($expr)")" "$(sqlq "$secret")" "$(sqlq "$ownq")"
         done
     done
+    # a leaky function on the rows of a search across chats
+    printf "SELECT 'leaky', %s, %s, pg_temp.leaktest(%s, %s, %s);\n" \
+        "$(sqlq "$who: leak in WHERE of chat.search_all")" "$(sqlq '^(00000 leaked=0 |28000 no chat profile is acting)')" \
+        "$(sqlq "SELECT * FROM chat.search_all('secret or hello or own') t WHERE pg_temp.leak(t::text)")" \
+        "$(sqlq "$secret")" "$(sqlq "$ownq")"
     # the same through a join and through a sub-select
     printf "SELECT 'leaky', %s, '^00000 leaked=0 ', pg_temp.leaktest(%s, %s, %s);\n" \
         "$(sqlq "$who: leak in a join of my_messages and my_chats")" \
@@ -677,6 +695,9 @@ user_fuzz() {
     fuzz "$who" chat.grant_portfolio_consent "$own;1::bigint;1" "uuid;bigint;integer"
     fuzz "$who" chat.revoke_portfolio_consent "$own;1::bigint;1" "uuid;bigint;integer"
     fuzz "$who" chat.my_portfolio "NULL::bigint;50" "bigint;integer"
+    fuzz "$who" chat.search "$own;'hello';20;NULL::bigint" "uuid;text;integer;bigint"
+    fuzz "$who" chat.search_all "'hello';20;NULL::timestamptz;NULL::uuid;NULL::bigint" "text;integer;timestamptz;uuid;bigint"
+    fuzz "$who" chat.admin_search "'hello';'fuzz';20;NULL::timestamptz;NULL::uuid;NULL::bigint" "text;text;integer;timestamptz;uuid;bigint"
     fuzz "$who" chat.undelivered "10" "integer"
     fuzz "$who" chat.catch_up "NULL::jsonb;10" "jsonb;integer"
     fuzz "$who" chat.ack_delivered "$own;0::bigint" "uuid;bigint"
@@ -716,6 +737,7 @@ service_fuzz() {
     fuzz "$who (as admin)" chat.admin_history "$own;'fuzz';NULL::bigint;50" "uuid;text;bigint;integer"
     fuzz "$who (as admin)" chat.hide_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
     fuzz "$who (as admin)" chat.resolve_report "1::bigint;'dismiss';'fuzz'" "bigint;text;text"
+    fuzz "$who (as admin)" chat.admin_search "'hello';'fuzz';20;NULL::timestamptz;NULL::uuid;NULL::bigint" "text;text;integer;timestamptz;uuid;bigint"
 }
 
 # --- the end user, authenticated as bob ---------------------------------------
@@ -765,7 +787,8 @@ service_fuzz() {
              "SELECT chat.react('$OWN', 1, '👍')" "SELECT chat.unreact('$OWN', 1, '👍')" \
              "SELECT * FROM chat.catch_up()" "SELECT chat.ack_delivered('$OWN', 1)" \
              "SELECT chat.grant_portfolio_consent('$OWN', 1, 1)" "SELECT chat.revoke_portfolio_consent('$OWN', 1, 1)" \
-             "SELECT * FROM chat.my_portfolio()"; do
+             "SELECT * FROM chat.my_portfolio()" "SELECT * FROM chat.search('$OWN', 'hello')" \
+             "SELECT * FROM chat.search_all('hello')" "SELECT * FROM chat.admin_search('hello', 'why')"; do
         att tokens "adv_enduser (nobody): $q" '^28000 no chat profile is acting' "$q"
     done
     for v in my_chats my_messages my_media admin_chats admin_messages audit_log admin_blocks admin_reports; do
@@ -950,8 +973,8 @@ is "$(diff "$WORK/before" "$WORK/after" && echo same)" "same" \
    "nothing changed: every table of schema chat, the roles, the settings, the privileges and the functions"
 is "$(wc -l <"$WORK/before")" "$((${#TABLES[@]} + 4))" "the fingerprint covers ${#TABLES[@]} tables and 4 catalogs"
 is "$("${SU[@]}" -c "SELECT count(*) FROM chat.audit_entries
-                      WHERE id > $AUDIT_MAX AND NOT (actor_id = '$ADA' AND action = 'read_history')")" "0" \
-   "the attacks added to the audit log only ada's reads (admin_history fuzzed by the backend acting as her)"
+                      WHERE id > $AUDIT_MAX AND NOT (actor_id = '$ADA' AND action IN ('read_history', 'search'))")" "0" \
+   "the attacks added to the audit log only ada's reads and searches (admin_history and admin_search fuzzed by the backend acting as her)"
 is "$("${SU[@]}" -c "SELECT count(*) > 0 FROM pg_stats WHERE schemaname = 'chat' AND tablename = 'secrets'")" "t" \
    "the statistics of chat.secrets exist (the pg_stats attack could have found them)"
 ATTACK_SECONDS=$((SECONDS - START))

@@ -84,12 +84,13 @@ DROP VIEW chat.admin_messages;          -- no message text any more
 ALTER TABLE chat.chats ADD COLUMN customer_blocked_at timestamptz;
 ALTER TABLE chat.chats ADD COLUMN stylist_blocked_at timestamptz;
 
--- reports: resolving one is an admin action of the audit log
+-- reports: resolving one is an admin action of the audit log; so is an
+-- admin_search that returns messages of a chat
 ALTER TABLE chat.audit_entries DROP CONSTRAINT audit_entries_action_check;
 ALTER TABLE chat.audit_entries ADD CONSTRAINT audit_entries_action_check
-    CHECK (action IN ('read_history', 'hide_message', 'resolve_report'));
+    CHECK (action IN ('read_history', 'hide_message', 'resolve_report', 'search'));
 COMMENT ON TABLE chat.audit_entries IS
-'What admins did with chats: read a history (admin_history), hid a message (hide_message) or resolved a report (resolve_report), with the reason. Append-only for every role but the extension owner; read through chat.audit_log.';
+'What admins did with chats: read a history (admin_history), hid a message (hide_message), resolved a report (resolve_report) or found messages of the chat by a search (admin_search), with the reason. Append-only for every role but the extension owner; read through chat.audit_log.';
 
 CREATE TABLE chat.reports (
     chat_id         uuid NOT NULL REFERENCES chat.chats (chat_id),
