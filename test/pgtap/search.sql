@@ -1,7 +1,7 @@
 -- test/pgtap/search.sql: search, rule by rule.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(44);
+SELECT plan(49);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -258,6 +258,25 @@ SELECT is(left(pg_temp.error_of($$SELECT * FROM chat.admin_search('rareword', NU
           'admin_search needs a reason');
 SELECT is(left(pg_temp.error_of($$SELECT * FROM chat.admin_search('rareword', repeat('x', 501))$$), 5), '22001',
           'admin_search refuses a reason of more than 500 characters');
+
+
+--
+-- replies and cleared history
+--
+SELECT chat.act_as(pg_temp.id('carol'));
+SELECT chat.send_message(pg_temp.chat_of('carol', 'sam'), 'Which conditioner goes with it?', reply_to_seq => 2);
+SELECT results_eq($$SELECT reply_to->>'seq', reply_to->>'preview' FROM chat.search(pg_temp.chat_of('carol', 'sam'), 'conditioner')$$,
+                  $$VALUES ('2', 'Carol''s shampoo question 2')$$,
+                  'a reply found by search carries the message it quotes');
+SELECT results_eq($$SELECT reply_to->>'seq' FROM chat.search_all('conditioner')$$,
+                  $$VALUES ('2')$$, '... and so does search_all');
+SELECT chat.clear_history(pg_temp.chat_of('carol', 'sam'));
+SELECT is((SELECT count(*) FROM chat.search(pg_temp.chat_of('carol', 'sam'), 'shampoo')), 0::bigint,
+          'after clear_history search finds nothing cleared');
+SELECT is((SELECT count(*) FROM chat.search_all('conditioner')), 0::bigint, '... nor does search_all');
+SELECT chat.act_as(pg_temp.id('sam'));
+SELECT isnt((SELECT count(*) FROM chat.search(pg_temp.chat_of('carol', 'sam'), 'shampoo')), 0::bigint,
+            'the other participant still finds them');
 
 SELECT * FROM finish();
 ROLLBACK;
