@@ -401,10 +401,10 @@ SELECT m.chat_id, m.seq, m.sender_id,
        m.kind,
        CASE WHEN m.hidden_at IS NULL THEN m.card END AS card,
        CASE WHEN m.reply_to_seq IS NOT NULL THEN chat._reply_ref(m.chat_id, m.reply_to_seq) END AS reply_to,
-       CASE WHEN m.deleted_at IS NULL AND m.hidden_at IS NULL THEN chat._reactions(m.chat_id, m.seq)
-            ELSE '{}'::jsonb END AS reactions,
-       CASE WHEN m.deleted_at IS NULL AND m.hidden_at IS NULL THEN chat._my_reactions(m.chat_id, m.seq)
-            ELSE '{}'::text[] END AS my_reactions
+       CASE WHEN m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL
+            THEN chat._reactions(m.chat_id, m.seq) ELSE '{}'::jsonb END AS reactions,
+       CASE WHEN m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL
+            THEN chat._my_reactions(m.chat_id, m.seq) ELSE '{}'::text[] END AS my_reactions
   FROM chat.chat_messages m;
 
 COMMENT ON VIEW chat._message_rows IS

@@ -116,6 +116,8 @@ BEGIN
         END IF;
         INSERT INTO chat.reactions (chat_id, seq, profile_id, emoji)
         VALUES ($1, $2, v_actor, p_emoji);
+        UPDATE chat.chat_messages m SET reaction_count = m.reaction_count + 1
+         WHERE m.chat_id = $1 AND m.seq = $2;
         PERFORM chat._relay_change('reaction', $1, $2);
     END IF;
     RETURN chat._reactions($1, $2);
@@ -150,6 +152,8 @@ BEGIN
     DELETE FROM chat.reactions r
      WHERE r.chat_id = p_chat AND r.seq = p_seq AND r.profile_id = v_actor AND r.emoji = p_emoji;
     IF FOUND THEN
+        UPDATE chat.chat_messages m SET reaction_count = m.reaction_count - 1
+         WHERE m.chat_id = p_chat AND m.seq = p_seq;
         PERFORM chat._relay_change('reaction', p_chat, p_seq);
     END IF;
     RETURN chat._reactions(p_chat, p_seq);

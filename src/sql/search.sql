@@ -89,7 +89,10 @@
 CREATE OR REPLACE FUNCTION chat._search_text(body text)
 RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN CASE WHEN pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.=) 'UTF8'
+RETURN CASE WHEN pg_catalog.octet_length(body) OPERATOR(pg_catalog.=) pg_catalog.char_length(body)
+            -- plain ASCII (most messages): nothing to normalize, no marks
+            THEN pg_catalog.lower(body)
+            WHEN pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.=) 'UTF8'
             THEN pg_catalog.lower(pg_catalog.normalize(pg_catalog.regexp_replace(
                      pg_catalog.normalize(body, 'NFKD'),
                      '[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]', '', 'g'), 'NFC'))
@@ -99,11 +102,21 @@ COMMENT ON FUNCTION chat._search_text(text) IS
 'Text folded for search: NFKD, combining marks removed, NFC, lower case. Behind chat_messages_search_idx: changing it needs a REINDEX. Internal.';
 REVOKE ALL ON FUNCTION chat._search_text(text) FROM PUBLIC, chat_service, chat_user;
 
+CREATE OR REPLACE FUNCTION chat._search_drop_runs(folded text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.char_length(folded) OPERATOR(pg_catalog.<) 500 THEN folded
+            ELSE pg_catalog.regexp_replace(folded, '\S{250}\S{250}\S*', ' ', 'g') END;
+
+COMMENT ON FUNCTION chat._search_drop_runs(text) IS
+'Folded text without its runs of 500 or more characters without a space (the index takes no word over 2047 bytes); shorter text as it is, without a regular expression. Behind chat_messages_search_idx. Internal.';
+REVOKE ALL ON FUNCTION chat._search_drop_runs(text) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat._search_words(body text)
 RETURNS tsvector
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN pg_catalog.to_tsvector('pg_catalog.simple'::pg_catalog.regconfig,
-           pg_catalog.regexp_replace(chat._search_text(body), '\S{250}\S{250}\S*', ' ', 'g'));
+           chat._search_drop_runs(chat._search_text(body)));
 
 COMMENT ON FUNCTION chat._search_words(text) IS
 'The words of a message body for search: folded, split by the simple configuration, not stemmed; a run of 500 or more characters without a space is left out (the index takes no word over 2047 bytes). Internal.';

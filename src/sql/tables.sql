@@ -127,6 +127,9 @@ CREATE TABLE chat.chat_messages (
     -- chat.upsert_booking() posts, without sender, with what changed in card
     kind                text NOT NULL DEFAULT 'text',
     card                jsonb,
+    -- (1.1, appended) how many reactions it has, so that a reader looks
+    -- reactions up only for messages that have some
+    reaction_count      smallint NOT NULL DEFAULT 0,
     PRIMARY KEY (chat_id, seq),
     -- one constraint for the same reason as chats_state_check; a tombstone
     -- has no body and no attachments

@@ -2,7 +2,7 @@
 -- rule by rule.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(31);
+SELECT plan(32);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -113,6 +113,11 @@ SELECT is(pg_temp.error_of($$SELECT chat.react(pg_temp.chat_of('alice', 'sam'), 
 SELECT chat.reset_actor();
 SELECT is(pg_temp.error_of($$SELECT chat.react(pg_temp.chat_of('alice', 'sam'), 7, '👍')$$) LIKE '28000:%', true,
           'without an actor: 28000');
+
+SELECT is((SELECT count(*) FROM chat.chat_messages m
+            WHERE m.reaction_count <> (SELECT count(*) FROM chat.reactions r
+                                        WHERE r.chat_id = m.chat_id AND r.seq = m.seq)), 0::bigint,
+          'every message''s reaction_count is the number of its reactions, after reacting and taking back');
 
 --
 -- Booking cards

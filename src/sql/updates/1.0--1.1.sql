@@ -152,6 +152,7 @@ ALTER TABLE chat.chat_messages ALTER COLUMN sender_id DROP NOT NULL;
 ALTER TABLE chat.chat_messages ADD COLUMN reply_to_seq bigint;
 ALTER TABLE chat.chat_messages ADD COLUMN kind text NOT NULL DEFAULT 'text';
 ALTER TABLE chat.chat_messages ADD COLUMN card jsonb;
+ALTER TABLE chat.chat_messages ADD COLUMN reaction_count smallint NOT NULL DEFAULT 0;
 ALTER TABLE chat.chat_messages DROP CONSTRAINT chat_messages_check;
 ALTER TABLE chat.chat_messages ADD CONSTRAINT chat_messages_check
         CHECK (seq > 0
