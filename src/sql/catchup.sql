@@ -273,6 +273,7 @@ SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '2s'
 AS $$
 DECLARE
+    v_actor uuid := chat.require_actor();     -- 28000 before anything else
     p_chat uuid := chat._require_arg($1, 'chat_id');
     p_seq bigint := chat._require_arg($2, 'seq');
 BEGIN

@@ -393,14 +393,15 @@ SELECT m.chat_id, m.seq, m.sender_id,
        m.booking_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at,
        CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
             ELSE chat._attachments(m.chat_id, m.seq) END AS attachments,
-       chat._booking_ref(m.booking_id) AS booking,
+       CASE WHEN m.hidden_at IS NULL THEN chat._booking_ref(m.booking_id) END AS booking,
        m.body AS body_as_written,
        CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb
             ELSE chat._attachments(m.chat_id, m.seq) END AS attachments_as_written,
        m.hidden_reason,
        m.kind,
        CASE WHEN m.hidden_at IS NULL THEN m.card END AS card,
-       CASE WHEN m.reply_to_seq IS NOT NULL THEN chat._reply_ref(m.chat_id, m.reply_to_seq) END AS reply_to,
+       CASE WHEN m.reply_to_seq IS NOT NULL AND m.hidden_at IS NULL
+            THEN chat._reply_ref(m.chat_id, m.reply_to_seq) END AS reply_to,
        CASE WHEN m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL
             THEN chat._reactions(m.chat_id, m.seq) ELSE '{}'::jsonb END AS reactions,
        CASE WHEN m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL

@@ -34,7 +34,8 @@ BEGIN
     END IF;
     SELECT m.deleted_at, m.hidden_at INTO v_msg
       FROM chat.chat_messages m
-     WHERE m.chat_id = p_chat AND m.seq = p_seq;
+     WHERE m.chat_id = p_chat AND m.seq = p_seq
+       AND m.seq > chat._cleared_seq(p_chat, v_actor);    -- not what the actor cleared
     IF NOT FOUND THEN
         RAISE EXCEPTION 'message % does not exist in chat %', p_seq, p_chat
             USING ERRCODE = 'invalid_parameter_value';
@@ -83,6 +84,7 @@ SET lock_timeout = '2s'
 AS $$
 #variable_conflict use_column
 DECLARE
+    v_actor uuid := chat.require_actor();     -- 28000 before anything else
     p_chat uuid := chat._require_arg($1, 'chat_id');
     p_seq bigint := chat._require_arg($2, 'seq');
 BEGIN
@@ -109,6 +111,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
+    v_actor uuid := chat.require_actor();     -- 28000 before anything else
     p_chat uuid := chat._require_arg($1, 'chat_id');
     v_cleared bigint;
 BEGIN

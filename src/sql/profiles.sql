@@ -16,6 +16,11 @@ DECLARE
     p_name text := chat._check_text($3, 'display_name', 200);
     v_old_role text;
 BEGIN
+    IF p_id = '00000000-0000-0000-0000-000000000000' THEN
+        -- events without a sender (booking cards) carry it
+        RAISE EXCEPTION 'the nil UUID is not a profile id'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF p_role NOT IN ('customer', 'stylist', 'admin') THEN
         RAISE EXCEPTION 'invalid profile role "%"', p_role
             USING ERRCODE = 'invalid_parameter_value',

@@ -35,10 +35,15 @@ BEGIN
                   HINT = 'Pass one emoji such as 👍, ❤️ or 👍🏽.';
     END IF;
     one := pict || '\uFE0F?' || tone || '?';
-    IF emoji ~ ('^(?:' || one || '(?:\u200D' || one || ')*'
+    -- at most 4 joined (a family of four, a kiss); tag sequences only the
+    -- three flags Unicode recommends (England, Scotland, Wales): tags
+    -- are invisible letters, which must not carry text
+    IF emoji ~ ('^(?:' || one || '(?:\u200D' || one || '){0,3}'
                 || '|[\U0001F1E6-\U0001F1FF]{2}'
                 || '|[0-9#*]\uFE0F?\u20E3'
-                || '|\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F)$') THEN
+                || '|\U0001F3F4\U000E0067\U000E0062'
+                || '(?:\U000E0065\U000E006E\U000E0067|\U000E0073\U000E0063\U000E0074|\U000E0077\U000E006C\U000E0073)'
+                || '\U000E007F)$') THEN
         RETURN emoji;
     END IF;
     RAISE EXCEPTION 'emoji must be a single emoji'
@@ -72,7 +77,8 @@ BEGIN
     END IF;
     SELECT m.deleted_at, m.hidden_at INTO v_msg
       FROM chat.chat_messages m
-     WHERE m.chat_id = p_chat AND m.seq = p_seq;
+     WHERE m.chat_id = p_chat AND m.seq = p_seq
+       AND m.seq > chat._cleared_seq(p_chat, chat.require_actor());   -- not what the actor cleared
     IF NOT FOUND THEN
         RAISE EXCEPTION 'message % does not exist in chat %', p_seq, p_chat
             USING ERRCODE = 'invalid_parameter_value';
@@ -142,10 +148,15 @@ DECLARE
     p_chat uuid := chat._require_arg($1, 'chat_id');
     p_seq bigint := chat._require_arg($2, 'seq');
     p_emoji text;
+    v_msg record;
 BEGIN
     PERFORM chat._lock_chat(p_chat);
     p_emoji := chat._check_emoji($3);
-    IF NOT EXISTS (SELECT FROM chat.chat_messages m WHERE m.chat_id = p_chat AND m.seq = p_seq) THEN
+    SELECT m.deleted_at IS NOT NULL OR m.hidden_at IS NOT NULL AS masked INTO v_msg
+      FROM chat.chat_messages m
+     WHERE m.chat_id = p_chat AND m.seq = p_seq
+       AND m.seq > chat._cleared_seq(p_chat, v_actor);    -- not what the actor cleared
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'message % does not exist in chat %', p_seq, p_chat
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -156,7 +167,8 @@ BEGIN
          WHERE m.chat_id = p_chat AND m.seq = p_seq;
         PERFORM chat._relay_change('reaction', p_chat, p_seq);
     END IF;
-    RETURN chat._reactions(p_chat, p_seq);
+    -- the counts of a deleted or hidden message are not shown, as in history
+    RETURN CASE WHEN v_msg.masked THEN '{}'::jsonb ELSE chat._reactions(p_chat, p_seq) END;
 END
 $$;
 

@@ -55,19 +55,15 @@
  * 'balayage'.  A body that itself contains « or » is returned as is: the
  * marks are then ambiguous.
  *
- * Across chats.  search_all takes the actor's chats first.  For an
- * actor of more than 200 chats whose query matches fewer than 20,000
- * messages in all chats, the index's matches are filtered by the actor's
- * chats (a hashed constant array) and sorted.  Otherwise the chats are
- * searched one by one, most recently active first, each through its
- * lexeme, until the next chat's last message is older than the
- * max_rows-th match found (a word frequent in the actor's chats stops
- * early); after 200 chats or 50 ms, the index's matches across all
- * chats are filtered instead.  The slow case: a word in a great many
- * messages platform-wide that is rare in the chats of an actor with more
- * than 200 chats costs those 50 ms and the filtering of all its matches
- * (heap rows of other chats are read to learn their chat, never
- * returned).
+ * Across chats.  search_all never evaluates the user's query on other
+ * people's rows: every lookup intersects, inside the index, the query's
+ * words with the lexemes of the actor's own chats, so no row of another
+ * chat is read or rechecked, and which way a search goes depends on the
+ * actor's chats alone.  An actor of 200 chats or fewer is searched chat
+ * by chat, most recently active first, until the next chat's last
+ * message is older than the max_rows-th match found (a word frequent in
+ * the actor's chats stops early); past 200 chats or 50 ms, or for an
+ * actor of more chats, 500 chats at a time, their lexemes or'ed.
  * admin_search reads the index's matches across all chats and sorts
  * them.  No plan here depends on the planner's estimate of a tsquery:
  * the conditions a primary-key scan could serve are written so that it
@@ -76,9 +72,10 @@
  * Access.  All three are SECURITY DEFINER functions that return only rows
  * already filtered: the caller's own conditions never run on other
  * people's rows, and EXPLAIN of a call shows a Function Scan.  What time
- * can tell: search_all's time depends on how many messages of the whole
- * platform hold the query's words (up to 20,000, as index entries; never
- * their text or chat), which says how common a word is, not who wrote it.
+ * can tell: the index's posting lists of the query's words are read
+ * whole (compressed lists of row addresses; no row behind them is read
+ * unless it is in one of the actor's chats), so search and search_all
+ * take a little longer for words common on the platform.
  *
  * A participant finds nothing they cleared (chat.clear_history()): every
  * query of search and search_all starts above the actor's cleared seq of
@@ -258,7 +255,7 @@ REVOKE ALL ON FUNCTION chat._search_query(text) FROM PUBLIC, chat_service, chat_
 
 CREATE OR REPLACE FUNCTION chat._search_snippet(body text, words text[], prefix text)
 RETURNS text
-LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL SAFE
 AS $$
 DECLARE
     b text := btrim(regexp_replace(body, '\s+', ' ', 'g'));
@@ -457,8 +454,9 @@ DECLARE
     v_hit_seqs bigint[] := '{}';
     v_hit_ats timestamptz[] := '{}';
     v_kth timestamptz := '-infinity';
-    v_cap constant integer := 20000;
     v_probes integer := 0;
+    v_i integer;
+    v_mine tsquery;
     v_global boolean;
     v_t0 timestamptz := clock_timestamp();
 BEGIN
@@ -468,24 +466,18 @@ BEGIN
                      SELECT c.chat_id FROM chat.chats c WHERE c.stylist_id = v_actor);
 
     /*
-     * A word found in fewer than 20,000 messages of all chats: its index
-     * entries, filtered to the actor's chats (a hashed constant array),
-     * before any other column of a message is used.  Not for an actor of
-     * 200 chats or fewer, whose chats are searched one by one below.
+     * Never the user's query over other people's rows: every lookup is
+     * the query's words intersected, inside the index, with the lexemes of
+     * the actor's own chats, so that no row of another chat is read or
+     * rechecked, and which way the search goes depends on the actor's own
+     * chats only.  An actor of 200 chats or fewer: chat by chat, the most
+     * recently active first, each one index lookup; done when the next
+     * chat's last message is older than the max_rows-th match.  More
+     * chats (or that loop going on past 200 chats or 50 ms): the index
+     * for 500 of the actor's chats at a time.
      */
-    IF cardinality(v_chats) > 200 THEN
-        SELECT count(*) INTO v_n
-          FROM (SELECT FROM chat.chat_messages m
-                 WHERE chat._search_vector(m.chat_id, m.body) @@ v_q.tsq AND m.deleted_at IS NULL
-                 LIMIT v_cap) AS x;
-    END IF;
-    v_global := v_n IS NOT NULL AND v_n < v_cap;
+    v_global := cardinality(v_chats) > 200;
     IF NOT v_global THEN
-        /*
-         * Chat by chat, the most recently active first, each an index
-         * lookup of the words within the chat's lexeme; done when the
-         * next chat's last message is older than the max_rows-th match.
-         */
         FOR v_c IN SELECT c.chat_id, c.last_message_at,
                           CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq
                                ELSE c.stylist_cleared_seq END AS cleared
@@ -493,7 +485,6 @@ BEGIN
                     WHERE c.chat_id = ANY (v_chats) AND c.last_message_at IS NOT NULL
                     ORDER BY c.last_message_at DESC LOOP
             EXIT WHEN cardinality(v_hit_seqs) >= p_max AND v_c.last_message_at < v_kth;
-            -- a word common elsewhere and rare here: the index's matches instead
             v_probes := v_probes + 1;
             IF v_probes > 200 OR clock_timestamp() - v_t0 > interval '50 ms' THEN
                 v_global := true;
@@ -520,23 +511,29 @@ BEGIN
         END LOOP;
     END IF;
     IF v_global THEN
-        -- planned for these values: the array of chats is a constant, which
-        -- the executor looks rows up in by hashing
-        EXECUTE $q$
-            SELECT coalesce(array_agg(h.chat_id), '{}'), coalesce(array_agg(h.seq), '{}')
-              FROM (SELECT m.chat_id, m.seq
+        v_hit_chats := '{}';
+        v_hit_seqs := '{}';
+        v_hit_ats := '{}';
+        FOR v_i IN 0 .. (cardinality(v_chats) - 1) / 500 LOOP
+            -- the lexemes of 500 of the actor's chats, or'ed
+            SELECT string_agg('''' || chat._search_chat_lexeme(c) || '''', ' | ')::tsquery INTO v_mine
+              FROM unnest(v_chats[v_i * 500 + 1 : v_i * 500 + 500]) AS c;
+            SELECT v_hit_chats || coalesce(array_agg(h.chat_id), '{}'),
+                   v_hit_seqs || coalesce(array_agg(h.seq), '{}'),
+                   v_hit_ats || coalesce(array_agg(h.created_at), '{}')
+              INTO v_hit_chats, v_hit_seqs, v_hit_ats
+              FROM (SELECT m.chat_id, m.seq, m.created_at
                       FROM chat.chat_messages m
-                     WHERE chat._search_vector(m.chat_id, m.body) @@ $1 AND m.deleted_at IS NULL
-                       AND m.hidden_at IS NULL AND m.chat_id = ANY ($2)
+                     WHERE chat._search_vector(m.chat_id, m.body) @@ (v_q.tsq && v_mine)
+                       AND m.deleted_at IS NULL AND m.hidden_at IS NULL
                        -- nothing the actor cleared (clear_history())
-                       AND m.seq > (SELECT CASE WHEN c.customer_id = $8 THEN c.customer_cleared_seq
+                       AND m.seq > (SELECT CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq
                                                 ELSE c.stylist_cleared_seq END
                                       FROM chat.chats c WHERE c.chat_id = m.chat_id)
-                       AND (NOT $3 OR (m.created_at, m.chat_id, m.seq) < ($4, $5, $6))
+                       AND (NOT v_after OR (m.created_at, m.chat_id, m.seq) < (b_at, b_chat, b_seq))
                      ORDER BY m.created_at DESC, m.chat_id DESC, m.seq DESC
-                     LIMIT $7) AS h$q$
-          INTO v_hit_chats, v_hit_seqs
-          USING v_q.tsq, v_chats, v_after, b_at, b_chat, b_seq, p_max, v_actor;
+                     LIMIT p_max) AS h;
+        END LOOP;
     END IF;
 
     RETURN QUERY

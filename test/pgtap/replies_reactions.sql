@@ -2,7 +2,7 @@
 -- rule by rule.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(32);
+SELECT plan(37);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -118,6 +118,27 @@ SELECT is((SELECT count(*) FROM chat.chat_messages m
             WHERE m.reaction_count <> (SELECT count(*) FROM chat.reactions r
                                         WHERE r.chat_id = m.chat_id AND r.seq = m.seq)), 0::bigint,
           'every message''s reaction_count is the number of its reactions, after reacting and taking back');
+
+SELECT is(pg_temp.error_of($$SELECT chat._check_emoji('🏴' || (SELECT string_agg(chr(917504 + ascii(c)), '') FROM regexp_split_to_table('call5551234', '') c) || chr(917631))$$),
+          '22023: emoji must be a single emoji (hint: Pass one emoji such as 👍, ❤️ or 👍🏽.)',
+          'a black flag carrying text in tag characters is not an emoji');
+SELECT is(pg_temp.error_of($$SELECT chat._check_emoji(array_to_string(array_fill('😀'::text, ARRAY[5]), chr(8205)))$$),
+          '22023: emoji must be a single emoji (hint: Pass one emoji such as 👍, ❤️ or 👍🏽.)',
+          'five emoji joined by zero-width joiners are not one');
+SELECT chat.act_as(pg_temp.id('sam'));
+SELECT chat.react(pg_temp.chat_of('alice', 'sam'), 3, '🔥');
+SELECT chat.act_as(pg_temp.id('ada'));
+SELECT chat.hide_message(pg_temp.chat_of('alice', 'sam'), 3, 'test');
+SELECT chat.act_as(pg_temp.id('sam'));
+SELECT is(chat.unreact(pg_temp.chat_of('alice', 'sam'), 3, '😀'), '{}'::jsonb,
+          'unreact on a hidden message does not show its counts');
+SELECT chat.act_as(pg_temp.id('alice'));
+SELECT chat.clear_history(pg_temp.chat_of('alice', 'sam'));
+SELECT is(pg_temp.error_of($$SELECT chat.react(pg_temp.chat_of('alice', 'sam'), 7, '👍')$$),
+          '22023: message 7 does not exist in chat <id>',
+          'a message the actor cleared takes no reaction from them: it does not exist for them');
+SELECT is(pg_temp.error_of($$SELECT chat.upsert_profile('00000000-0000-0000-0000-000000000000', 'customer', 'Nil')$$),
+          '22023: the nil UUID is not a profile id', 'the nil UUID (a card''s missing sender) is no profile');
 
 --
 -- Booking cards
