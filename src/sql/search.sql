@@ -128,9 +128,12 @@ COMMENT ON FUNCTION chat._search_chat_lexeme(uuid) IS
 'The lexeme naming a chat in chat_messages_search_idx; it contains spaces, which no word does. Internal.';
 REVOKE ALL ON FUNCTION chat._search_chat_lexeme(uuid) FROM PUBLIC, chat_service, chat_user;
 
+-- not STRICT: a STRICT SQL function whose body is not strict in every
+-- argument (the ARRAY constructor) is never inlined, and this one is
+-- evaluated for every message written (NULL body: NULL all the same)
 CREATE OR REPLACE FUNCTION chat._search_vector(chat_id uuid, body text)
 RETURNS tsvector
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
 RETURN chat._search_words(body)
        OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(ARRAY[chat._search_chat_lexeme(chat_id)]);
 

@@ -110,9 +110,10 @@ SELECT is((SELECT string_agg(p.oid::regprocedure::text || ' ' || p.provolatile::
              FROM pg_proc p
             WHERE p.oid IN ('chat._search_text(text)'::regprocedure, 'chat._search_words(text)'::regprocedure,
                             'chat._search_vector(uuid,text)'::regprocedure,
-                            'chat._search_chat_lexeme(uuid)'::regprocedure)
+                            'chat._search_chat_lexeme(uuid)'::regprocedure,
+                            'chat._search_drop_runs(text)'::regprocedure)
               AND p.prosqlbody IS NOT NULL),
-          'chat._search_chat_lexeme(uuid) i, chat._search_text(text) i, chat._search_vector(uuid,text) i, chat._search_words(text) i',
+          'chat._search_chat_lexeme(uuid) i, chat._search_drop_runs(text) i, chat._search_text(text) i, chat._search_vector(uuid,text) i, chat._search_words(text) i',
           'the functions behind the search index are immutable, with bodies resolved when created');
 
 -- Every chat-owned table (one with a chat_id column) has chat_id leading
