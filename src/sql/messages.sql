@@ -62,9 +62,14 @@ BEGIN
         END IF;
     END IF;
 
+    IF p_booking IS NOT NULL OR p_reply IS NOT NULL THEN
+        -- the actor's chat first: whether a booking or a message exists is
+        -- nobody else's business
+        SELECT * INTO v_customer, v_stylist FROM chat._participant_chat(p_chat);
+    END IF;
+
     IF p_booking IS NOT NULL THEN
         -- the booking must be one of the pair's (a chat's pair never changes)
-        SELECT * INTO v_customer, v_stylist FROM chat._participant_chat(p_chat);
         IF NOT EXISTS (SELECT FROM chat.bookings b
                         WHERE b.id = p_booking
                           AND b.customer_id = v_customer AND b.stylist_id = v_stylist) THEN
@@ -75,9 +80,6 @@ BEGIN
     END IF;
 
     IF p_reply IS NOT NULL THEN
-        -- the actor's chat first: whether a message exists is nobody
-        -- else's business
-        PERFORM chat._participant_chat(p_chat);
         IF NOT EXISTS (SELECT FROM chat.chat_messages m
                         WHERE m.chat_id = p_chat AND m.seq = p_reply) THEN
             RAISE EXCEPTION 'reply_to_seq %: no such message in this chat', p_reply
