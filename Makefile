@@ -12,7 +12,7 @@ EXTVERSION := $(shell sed -n "s/^default_version = '\([^']*\)'.*/\1/p" $(EXTENSI
 MODULE_big = stylist_chat
 OBJS = src/stylist_chat.o src/actor.o src/chat_id.o src/channel.o \
        src/relay_events.o src/relay_shmem.o src/relay_worker.o src/relay_order.o \
-       src/relay_notify.o src/token.o src/audit_writer.o
+       src/relay_notify.o src/relay_note.o src/token.o src/audit_writer.o
 
 # The SQL, one file a concern under src/sql/.  The install script is built
 # from prelude.sql and tables.sql (run once, at install) and the concern
@@ -29,7 +29,7 @@ SQL_LATE = src/sql/common.sql src/sql/realtime.sql src/sql/profiles.sql \
            src/sql/tokens.sql src/sql/moderation.sql src/sql/views.sql \
            src/sql/safety.sql src/sql/pins.sql src/sql/inbox_controls.sql \
            src/sql/reactions.sql src/sql/catchup.sql src/sql/gallery.sql \
-           src/sql/search.sql
+           src/sql/search.sql src/sql/notifications.sql
 UPGRADES = $(patsubst src/sql/updates/%.sql,$(EXTENSION)--%.sql,$(wildcard src/sql/updates/*.sql))
 
 DATA = $(EXTENSION)--1.0.sql
@@ -54,7 +54,7 @@ endif
 
 # every C file includes the shared header
 $(OBJS): src/stylist_chat.h
-src/relay_worker.o src/relay_order.o src/relay_notify.o: src/relay.h
+src/relay_worker.o src/relay_order.o src/relay_notify.o src/relay_note.o: src/relay.h
 
 # assemble a script: a header, then each source under a banner
 define assemble_sql

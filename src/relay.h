@@ -8,6 +8,7 @@
  *	relay_worker.c	life cycle and main loop, and the worker's transactions
  *	relay_order.c	per-chat order, watermarks and recovery
  *	relay_notify.c	payloads, channel names and the NOTIFYs
+ *	relay_note.c	the bookkeeping hook: notifications and KPIs
  *
  * Nothing here is used outside the worker process; what senders and the
  * worker share lives in stylist_chat.h (relay_shmem.c, relay_events.c).
@@ -42,5 +43,11 @@ extern void relay_order_tidy(TimestampTz now);
 extern void relay_notify_load(void);
 extern bool relay_notify_event(const RelayEvent *ev);
 extern void relay_notify_tidy(TimestampTz now);
+
+/* relay_note.c: the bookkeeping of each batch's messages */
+extern void relay_note_load(void);
+extern void relay_note_message(const RelayEvent *ev);
+extern void relay_note_reset(void);
+extern void relay_note_flush(void);
 
 #endif							/* RELAY_H */

@@ -38,6 +38,9 @@
  * recovery from the tables.  While anything is held back the main loop
  * looks every GAP_POLL_MS.
  *
+ * The bookkeeping of the batch's messages (relay_note.c) runs in the same
+ * transaction, before the watermarks move, and commits with them.
+ *
  * So every committed message is relayed at least once, whatever dies when.
  * Edits, deletes, read marks and new chats travel the same queue, in queue
  * order and without a watermark: they are not recovered after a crash of
@@ -106,6 +109,7 @@ static SPIPlanPtr lookup_plan = NULL;
 static ChatWatermark *chat_watermark(const pg_uuid_t *chat_id);
 static void hold_event(ChatWatermark *w, const RelayEvent *ev);
 static void write_watermarks(pg_uuid_t *chat_ids, int64 *seqs, int n);
+static void relay_message(const RelayEvent *ev);
 
 /*
  * Forget every chat and every held event; recovery starts from here.
@@ -213,6 +217,7 @@ relay_order_recover(void)
 
 			CHECK_FOR_INTERRUPTS();
 			relay_xact_begin("stylist_chat relay: recovering");
+			relay_note_reset();
 
 			values[0] = UUIDPGetDatum(&chats[c].chat_id);
 			values[1] = Int64GetDatum(from);
@@ -247,11 +252,14 @@ relay_order_recover(void)
 						ev.actor_id = *DatumGetUUIDP(sender);
 				}
 				ev.at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
-				(void) relay_notify_event(&ev);
+				relay_message(&ev);
 				from = ev.seq;
 			}
 			if (n > 0)
+			{
+				relay_note_flush();
 				write_watermarks(&chats[c].chat_id, &from, 1);
+			}
 			relay_xact_end();
 
 			if (n > 0)
@@ -301,6 +309,7 @@ relay_order_batch(RelayEvent *events, int n)
 	TimestampTz now = GetCurrentTimestamp();
 
 	relay_xact_begin("stylist_chat relay: notifying");
+	relay_note_reset();
 
 	for (i = 0; i < n; i++)
 	{
@@ -331,7 +340,7 @@ relay_order_batch(RelayEvent *events, int n)
 			hold_event(w, ev);	/* its predecessor is still on its way */
 			continue;
 		}
-		(void) relay_notify_event(ev);
+		relay_message(ev);
 		sent++;
 		w->batch_seq = ev->seq;
 
@@ -344,7 +353,7 @@ relay_order_batch(RelayEvent *events, int n)
 			nheld--;
 			if (h->ev.seq == w->batch_seq + 1)
 			{
-				(void) relay_notify_event(&h->ev);
+				relay_message(&h->ev);
 				sent++;
 				w->batch_seq = h->ev.seq;
 			}
@@ -354,7 +363,8 @@ relay_order_batch(RelayEvent *events, int n)
 			w->held_since = 0;
 	}
 
-	/* one watermark per chat, at the batch's highest seq */
+	/* their bookkeeping, and one watermark per chat at its highest seq */
+	relay_note_flush();
 	nchats = 0;
 	for (i = 0; i < nmoved; i++)
 		if (moved[i]->batch_seq > moved[i]->relayed_seq)
@@ -379,6 +389,17 @@ relay_order_batch(RelayEvent *events, int n)
 	pfree(moved_chats);
 	pfree(moved_seqs);
 	pfree(moved);
+}
+
+/*
+ * Relay a message for the first time: NOTIFY it, and keep it for the
+ * batch's bookkeeping, which commits with the watermark.
+ */
+static void
+relay_message(const RelayEvent *ev)
+{
+	(void) relay_notify_event(ev);
+	relay_note_message(ev);
 }
 
 /*

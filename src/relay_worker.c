@@ -407,7 +407,10 @@ refresh_context(void)
 	relay_xact_begin("stylist_chat relay: reading settings");
 	extension_present = OidIsValid(get_extension_oid("stylist_chat", true));
 	if (extension_present)
+	{
 		relay_notify_load();
+		relay_note_load();
+	}
 	relay_xact_end();
 	refreshed_at = GetCurrentTimestamp();
 

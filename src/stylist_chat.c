@@ -16,6 +16,7 @@
  *					its life cycle and main loop
  *	relay_order.c	... its per-chat order, watermarks and recovery
  *	relay_notify.c	... its payloads, channel names and NOTIFYs
+ *	relay_note.c	... its bookkeeping hook (notifications, KPIs)
  *	channel.c		private LISTEN channel names
  *	token.c			signed identity tokens
  *	audit_writer.c	audit records that the reader's rollback cannot remove
@@ -37,6 +38,13 @@
  * whether chat.upsert_booking() posts a booking card in the pair's chat;
  * the SQL reads it with current_setting().
  *
+ * stylist_chat.notifications and stylist_chat.kpis (server settings, on
+ * by default) decide whether the relay worker does the bookkeeping of
+ * offline notifications and of the KPI rollups as it relays messages
+ * (relay_note.c); stylist_chat.notification_delay and
+ * stylist_chat.unread_reminder_delay say when a notification and an unread
+ * reminder come due; the SQL reads them with current_setting().
+ *
  * The prefix "stylist_chat" is reserved so that no placeholder setting of
  * that name can be invented with SET: such a setting would carry no meaning
  * here anyway, since identity is never read from a setting.
@@ -57,6 +65,10 @@ PG_MODULE_MAGIC;
 char	   *relay_database = NULL;
 int			relay_poll_interval = 1000;
 bool		session_identity = false;
+bool		relay_note_notifications = true;
+bool		relay_note_kpis = true;
+static int	notification_delay = 30;	/* read from SQL */
+static int	unread_reminder_delay = 4 * 3600;	/* read from SQL */
 static bool booking_cards = true;	/* read from SQL */
 
 void		_PG_init(void);
@@ -96,6 +108,42 @@ _PG_init(void)
 							 &booking_cards,
 							 true,
 							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("stylist_chat.notifications",
+							 "Lets the relay worker issue offline notifications of messages.",
+							 "Off: no new notification is recorded; those recorded stay.",
+							 &relay_note_notifications,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("stylist_chat.notification_delay",
+							"How long a message may stay undelivered before its recipient is notified.",
+							"A message that reaches a session of its recipient within it needs no notification.",
+							&notification_delay,
+							30, 0, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("stylist_chat.unread_reminder_delay",
+							"How long a chat may stay unread before its recipient gets one reminder.",
+							"0 turns unread reminders off.",
+							&unread_reminder_delay,
+							4 * 3600, 0, 30 * 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("stylist_chat.kpis",
+							 "Lets the relay worker keep the KPI rollups as it relays messages.",
+							 "Off: messages relayed meanwhile are missing from the figures until chat.rebuild_kpis().",
+							 &relay_note_kpis,
+							 true,
+							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
 

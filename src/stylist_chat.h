@@ -19,6 +19,8 @@
 extern char *relay_database;
 extern int	relay_poll_interval;
 extern bool session_identity;
+extern bool relay_note_notifications;
+extern bool relay_note_kpis;
 
 /* actor.c: who is acting, kept in backend memory */
 extern void actor_init(void);

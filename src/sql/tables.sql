@@ -361,3 +361,75 @@ COMMENT ON TABLE chat.portfolio_consents IS
 REVOKE ALL ON TABLE chat.portfolio_consents FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('chat.portfolio_consents', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.portfolio_consents_id_seq', '');
+
+-- offline notifications (1.1): what a notification sender of the
+-- application should tell whom.  The relay worker records a 'messages'
+-- notification (and an unread 'reminder') for a recipient and chat as it
+-- relays a message; messages that follow while it waits coalesce into it.
+-- chat.claim_notifications() looks again when it comes due (delivered or
+-- read meanwhile, muted, blocked: dropped; quiet hours: put off) and
+-- leases it to one sender; chat.complete_notification() removes it.  No
+-- foreign key: the relay worker must never wait on a chat's row lock.
+CREATE TABLE chat.notifications (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    recipient_id    uuid NOT NULL,
+    chat_id         uuid NOT NULL,
+    kind            text NOT NULL,
+    -- the other participant's messages it covers
+    first_seq       bigint NOT NULL,
+    last_seq        bigint NOT NULL,
+    first_at        timestamptz NOT NULL,
+    last_at         timestamptz NOT NULL,
+    -- waiting: until available_at, when it comes due; leased: to a sender
+    -- until available_at (after a failure: retried then); failed: given up
+    status          text NOT NULL DEFAULT 'waiting',
+    available_at    timestamptz NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    last_error      text,
+    CONSTRAINT notifications_check
+        CHECK (kind IN ('messages', 'reminder')
+               AND status IN ('waiting', 'leased', 'failed')
+               AND first_seq BETWEEN 1 AND last_seq
+               AND attempts >= 0
+               AND char_length(last_error) <= 500)
+) WITH (fillfactor = 70);	-- room for HOT updates as messages coalesce
+
+-- the relay worker finds the waiting notification of a recipient and chat
+-- (rarely two: one a sender had locked when the worker came)
+CREATE INDEX notifications_waiting_idx
+    ON chat.notifications (recipient_id, chat_id, kind) WHERE status = 'waiting';
+-- senders take what is due or whose lease ran out, oldest first
+CREATE INDEX notifications_available_idx
+    ON chat.notifications (available_at) WHERE status <> 'failed';
+
+COMMENT ON TABLE chat.notifications IS
+'Offline notifications, recorded by the relay worker as it relays messages, taken by the application''s notification sender with chat.claim_notifications() and removed by chat.complete_notification(). Read through those functions.';
+
+REVOKE ALL ON TABLE chat.notifications FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.notifications', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.notifications_id_seq', '');
+
+-- each profile's notification preferences (1.1); a profile without a row
+-- has the defaults: no previews, UTC, no quiet hours
+CREATE TABLE chat.notification_preferences (
+    profile_id      uuid PRIMARY KEY REFERENCES chat.profiles (id),
+    -- may a notification show message text?  Off: a lock screen is public
+    show_previews   boolean NOT NULL DEFAULT false,
+    -- a name of pg_timezone_names, in which the quiet hours are read
+    time_zone       text NOT NULL DEFAULT 'UTC',
+    -- no notification from quiet_from to quiet_until (local time; across
+    -- midnight when quiet_from > quiet_until); both NULL: none
+    quiet_from      time,
+    quiet_until     time,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT notification_preferences_check
+        CHECK ((quiet_from IS NULL AND quiet_until IS NULL)
+               OR (quiet_from IS NOT NULL AND quiet_until IS NOT NULL
+                   AND quiet_from <> quiet_until))
+);
+
+COMMENT ON TABLE chat.notification_preferences IS
+'Each profile''s notification preferences (previews, time zone, quiet hours), kept by chat.set_notification_preferences().';
+
+REVOKE ALL ON TABLE chat.notification_preferences FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.notification_preferences', '');

@@ -1,0 +1,239 @@
+/*-------------------------------------------------------------------------
+ *
+ * relay_note.c
+ *	  The relay worker's bookkeeping hook: what must be kept of every
+ *	  message besides its notification (due offline notifications, the
+ *	  KPI rollups) is kept by the worker, off the send path.
+ *
+ * A sender commits its message and nothing else; the worker, which sees
+ * every message once in seq order per chat, hands the messages of each
+ * batch to one SQL function, chat._note_messages(), in the very
+ * transaction that NOTIFYs them and moves their chats' watermarks.  So the
+ * bookkeeping commits together with the watermark: a worker killed at any
+ * point neither skips a message's bookkeeping nor does it twice (a crash
+ * of the whole server may bring a watermark back a little, and the
+ * messages above it are noted again: the SQL side ignores what it already
+ * has).  One call a batch: one message at low load, hundreds at
+ * saturation.
+ *
+ * The call runs in a subtransaction.  Real-time delivery matters more than
+ * the bookkeeping: should the function fail (a table a DBA broke, a bug),
+ * the worker logs what was missed and goes on relaying, rather than
+ * stalling every listener while it retries.
+ *
+ * The hook is skipped when the function does not exist (a database still
+ * at version 1.0, between the new library's start and ALTER EXTENSION
+ * UPDATE) and when both stylist_chat.notifications and stylist_chat.kpis
+ * are off.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "relay.h"
+
+#define NOTE_ARGS 6
+
+/* the messages of the current batch */
+typedef struct NotedMessage
+{
+	pg_uuid_t	chat_id;
+	int64		seq;
+	pg_uuid_t	sender_id;		/* all zero for a booking card */
+	pg_uuid_t	customer_id;
+	pg_uuid_t	stylist_id;
+	TimestampTz at;
+} NotedMessage;
+
+static NotedMessage *noted = NULL;
+static int	nnoted = 0;
+static int	noted_size = 0;
+
+static bool hook_present = false;
+static SPIPlanPtr note_plan = NULL;
+
+static Datum uuid_array(int field, int n);
+
+/*
+ * Does chat._note_messages() exist?  In the current transaction (SPI
+ * connected, the extension present); the worker asks once a second.
+ */
+void
+relay_note_load(void)
+{
+	int			ret;
+	bool		isnull;
+
+	ret = SPI_execute("SELECT pg_catalog.to_regprocedure('chat._note_messages(uuid[], bigint[],"
+					  " uuid[], uuid[], uuid[], timestamp with time zone[])') IS NOT NULL",
+					  true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "stylist_chat relay: could not look for the bookkeeping function");
+	hook_present = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Remember a message relayed for the first time in this batch.
+ */
+void
+relay_note_message(const RelayEvent *ev)
+{
+	NotedMessage *m;
+
+	if (nnoted == noted_size)
+	{
+		noted_size = noted_size == 0 ? 1024 : noted_size * 2;
+		noted = noted == NULL ?
+			MemoryContextAlloc(TopMemoryContext, noted_size * sizeof(NotedMessage)) :
+			repalloc(noted, noted_size * sizeof(NotedMessage));
+	}
+	m = &noted[nnoted++];
+	m->chat_id = ev->chat_id;
+	m->seq = ev->seq;
+	m->sender_id = ev->actor_id;
+	m->customer_id = ev->customer_id;
+	m->stylist_id = ev->stylist_id;
+	m->at = ev->at;
+}
+
+/*
+ * Forget the batch's messages without noting them (the batch failed and
+ * will be relayed again).
+ */
+void
+relay_note_reset(void)
+{
+	nnoted = 0;
+}
+
+/*
+ * Hand the batch's messages to chat._note_messages(), in the current
+ * transaction (SPI connected), in a subtransaction of their own.
+ */
+void
+relay_note_flush(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Datum		values[NOTE_ARGS];
+	char		nulls[NOTE_ARGS];
+	Datum	   *seqs;
+	Datum	   *ats;
+	int			n = nnoted;
+	int			i;
+
+	nnoted = 0;
+	if (n == 0 || !hook_present || (!relay_note_notifications && !relay_note_kpis))
+		return;
+
+	if (note_plan == NULL)
+	{
+		Oid			argtypes[NOTE_ARGS] = {UUIDARRAYOID, INT8ARRAYOID, UUIDARRAYOID,
+		UUIDARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID};
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("SELECT chat._note_messages($1, $2, $3, $4, $5, $6)",
+						   NOTE_ARGS, argtypes);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "stylist_chat relay: could not prepare the bookkeeping call");
+		note_plan = plan;
+	}
+
+	seqs = palloc(n * sizeof(Datum));
+	ats = palloc(n * sizeof(Datum));
+	for (i = 0; i < n; i++)
+	{
+		seqs[i] = Int64GetDatum(noted[i].seq);
+		ats[i] = TimestampTzGetDatum(noted[i].at);
+	}
+	values[0] = uuid_array(0, n);
+	values[1] = PointerGetDatum(construct_array(seqs, n, INT8OID, sizeof(int64),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = uuid_array(2, n);
+	values[3] = uuid_array(3, n);
+	values[4] = uuid_array(4, n);
+	values[5] = PointerGetDatum(construct_array(ats, n, TIMESTAMPTZOID, sizeof(TimestampTz),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	memset(nulls, ' ', sizeof(nulls));
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (SPI_execute_plan(note_plan, values, nulls, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "stylist_chat relay: the bookkeeping call failed");
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				(errmsg("stylist_chat relay: the bookkeeping of %d messages failed; they were relayed without it", n),
+				 errdetail("chat._note_messages(): %s", edata->message),
+				 errhint("Their offline notifications are not issued; chat.rebuild_kpis() recomputes the KPI figures.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * One of the uuid columns of the first n messages as an array: 0 the chat,
+ * 2 the sender (NULL for a booking card, which has none), 3 the customer,
+ * 4 the stylist.
+ */
+static Datum
+uuid_array(int field, int n)
+{
+	static const pg_uuid_t nil;
+	Datum	   *elems = palloc(n * sizeof(Datum));
+	bool	   *isnull = palloc(n * sizeof(bool));
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		const pg_uuid_t *u;
+
+		switch (field)
+		{
+			case 0:
+				u = &noted[i].chat_id;
+				break;
+			case 2:
+				u = &noted[i].sender_id;
+				break;
+			case 3:
+				u = &noted[i].customer_id;
+				break;
+			default:
+				u = &noted[i].stylist_id;
+				break;
+		}
+		isnull[i] = field == 2 && memcmp(u, &nil, sizeof(nil)) == 0;
+		elems[i] = UUIDPGetDatum(u);
+	}
+	dims[0] = n;
+	return PointerGetDatum(construct_md_array(elems, isnull, 1, dims, lbs, UUIDOID,
+											  UUID_LEN, false, TYPALIGN_CHAR));
+}

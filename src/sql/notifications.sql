@@ -1,0 +1,430 @@
+/*
+ * Offline notifications: whom the application's notification sender (its
+ * push, e-mail and SMS) should tell of what, durably and exactly.
+ *
+ * Nothing of it runs on the send path.  The relay worker, which sees every
+ * message once, hands each batch of messages to chat._note_messages() in
+ * the transaction that relays them (src/relay_note.c), which records, per
+ * recipient and chat, a 'messages' notification due after
+ * stylist_chat.notification_delay and an unread 'reminder' due after
+ * stylist_chat.unread_reminder_delay; later messages coalesce into the one
+ * waiting.  Whether it is still needed is decided when it comes due, by
+ * chat.claim_notifications(): messages that reached a session of the
+ * recipient (delivered through chat.undelivered(), chat.catch_up() or
+ * chat.ack_delivered()), or that the recipient read, or deleted, hidden or
+ * cleared ones, are not notified; neither is a muted or blocked chat.
+ * Quiet hours put it off until they end.
+ *
+ * Neither side waits for the other: the worker skips a notification a
+ * sender has locked and records a second one, which the next claim merges;
+ * senders skip rows locked by the worker or by other senders.  A claim is a
+ * lease: complete_notification() removes it, fail_notification() offers it
+ * again after a back-off, and a sender that dies offers it again when the
+ * lease runs out (at least once, with an attempt count; given up after 10
+ * attempts).
+ */
+
+CREATE OR REPLACE FUNCTION chat._note_messages(chat_ids uuid[], seqs bigint[], sender_ids uuid[],
+                                               customer_ids uuid[], stylist_ids uuid[],
+                                               ats timestamptz[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_delay interval;
+    v_reminder interval;
+BEGIN
+    IF coalesce(current_setting('stylist_chat.notifications', true), 'on') <> 'off' THEN
+        v_delay := coalesce(current_setting('stylist_chat.notification_delay', true), '30s')::interval;
+        v_reminder := nullif(coalesce(current_setting('stylist_chat.unread_reminder_delay', true),
+                                      '4h')::interval, interval '0');
+
+        -- per recipient, chat and kind: the batch's messages, added to the
+        -- notification waiting if the worker can lock it now, else a new one
+        WITH m AS (
+            SELECT u.chat_id, u.seq, u.at,
+                   CASE WHEN u.sender_id = u.customer_id THEN u.stylist_id
+                        ELSE u.customer_id END AS recipient_id
+              FROM ROWS FROM (unnest(chat_ids), unnest(seqs), unnest(sender_ids),
+                              unnest(customer_ids), unnest(stylist_ids), unnest(ats))
+                   AS u (chat_id, seq, sender_id, customer_id, stylist_id, at)
+             WHERE u.sender_id IS NOT NULL      -- booking cards notify nobody
+        ), b AS (
+            SELECT m.recipient_id, m.chat_id, k.kind,
+                   min(m.seq) AS first_seq, max(m.seq) AS last_seq,
+                   min(m.at) AS first_at, max(m.at) AS last_at, min(m.at) + k.delay AS due_at
+              FROM m CROSS JOIN (VALUES ('messages', v_delay), ('reminder', v_reminder)) AS k (kind, delay)
+             WHERE k.delay IS NOT NULL
+             GROUP BY m.recipient_id, m.chat_id, k.kind, k.delay
+        ), w AS (
+            SELECT n.id, n.recipient_id, n.chat_id, n.kind
+              FROM chat.notifications n
+              JOIN b ON b.recipient_id = n.recipient_id AND b.chat_id = n.chat_id AND b.kind = n.kind
+             WHERE n.status = 'waiting'
+               FOR UPDATE OF n SKIP LOCKED
+        ), one AS (
+            SELECT DISTINCT ON (w.recipient_id, w.chat_id, w.kind) w.*
+              FROM w ORDER BY w.recipient_id, w.chat_id, w.kind, w.id DESC
+        ), added AS (
+            UPDATE chat.notifications n
+               SET last_seq = greatest(n.last_seq, b.last_seq),
+                   last_at = greatest(n.last_at, b.last_at)
+              FROM one
+              JOIN b ON b.recipient_id = one.recipient_id AND b.chat_id = one.chat_id
+                    AND b.kind = one.kind
+             WHERE n.id = one.id
+        )
+        INSERT INTO chat.notifications (recipient_id, chat_id, kind, first_seq, last_seq,
+                                        first_at, last_at, available_at)
+        SELECT b.recipient_id, b.chat_id, b.kind, b.first_seq, b.last_seq,
+               b.first_at, b.last_at, b.due_at
+          FROM b
+         WHERE NOT EXISTS (SELECT FROM one
+                            WHERE one.recipient_id = b.recipient_id AND one.chat_id = b.chat_id
+                              AND one.kind = b.kind);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION chat._note_messages(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) IS
+'The bookkeeping of a batch of messages, called by the relay worker in the transaction that relays them (with the chat, seq, sender (NULL for a booking card), customer, stylist and time of each): records offline notifications (stylist_chat.notifications) and keeps the KPI rollups (stylist_chat.kpis).';
+REVOKE ALL ON FUNCTION chat._note_messages(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._quiet_until(profile_id uuid, at timestamptz)
+RETURNS timestamptz
+LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- the end of the quiet hours the profile is in at that time, or NULL
+    SELECT CASE
+             WHEN (p.quiet_from < p.quiet_until
+                   AND l.t >= p.quiet_from AND l.t < p.quiet_until)
+               OR (p.quiet_from > p.quiet_until
+                   AND (l.t >= p.quiet_from OR l.t < p.quiet_until))
+             THEN ((l.d + CASE WHEN l.t >= p.quiet_until THEN 1 ELSE 0 END) + p.quiet_until)
+                  AT TIME ZONE p.time_zone
+           END
+      FROM chat.notification_preferences p
+     CROSS JOIN LATERAL (SELECT ($2 AT TIME ZONE p.time_zone)::time AS t,
+                                ($2 AT TIME ZONE p.time_zone)::date AS d) l
+     WHERE p.profile_id = $1 AND p.quiet_from IS NOT NULL
+$$;
+
+COMMENT ON FUNCTION chat._quiet_until(uuid, timestamptz) IS
+'When the quiet hours the profile is in at that time end (read in its time zone), or NULL when it is not in quiet hours then.';
+REVOKE ALL ON FUNCTION chat._quiet_until(uuid, timestamptz) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.claim_notifications(max_rows integer DEFAULT 100,
+                                                    lease interval DEFAULT '1 minute')
+RETURNS TABLE (notification_id bigint, kind text, recipient_id uuid, chat_id uuid,
+               sender_id uuid, sender_name text, message_count integer,
+               first_seq bigint, last_seq bigint, last_at timestamptz,
+               show_preview boolean, preview text, attempt integer, lease_until timestamptz)
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_max integer := chat._check_max_rows(chat._require_arg($1, 'max_rows'));
+    p_lease interval := chat._require_arg($2, 'lease');
+    v_delay interval := coalesce(current_setting('stylist_chat.notification_delay', true), '30s')::interval;
+    v_reminder interval := coalesce(nullif(coalesce(current_setting('stylist_chat.unread_reminder_delay', true),
+                                                    '4h')::interval, interval '0'), interval '4 hours');
+    v_claimed integer := 0;
+    v_round integer := 0;
+    v_seen integer;
+    r record;
+    c record;
+    x record;
+    v_sender uuid;
+    v_seen_seq bigint;
+    v_quiet_end timestamptz;
+    v_due timestamptz;
+    v_previews boolean;
+BEGIN
+    IF p_lease < interval '1 second' OR p_lease > interval '1 hour' THEN
+        RAISE EXCEPTION 'lease must be between 1 second and 1 hour'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Lease a notification for about as long as sending it may take.';
+    END IF;
+
+    -- rounds of candidates, oldest first, until enough are claimed: most
+    -- that come due are dropped (delivered in time)
+    LOOP
+        v_round := v_round + 1;
+        v_seen := 0;
+        FOR r IN SELECT n.* FROM chat.notifications n
+                  WHERE n.status <> 'failed' AND n.available_at <= now()
+                  ORDER BY n.available_at
+                  LIMIT p_max - v_claimed + 16
+                    FOR UPDATE SKIP LOCKED
+        LOOP
+            v_seen := v_seen + 1;
+
+            IF r.status = 'leased' AND r.attempts >= 10 THEN
+                UPDATE chat.notifications SET status = 'failed' WHERE id = r.id;
+                CONTINUE;
+            END IF;
+
+            -- another waiting for the same recipient, chat and kind (the
+            -- worker recorded it while a sender held this one) joins it
+            IF r.status = 'waiting' THEN
+                WITH gone AS (
+                    DELETE FROM chat.notifications o
+                     WHERE o.id IN (SELECT o2.id FROM chat.notifications o2
+                                     WHERE o2.recipient_id = r.recipient_id
+                                       AND o2.chat_id = r.chat_id AND o2.kind = r.kind
+                                       AND o2.status = 'waiting' AND o2.id <> r.id
+                                       FOR UPDATE SKIP LOCKED)
+                    RETURNING o.first_seq, o.last_seq, o.first_at, o.last_at
+                )
+                SELECT min(gone.first_seq) AS first_seq, max(gone.last_seq) AS last_seq,
+                       min(gone.first_at) AS first_at, max(gone.last_at) AS last_at
+                  INTO x FROM gone;
+                IF x.first_seq IS NOT NULL THEN
+                    r.first_seq := least(r.first_seq, x.first_seq);
+                    r.last_seq := greatest(r.last_seq, x.last_seq);
+                    r.first_at := least(r.first_at, x.first_at);
+                    r.last_at := greatest(r.last_at, x.last_at);
+                END IF;
+            END IF;
+
+            SELECT ch.customer_id, ch.stylist_id,
+                   CASE WHEN ch.customer_id = r.recipient_id
+                        THEN ARRAY[ch.customer_delivered_seq, ch.customer_read_seq, ch.customer_cleared_seq]
+                        ELSE ARRAY[ch.stylist_delivered_seq, ch.stylist_read_seq, ch.stylist_cleared_seq]
+                   END AS seen,
+                   CASE WHEN ch.customer_id = r.recipient_id THEN ch.customer_muted_until
+                        ELSE ch.stylist_muted_until END AS muted_until,
+                   ch.customer_blocked_at IS NOT NULL OR ch.stylist_blocked_at IS NOT NULL AS blocked
+              INTO c
+              FROM chat.chats ch
+             WHERE ch.chat_id = r.chat_id
+               AND r.recipient_id IN (ch.customer_id, ch.stylist_id);
+            IF NOT FOUND OR c.blocked OR c.muted_until > now() THEN
+                DELETE FROM chat.notifications WHERE id = r.id;
+                CONTINUE;
+            END IF;
+            v_sender := CASE WHEN c.customer_id = r.recipient_id THEN c.stylist_id ELSE c.customer_id END;
+            -- what the recipient has: delivered (messages only), read, cleared
+            v_seen_seq := CASE WHEN r.kind = 'messages'
+                               THEN greatest(c.seen[1], c.seen[2], c.seen[3])
+                               ELSE greatest(c.seen[2], c.seen[3]) END;
+
+            -- the other participant's messages it still covers
+            SELECT count(*)::integer AS n, min(m.seq) AS first_seq, min(m.created_at) AS first_at,
+                   (array_agg(CASE WHEN m.body <> '' THEN m.body
+                                   ELSE 'sent ' || m.attachment_count ||
+                                        CASE WHEN m.attachment_count = 1 THEN ' image' ELSE ' images' END
+                              END ORDER BY m.seq DESC))[1] AS last_body
+              INTO x
+              FROM chat.chat_messages m
+             WHERE m.chat_id = r.chat_id
+               AND m.seq > greatest(v_seen_seq, r.first_seq - 1) AND m.seq <= r.last_seq
+               AND m.sender_id = v_sender
+               AND m.deleted_at IS NULL AND m.hidden_at IS NULL;
+            IF x.n = 0 THEN
+                DELETE FROM chat.notifications WHERE id = r.id;
+                CONTINUE;
+            END IF;
+
+            -- the first messages got through: the rest waits its own delay
+            v_due := x.first_at + CASE r.kind WHEN 'messages' THEN v_delay ELSE v_reminder END;
+            IF x.first_seq > r.first_seq AND v_due > now() THEN
+                UPDATE chat.notifications n
+                   SET first_seq = x.first_seq, first_at = x.first_at, last_seq = r.last_seq,
+                       last_at = r.last_at, available_at = v_due
+                 WHERE n.id = r.id;
+                CONTINUE;
+            END IF;
+
+            -- quiet hours: when they end
+            v_quiet_end := chat._quiet_until(r.recipient_id, now());
+            IF v_quiet_end IS NOT NULL THEN
+                UPDATE chat.notifications n
+                   SET first_seq = x.first_seq, first_at = x.first_at, last_seq = r.last_seq,
+                       last_at = r.last_at, available_at = v_quiet_end
+                 WHERE n.id = r.id;
+                CONTINUE;
+            END IF;
+
+            UPDATE chat.notifications n
+               SET status = 'leased', first_seq = x.first_seq, first_at = x.first_at,
+                   last_seq = r.last_seq, last_at = r.last_at,
+                   available_at = now() + p_lease, attempts = n.attempts + 1
+             WHERE n.id = r.id;
+            SELECT p.show_previews INTO v_previews
+              FROM chat.notification_preferences p WHERE p.profile_id = r.recipient_id;
+            v_previews := coalesce(v_previews, false);
+
+            notification_id := r.id;
+            kind := r.kind;
+            recipient_id := r.recipient_id;
+            chat_id := r.chat_id;
+            sender_id := v_sender;
+            sender_name := (SELECT p.display_name FROM chat.profiles p WHERE p.id = v_sender);
+            message_count := x.n;
+            first_seq := x.first_seq;
+            last_seq := r.last_seq;
+            last_at := r.last_at;
+            show_preview := v_previews;
+            preview := CASE WHEN v_previews THEN
+                           CASE WHEN char_length(x.last_body) > 120
+                                THEN left(x.last_body, 119) || '…' ELSE x.last_body END
+                       END;
+            attempt := r.attempts + 1;
+            lease_until := now() + p_lease;
+            RETURN NEXT;
+            v_claimed := v_claimed + 1;
+            EXIT WHEN v_claimed >= p_max;
+        END LOOP;
+        EXIT WHEN v_claimed >= p_max OR v_seen = 0 OR v_round >= 20;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION chat.claim_notifications(integer, interval) IS
+'For the application''s notification sender: take up to max_rows notifications that are due, each leased to the caller for lease (1 second to 1 hour), oldest first. Each says whom to tell (recipient_id) of how many messages of whom in which chat, with a preview of the last one only if the recipient allows previews. Skips what other senders hold. Call chat.complete_notification() once sent; a lease that runs out offers the notification again (attempt counts up).';
+REVOKE ALL ON FUNCTION chat.claim_notifications(integer, interval) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.claim_notifications(integer, interval) TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.complete_notification(notification_id bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    p_id bigint := chat._require_arg($1, 'notification_id');
+BEGIN
+    DELETE FROM chat.notifications n WHERE n.id = p_id AND n.status = 'leased';
+    RETURN FOUND;
+END
+$$;
+
+COMMENT ON FUNCTION chat.complete_notification(bigint) IS
+'For the notification sender: the notification was sent; it is removed. False when it was not leased (completed already, by this or another sender).';
+REVOKE ALL ON FUNCTION chat.complete_notification(bigint) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.complete_notification(bigint) TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.fail_notification(notification_id bigint, error text)
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    p_id bigint := chat._require_arg($1, 'notification_id');
+    p_error text := left(chat._require_arg($2, 'error'), 500);
+    v_status text;
+    v_at timestamptz;
+BEGIN
+    -- offered again after 30 s, 1 min, 2 min, ... at most an hour; given up
+    -- after the 10th attempt
+    UPDATE chat.notifications n
+       SET last_error = p_error,
+           status = CASE WHEN n.attempts >= 10 THEN 'failed' ELSE 'leased' END,
+           available_at = now() + least(interval '30 seconds' * power(2, n.attempts - 1),
+                                        interval '1 hour')
+     WHERE n.id = p_id AND n.status = 'leased'
+    RETURNING n.status, n.available_at INTO v_status, v_at;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'notification % is not leased', p_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'It was completed, given up, or never existed.';
+    END IF;
+    RETURN CASE WHEN v_status = 'leased' THEN v_at END;
+END
+$$;
+
+COMMENT ON FUNCTION chat.fail_notification(bigint, text) IS
+'For the notification sender: sending failed (error: what the provider said, kept up to 500 characters). The notification is offered again after a back-off (30 s, doubling, at most an hour), whose time is returned; after the 10th attempt it is given up (NULL). 55000 when it is not leased.';
+REVOKE ALL ON FUNCTION chat.fail_notification(bigint, text) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.fail_notification(bigint, text) TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.notification_queue()
+RETURNS TABLE (status text, kind text, notifications bigint, due bigint,
+               oldest_available_at timestamptz)
+LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT n.status, n.kind, count(*), count(*) FILTER (WHERE n.available_at <= now()),
+           min(n.available_at)
+      FROM chat.notifications n
+     GROUP BY n.status, n.kind
+     ORDER BY n.status, n.kind
+$$;
+
+COMMENT ON FUNCTION chat.notification_queue() IS
+'For monitoring the notification sender: how many notifications wait, are leased or were given up, per kind, how many of them are due now, and the oldest time one is available.';
+REVOKE ALL ON FUNCTION chat.notification_queue() FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.notification_queue() TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.set_notification_preferences(show_previews boolean,
+                                                             time_zone text DEFAULT 'UTC',
+                                                             quiet_from time DEFAULT NULL,
+                                                             quiet_until time DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_previews boolean := chat._require_arg($1, 'show_previews');
+    p_zone text := chat._require_arg($2, 'time_zone');
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_timezone_names z WHERE z.name = p_zone) THEN
+        RAISE EXCEPTION 'unknown time zone "%"', left(p_zone, 100)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use a name of pg_timezone_names, such as ''Europe/Berlin''.';
+    END IF;
+    IF ($3 IS NULL) <> ($4 IS NULL) OR $3 = $4 THEN
+        RAISE EXCEPTION 'quiet hours need a start and a different end'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass both quiet_from and quiet_until (e.g. ''22:00'' and ''07:00''), or neither.';
+    END IF;
+    INSERT INTO chat.notification_preferences AS p
+           (profile_id, show_previews, time_zone, quiet_from, quiet_until)
+    VALUES (v_actor, p_previews, p_zone, $3, $4)
+    ON CONFLICT (profile_id) DO UPDATE
+       SET show_previews = excluded.show_previews, time_zone = excluded.time_zone,
+           quiet_from = excluded.quiet_from, quiet_until = excluded.quiet_until,
+           updated_at = now();
+END
+$$;
+
+COMMENT ON FUNCTION chat.set_notification_preferences(boolean, text, time, time) IS
+'The acting profile''s notification preferences: whether a notification may show message text (off by default: a lock screen is public), the time zone (a name of pg_timezone_names) and quiet hours in it (from, until; across midnight when from > until; both NULL: none), during which notifications wait until they end.';
+REVOKE ALL ON FUNCTION chat.set_notification_preferences(boolean, text, time, time) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.set_notification_preferences(boolean, text, time, time) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.notification_preferences()
+RETURNS TABLE (show_previews boolean, time_zone text, quiet_from time, quiet_until time)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+BEGIN
+    RETURN QUERY
+    SELECT coalesce(p.show_previews, false), coalesce(p.time_zone, 'UTC'), p.quiet_from, p.quiet_until
+      FROM (SELECT 1) one
+      LEFT JOIN chat.notification_preferences p ON p.profile_id = v_actor;
+END
+$$;
+
+COMMENT ON FUNCTION chat.notification_preferences() IS
+'The acting profile''s notification preferences (the defaults when it set none: no previews, UTC, no quiet hours).';
+REVOKE ALL ON FUNCTION chat.notification_preferences() FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.notification_preferences() TO chat_service, chat_user;
