@@ -163,6 +163,9 @@ BEGIN
                     FOR UPDATE SKIP LOCKED
         LOOP
             v_seen := v_seen + 1;
+            -- merged into one taken earlier in this loop?
+            PERFORM FROM chat.notifications n WHERE n.id = r.id;
+            CONTINUE WHEN NOT FOUND;
 
             IF r.status = 'leased' AND r.attempts >= 10 THEN
                 UPDATE chat.notifications SET status = 'failed' WHERE id = r.id;
