@@ -202,7 +202,9 @@ BEGIN
                    END AS seen,
                    CASE WHEN ch.customer_id = r.recipient_id THEN ch.customer_muted_until
                         ELSE ch.stylist_muted_until END AS muted_until,
-                   ch.customer_blocked_at IS NOT NULL OR ch.stylist_blocked_at IS NOT NULL AS blocked
+                   ch.customer_blocked_at IS NOT NULL OR ch.stylist_blocked_at IS NOT NULL AS blocked,
+                   CASE WHEN ch.customer_id = r.recipient_id THEN ch.customer_unread
+                        ELSE ch.stylist_unread END AS unread
               INTO c
               FROM chat.chats ch
              WHERE ch.chat_id = r.chat_id
@@ -269,7 +271,8 @@ BEGIN
             chat_id := r.chat_id;
             sender_id := v_sender;
             sender_name := (SELECT p.display_name FROM chat.profiles p WHERE p.id = v_sender);
-            message_count := x.n;
+            -- a reminder tells how many messages of the chat are unread
+            message_count := CASE WHEN r.kind = 'reminder' THEN greatest(c.unread, x.n) ELSE x.n END;
             first_seq := x.first_seq;
             last_seq := r.last_seq;
             last_at := r.last_at;
