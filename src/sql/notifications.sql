@@ -247,7 +247,14 @@ BEGIN
             END IF;
 
             -- quiet hours: when they end
-            v_quiet_end := chat._quiet_until(r.recipient_id, now());
+            -- (a time zone the server no longer knows, after a tzdata
+            -- update, means no quiet hours rather than no notifications
+            -- for anyone)
+            BEGIN
+                v_quiet_end := chat._quiet_until(r.recipient_id, now());
+            EXCEPTION WHEN invalid_parameter_value THEN
+                v_quiet_end := NULL;
+            END;
             IF v_quiet_end IS NOT NULL THEN
                 UPDATE chat.notifications n
                    SET first_seq = x.first_seq, first_at = x.first_at, last_seq = r.last_seq,

@@ -371,9 +371,9 @@ SELECT pg_catalog.pg_extension_config_dump('chat.portfolio_consents_id_seq', '')
 -- leases it to one sender; chat.complete_notification() removes it.  No
 -- foreign key: the relay worker must never wait on a chat's row lock.
 CREATE TABLE chat.notifications (
-    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    recipient_id    uuid NOT NULL,
     chat_id         uuid NOT NULL,
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    recipient_id    uuid NOT NULL,
     kind            text NOT NULL,
     -- the other participant's messages it covers
     first_seq       bigint NOT NULL,
@@ -386,6 +386,7 @@ CREATE TABLE chat.notifications (
     available_at    timestamptz NOT NULL,
     attempts        integer NOT NULL DEFAULT 0,
     last_error      text,
+    PRIMARY KEY (chat_id, id),
     CONSTRAINT notifications_check
         CHECK (kind IN ('messages', 'reminder')
                AND status IN ('waiting', 'leased', 'failed')
@@ -398,6 +399,8 @@ CREATE TABLE chat.notifications (
 -- (rarely two: one a sender had locked when the worker came)
 CREATE INDEX notifications_waiting_idx
     ON chat.notifications (recipient_id, chat_id, kind) WHERE status = 'waiting';
+-- a sender completes or fails one by its id
+CREATE INDEX notifications_id_idx ON chat.notifications (id);
 -- senders take what is due or whose lease ran out, oldest first
 CREATE INDEX notifications_available_idx
     ON chat.notifications (available_at) WHERE status <> 'failed';

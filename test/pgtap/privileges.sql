@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(165);
+SELECT plan(167);
 -- no booking cards: the messages below are the ones sent
 SET stylist_chat.booking_cards = off;
 
@@ -111,7 +111,9 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ($$SELECT chat.ack_delivered('2b36d078-2d46-5ea6-a968-518e80fae814', 1)$$, 'chat.ack_delivered'),
     ('SELECT * FROM chat.relay_status()', 'chat.relay_status'),
     ($$SELECT chat.react('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.react'),
-    ($$SELECT chat.unreact('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.unreact')
+    ($$SELECT chat.unreact('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.unreact'),
+    ('SELECT * FROM chat.claim_notifications()', 'chat.claim_notifications'),
+    ('SELECT chat.set_notification_preferences(true)', 'chat.set_notification_preferences')
   ) AS t(stmt, what);
 
 -- ... nor read a view.
@@ -431,10 +433,13 @@ SELECT results_eq(
              ('chat.chat_bookings(uuid)'),
              ('chat.chat_for_booking(uuid)'),
              ('chat.chat_with(uuid)'),
+             ('chat.claim_notifications(integer,interval)'),
              ('chat.clear_history(uuid)'),
+             ('chat.complete_notification(bigint)'),
              ('chat.current_actor()'),
              ('chat.delete_message(uuid,bigint)'),
              ('chat.edit_message(uuid,bigint,text)'),
+             ('chat.fail_notification(bigint,text)'),
              ('chat.gallery(uuid,bigint,integer,integer)'),
              ('chat.get_chat(uuid)'),
              ('chat.get_or_create_chat(uuid,uuid)'),
@@ -451,6 +456,8 @@ SELECT results_eq(
              ('chat.messages_since(uuid,bigint,integer)'),
              ('chat.mute(uuid,timestamp with time zone)'),
              ('chat.my_portfolio(bigint,integer)'),
+             ('chat.notification_preferences()'),
+             ('chat.notification_queue()'),
              ('chat.pair_chat_id(uuid,uuid)'),
              ('chat.pin(uuid,bigint,text,timestamp with time zone)'),
              ('chat.pinned(uuid)'),
@@ -466,6 +473,7 @@ SELECT results_eq(
              ('chat.search(uuid,text,integer,bigint)'),
              ('chat.search_all(text,integer,timestamp with time zone,uuid,bigint)'),
              ('chat.send_message(uuid,text,uuid,uuid,jsonb,bigint)'),
+             ('chat.set_notification_preferences(boolean,text,time without time zone,time without time zone)'),
              ('chat.typing(uuid)'),
              ('chat.unarchive(uuid)'),
              ('chat.unblock(uuid)'),
@@ -497,6 +505,8 @@ SELECT results_eq(
              ('my_chats', true, false),
              ('my_media', true, false),
              ('my_messages', true, false),
+             ('notification_preferences', false, false),
+             ('notifications', false, false),
              ('pins', false, false),
              ('portfolio_consents', false, false),
              ('profiles', false, false),

@@ -14,8 +14,8 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat
 SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
                                 'relay_watermark', 'secrets', 'audit_entries',
                                 'token_revocations', 'used_tokens', 'reports', 'pins', 'reactions',
-                                'portfolio_consents'],
-                  'schema chat has exactly its fourteen tables');
+                                'portfolio_consents', 'notifications', 'notification_preferences'],
+                  'schema chat has exactly its sixteen tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');
@@ -125,8 +125,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('pins'), ('portfolio_consents'), ('reactions'), ('relay_watermark'), ('reports')$$,
-    'the chat-owned tables are chats, chat_messages, media, pins, portfolio_consents, reactions, relay_watermark, audit_entries and reports');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('notifications'), ('pins'), ('portfolio_consents'), ('reactions'), ('relay_watermark'), ('reports')$$,
+    'the chat-owned tables are chats, chat_messages, media, notifications, pins, portfolio_consents, reactions, relay_watermark, audit_entries and reports');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -258,12 +258,13 @@ SELECT results_eq(
        WHERE e.extname = 'stylist_chat'
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
-             ('chat.chat_messages'), ('chat.chats'), ('chat.media'), ('chat.pins'),
+             ('chat.chat_messages'), ('chat.chats'), ('chat.media'),
+             ('chat.notification_preferences'), ('chat.notifications'), ('chat.notifications_id_seq'), ('chat.pins'),
              ('chat.portfolio_consents'), ('chat.portfolio_consents_id_seq'), ('chat.profiles'),
              ('chat.reactions'), ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
              ('chat.token_revocations')$$,
-    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, the reports and their id sequence, and the portfolio consents and their id sequence');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 15,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, the reports and their id sequence, the portfolio consents and their id sequence, the notifications and their id sequence, and the notification preferences');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 18,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...

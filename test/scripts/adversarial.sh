@@ -423,14 +423,15 @@ USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with c
   undelivered catch_up ack_delivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
   react unreact archive unarchive mute unmute clear_history
   gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio
-  search search_all admin_search $VIEW_FUNCTIONS "
+  search search_all admin_search set_notification_preferences notification_preferences $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack_delivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
   issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
   react unreact archive unarchive mute unmute clear_history
   gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio portfolio
-  search search_all admin_search $VIEW_FUNCTIONS "
+  search search_all admin_search set_notification_preferences notification_preferences
+  claim_notifications complete_notification fail_notification notification_queue $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
     while IFS='|' read -r name sig call; do
@@ -639,6 +640,7 @@ fuzz_values() {
                    "'[{\"storage_key\": \"\\u0001\", \"content_type\": \"image/png\", \"byte_size\": 1, \"width\": 1, \"height\": 1}]'::jsonb" \
                    "jsonb_build_array(jsonb_build_object('storage_key', repeat('k', 1048576), 'content_type', 'image/png', 'byte_size', 1, 'width', 1, 'height', 1))" \
                    "'[{\"storage_key\": null, \"content_type\": null, \"byte_size\": null, \"width\": null, \"height\": null}]'::jsonb" ;;
+        time) printf '%s\n' 'NULL::time' "'00:00'::time" "'24:00'::time" "'23:59:59.999999'::time" ;;
         interval) printf '%s\n' 'NULL::interval' "'0'::interval" "'-1 hour'::interval" "'31 days'::interval" \
                       "'178000000 years'::interval" "'1 microsecond'::interval" ;;
         boolean) printf '%s\n' 'NULL::boolean' ;;
@@ -701,6 +703,7 @@ user_fuzz() {
     fuzz "$who" chat.undelivered "10" "integer"
     fuzz "$who" chat.catch_up "NULL::jsonb;10" "jsonb;integer"
     fuzz "$who" chat.ack_delivered "$own;0::bigint" "uuid;bigint"
+    fuzz "$who" chat.set_notification_preferences "true;'Europe/Berlin';'22:00'::time;'07:00'::time" "boolean;text;time;time"
     # catch-up positions made to hurt: malformed, huge, deep, many, forged
     local r
     for r in "'[{\"chat_id\": \"$OWN\", \"seq\": 1e400}]'" "'[{\"chat_id\": \"$OWN\", \"seq\": 9223372036854775808}]'" \
@@ -732,6 +735,9 @@ service_fuzz() {
     fuzz "$who" chat.revoke_tokens "'$BOB'::uuid" "uuid"
     fuzz "$who" chat.pair_chat_id "'$BOB'::uuid;'$SUE'::uuid" "uuid;uuid"
     fuzz "$who" chat.portfolio "'$SUE'::uuid;NULL::bigint;50" "uuid;bigint;integer"
+    fuzz "$who" chat.claim_notifications "10;'1 minute'::interval" "integer;interval"
+    fuzz "$who" chat.complete_notification "1::bigint" "bigint"
+    fuzz "$who" chat.fail_notification "1::bigint;'fuzz'" "bigint;text"
     # as the admin
     echo "SELECT chat.act_as('$ADA');"
     fuzz "$who (as admin)" chat.admin_history "$own;'fuzz';NULL::bigint;50" "uuid;text;bigint;integer"
@@ -1859,6 +1865,7 @@ SQL
         fi
         timed "$k.svc_bob" adv_service "" "SELECT chat.upsert_profile('$BOB', 'customer', 'Bob')"
         timed "$k.svc_p" adv_service "" "SELECT chat.upsert_profile('$p', 'stylist', '${pn^}')"
+        timed "$k.svc_claim" adv_service "" "SELECT count(*) FROM chat.claim_notifications(10, '1 minute')"
         [ -z "$idle_tok" ] && timed "$k.carol_login" adv_enduser "" \
             "SELECT chat.authenticate('$(token "$CAROL" issue_login_token)')"
         wait "${TIMED_PIDS[@]}"
@@ -1878,6 +1885,7 @@ SQL
         fi
         record locks "$pre: the backend's upsert_profile of bob" "^(00000|55P03)$WITHIN" "$(cat "$WORK/timed.$k.svc_bob")"
         record locks "$pre: the backend's upsert_profile of $pn" "^(00000|55P03)$WITHIN" "$(cat "$WORK/timed.$k.svc_p")"
+        record locks "$pre: the notification sender's claim_notifications" "^00000$WITHIN" "$(cat "$WORK/timed.$k.svc_claim")"
         [ -z "$idle_tok" ] && record locks "$pre: carol logs in with a login token of her own" "^00000$WITHIN" \
             "$(cat "$WORK/timed.$k.carol_login")"
     }
@@ -1899,6 +1907,7 @@ SQL
     lock_case 15 "grant_portfolio_consent in his chat with sue" "SELECT chat.grant_portfolio_consent('$OWN', 1, 1)" "$SUE"
     lock_case 16 "revoke_portfolio_consent in his chat with sue" "SELECT chat.revoke_portfolio_consent('$OWN', 1, 1)" "$SUE"
     lock_case 17 "react to his message" "SELECT chat.react('$OWN', 1, '👍')" "$SUE"
+    lock_case 18 "set_notification_preferences" "SELECT chat.set_notification_preferences(true, 'Europe/Berlin', '22:00', '07:00')" "$SUE"
     # login tokens spent a while ago, expired now: a login clears some of them
     for i in 1 2 3; do
         psql -X -q -At -U adv_enduser -d "$DB" -c "SELECT chat.authenticate('$(token "$CAROL" issue_login_token '1 second')')" >/dev/null
