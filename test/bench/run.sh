@@ -46,8 +46,17 @@
 #      search index costs the send path: the send benchmark of part 1 (8
 #      senders) with the index, then after DROP INDEX, in one run.
 #
-# About 15 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
-# load and part 5 alone (a few minutes), for work on search.
+#   6. What the relay worker's bookkeeping of each message costs the send
+#      path (src/relay_note.c: offline notifications, KPI rollups): the
+#      send benchmark of part 1 at 1 and 32 senders, a listener consuming,
+#      with stylist_chat.notifications and stylist_chat.kpis both on,
+#      each alone, and both off, interleaved (ALTER SYSTEM and a reload
+#      between runs); messages/s, the cluster's CPU per message and the
+#      relay worker's share of it.
+#
+# About 20 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
+# load and part 5 alone (a few minutes), for work on search;
+# BENCH_ONLY=bookkeeping part 6 alone (about 5 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -59,7 +68,8 @@ source test/lib.sh
 
 DB=postgres
 ONLY=${BENCH_ONLY:-}
-case $ONLY in ''|search) ;; *) echo "bench: BENCH_ONLY is empty or search, not $ONLY" >&2; exit 2 ;; esac
+case $ONLY in ''|search|bookkeeping) ;;
+    *) echo "bench: BENCH_ONLY is empty, search or bookkeeping, not $ONLY" >&2; exit 2 ;; esac
 # part PART: whether this run does it
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 ADMIN=ad000000-0000-4000-8000-000000000001
@@ -183,6 +193,7 @@ pgbench_tps() {
     sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$WORK/pgbench.out"
 }
 
+DELIVERY_PROBLEMS=()
 RSS_COLD=$(grep VmRSS "/proc/$(relay_pid)/status" | awk '{ print $2 }')
 
 #
@@ -191,7 +202,6 @@ RSS_COLD=$(grep VmRSS "/proc/$(relay_pid)/status" | awk '{ print $2 }')
 if part all; then
 echo "== 1. send throughput: ${RUNS} x {send_message, naive trigger, bare INSERT} x {$CONCURRENCY} senders x ${SECS} s"
 declare -A TPS CPU
-DELIVERY_PROBLEMS=()
 # the relay learns of new admins within a second: let it, and let it relay
 # the setup's events, before anybody listens
 sleep 1.5
@@ -246,6 +256,49 @@ done
 
 fi   # parts 1 and 2
 
+#
+# 6. Bookkeeping on the send path (before the bulk load: the same chats
+#    and tables as part 1)
+#
+declare -A BTPS BCPU BRELAY
+BK_MODES="both notifications kpis none"
+bookkeeping() { # MODE: the settings of that mode, reloaded
+    local n=off k=off
+    case $1 in both) n=on k=on ;; notifications) n=on ;; kpis) k=on ;; esac
+    q -c "ALTER SYSTEM SET stylist_chat.notifications = $n" -c "ALTER SYSTEM SET stylist_chat.kpis = $k" \
+      -c "SELECT pg_reload_conf()" >/dev/null || die "cannot set the bookkeeping to $1"
+    sleep 0.5   # the relay worker reloads its settings when it wakes
+}
+if part bookkeeping; then
+echo "== 6. bookkeeping: ${RUNS} x {$BK_MODES} x {1, 32} senders x ${SECS} s"
+sleep 1.5
+wait_drained || die "the relay did not drain the setup's events"
+for run in $(seq "$RUNS"); do
+    for c in 1 32; do
+        for mode in $BK_MODES; do
+            bookkeeping "$mode"
+            before=$(rows_written send)
+            start_listener "$CHANNEL"
+            ticks=$(cluster_ticks)
+            relay=$(relay_ticks)
+            tps=$(pgbench_tps send "$c")
+            wait_drained || die "the relay did not drain its backlog within 120 s"
+            written=$(($(rows_written send) - before))
+            stop_listener
+            [ "$RECEIVED" = "$written" ] ||
+                DELIVERY_PROBLEMS+=("send ($mode bookkeeping), $c senders, run $run: $written messages written, $RECEIVED notifications received")
+            sleep 0.2
+            BCPU[$mode,$c]+="$(us_per $(($(cluster_ticks) - ticks)) "$written") "
+            BRELAY[$mode,$c]+="$(us_per $(($(relay_ticks) - relay)) "$written") "
+            BTPS[$mode,$c]+="$tps "
+            printf '   run %d, %2d senders, bookkeeping %-13s %8.0f messages/s\n' "$run" "$c" "$mode" "$tps"
+        done
+    done
+done
+bookkeeping both
+fi   # part 6
+
+if [ "$ONLY" != bookkeeping ]; then
 #
 # 3. Long histories and big inboxes
 #
@@ -357,6 +410,7 @@ declare -A SCPU
 for run in $(seq "$RUNS"); do send_8 with; done
 q -c "DROP INDEX chat.chat_messages_search_idx" >/dev/null || die "DROP INDEX failed"
 for run in $(seq "$RUNS"); do send_8 without; done
+fi   # parts 3, 4 and 5
 
 #
 # The table
@@ -430,6 +484,7 @@ echo "   growth over $MEM_EVENTS events: VmRSS $growth MB (RssAnon $(mb $((ANON_
 echo "   (RssAnon: the worker's private memory; RssShmem: shared memory it touched, e.g. the event queue and shared buffers)"
 echo "   target: growth < 10 MB: $growth MB $(verdict "$growth" '<' 10)"
 fi   # parts 3 and 4 of the table
+if [ "$ONLY" != bookkeeping ]; then
 echo
 echo "5. Search (time per call; shared buffers hit+read per call; index ${SEARCH_INDEX_MB} MB for $(q -c "SELECT count(*) FROM chat.chat_messages") messages)"
 printf '   %-42s %12s %12s %8s  %s\n' call small large ratio target
@@ -441,5 +496,23 @@ w=$(median ${STPS[with]}); wo=$(median ${STPS[without]})
 echo "   send_message, 8 senders: $(printf '%.0f' "$w") messages/s with the search index, $(printf '%.0f' "$wo") without: $(ratio "$w" "$wo")x"
 cw=$(median ${SCPU[with]}); cwo=$(median ${SCPU[without]})
 echo "   server CPU per message: ${cw} us with the search index, ${cwo} us without: $(ratio "$cw" "$cwo")x (runs one after the other, not interleaved: compare with care)"
+fi   # part 5 of the table
+if part bookkeeping; then
+echo
+echo "6. Bookkeeping on the send path (send_message, a listener consuming; notifications and KPIs kept by the relay worker)"
+printf '   %-24s %7s %12s %14s %10s %9s\n' bookkeeping senders messages/s "vs none" "CPU us/msg" "(relay)"
+for c in 1 32; do
+    none=$(median ${BTPS[none,$c]})
+    for mode in $BK_MODES; do
+        t=$(median ${BTPS[$mode,$c]})
+        printf '   %-24s %7s %12.0f %13sx %10s %9s\n' "$mode" "$c" "$t" "$(ratio "$t" "$none")" \
+            "$(median ${BCPU[$mode,$c]})" "$(median ${BRELAY[$mode,$c]})"
+    done
+done
+for c in 1 32; do
+    r=$(ratio "$(median ${BTPS[notifications,$c]})" "$(median ${BTPS[none,$c]})")
+    echo "   target, $c senders: notifications cost at most a few percent (>= 0.95x none): ${r}x $(verdict "$r" '>=' 0.95)"
+done
+fi   # part 6 of the table
 echo
 echo "total runtime: $(($(date +%s) - T_START)) s"
