@@ -188,7 +188,9 @@ relay_note_flush(void)
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 		ereport(WARNING,
-				(errmsg("stylist_chat relay: the bookkeeping of %d messages failed; they were relayed without it", n),
+				(errmsg_plural("stylist_chat relay: the bookkeeping of %d message failed; it was relayed without it",
+							   "stylist_chat relay: the bookkeeping of %d messages failed; they were relayed without it",
+							   n, n),
 				 errdetail("chat._note_messages(): %s", edata->message),
 				 errhint("Their offline notifications are not issued; chat.rebuild_kpis() recomputes the KPI figures.")));
 		FreeErrorData(edata);

@@ -23,7 +23,9 @@
 # sender held was offered again (attempt >= 2) and completed; the queue is
 # empty.  Then stylist_chat.notifications = off records nothing, and with
 # unread reminders at 3 s, an online stylist who does not read gets one
-# reminder, one who reads gets none.
+# reminder, one who reads gets none.  Last, with chat.notifications
+# renamed away (the bookkeeping fails), a message is relayed all the
+# same and the log says the bookkeeping of 1 message failed.
 #
 # Usage: bash test/scripts/notifications.sh [DBNAME] (DBNAME unused: the
 # cluster is its own).  Output: TAP.  About 40 s.
@@ -55,7 +57,7 @@ is() {
 }
 bail() { echo "Bail out! $*"; sed "s/^/#   /" "$WORK/psql.err" 2>/dev/null | tail -5; exit 1; }
 
-echo "1..11"
+echo "1..13"
 
 cluster_start "stylist_chat.notification_delay = 3" "stylist_chat.unread_reminder_delay = 0" \
     || bail "cannot start a cluster"
@@ -103,6 +105,17 @@ BGPIDS+=($!)
 ) &
 SENDER=$!
 BGPIDS+=($SENDER)
+
+# the backlog, once it is 0 (up to 10 s)
+wait_backlog_zero() {
+    local b _
+    for _ in $(seq 100); do
+        b=$(q "SELECT backlog FROM chat.relay_status()")
+        [ "$b" == "0" ] && break
+        sleep 0.1
+    done
+    echo "$b"
+}
 
 relay_pid_before=$(q "SELECT pid FROM chat.relay_status()")
 for burst in 1 2 3 4 5 6; do
@@ -208,6 +221,19 @@ is "$(q "SELECT string_agg(kind || ':' || (chat_id = chat.pair_chat_id('$(custom
                            || ':' || message_count, ',')
            FROM chat.claim_notifications(50, '3 s')")" "reminder:true:19" \
    "the online stylist who did not read gets one reminder (19 unread); the one who read, none"
+
+# a bookkeeping that fails (a DBA renamed the table) does not stop delivery
+q "ALTER TABLE chat.notifications RENAME TO notifications_away"
+q "SELECT chat.act_as('$(customer 8)');
+   SELECT chat.send_message(chat.pair_chat_id('$(customer 8)', '$(stylist 8)'), 'still relayed')" >/dev/null
+t=$(wait_backlog_zero)
+q "ALTER TABLE chat.notifications_away RENAME TO notifications"
+is "$t" "0" "when the bookkeeping fails, the worker relays on (backlog 0)"
+if grep -q 'the bookkeeping of 1 message failed' "$CLUSTER_DIR/server.log"; then
+    pass "and says in the log what it could not note"
+else
+    fail "and says in the log what it could not note"
+fi
 
 if [ -s "$WORK/psql.err" ]; then
     echo "# psql said:"; sed 's/^/#   /' "$WORK/psql.err" | head -20
