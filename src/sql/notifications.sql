@@ -84,6 +84,18 @@ BEGIN
                             WHERE one.recipient_id = b.recipient_id AND one.chat_id = b.chat_id
                               AND one.kind = b.kind);
     END IF;
+
+    IF coalesce(current_setting('stylist_chat.kpis', true), 'on') <> 'off' THEN
+        BEGIN
+            -- chat.rebuild_kpis() holds the rollups: skip the batch rather
+            -- than stall delivery (its messages are read back with their
+            -- chat's next message)
+            LOCK TABLE chat.kpi_chats IN ROW EXCLUSIVE MODE NOWAIT;
+            PERFORM chat._note_kpis(chat_ids, seqs, sender_ids, customer_ids, stylist_ids, ats);
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;
+        END;
+    END IF;
 END
 $$;
 

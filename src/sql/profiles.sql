@@ -168,6 +168,9 @@ BEGIN
             starts_at = excluded.starts_at,
             status = excluded.status,
             updated_at = now();
+    IF coalesce(current_setting('stylist_chat.kpis', true), 'on') <> 'off' THEN
+        PERFORM chat._note_booking_kpis(p_customer, p_stylist);
+    END IF;
 
     IF NOT v_cards THEN
         RETURN;

@@ -353,7 +353,8 @@ chk() { printf "SELECT 'check', %s, %s, pg_temp.try(%s);\n" "$(sqlq "$1")" "$(sq
 sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
 
 TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins
-        reactions portfolio_consents)
+        reactions portfolio_consents notifications notification_preferences kpi_chats kpi_chat_months kpi_days
+        kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_booking_chats kpi_reactivations)
 # table attacks for one role
 table_attacks() {
     local who=$1 t

@@ -316,3 +316,130 @@ COMMENT ON TABLE chat.notification_preferences IS
 
 REVOKE ALL ON TABLE chat.notification_preferences FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('chat.notification_preferences', '');
+
+-- relationship KPIs (1.1): rollups kept as messages and bookings happen,
+-- so that chat.kpis() and chat.stylist_kpis() read no message row.  The
+-- relay worker keeps the message rollups (chat._note_kpis(), in the
+-- transaction that relays a batch); chat.upsert_booking() keeps each
+-- pair's booking start times; chat.rebuild_kpis() recomputes them all.
+-- Each chat: how far its messages are counted, and its response state
+CREATE TABLE chat.kpi_chats (
+    chat_id             uuid PRIMARY KEY,
+    stylist_id          uuid NOT NULL,
+    -- its messages up to this seq are in the rollups
+    noted_seq           bigint NOT NULL,
+    first_message_at    timestamptz NOT NULL,
+    last_message_at     timestamptz NOT NULL,
+    -- the side whose messages wait for a response, since its first of them
+    waiting_side        text NOT NULL CHECK (waiting_side IN ('customer', 'stylist')),
+    waiting_since       timestamptz NOT NULL
+);
+
+-- each chat's days with messages, a row a month: bit d - 1 of day_bits
+-- is day d of the month
+CREATE TABLE chat.kpi_chat_months (
+    chat_id             uuid NOT NULL,
+    month               date NOT NULL,
+    stylist_id          uuid NOT NULL,
+    -- the day of the chat's first message ever
+    first_day           date NOT NULL,
+    day_bits            integer NOT NULL,
+    messages            integer NOT NULL,
+    PRIMARY KEY (chat_id, month)
+);
+CREATE INDEX kpi_chat_months_month_idx ON chat.kpi_chat_months (month, stylist_id);
+
+-- messages a day, platform-wide and per stylist
+CREATE TABLE chat.kpi_days (
+    day                 date PRIMARY KEY,
+    customer_messages   bigint NOT NULL,
+    stylist_messages    bigint NOT NULL
+);
+CREATE TABLE chat.kpi_stylist_days (
+    stylist_id          uuid NOT NULL,
+    day                 date NOT NULL,
+    customer_messages   bigint NOT NULL,
+    stylist_messages    bigint NOT NULL,
+    PRIMARY KEY (stylist_id, day)
+);
+
+-- response times a day, by the responding side, in buckets 5 % wide:
+-- bucket b holds times from 1.05^b to 1.05^(b+1) milliseconds (-1: under
+-- 1 ms); platform-wide and per stylist
+CREATE TABLE chat.kpi_responses (
+    day                 date NOT NULL,
+    side                text NOT NULL CHECK (side IN ('customer', 'stylist')),
+    bucket              smallint NOT NULL,
+    responses           bigint NOT NULL,
+    PRIMARY KEY (day, side, bucket)
+);
+CREATE TABLE chat.kpi_stylist_responses (
+    stylist_id          uuid NOT NULL,
+    day                 date NOT NULL,
+    side                text NOT NULL CHECK (side IN ('customer', 'stylist')),
+    bucket              smallint NOT NULL,
+    responses           bigint NOT NULL,
+    PRIMARY KEY (stylist_id, day, side, bucket)
+);
+
+-- each pair's bookings (not cancelled): their start times, sorted; kept
+-- by chat.upsert_booking()
+CREATE TABLE chat.kpi_pairs (
+    chat_id             uuid PRIMARY KEY,
+    customer_id         uuid NOT NULL,
+    stylist_id          uuid NOT NULL,
+    booking_starts      timestamptz[] NOT NULL
+);
+
+-- bookings after whose start the pair exchanged a message before the
+-- next booking started
+CREATE TABLE chat.kpi_booking_chats (
+    booking_id          uuid PRIMARY KEY
+);
+
+-- reactivation attempts: a stylist's message to a customer dormant for 60
+-- days or more
+CREATE TABLE chat.kpi_reactivations (
+    chat_id             uuid NOT NULL,
+    at                  timestamptz NOT NULL,
+    stylist_id          uuid NOT NULL,
+    customer_id         uuid NOT NULL,
+    PRIMARY KEY (chat_id, at)
+);
+CREATE INDEX kpi_reactivations_at_idx ON chat.kpi_reactivations (at);
+CREATE INDEX kpi_reactivations_stylist_idx ON chat.kpi_reactivations (stylist_id, at);
+
+-- bookings by start time, for the figures of the bookings in a period
+CREATE INDEX bookings_starts_idx ON chat.bookings (starts_at);
+
+COMMENT ON TABLE chat.kpi_chats IS
+'KPI rollup: per chat, the seq up to which its messages are counted, its first and last message, and which side waits for a response since when. Kept by the relay worker; read through chat.kpis() and chat.stylist_kpis().';
+COMMENT ON TABLE chat.kpi_chat_months IS
+'KPI rollup: per chat and month, the days with messages (a bit a day) and how many. Kept by the relay worker.';
+COMMENT ON TABLE chat.kpi_days IS
+'KPI rollup: messages a day by side, platform-wide. Kept by the relay worker.';
+COMMENT ON TABLE chat.kpi_stylist_days IS
+'KPI rollup: messages a day by side, per stylist. Kept by the relay worker.';
+COMMENT ON TABLE chat.kpi_responses IS
+'KPI rollup: response times a day by responding side, counted in buckets 5 % wide, platform-wide. Kept by the relay worker.';
+COMMENT ON TABLE chat.kpi_stylist_responses IS
+'KPI rollup: response times a day by responding side, counted in buckets 5 % wide, per stylist. Kept by the relay worker.';
+COMMENT ON TABLE chat.kpi_pairs IS
+'KPI rollup: per customer-stylist pair, the sorted start times of its bookings that are not cancelled. Kept by chat.upsert_booking().';
+COMMENT ON TABLE chat.kpi_booking_chats IS
+'KPI rollup: the bookings after whose start the pair exchanged a message before its next booking started. Kept by the relay worker.';
+COMMENT ON TABLE chat.kpi_reactivations IS
+'KPI rollup: reactivation attempts, a stylist''s messages to customers dormant for 60 days or more (at most one in 30 days a pair). Kept by the relay worker.';
+
+REVOKE ALL ON TABLE chat.kpi_chats, chat.kpi_chat_months, chat.kpi_days, chat.kpi_stylist_days,
+                    chat.kpi_responses, chat.kpi_stylist_responses, chat.kpi_pairs,
+                    chat.kpi_booking_chats, chat.kpi_reactivations FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_chats', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_chat_months', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_days', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_stylist_days', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_responses', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_stylist_responses', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_pairs', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_booking_chats', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_reactivations', '');
