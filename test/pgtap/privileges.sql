@@ -11,7 +11,7 @@
 -- Ids are written out, never computed, in statements run by regress_nobody:
 -- a call to chat.pair_chat_id would be refused first and hide the check.
 BEGIN;
-SELECT plan(167);
+SELECT plan(170);
 -- no booking cards: the messages below are the ones sent
 SET stylist_chat.booking_cards = off;
 
@@ -113,7 +113,10 @@ SELECT throws_ok(stmt, '42501', NULL, 'regress_nobody cannot call ' || what)
     ($$SELECT chat.react('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.react'),
     ($$SELECT chat.unreact('2b36d078-2d46-5ea6-a968-518e80fae814', 1, '👍')$$, 'chat.unreact'),
     ('SELECT * FROM chat.claim_notifications()', 'chat.claim_notifications'),
-    ('SELECT chat.set_notification_preferences(true)', 'chat.set_notification_preferences')
+    ('SELECT chat.set_notification_preferences(true)', 'chat.set_notification_preferences'),
+    ($$SELECT * FROM chat.kpis('2026-01-01', '2026-01-31')$$, 'chat.kpis'),
+    ($$SELECT * FROM chat.stylist_kpis('22222222-2222-4222-8222-222222222222', '2026-01-01', '2026-01-31')$$, 'chat.stylist_kpis'),
+    ('SELECT chat.rebuild_kpis()', 'chat.rebuild_kpis')
   ) AS t(stmt, what);
 
 -- ... nor read a view.
@@ -449,6 +452,7 @@ SELECT results_eq(
              ('chat.inbox(integer,timestamp with time zone,uuid,boolean)'),
              ('chat.issue_login_token(uuid,interval)'),
              ('chat.issue_token(uuid,interval)'),
+             ('chat.kpis(date,date)'),
              ('chat.listen()'),
              ('chat.listen_channel()'),
              ('chat.mark_read(uuid,bigint)'),
@@ -463,6 +467,7 @@ SELECT results_eq(
              ('chat.pinned(uuid)'),
              ('chat.portfolio(uuid,bigint,integer)'),
              ('chat.react(uuid,bigint,text)'),
+             ('chat.rebuild_kpis()'),
              ('chat.relay_status()'),
              ('chat.report(uuid,text,bigint,text)'),
              ('chat.reset_actor()'),
@@ -474,6 +479,7 @@ SELECT results_eq(
              ('chat.search_all(text,integer,timestamp with time zone,uuid,bigint)'),
              ('chat.send_message(uuid,text,uuid,uuid,jsonb,bigint)'),
              ('chat.set_notification_preferences(boolean,text,time without time zone,time without time zone)'),
+             ('chat.stylist_kpis(uuid,date,date)'),
              ('chat.typing(uuid)'),
              ('chat.unarchive(uuid)'),
              ('chat.unblock(uuid)'),
@@ -501,6 +507,15 @@ SELECT results_eq(
              ('bookings', false, false),
              ('chat_messages', false, false),
              ('chats', false, false),
+             ('kpi_booking_chats', false, false),
+             ('kpi_chat_months', false, false),
+             ('kpi_chats', false, false),
+             ('kpi_days', false, false),
+             ('kpi_pairs', false, false),
+             ('kpi_reactivations', false, false),
+             ('kpi_responses', false, false),
+             ('kpi_stylist_days', false, false),
+             ('kpi_stylist_responses', false, false),
              ('media', false, false),
              ('my_chats', true, false),
              ('my_media', true, false),

@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(77);
+SELECT plan(86);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -14,8 +14,11 @@ SELECT is((SELECT extrelocatable FROM pg_extension WHERE extname = 'stylist_chat
 SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages', 'media',
                                 'relay_watermark', 'secrets', 'audit_entries',
                                 'token_revocations', 'used_tokens', 'reports', 'pins', 'reactions',
-                                'portfolio_consents', 'notifications', 'notification_preferences'],
-                  'schema chat has exactly its sixteen tables');
+                                'portfolio_consents', 'notifications', 'notification_preferences',
+                                'kpi_chats', 'kpi_chat_months', 'kpi_days', 'kpi_stylist_days',
+                                'kpi_responses', 'kpi_stylist_responses', 'kpi_pairs',
+                                'kpi_booking_chats', 'kpi_reactivations'],
+                  'schema chat has exactly its twenty-five tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');
@@ -59,6 +62,29 @@ SELECT columns_are('chat', 'portfolio_consents',
     ARRAY['chat_id', 'id', 'stylist_id', 'seq', 'position', 'storage_key', 'granted_at', 'granted_by',
           'revoked_at', 'revoked_by'],
     'chat.portfolio_consents has its columns');
+SELECT columns_are('chat', 'kpi_chats',
+    ARRAY['chat_id', 'stylist_id', 'noted_seq', 'first_message_at', 'last_message_at',
+          'waiting_side', 'waiting_since'],
+    'chat.kpi_chats has its columns');
+SELECT columns_are('chat', 'kpi_chat_months',
+    ARRAY['chat_id', 'month', 'stylist_id', 'first_day', 'day_bits', 'messages'],
+    'chat.kpi_chat_months has its columns');
+SELECT columns_are('chat', 'kpi_days', ARRAY['day', 'customer_messages', 'stylist_messages'],
+    'chat.kpi_days has its columns');
+SELECT columns_are('chat', 'kpi_stylist_days',
+    ARRAY['stylist_id', 'day', 'customer_messages', 'stylist_messages'],
+    'chat.kpi_stylist_days has its columns');
+SELECT columns_are('chat', 'kpi_responses', ARRAY['day', 'side', 'bucket', 'responses'],
+    'chat.kpi_responses has its columns');
+SELECT columns_are('chat', 'kpi_stylist_responses',
+    ARRAY['stylist_id', 'day', 'side', 'bucket', 'responses'],
+    'chat.kpi_stylist_responses has its columns');
+SELECT columns_are('chat', 'kpi_pairs', ARRAY['chat_id', 'customer_id', 'stylist_id', 'booking_starts'],
+    'chat.kpi_pairs has its columns');
+SELECT columns_are('chat', 'kpi_booking_chats', ARRAY['booking_id'],
+    'chat.kpi_booking_chats has its columns');
+SELECT columns_are('chat', 'kpi_reactivations', ARRAY['chat_id', 'at', 'stylist_id', 'customer_id'],
+    'chat.kpi_reactivations has its columns');
 SELECT columns_are('chat', 'token_revocations', ARRAY['profile_id', 'revoked_at'],
     'chat.token_revocations has its columns');
 SELECT columns_are('chat', 'used_tokens', ARRAY['token_id', 'expires_at'],
@@ -125,8 +151,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('media'), ('notifications'), ('pins'), ('portfolio_consents'), ('reactions'), ('relay_watermark'), ('reports')$$,
-    'the chat-owned tables are chats, chat_messages, media, notifications, pins, portfolio_consents, reactions, relay_watermark, audit_entries and reports');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('kpi_chat_months'), ('kpi_chats'), ('kpi_pairs'), ('kpi_reactivations'), ('media'), ('notifications'), ('pins'), ('portfolio_consents'), ('reactions'), ('relay_watermark'), ('reports')$$,
+    'the chat-owned tables are chats, chat_messages, kpi_chat_months, kpi_chats, kpi_pairs, kpi_reactivations, media, notifications, pins, portfolio_consents, reactions, relay_watermark, audit_entries and reports');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -258,13 +284,16 @@ SELECT results_eq(
        WHERE e.extname = 'stylist_chat'
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
-             ('chat.chat_messages'), ('chat.chats'), ('chat.media'),
+             ('chat.chat_messages'), ('chat.chats'),
+             ('chat.kpi_booking_chats'), ('chat.kpi_chat_months'), ('chat.kpi_chats'), ('chat.kpi_days'),
+             ('chat.kpi_pairs'), ('chat.kpi_reactivations'), ('chat.kpi_responses'),
+             ('chat.kpi_stylist_days'), ('chat.kpi_stylist_responses'), ('chat.media'),
              ('chat.notification_preferences'), ('chat.notifications'), ('chat.notifications_id_seq'), ('chat.pins'),
              ('chat.portfolio_consents'), ('chat.portfolio_consents_id_seq'), ('chat.profiles'),
              ('chat.reactions'), ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
              ('chat.token_revocations')$$,
-    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, the reports and their id sequence, the portfolio consents and their id sequence, the notifications and their id sequence, and the notification preferences');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 18,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, the reports and their id sequence, the portfolio consents and their id sequence, the notifications and their id sequence, the notification preferences, and the nine KPI rollups');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 27,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...

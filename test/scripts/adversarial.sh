@@ -424,7 +424,7 @@ USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with c
   undelivered catch_up ack_delivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
   react unreact archive unarchive mute unmute clear_history
   gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio
-  search search_all admin_search set_notification_preferences notification_preferences $VIEW_FUNCTIONS "
+  search search_all admin_search set_notification_preferences notification_preferences kpis stylist_kpis $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack_delivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
@@ -432,7 +432,8 @@ SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack
   react unreact archive unarchive mute unmute clear_history
   gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio portfolio
   search search_all admin_search set_notification_preferences notification_preferences
-  claim_notifications complete_notification fail_notification notification_queue $VIEW_FUNCTIONS "
+  claim_notifications complete_notification fail_notification notification_queue kpis stylist_kpis rebuild_kpis
+  $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
     while IFS='|' read -r name sig call; do
@@ -645,6 +646,8 @@ fuzz_values() {
         interval) printf '%s\n' 'NULL::interval' "'0'::interval" "'-1 hour'::interval" "'31 days'::interval" \
                       "'178000000 years'::interval" "'1 microsecond'::interval" ;;
         boolean) printf '%s\n' 'NULL::boolean' ;;
+        date) printf '%s\n' 'NULL::date' "'infinity'::date" "'-infinity'::date" "'4714-11-24 BC'::date" \
+                  "'5874897-12-31'::date" "'1900-01-01'::date" ;;
         timestamptz) printf '%s\n' 'NULL::timestamptz' "'infinity'::timestamptz" "'-infinity'::timestamptz" \
                          "'4714-11-24 00:00:00+00 BC'::timestamptz" ;;
     esac
@@ -705,6 +708,8 @@ user_fuzz() {
     fuzz "$who" chat.catch_up "NULL::jsonb;10" "jsonb;integer"
     fuzz "$who" chat.ack_delivered "$own;0::bigint" "uuid;bigint"
     fuzz "$who" chat.set_notification_preferences "true;'Europe/Berlin';'22:00'::time;'07:00'::time" "boolean;text;time;time"
+    fuzz "$who" chat.kpis "'2026-01-01'::date;'2026-01-31'::date" "date;date"
+    fuzz "$who" chat.stylist_kpis "'$SUE'::uuid;'2026-01-01'::date;'2026-01-31'::date" "uuid;date;date"
     # catch-up positions made to hurt: malformed, huge, deep, many, forged
     local r
     for r in "'[{\"chat_id\": \"$OWN\", \"seq\": 1e400}]'" "'[{\"chat_id\": \"$OWN\", \"seq\": 9223372036854775808}]'" \
@@ -745,6 +750,8 @@ service_fuzz() {
     fuzz "$who (as admin)" chat.hide_message "$own;1::bigint;'fuzz'" "uuid;bigint;text"
     fuzz "$who (as admin)" chat.resolve_report "1::bigint;'dismiss';'fuzz'" "bigint;text;text"
     fuzz "$who (as admin)" chat.admin_search "'hello';'fuzz';20;NULL::timestamptz;NULL::uuid;NULL::bigint" "text;text;integer;timestamptz;uuid;bigint"
+    fuzz "$who (as admin)" chat.kpis "'2026-01-01'::date;'2026-01-31'::date" "date;date"
+    fuzz "$who (as admin)" chat.stylist_kpis "'$SUE'::uuid;'2026-01-01'::date;'2026-01-31'::date" "uuid;date;date"
 }
 
 # --- the end user, authenticated as bob ---------------------------------------
