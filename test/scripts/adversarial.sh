@@ -362,7 +362,9 @@ table_attacks() {
         att tables "$who: SELECT chat.$t" '^42501' "SELECT * FROM chat.$t"
         att tables "$who: INSERT chat.$t" '^42501' "INSERT INTO chat.$t DEFAULT VALUES"
         local col=chat_id
-        case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;; esac
+        case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;;
+            notification_preferences) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
+            kpi_booking_chats) col=booking_id ;; esac
         att tables "$who: UPDATE chat.$t" '^42501' "UPDATE chat.$t SET $col = $col"
         att tables "$who: DELETE chat.$t" '^42501' "DELETE FROM chat.$t"
         att tables "$who: TRUNCATE chat.$t" '^42501' "TRUNCATE chat.$t"

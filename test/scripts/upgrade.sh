@@ -88,7 +88,7 @@ EXT=stylist_chat
 DB=chat_upgrade
 FRESH=chat_fresh
 USER_LOGIN=regress_upgrade_user
-PER_VERSION=13
+PER_VERSION=14
 
 cluster_start "stylist_chat.database = '$DB'" || bail "cannot start a cluster"
 trap cleanup EXIT
@@ -547,6 +547,14 @@ EOF
     ok "$([ "$now_worker" == "$worker_pid" ]; echo $?)" \
         "$V: the relay worker was not restarted (pid $worker_pid, now ${now_worker:-none})"
     listener_stop
+
+    # g. the KPI rollups: the history of 1.0 counted by rebuild_kpis()
+    want=$(q "$DB" "SELECT count(*) FROM chat.chat_messages WHERE sender_id IS NOT NULL")
+    got=$(as_actor "$DB" "$AD" "SELECT chat.rebuild_kpis()")
+    got2=$(as_actor "$DB" "$AD" "SELECT messages FROM chat.kpis('2000-01-01', current_date)")
+    ok "$([ "$got|$got2" == "$want|$want" ] && [ "$want" -gt 0 ]; echo $?)" \
+        "$V: rebuild_kpis() as an admin counts the $want messages of the history into the KPIs (counted ${got:-none}, kpis() says ${got2:-none})" \
+        "$WORK/psql.err"
 
     # f. the pgTAP suites on the upgraded database
     q "$DB" "CREATE EXTENSION IF NOT EXISTS pgtap" >/dev/null || diag "cannot create extension pgtap"
