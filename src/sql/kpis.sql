@@ -27,10 +27,12 @@
  * fewer than messages.
  */
 
+-- No SET clause on these two: it would keep them from being inlined into
+-- the statements that use them (the relay worker's, kpis()), whose own
+-- search_path is pinned.
 CREATE OR REPLACE FUNCTION chat._kpi_bucket(response interval)
 RETURNS smallint
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     -- bucket b: from 1.05^b to 1.05^(b+1) milliseconds; -1: under 1 ms
     SELECT CASE WHEN extract(epoch FROM $1) * 1000 < 1 THEN -1
@@ -44,7 +46,6 @@ REVOKE ALL ON FUNCTION chat._kpi_bucket(interval) FROM PUBLIC, chat_service, cha
 CREATE OR REPLACE FUNCTION chat._kpi_bucket_seconds(bucket integer)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     -- the middle of the bucket, within 2.5 % of any time in it
     SELECT CASE WHEN $1 < 0 THEN 0
@@ -54,6 +55,76 @@ $$;
 COMMENT ON FUNCTION chat._kpi_bucket_seconds(integer) IS
 'The time a response-time bucket stands for, in seconds: its geometric middle, within 2.5 % of any time in it. Internal.';
 REVOKE ALL ON FUNCTION chat._kpi_bucket_seconds(integer) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._kpi_note_bookings(chat_ids uuid[], seqs bigint[], sides text[],
+                                                   customer_ids uuid[], stylist_ids uuid[],
+                                                   ats timestamptz[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cand record;
+    v_last_chat uuid;
+    v_last_attempt timestamptz;
+BEGIN
+    /*
+     * Reactivation attempts: a stylist's message to a customer whose
+     * latest booking with them (made before the message) started 60 days
+     * or more before it; the first, and then one 30 days after the last.
+     * Rare, so a loop over the candidates.
+     */
+    FOR cand IN
+        SELECT m.chat_id, m.customer_id, m.stylist_id, m.at
+          FROM ROWS FROM (unnest(chat_ids), unnest(seqs), unnest(sides), unnest(customer_ids),
+                          unnest(stylist_ids), unnest(ats))
+               AS m (chat_id, seq, side, customer_id, stylist_id, at)
+         WHERE m.side = 'stylist'
+           AND (SELECT max(b.starts_at) FROM chat.bookings b
+                 WHERE b.customer_id = m.customer_id AND b.stylist_id = m.stylist_id
+                   AND b.status <> 'cancelled' AND b.created_at < m.at)
+               <= m.at - interval '60 days'
+         ORDER BY m.chat_id, m.seq
+    LOOP
+        IF v_last_chat IS DISTINCT FROM cand.chat_id THEN
+            v_last_chat := cand.chat_id;
+            SELECT max(a.at) INTO v_last_attempt FROM chat.kpi_reactivations a WHERE a.chat_id = cand.chat_id;
+        END IF;
+        IF v_last_attempt IS NULL OR cand.at >= v_last_attempt + interval '30 days' THEN
+            INSERT INTO chat.kpi_reactivations (chat_id, at, stylist_id, customer_id)
+            VALUES (cand.chat_id, cand.at, cand.stylist_id, cand.customer_id)
+            ON CONFLICT DO NOTHING;
+            v_last_attempt := cand.at;
+        END IF;
+    END LOOP;
+
+    -- the booking each message follows: the pair's latest started before it
+    WITH y AS (
+        SELECT m.chat_id, m.customer_id, m.stylist_id, m.at
+          FROM ROWS FROM (unnest(chat_ids), unnest(customer_ids), unnest(stylist_ids), unnest(ats))
+               AS m (chat_id, customer_id, stylist_id, at)
+    ), pairs AS (
+        SELECT y.chat_id, y.customer_id, y.stylist_id, min(y.at) AS min_at, max(y.at) AS max_at
+          FROM y GROUP BY y.chat_id, y.customer_id, y.stylist_id
+    )
+    INSERT INTO chat.kpi_booking_chats (booking_id)
+    SELECT DISTINCT b.id
+      FROM pairs p
+     CROSS JOIN LATERAL (
+            SELECT bk.id, bk.starts_at, lead(bk.starts_at) OVER (ORDER BY bk.starts_at) AS next_start
+              FROM chat.bookings bk
+             WHERE bk.customer_id = p.customer_id AND bk.stylist_id = p.stylist_id
+               AND bk.status <> 'cancelled') b
+      JOIN y ON y.chat_id = p.chat_id AND y.at > b.starts_at
+            AND (b.next_start IS NULL OR y.at < b.next_start)
+     WHERE b.starts_at < p.max_at AND (b.next_start IS NULL OR b.next_start > p.min_at)
+    ON CONFLICT (booking_id) DO NOTHING;
+END
+$$;
+
+COMMENT ON FUNCTION chat._kpi_note_bookings(uuid[], bigint[], text[], uuid[], uuid[], timestamptz[]) IS
+'The KPI rollups that follow from the pairs'' bookings, for participants'' messages (chat, seq, side, customer, stylist, time; in seq order per chat): the booking each message follows (kpi_booking_chats) and reactivation attempts (kpi_reactivations). Internal: used by chat._note_kpis() and chat._note_booking_kpis().';
+REVOKE ALL ON FUNCTION chat._kpi_note_bookings(uuid[], bigint[], text[], uuid[], uuid[], timestamptz[]) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._note_kpis(chat_ids uuid[], seqs bigint[], sender_ids uuid[],
                                            customer_ids uuid[], stylist_ids uuid[],
@@ -69,9 +140,7 @@ DECLARE
     v_customer uuid[];
     v_stylist uuid[];
     v_at timestamptz[];
-    cand record;
-    v_last_chat uuid;
-    v_last_attempt timestamptz;
+    v_counted integer;
 BEGIN
     /*
      * The messages to count: the participants' messages of the batch
@@ -110,35 +179,9 @@ BEGIN
         RETURN 0;
     END IF;
 
-    /*
-     * Reactivation attempts: a stylist's message to a customer whose
-     * latest booking with them (made before the message) started 60 days
-     * or more before it; the first, and then one 30 days after the last.
-     * Rare, so a loop over the candidates.
-     */
-    FOR cand IN
-        SELECT m.chat_id, m.customer_id, m.stylist_id, m.at
-          FROM ROWS FROM (unnest(v_chat), unnest(v_seq), unnest(v_side), unnest(v_customer),
-                          unnest(v_stylist), unnest(v_at))
-               AS m (chat_id, seq, side, customer_id, stylist_id, at)
-         WHERE m.side = 'stylist'
-           AND (SELECT max(b.starts_at) FROM chat.bookings b
-                 WHERE b.customer_id = m.customer_id AND b.stylist_id = m.stylist_id
-                   AND b.status <> 'cancelled' AND b.created_at < m.at)
-               <= m.at - interval '60 days'
-         ORDER BY m.chat_id, m.seq
-    LOOP
-        IF v_last_chat IS DISTINCT FROM cand.chat_id THEN
-            v_last_chat := cand.chat_id;
-            SELECT max(a.at) INTO v_last_attempt FROM chat.kpi_reactivations a WHERE a.chat_id = cand.chat_id;
-        END IF;
-        IF v_last_attempt IS NULL OR cand.at >= v_last_attempt + interval '30 days' THEN
-            INSERT INTO chat.kpi_reactivations (chat_id, at, stylist_id, customer_id)
-            VALUES (cand.chat_id, cand.at, cand.stylist_id, cand.customer_id)
-            ON CONFLICT DO NOTHING;
-            v_last_attempt := cand.at;
-        END IF;
-    END LOOP;
+    -- what follows from the pair's bookings: which booking each message
+    -- follows, reactivation attempts
+    PERFORM chat._kpi_note_bookings(v_chat, v_seq, v_side, v_customer, v_stylist, v_at);
 
     /*
      * The rollups, in one statement.  Responses: a run is a chat's
@@ -230,24 +273,8 @@ BEGIN
         SELECT resp.stylist_id, resp.day, resp.side, resp.bucket, count(*)
           FROM resp GROUP BY resp.stylist_id, resp.day, resp.side, resp.bucket
         ON CONFLICT (stylist_id, day, side, bucket) DO UPDATE SET responses = t.responses + excluded.responses
-    ), pairs AS (
-        SELECT y.chat_id, y.customer_id, y.stylist_id, min(y.at) AS min_at, max(y.at) AS max_at
-          FROM y GROUP BY y.chat_id, y.customer_id, y.stylist_id
     )
-    -- the booking each message follows: the pair's latest started before it
-    INSERT INTO chat.kpi_booking_chats (booking_id)
-    SELECT DISTINCT b.id
-      FROM pairs p
-     CROSS JOIN LATERAL (
-            SELECT bk.id, bk.starts_at, lead(bk.starts_at) OVER (ORDER BY bk.starts_at) AS next_start
-              FROM chat.bookings bk
-             WHERE bk.customer_id = p.customer_id AND bk.stylist_id = p.stylist_id
-               AND bk.status <> 'cancelled') b
-     WHERE b.starts_at < p.max_at AND (b.next_start IS NULL OR b.next_start > p.min_at)
-       AND EXISTS (SELECT FROM y
-                    WHERE y.chat_id = p.chat_id AND y.at > b.starts_at
-                      AND (b.next_start IS NULL OR y.at < b.next_start))
-    ON CONFLICT (booking_id) DO NOTHING;
+    SELECT count(*) INTO v_counted FROM y;
 
     RETURN cardinality(v_chat);
 END
@@ -264,6 +291,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_chat uuid := chat.pair_chat_id($1, $2);
+    h record;
 BEGIN
     -- the pair's row locked first, then read again in a statement of its
     -- own: two bookings of one pair at once each see the other's
@@ -277,17 +305,42 @@ BEGIN
                                        WHERE b.customer_id = $1 AND b.stylist_id = $2
                                          AND b.status <> 'cancelled'), '{}')
      WHERE p.chat_id = v_chat;
+
+    /*
+     * Which booking each message follows, and the reactivation attempts,
+     * depend on the bookings: derived again from the pair's messages (a
+     * booking is rare, a pair's history short).  A message the relay
+     * worker notes while this transaction is open is judged by the
+     * bookings as they were; the worker does not wait for this one.
+     */
+    DELETE FROM chat.kpi_booking_chats k
+     WHERE k.booking_id IN (SELECT b.id FROM chat.bookings b
+                             WHERE b.customer_id = $1 AND b.stylist_id = $2);
+    DELETE FROM chat.kpi_reactivations a WHERE a.chat_id = v_chat;
+    SELECT array_agg(m.chat_id ORDER BY m.seq) AS chat_ids, array_agg(m.seq ORDER BY m.seq) AS seqs,
+           array_agg(CASE WHEN m.sender_id = $1 THEN 'customer' ELSE 'stylist' END ORDER BY m.seq) AS sides,
+           array_agg($1 ORDER BY m.seq) AS customer_ids, array_agg($2 ORDER BY m.seq) AS stylist_ids,
+           array_agg(m.created_at ORDER BY m.seq) AS ats
+      INTO h
+      FROM chat.chat_messages m
+     WHERE m.chat_id = v_chat AND m.sender_id IS NOT NULL;
+    IF h.chat_ids IS NOT NULL THEN
+        PERFORM chat._kpi_note_bookings(h.chat_ids, h.seqs, h.sides, h.customer_ids, h.stylist_ids, h.ats);
+    END IF;
 END
 $$;
 
 COMMENT ON FUNCTION chat._note_booking_kpis(uuid, uuid) IS
-'Keeps the KPI rollup of a pair''s bookings (their start times, not cancelled ones) after a booking of the pair changed. Called by chat.upsert_booking() when stylist_chat.kpis is on. Internal.';
+'Keeps the KPI rollups that depend on a pair''s bookings after a booking of the pair changed: their start times (not cancelled ones), and, from the pair''s messages, which booking each follows and the reactivation attempts. Called by chat.upsert_booking() when stylist_chat.kpis is on. Internal.';
 REVOKE ALL ON FUNCTION chat._note_booking_kpis(uuid, uuid) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._rebuild_kpis()
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
+-- the batches here are thousands of chats: plans made for their sizes
+-- (the relay worker's one-message batches use one generic plan instead)
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_after uuid := '00000000-0000-0000-0000-000000000000';

@@ -30,6 +30,11 @@ CREATE OR REPLACE FUNCTION chat._note_messages(chat_ids uuid[], seqs bigint[], s
 RETURNS void
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
+-- a batch is a message or a few at low load: one generic plan a statement,
+-- rather than planning the statements anew for each batch
+SET plan_cache_mode = force_generic_plan
+-- the worker never waits long for anyone (see the KPIs below)
+SET lock_timeout = '200ms'
 AS $$
 DECLARE
     v_delay interval;
@@ -86,14 +91,25 @@ BEGIN
     END IF;
 
     IF coalesce(current_setting('stylist_chat.kpis', true), 'on') <> 'off' THEN
+        /*
+         * The KPIs of a batch that cannot be kept now are kept later: its
+         * messages are read back from their chat's history with the
+         * chat's next message (or by chat.rebuild_kpis()).  So rather
+         * than stall delivery, skip the batch when chat.rebuild_kpis()
+         * holds the rollups, or when an upsert_booking() of the same
+         * pair holds a row for longer than lock_timeout; and rather than
+         * lose the batch's notifications, skip it on any other error.
+         */
         BEGIN
-            -- chat.rebuild_kpis() holds the rollups: skip the batch rather
-            -- than stall delivery (its messages are read back with their
-            -- chat's next message)
             LOCK TABLE chat.kpi_chats IN ROW EXCLUSIVE MODE NOWAIT;
             PERFORM chat._note_kpis(chat_ids, seqs, sender_ids, customer_ids, stylist_ids, ats);
-        EXCEPTION WHEN lock_not_available THEN
-            NULL;
+        EXCEPTION
+            WHEN lock_not_available THEN
+                NULL;
+            WHEN OTHERS THEN
+                RAISE WARNING 'stylist_chat relay: the KPI bookkeeping of % message(s) failed: %',
+                              cardinality(chat_ids), SQLERRM
+                    USING HINT = 'They are counted with their chat''s next message, or by chat.rebuild_kpis().';
         END;
     END IF;
 END
