@@ -17,7 +17,10 @@
 #      history: equal to a rebuild again;
 #   3. with stylist_chat.kpis off, messages and a booking leave the
 #      rollups alone; back on, a chat's next message brings its history
-#      in; rebuild_kpis() (as an admin) brings in the rest.
+#      in; rebuild_kpis() (as an admin) brings in the rest;
+#   4. with a rollup renamed away (the KPI bookkeeping fails), a message
+#      is relayed and its notification recorded all the same, the log
+#      says what failed, and the chat's next message brings it in.
 #
 # Usage: bash test/scripts/kpis.sh [DBNAME] (DBNAME unused: the cluster is
 # its own).  Output: TAP.  About 30 s.
@@ -49,7 +52,7 @@ is() {
 }
 bail() { echo "Bail out! $*"; sed "s/^/#   /" "$WORK/psql.err" 2>/dev/null | tail -5; exit 1; }
 
-echo "1..11"
+echo "1..14"
 
 cluster_start || bail "cannot start a cluster"
 trap cleanup EXIT
@@ -179,5 +182,22 @@ is "$(q "SELECT k.noted_seq = c.last_seq FROM chat.kpi_chats k JOIN chat.chats c
 want=$(rebuilt)
 q "SELECT chat.act_as('$ADMIN'); SELECT chat.rebuild_kpis()" >/dev/null
 is "$(q "$DUMP")" "$want" "rebuild_kpis() as an admin brings in the rest"
+
+# 4. the KPI bookkeeping fails (a rollup renamed away): delivery and the
+# notifications go on, the log says so, and the chat's next message
+# brings the missed ones in
+q "ALTER TABLE chat.kpi_days RENAME TO kpi_days_away"
+send 4 customer "while broken"
+sleep 0.5
+is "$(wait_backlog_zero)|$(q "SELECT max(n.last_seq) = max(c.last_seq) FROM chat.notifications n
+                              JOIN chat.chats c USING (chat_id)
+                             WHERE c.customer_id = '$(customer 3)' AND c.stylist_id = '$(stylist 2)'")" "0|t" \
+   "with the KPI bookkeeping failing, the message is relayed and its notification recorded"
+is "$(grep -c 'the KPI bookkeeping of 1 message(s) failed' "$CLUSTER_DIR/server.log")" "1" \
+   "the server log says the KPI bookkeeping of 1 message failed"
+q "ALTER TABLE chat.kpi_days_away RENAME TO kpi_days"
+send 4 stylist "mended"
+wait_backlog_zero >/dev/null
+is "$(q "$DUMP")" "$(rebuilt)" "the chat's next message brought the missed one in: equal to a rebuild"
 
 exit $((failed > 0))
