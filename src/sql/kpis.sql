@@ -107,8 +107,8 @@ BEGIN
         SELECT y.chat_id, y.customer_id, y.stylist_id, min(y.at) AS min_at, max(y.at) AS max_at
           FROM y GROUP BY y.chat_id, y.customer_id, y.stylist_id
     )
-    INSERT INTO chat.kpi_booking_chats (booking_id)
-    SELECT DISTINCT b.id
+    INSERT INTO chat.kpi_booking_chats (chat_id, booking_id, stylist_id, starts_at)
+    SELECT DISTINCT p.chat_id, b.id, p.stylist_id, b.starts_at
       FROM pairs p
      CROSS JOIN LATERAL (
             SELECT bk.id, bk.starts_at, lead(bk.starts_at) OVER (ORDER BY bk.starts_at) AS next_start
@@ -118,7 +118,7 @@ BEGIN
       JOIN y ON y.chat_id = p.chat_id AND y.at > b.starts_at
             AND (b.next_start IS NULL OR y.at < b.next_start)
      WHERE b.starts_at < p.max_at AND (b.next_start IS NULL OR b.next_start > p.min_at)
-    ON CONFLICT (booking_id) DO NOTHING;
+    ON CONFLICT (chat_id, booking_id) DO NOTHING;
 END
 $$;
 
@@ -295,16 +295,28 @@ DECLARE
 BEGIN
     -- the pair's row locked first, then read again in a statement of its
     -- own: two bookings of one pair at once each see the other's
-    INSERT INTO chat.kpi_pairs AS p (chat_id, customer_id, stylist_id, booking_starts)
+    INSERT INTO chat.kpi_pairs AS p (chat_id, customer_id, stylist_id, booking_days)
     VALUES (v_chat, $1, $2, '{}')
     ON CONFLICT (chat_id) DO NOTHING;
     PERFORM FROM chat.kpi_pairs p WHERE p.chat_id = v_chat FOR UPDATE;
     UPDATE chat.kpi_pairs p
-       SET booking_starts = coalesce((SELECT array_agg(b.starts_at ORDER BY b.starts_at)
-                                        FROM chat.bookings b
-                                       WHERE b.customer_id = $1 AND b.stylist_id = $2
-                                         AND b.status <> 'cancelled'), '{}')
+       SET booking_days = coalesce((SELECT array_agg((b.starts_at AT TIME ZONE 'UTC')::date
+                                                     ORDER BY b.starts_at)
+                                      FROM chat.bookings b
+                                     WHERE b.customer_id = $1 AND b.stylist_id = $2
+                                       AND b.status <> 'cancelled'), '{}')
      WHERE p.chat_id = v_chat;
+
+    -- each booking: an earlier, a later one, a message before it was made
+    DELETE FROM chat.kpi_bookings k WHERE k.chat_id = v_chat;
+    INSERT INTO chat.kpi_bookings (chat_id, booking_id, stylist_id, starts_at, repeat, rebooked, chat_before)
+    SELECT v_chat, b.id, b.stylist_id, b.starts_at,
+           min(b.starts_at) OVER () < b.starts_at, max(b.starts_at) OVER () > b.starts_at,
+           coalesce((SELECT m.created_at FROM chat.chat_messages m
+                      WHERE m.chat_id = v_chat AND m.sender_id IS NOT NULL
+                      ORDER BY m.seq LIMIT 1) < b.created_at, false)
+      FROM chat.bookings b
+     WHERE b.customer_id = $1 AND b.stylist_id = $2 AND b.status <> 'cancelled';
 
     /*
      * Which booking each message follows, and the reactivation attempts,
@@ -313,9 +325,7 @@ BEGIN
      * worker notes while this transaction is open is judged by the
      * bookings as they were; the worker does not wait for this one.
      */
-    DELETE FROM chat.kpi_booking_chats k
-     WHERE k.booking_id IN (SELECT b.id FROM chat.bookings b
-                             WHERE b.customer_id = $1 AND b.stylist_id = $2);
+    DELETE FROM chat.kpi_booking_chats k WHERE k.chat_id = v_chat;
     DELETE FROM chat.kpi_reactivations a WHERE a.chat_id = v_chat;
     SELECT array_agg(m.chat_id ORDER BY m.seq) AS chat_ids, array_agg(m.seq ORDER BY m.seq) AS seqs,
            array_agg(CASE WHEN m.sender_id = $1 THEN 'customer' ELSE 'stylist' END ORDER BY m.seq) AS sides,
@@ -331,7 +341,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat._note_booking_kpis(uuid, uuid) IS
-'Keeps the KPI rollups that depend on a pair''s bookings after a booking of the pair changed: their start times (not cancelled ones), and, from the pair''s messages, which booking each follows and the reactivation attempts. Called by chat.upsert_booking() when stylist_chat.kpis is on. Internal.';
+'Keeps the KPI rollups that depend on a pair''s bookings after a booking of the pair changed: the days they start and what each booking''s figures need (not cancelled ones), and, from the pair''s messages, which booking each follows and the reactivation attempts. Called by chat.upsert_booking() when stylist_chat.kpis is on. Internal.';
 REVOKE ALL ON FUNCTION chat._note_booking_kpis(uuid, uuid) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._rebuild_kpis()
@@ -352,7 +362,7 @@ BEGIN
     -- its messages are read back at their chat's next message); readers
     -- go on with the figures as they were
     LOCK TABLE chat.kpi_chats, chat.kpi_chat_months, chat.kpi_days, chat.kpi_stylist_days,
-               chat.kpi_responses, chat.kpi_stylist_responses, chat.kpi_pairs,
+               chat.kpi_responses, chat.kpi_stylist_responses, chat.kpi_pairs, chat.kpi_bookings,
                chat.kpi_booking_chats, chat.kpi_reactivations IN EXCLUSIVE MODE;
     DELETE FROM chat.kpi_chats;
     DELETE FROM chat.kpi_chat_months;
@@ -361,12 +371,13 @@ BEGIN
     DELETE FROM chat.kpi_responses;
     DELETE FROM chat.kpi_stylist_responses;
     DELETE FROM chat.kpi_pairs;
+    DELETE FROM chat.kpi_bookings;
     DELETE FROM chat.kpi_booking_chats;
     DELETE FROM chat.kpi_reactivations;
 
-    INSERT INTO chat.kpi_pairs (chat_id, customer_id, stylist_id, booking_starts)
+    INSERT INTO chat.kpi_pairs (chat_id, customer_id, stylist_id, booking_days)
     SELECT chat.pair_chat_id(b.customer_id, b.stylist_id), b.customer_id, b.stylist_id,
-           array_agg(b.starts_at ORDER BY b.starts_at)
+           array_agg((b.starts_at AT TIME ZONE 'UTC')::date ORDER BY b.starts_at)
       FROM chat.bookings b
      WHERE b.status <> 'cancelled'
      GROUP BY b.customer_id, b.stylist_id;
@@ -393,6 +404,16 @@ BEGIN
         END IF;
         v_after := v_ids[cardinality(v_ids)];
     END LOOP;
+
+    -- the bookings, once the first message of every chat is known
+    INSERT INTO chat.kpi_bookings (chat_id, booking_id, stylist_id, starts_at, repeat, rebooked, chat_before)
+    SELECT b.chat_id, b.id, b.stylist_id, b.starts_at,
+           min(b.starts_at) OVER w < b.starts_at, max(b.starts_at) OVER w > b.starts_at,
+           coalesce(k.first_message_at < b.created_at, false)
+      FROM (SELECT chat.pair_chat_id(b.customer_id, b.stylist_id) AS chat_id, b.*
+              FROM chat.bookings b WHERE b.status <> 'cancelled') b
+      LEFT JOIN chat.kpi_chats k ON k.chat_id = b.chat_id
+    WINDOW w AS (PARTITION BY b.chat_id);
     RETURN v_read;
 END
 $$;
@@ -445,50 +466,43 @@ DECLARE
                         ELSE 'chat.kpi_stylist_days d WHERE d.stylist_id = $3 AND' END;
     v_resp text := CASE WHEN $1 IS NULL THEN 'chat.kpi_responses r WHERE'
                         ELSE 'chat.kpi_stylist_responses r WHERE r.stylist_id = $3 AND' END;
-    v_bookings text := CASE WHEN $1 IS NULL THEN '' ELSE 'AND b.stylist_id = $3' END;
+    v_bookings text := CASE WHEN $1 IS NULL THEN '' ELSE 'AND kb.stylist_id = $3' END;
+    v_marks text := CASE WHEN $1 IS NULL THEN '' ELSE 'AND bc.stylist_id = $3' END;
+    -- the highest bit of a month's day bits, as a day of the month
+    v_last_bit text := 'width_bucket(cmm.bits, ''{1,2,4,8,16,32,64,128,256,512,1024,2048,4096,8192,'
+                       '16384,32768,65536,131072,262144,524288,1048576,2097152,4194304,8388608,'
+                       '16777216,33554432,67108864,134217728,268435456,536870912,1073741824}''::integer[])';
     v_attempts text := CASE WHEN $1 IS NULL THEN '' ELSE 'AND a.stylist_id = $3' END;
 BEGIN
     RETURN QUERY EXECUTE format($q$
-    WITH p AS (
-        SELECT ($1::timestamp AT TIME ZONE 'UTC') AS p_start,
-               (($2 + 1)::timestamp AT TIME ZONE 'UTC') AS p_end
-    ), mm AS (
-        -- the months of the period, each with a mask of its days in it
-        SELECT g.month,
-               ((1::bigint << (least($2, (g.month + interval '1 month')::date - 1) - g.month + 1))
-                - (1::bigint << (greatest($1, g.month) - g.month)))::integer AS mask
-          FROM (SELECT d::date AS month
-                  FROM generate_series(date_trunc('month', $1::timestamp),
-                                       date_trunc('month', $2::timestamp), interval '1 month') d) g
+    WITH cmm AS (
+        -- the chats' months in the period, with their days in it
+        SELECT cm.chat_id, cm.month, cm.first_day,
+               cm.day_bits
+               & ((1::bigint << (least($2, (cm.month + interval '1 month')::date - 1) - cm.month + 1))
+                  - (1::bigint << (greatest($1, cm.month) - cm.month)))::integer AS bits
+          FROM chat.kpi_chat_months cm
+         WHERE cm.month BETWEEN date_trunc('month', $1::timestamp)::date AND $2 %1$s
     ), a AS (
-        -- the active conversations: the first day ever, the last day in the period
-        SELECT cm.chat_id, min(cm.first_day) AS first_day,
-               max(cm.month + length(ltrim(((cm.day_bits & mm.mask)::bit(32))::text, '0')) - 1) AS last_day
-          FROM chat.kpi_chat_months cm JOIN mm ON mm.month = cm.month
-         WHERE cm.day_bits & mm.mask <> 0 %1$s
-         GROUP BY cm.chat_id
+        -- the active conversations: the day of the first message ever, the
+        -- last day in the period with one
+        %6$s
     ), ab AS (
-        SELECT a.first_day, a.last_day, s.starts,
-               width_bucket(p.p_end - interval '1 microsecond', s.starts) AS before_end,
-               width_bucket(((a.last_day + 1)::timestamp AT TIME ZONE 'UTC') - interval '1 microsecond',
-                            s.starts)
-               - width_bucket((a.first_day::timestamp AT TIME ZONE 'UTC') - interval '1 microsecond',
-                              s.starts) AS spanned
-          FROM a CROSS JOIN p
-          LEFT JOIN chat.kpi_pairs kp ON kp.chat_id = a.chat_id
-         CROSS JOIN LATERAL (SELECT coalesce(kp.booking_starts, '{}') AS starts) s
+        -- with the days the pair's bookings start: how many before the end
+        -- of the period, and from the first message's day to the last day
+        SELECT a.first_day, a.last_day, kp.booking_days AS days,
+               coalesce(width_bucket($2, kp.booking_days), 0) AS before_end,
+               coalesce(width_bucket(a.last_day, kp.booking_days)
+                        - width_bucket(a.first_day - 1, kp.booking_days), 0) AS spanned
+          FROM a LEFT JOIN chat.kpi_pairs kp ON kp.chat_id = a.chat_id
     ), act AS (
         SELECT count(*) AS active,
                avg(ab.last_day - ab.first_day) AS longevity,
                avg(CASE WHEN ab.before_end >= 2 THEN 1 ELSE 0 END) AS multi,
                avg(ab.before_end) AS depth,
                avg(ab.spanned) AS spanned,
-               avg(greatest(ab.last_day,
-                            CASE WHEN ab.before_end > 0
-                                 THEN (ab.starts[ab.before_end] AT TIME ZONE 'UTC')::date END)
-                   - least(ab.first_day,
-                           CASE WHEN ab.before_end > 0
-                                THEN (ab.starts[1] AT TIME ZONE 'UTC')::date END)) AS duration
+               avg(greatest(ab.last_day, CASE WHEN ab.before_end > 0 THEN ab.days[ab.before_end] END)
+                   - least(ab.first_day, CASE WHEN ab.before_end > 0 THEN ab.days[1] END)) AS duration
           FROM ab
     ), msg AS (
         SELECT coalesce(sum(d.customer_messages), 0)::bigint AS customer,
@@ -511,16 +525,12 @@ BEGIN
          GROUP BY s.side
     ), bk AS (
         -- the bookings starting in the period
-        SELECT (bc.booking_id IS NOT NULL) AS chatted,
-               width_bucket(b.starts_at, s.starts) < cardinality(s.starts) AS rebooked,
-               width_bucket(b.starts_at - interval '1 microsecond', s.starts) >= 1 AS repeat,
-               coalesce(kc.first_message_at < b.created_at, false) AS chat_before
-          FROM chat.bookings b CROSS JOIN p
-          LEFT JOIN chat.kpi_pairs kp ON kp.chat_id = chat.pair_chat_id(b.customer_id, b.stylist_id)
-          LEFT JOIN chat.kpi_chats kc ON kc.chat_id = kp.chat_id
-          LEFT JOIN chat.kpi_booking_chats bc ON bc.booking_id = b.id
-         CROSS JOIN LATERAL (SELECT coalesce(kp.booking_starts, '{}') AS starts) s
-         WHERE b.starts_at >= p.p_start AND b.starts_at < p.p_end AND b.status <> 'cancelled' %4$s
+        SELECT kb.repeat, kb.rebooked, kb.chat_before, (bc.booking_id IS NOT NULL) AS chatted
+          FROM chat.kpi_bookings kb
+          LEFT JOIN chat.kpi_booking_chats bc
+                 ON bc.chat_id = kb.chat_id AND bc.booking_id = kb.booking_id
+                AND bc.starts_at >= $4 AND bc.starts_at < $5 %7$s
+         WHERE kb.starts_at >= $4 AND kb.starts_at < $5 %4$s
     ), bks AS (
         SELECT count(*) FILTER (WHERE bk.chatted) AS chatted,
                avg(CASE WHEN bk.rebooked THEN 1 ELSE 0 END) FILTER (WHERE bk.chatted) AS chatted_rate,
@@ -537,8 +547,8 @@ BEGIN
                                         AND b.created_at > a.at
                                         AND b.created_at <= a.at + interval '30 days')
                         THEN 1 ELSE 0 END) AS rate
-          FROM chat.kpi_reactivations a CROSS JOIN p
-         WHERE a.at >= p.p_start AND a.at < p.p_end %5$s
+          FROM chat.kpi_reactivations a
+         WHERE a.at >= $4 AND a.at < $5 %5$s
     )
     SELECT $1, $2, ($2 - $1 + 1)::integer,
            act.active, msg.customer + msg.stylist, msg.customer, msg.stylist,
@@ -551,8 +561,17 @@ BEGIN
       FROM act, msg, bks, re,
            (SELECT * FROM resp WHERE resp.side = 'customer') rc,
            (SELECT * FROM resp WHERE resp.side = 'stylist') rs
-    $q$, v_months, v_days, v_resp, v_bookings, v_attempts)
-    USING from_day, to_day, stylist_id;
+    $q$, v_months, v_days, v_resp, v_bookings, v_attempts,
+         -- within one month a chat has one row: nothing to group
+         CASE WHEN date_trunc('month', from_day) = date_trunc('month', to_day)
+              THEN 'SELECT cmm.chat_id, cmm.first_day, cmm.month + ' || v_last_bit || ' - 1 AS last_day
+                      FROM cmm WHERE cmm.bits <> 0'
+              ELSE 'SELECT cmm.chat_id, min(cmm.first_day) AS first_day,
+                           max(cmm.month + ' || v_last_bit || ' - 1) AS last_day
+                      FROM cmm WHERE cmm.bits <> 0 GROUP BY cmm.chat_id' END,
+         v_marks)
+    USING from_day, to_day, stylist_id,
+          from_day::timestamp AT TIME ZONE 'UTC', (to_day + 1)::timestamp AT TIME ZONE 'UTC';
 END
 $$;
 

@@ -453,7 +453,7 @@ CREATE TABLE chat.kpi_chats (
     -- the side whose messages wait for a response, since its first of them
     waiting_side        text NOT NULL CHECK (waiting_side IN ('customer', 'stylist')),
     waiting_since       timestamptz NOT NULL
-);
+) WITH (fillfactor = 80);	-- room for HOT updates: every message updates its chat's row
 
 -- each chat's days with messages, a row a month: bit d - 1 of day_bits
 -- is day d of the month
@@ -466,8 +466,12 @@ CREATE TABLE chat.kpi_chat_months (
     day_bits            integer NOT NULL,
     messages            integer NOT NULL,
     PRIMARY KEY (chat_id, month)
-);
-CREATE INDEX kpi_chat_months_month_idx ON chat.kpi_chat_months (month, stylist_id);
+) WITH (fillfactor = 80);
+-- a period's months, platform-wide or a stylist's, read from the index
+-- alone (a row changes its indexed columns once a day at most: its other
+-- updates stay HOT)
+CREATE INDEX kpi_chat_months_month_idx ON chat.kpi_chat_months (month, stylist_id)
+    INCLUDE (chat_id, first_day, day_bits);
 
 -- messages a day, platform-wide and per stylist
 CREATE TABLE chat.kpi_days (
@@ -502,20 +506,44 @@ CREATE TABLE chat.kpi_stylist_responses (
     PRIMARY KEY (stylist_id, day, side, bucket)
 );
 
--- each pair's bookings (not cancelled): their start times, sorted; kept
--- by chat.upsert_booking()
+-- each pair's bookings (not cancelled): the UTC days they start, sorted;
+-- kept by chat.upsert_booking()
 CREATE TABLE chat.kpi_pairs (
     chat_id             uuid PRIMARY KEY,
     customer_id         uuid NOT NULL,
     stylist_id          uuid NOT NULL,
-    booking_starts      timestamptz[] NOT NULL
+    booking_days        date[] NOT NULL
 );
 
--- bookings after whose start the pair exchanged a message before the
--- next booking started
-CREATE TABLE chat.kpi_booking_chats (
-    booking_id          uuid PRIMARY KEY
+-- each booking (not cancelled), with what its figures need: whether the
+-- pair has an earlier and a later one, whether the pair had exchanged a
+-- message before it was made; kept by chat.upsert_booking(), a pair at a
+-- time
+CREATE TABLE chat.kpi_bookings (
+    chat_id             uuid NOT NULL,
+    booking_id          uuid NOT NULL,
+    stylist_id          uuid NOT NULL,
+    starts_at           timestamptz NOT NULL,
+    repeat              boolean NOT NULL,
+    rebooked            boolean NOT NULL,
+    chat_before         boolean NOT NULL,
+    PRIMARY KEY (chat_id, booking_id)
 );
+CREATE INDEX kpi_bookings_starts_idx ON chat.kpi_bookings (starts_at);
+CREATE INDEX kpi_bookings_stylist_idx ON chat.kpi_bookings (stylist_id, starts_at);
+
+-- bookings after whose start the pair exchanged a message before the
+-- next booking started (with the booking's stylist and start, as they
+-- were when it was marked: a change of the pair's bookings marks again)
+CREATE TABLE chat.kpi_booking_chats (
+    chat_id             uuid NOT NULL,
+    booking_id          uuid NOT NULL,
+    stylist_id          uuid NOT NULL,
+    starts_at           timestamptz NOT NULL,
+    PRIMARY KEY (chat_id, booking_id)
+);
+CREATE INDEX kpi_booking_chats_starts_idx ON chat.kpi_booking_chats (starts_at);
+CREATE INDEX kpi_booking_chats_stylist_idx ON chat.kpi_booking_chats (stylist_id, starts_at);
 
 -- reactivation attempts: a stylist's message to a customer dormant for 60
 -- days or more
@@ -529,8 +557,6 @@ CREATE TABLE chat.kpi_reactivations (
 CREATE INDEX kpi_reactivations_at_idx ON chat.kpi_reactivations (at);
 CREATE INDEX kpi_reactivations_stylist_idx ON chat.kpi_reactivations (stylist_id, at);
 
--- bookings by start time, for the figures of the bookings in a period
-CREATE INDEX bookings_starts_idx ON chat.bookings (starts_at);
 
 COMMENT ON TABLE chat.kpi_chats IS
 'KPI rollup: per chat, the seq up to which its messages are counted, its first and last message, and which side waits for a response since when. Kept by the relay worker; read through chat.kpis() and chat.stylist_kpis().';
@@ -545,15 +571,17 @@ COMMENT ON TABLE chat.kpi_responses IS
 COMMENT ON TABLE chat.kpi_stylist_responses IS
 'KPI rollup: response times a day by responding side, counted in buckets 5 % wide, per stylist. Kept by the relay worker.';
 COMMENT ON TABLE chat.kpi_pairs IS
-'KPI rollup: per customer-stylist pair, the sorted start times of its bookings that are not cancelled. Kept by chat.upsert_booking().';
+'KPI rollup: per customer-stylist pair, the UTC days its bookings that are not cancelled start, sorted. Kept by chat.upsert_booking().';
+COMMENT ON TABLE chat.kpi_bookings IS
+'KPI rollup: each booking that is not cancelled, whether its pair has an earlier and a later one, and whether the pair had exchanged a message before it was made. Kept by chat.upsert_booking().';
 COMMENT ON TABLE chat.kpi_booking_chats IS
-'KPI rollup: the bookings after whose start the pair exchanged a message before its next booking started. Kept by the relay worker.';
+'KPI rollup: the bookings after whose start the pair exchanged a message before its next booking started, with their stylist and start. Kept by the relay worker, and marked again by chat.upsert_booking() when the pair''s bookings change.';
 COMMENT ON TABLE chat.kpi_reactivations IS
 'KPI rollup: reactivation attempts, a stylist''s messages to customers dormant for 60 days or more (at most one in 30 days a pair). Kept by the relay worker.';
 
 REVOKE ALL ON TABLE chat.kpi_chats, chat.kpi_chat_months, chat.kpi_days, chat.kpi_stylist_days,
                     chat.kpi_responses, chat.kpi_stylist_responses, chat.kpi_pairs,
-                    chat.kpi_booking_chats, chat.kpi_reactivations FROM PUBLIC;
+                    chat.kpi_bookings, chat.kpi_booking_chats, chat.kpi_reactivations FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_chats', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_chat_months', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_days', '');
@@ -561,5 +589,6 @@ SELECT pg_catalog.pg_extension_config_dump('chat.kpi_stylist_days', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_responses', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_stylist_responses', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_pairs', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.kpi_bookings', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_booking_chats', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_reactivations', '');

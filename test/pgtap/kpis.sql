@@ -104,7 +104,7 @@ BEGIN
 END
 $$;
 
--- the rollups the relay worker keeps (all but chat.kpi_pairs) emptied
+-- the rollups the relay worker keeps (all but chat.kpi_pairs and chat.kpi_bookings) emptied
 CREATE FUNCTION pg_temp.forget_messages() RETURNS void LANGUAGE sql AS $$
     DELETE FROM chat.kpi_chats;
     DELETE FROM chat.kpi_chat_months;
@@ -293,19 +293,17 @@ BEGIN
 END
 $$;
 
--- upsert_booking keeps each pair's booking starts, not cancelled ones (A3, D2)
-SELECT results_eq($$SELECT customer_id, stylist_id, booking_starts FROM chat.kpi_pairs
-                     ORDER BY booking_starts[1]$$,
-                  $$VALUES (pg_temp.id('dave'), pg_temp.id('sam'),
-                            '{"2025-12-20 15:00+00", "2026-04-09 10:00+00"}'::timestamptz[]),
-                           (pg_temp.id('erin'), pg_temp.id('sue'), '{"2026-01-05 11:00+00", "2026-05-02 10:00+00"}'),
-                           (pg_temp.id('alice'), pg_temp.id('sam'),
-                            '{"2026-02-10 10:00+00", "2026-03-20 10:00+00", "2026-05-15 10:00+00"}'),
-                           (pg_temp.id('carol'), pg_temp.id('sam'),
-                            '{"2026-03-01 12:00+00", "2026-03-10 14:00+00", "2026-03-25 14:00+00"}'),
-                           (pg_temp.id('dave'), pg_temp.id('sue'), '{"2026-03-05 10:00+00", "2026-03-28 10:00+00"}'),
-                           (pg_temp.id('carol'), pg_temp.id('sue'), '{"2026-03-31 23:30+00"}')$$,
-                  'upsert_booking keeps each pair''s booking start times, sorted, without the cancelled ones');
+-- upsert_booking keeps the UTC days each pair's bookings start, not
+-- cancelled ones (A3, D2); carol-sue's starts 03-31 23:30 UTC (04-01 in Tokyo)
+SELECT results_eq($$SELECT customer_id, stylist_id, booking_days FROM chat.kpi_pairs
+                     ORDER BY booking_days[1]$$,
+                  $$VALUES (pg_temp.id('dave'), pg_temp.id('sam'), '{2025-12-20, 2026-04-09}'::date[]),
+                           (pg_temp.id('erin'), pg_temp.id('sue'), '{2026-01-05, 2026-05-02}'),
+                           (pg_temp.id('alice'), pg_temp.id('sam'), '{2026-02-10, 2026-03-20, 2026-05-15}'),
+                           (pg_temp.id('carol'), pg_temp.id('sam'), '{2026-03-01, 2026-03-10, 2026-03-25}'),
+                           (pg_temp.id('dave'), pg_temp.id('sue'), '{2026-03-05, 2026-03-28}'),
+                           (pg_temp.id('carol'), pg_temp.id('sue'), '{2026-03-31}')$$,
+                  'upsert_booking keeps the days each pair''s bookings start, sorted, without the cancelled ones');
 
 -- 1. The rollups from the history, and the figures.
 SELECT is(chat._rebuild_kpis(), 29::bigint, '_rebuild_kpis() counts the 29 messages of participants, no card');
@@ -579,7 +577,7 @@ BEGIN
 END
 $$;
 
--- Every row of the nine rollups
+-- Every row of the ten rollups
 CREATE FUNCTION pg_temp.rollups() RETURNS TABLE (t text, r text) LANGUAGE sql AS $$
     SELECT 'kpi_chats', to_jsonb(x)::text FROM chat.kpi_chats x
     UNION ALL SELECT 'kpi_chat_months', to_jsonb(x)::text FROM chat.kpi_chat_months x
@@ -588,6 +586,7 @@ CREATE FUNCTION pg_temp.rollups() RETURNS TABLE (t text, r text) LANGUAGE sql AS
     UNION ALL SELECT 'kpi_responses', to_jsonb(x)::text FROM chat.kpi_responses x
     UNION ALL SELECT 'kpi_stylist_responses', to_jsonb(x)::text FROM chat.kpi_stylist_responses x
     UNION ALL SELECT 'kpi_pairs', to_jsonb(x)::text FROM chat.kpi_pairs x
+    UNION ALL SELECT 'kpi_bookings', to_jsonb(x)::text FROM chat.kpi_bookings x
     UNION ALL SELECT 'kpi_booking_chats', to_jsonb(x)::text FROM chat.kpi_booking_chats x
     UNION ALL SELECT 'kpi_reactivations', to_jsonb(x)::text FROM chat.kpi_reactivations x
     ORDER BY 1, 2

@@ -508,6 +508,7 @@ SELECT results_eq(
              ('chat_messages', false, false),
              ('chats', false, false),
              ('kpi_booking_chats', false, false),
+             ('kpi_bookings', false, false),
              ('kpi_chat_months', false, false),
              ('kpi_chats', false, false),
              ('kpi_days', false, false),

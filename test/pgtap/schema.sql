@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(86);
+SELECT plan(87);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -16,9 +16,9 @@ SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages'
                                 'token_revocations', 'used_tokens', 'reports', 'pins', 'reactions',
                                 'portfolio_consents', 'notifications', 'notification_preferences',
                                 'kpi_chats', 'kpi_chat_months', 'kpi_days', 'kpi_stylist_days',
-                                'kpi_responses', 'kpi_stylist_responses', 'kpi_pairs',
+                                'kpi_responses', 'kpi_stylist_responses', 'kpi_pairs', 'kpi_bookings',
                                 'kpi_booking_chats', 'kpi_reactivations'],
-                  'schema chat has exactly its twenty-five tables');
+                  'schema chat has exactly its twenty-six tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');
@@ -79,9 +79,12 @@ SELECT columns_are('chat', 'kpi_responses', ARRAY['day', 'side', 'bucket', 'resp
 SELECT columns_are('chat', 'kpi_stylist_responses',
     ARRAY['stylist_id', 'day', 'side', 'bucket', 'responses'],
     'chat.kpi_stylist_responses has its columns');
-SELECT columns_are('chat', 'kpi_pairs', ARRAY['chat_id', 'customer_id', 'stylist_id', 'booking_starts'],
+SELECT columns_are('chat', 'kpi_pairs', ARRAY['chat_id', 'customer_id', 'stylist_id', 'booking_days'],
     'chat.kpi_pairs has its columns');
-SELECT columns_are('chat', 'kpi_booking_chats', ARRAY['booking_id'],
+SELECT columns_are('chat', 'kpi_bookings',
+    ARRAY['chat_id', 'booking_id', 'stylist_id', 'starts_at', 'repeat', 'rebooked', 'chat_before'],
+    'chat.kpi_bookings has its columns');
+SELECT columns_are('chat', 'kpi_booking_chats', ARRAY['chat_id', 'booking_id', 'stylist_id', 'starts_at'],
     'chat.kpi_booking_chats has its columns');
 SELECT columns_are('chat', 'kpi_reactivations', ARRAY['chat_id', 'at', 'stylist_id', 'customer_id'],
     'chat.kpi_reactivations has its columns');
@@ -151,8 +154,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('kpi_chat_months'), ('kpi_chats'), ('kpi_pairs'), ('kpi_reactivations'), ('media'), ('notifications'), ('pins'), ('portfolio_consents'), ('reactions'), ('relay_watermark'), ('reports')$$,
-    'the chat-owned tables are chats, chat_messages, kpi_chat_months, kpi_chats, kpi_pairs, kpi_reactivations, media, notifications, pins, portfolio_consents, reactions, relay_watermark, audit_entries and reports');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('kpi_booking_chats'), ('kpi_bookings'), ('kpi_chat_months'), ('kpi_chats'), ('kpi_pairs'), ('kpi_reactivations'), ('media'), ('notifications'), ('pins'), ('portfolio_consents'), ('reactions'), ('relay_watermark'), ('reports')$$,
+    'the chat-owned tables are chats, chat_messages, kpi_booking_chats, kpi_bookings, kpi_chat_months, kpi_chats, kpi_pairs, kpi_reactivations, media, notifications, pins, portfolio_consents, reactions, relay_watermark, audit_entries and reports');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -285,15 +288,15 @@ SELECT results_eq(
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
              ('chat.chat_messages'), ('chat.chats'),
-             ('chat.kpi_booking_chats'), ('chat.kpi_chat_months'), ('chat.kpi_chats'), ('chat.kpi_days'),
+             ('chat.kpi_booking_chats'), ('chat.kpi_bookings'), ('chat.kpi_chat_months'), ('chat.kpi_chats'), ('chat.kpi_days'),
              ('chat.kpi_pairs'), ('chat.kpi_reactivations'), ('chat.kpi_responses'),
              ('chat.kpi_stylist_days'), ('chat.kpi_stylist_responses'), ('chat.media'),
              ('chat.notification_preferences'), ('chat.notifications'), ('chat.notifications_id_seq'), ('chat.pins'),
              ('chat.portfolio_consents'), ('chat.portfolio_consents_id_seq'), ('chat.profiles'),
              ('chat.reactions'), ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
              ('chat.token_revocations')$$,
-    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, the reports and their id sequence, the portfolio consents and their id sequence, the notifications and their id sequence, the notification preferences, and the nine KPI rollups');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 27,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, the reports and their id sequence, the portfolio consents and their id sequence, the notifications and their id sequence, the notification preferences, and the ten KPI rollups');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 28,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...

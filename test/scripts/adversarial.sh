@@ -354,7 +354,7 @@ sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
 
 TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins
         reactions portfolio_consents notifications notification_preferences kpi_chats kpi_chat_months kpi_days
-        kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_booking_chats kpi_reactivations)
+        kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_bookings kpi_booking_chats kpi_reactivations)
 # table attacks for one role
 table_attacks() {
     local who=$1 t
@@ -364,7 +364,7 @@ table_attacks() {
         local col=chat_id
         case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;;
             notification_preferences) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
-            kpi_booking_chats) col=booking_id ;; esac
+            esac
         att tables "$who: UPDATE chat.$t" '^42501' "UPDATE chat.$t SET $col = $col"
         att tables "$who: DELETE chat.$t" '^42501' "DELETE FROM chat.$t"
         att tables "$who: TRUNCATE chat.$t" '^42501' "TRUNCATE chat.$t"

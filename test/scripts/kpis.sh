@@ -100,6 +100,7 @@ DUMP="SELECT string_agg(t, E'\n' ORDER BY t) FROM (
         UNION ALL SELECT 'resp ' || r::text FROM chat.kpi_responses r
         UNION ALL SELECT 'sresp ' || r::text FROM chat.kpi_stylist_responses r
         UNION ALL SELECT 'pairs ' || p::text FROM chat.kpi_pairs p
+        UNION ALL SELECT 'bookings ' || b::text FROM chat.kpi_bookings b
         UNION ALL SELECT 'bchats ' || b::text FROM chat.kpi_booking_chats b
         UNION ALL SELECT 'react ' || a::text FROM chat.kpi_reactivations a) x"
 rebuilt() {
