@@ -27,12 +27,12 @@
  * fewer than messages.
  */
 
--- No SET clause on these two: it would keep them from being inlined into
--- the statements that use them (the relay worker's, kpis()), whose own
--- search_path is pinned.
+-- Neither a SET clause nor STRICT on these two: either would keep them
+-- from being inlined into the statements that use them (the relay
+-- worker's, kpis()), whose own search_path is pinned.  NULL in, NULL out.
 CREATE OR REPLACE FUNCTION chat._kpi_bucket(response interval)
 RETURNS smallint
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
 AS $$
     -- bucket b: from 1.05^b to 1.05^(b+1) milliseconds; -1: under 1 ms
     SELECT CASE WHEN extract(epoch FROM $1) * 1000 < 1 THEN -1
@@ -45,7 +45,7 @@ REVOKE ALL ON FUNCTION chat._kpi_bucket(interval) FROM PUBLIC, chat_service, cha
 
 CREATE OR REPLACE FUNCTION chat._kpi_bucket_seconds(bucket integer)
 RETURNS numeric
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
 AS $$
     -- the middle of the bucket, within 2.5 % of any time in it
     SELECT CASE WHEN $1 < 0 THEN 0
