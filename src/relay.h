@@ -44,10 +44,12 @@ extern void relay_notify_load(void);
 extern bool relay_notify_event(const RelayEvent *ev);
 extern void relay_notify_tidy(TimestampTz now);
 
-/* relay_note.c: the bookkeeping of each batch's messages */
+/* relay_note.c: the bookkeeping of the relayed messages */
 extern void relay_note_load(void);
 extern void relay_note_message(const RelayEvent *ev);
 extern void relay_note_reset(void);
-extern void relay_note_flush(void);
+extern long relay_note_due_in(void);
+extern void relay_note_recover(void);
+extern void relay_note_flush(bool force);
 
 #endif							/* RELAY_H */

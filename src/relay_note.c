@@ -6,25 +6,34 @@
  *	  KPI rollups) is kept by the worker, off the send path.
  *
  * A sender commits its message and nothing else; the worker, which sees
- * every message once in seq order per chat, hands the messages of each
- * batch to one SQL function, chat._note_messages(), in the very
- * transaction that NOTIFYs them and moves their chats' watermarks.  So the
- * bookkeeping commits together with the watermark: a worker killed at any
- * point neither skips a message's bookkeeping nor does it twice (a crash
- * of the whole server may bring a watermark back a little, and the
- * messages above it are noted again: the SQL side ignores what it already
- * has).  One call a batch: one message at low load, hundreds at
- * saturation.
+ * every message once in seq order per chat, keeps the messages it relays
+ * and hands them to one SQL function, chat._note_messages(), a batch at a
+ * time: when NOTE_FLUSH_MESSAGES have gathered, or NOTE_FLUSH_MS after the
+ * first of them, whichever comes first (at the end of a relay batch, in
+ * its transaction, or on its own when the worker is idle).  One call for
+ * hundreds of messages rather than one for each relay batch, which at low
+ * load holds one message: the call costs about as much for one message as
+ * for a hundred.
+ *
+ * Nothing is noted twice or lost.  The function moves each chat's noted
+ * seq (chat.relay_watermark.noted_seq) in its transaction; when the
+ * worker starts, and whenever it recovers, it first notes what is between
+ * the noted and the relayed seq, read from the history
+ * (chat._note_recover()), and forgets what it kept (relay_note_reset), so
+ * a worker killed at any point, or a failed transaction, neither skips a
+ * message's bookkeeping nor does it twice.  (A crash of the whole server
+ * may bring a watermark back a little, and the messages above it are
+ * noted again: the KPIs ignore what they already have.)
  *
  * The call runs in a subtransaction.  Real-time delivery matters more than
  * the bookkeeping: should the function fail (a table a DBA broke, a bug),
  * the worker logs what was missed and goes on relaying, rather than
  * stalling every listener while it retries.
  *
- * The hook is skipped when the function does not exist (a database still
+ * The hook is skipped when the functions do not exist (a database still
  * at version 1.0, between the new library's start and ALTER EXTENSION
- * UPDATE) and when both stylist_chat.notifications and stylist_chat.kpis
- * are off.
+ * UPDATE).  With stylist_chat.notifications and stylist_chat.kpis both off
+ * the function still moves the noted seq.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,6 +52,10 @@
 #include "relay.h"
 
 #define NOTE_ARGS 6
+/* hand the kept messages over when this many have gathered ... */
+#define NOTE_FLUSH_MESSAGES 1000
+/* ... or this long after the first of them */
+#define NOTE_FLUSH_MS 100
 
 /* the messages of the current batch */
 typedef struct NotedMessage
@@ -58,6 +71,7 @@ typedef struct NotedMessage
 static NotedMessage *noted = NULL;
 static int	nnoted = 0;
 static int	noted_size = 0;
+static TimestampTz first_noted_at = 0;
 
 static bool hook_present = false;
 static SPIPlanPtr note_plan = NULL;
@@ -65,8 +79,9 @@ static SPIPlanPtr note_plan = NULL;
 static Datum uuid_array(int field, int n);
 
 /*
- * Does chat._note_messages() exist?  In the current transaction (SPI
- * connected, the extension present); the worker asks once a second.
+ * Do chat._note_messages() and chat._note_recover() exist?  In the current
+ * transaction (SPI connected, the extension present); the worker asks once
+ * a second.
  */
 void
 relay_note_load(void)
@@ -75,7 +90,8 @@ relay_note_load(void)
 	bool		isnull;
 
 	ret = SPI_execute("SELECT pg_catalog.to_regprocedure('chat._note_messages(uuid[], bigint[],"
-					  " uuid[], uuid[], uuid[], timestamp with time zone[])') IS NOT NULL",
+					  " uuid[], uuid[], uuid[], timestamp with time zone[])') IS NOT NULL"
+					  " AND pg_catalog.to_regprocedure('chat._note_recover()') IS NOT NULL",
 					  true, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "stylist_chat relay: could not look for the bookkeeping function");
@@ -84,13 +100,15 @@ relay_note_load(void)
 }
 
 /*
- * Remember a message relayed for the first time in this batch.
+ * Keep a message relayed for the first time, until it is noted.
  */
 void
 relay_note_message(const RelayEvent *ev)
 {
 	NotedMessage *m;
 
+	if (nnoted == 0)
+		first_noted_at = GetCurrentTimestamp();
 	if (nnoted == noted_size)
 	{
 		noted_size = noted_size == 0 ? 1024 : noted_size * 2;
@@ -108,21 +126,82 @@ relay_note_message(const RelayEvent *ev)
 }
 
 /*
- * Forget the batch's messages without noting them (the batch failed and
- * will be relayed again).
+ * Forget the kept messages without noting them: recovery notes them from
+ * the history (relay_note_recover), or relays them again.
  */
 void
 relay_note_reset(void)
 {
 	nnoted = 0;
+	first_noted_at = 0;
 }
 
 /*
- * Hand the batch's messages to chat._note_messages(), in the current
- * transaction (SPI connected), in a subtransaction of their own.
+ * Milliseconds until the kept messages are due to be noted: -1 when none
+ * is kept, 0 when they are due.
+ */
+long
+relay_note_due_in(void)
+{
+	long		waited;
+
+	if (nnoted == 0)
+		return -1;
+	if (nnoted >= NOTE_FLUSH_MESSAGES)
+		return 0;
+	waited = TimestampDifferenceMilliseconds(first_noted_at, GetCurrentTimestamp());
+	return waited >= NOTE_FLUSH_MS ? 0 : NOTE_FLUSH_MS - waited;
+}
+
+/*
+ * Note what was relayed and not noted yet, from the history, in the
+ * current transaction (SPI connected): at the start of recovery, after
+ * relay_note_reset.  A failure is logged and recovery goes on.
  */
 void
-relay_note_flush(void)
+relay_note_recover(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	if (!hook_present)
+		return;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (SPI_execute("SELECT chat._note_recover()", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "stylist_chat relay: the bookkeeping recovery failed");
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				(errmsg("stylist_chat relay: the bookkeeping of the messages relayed before the worker stopped failed"),
+				 errdetail("chat._note_recover(): %s", edata->message),
+				 errhint("It is tried again when the worker next recovers; chat.rebuild_kpis() recomputes the KPI figures.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Hand the kept messages to chat._note_messages(), in the current
+ * transaction (SPI connected), in a subtransaction of their own: when they
+ * are due (relay_note_due_in), or now if force.
+ */
+void
+relay_note_flush(bool force)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -133,8 +212,10 @@ relay_note_flush(void)
 	int			n = nnoted;
 	int			i;
 
-	nnoted = 0;
-	if (n == 0 || !hook_present || (!relay_note_notifications && !relay_note_kpis))
+	if (n == 0 || (!force && relay_note_due_in() != 0))
+		return;
+	relay_note_reset();
+	if (!hook_present)
 		return;
 
 	if (note_plan == NULL)

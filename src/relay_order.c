@@ -38,8 +38,9 @@
  * recovery from the tables.  While anything is held back the main loop
  * looks every GAP_POLL_MS.
  *
- * The bookkeeping of the batch's messages (relay_note.c) runs in the same
- * transaction, before the watermarks move, and commits with them.
+ * The messages relayed are kept for their bookkeeping (relay_note.c),
+ * which runs a little later with those of other batches; recovery first
+ * notes what was relayed and not noted yet.
  *
  * So every committed message is relayed at least once, whatever dies when.
  * Edits, deletes, read marks and new chats travel the same queue, in queue
@@ -112,12 +113,15 @@ static void write_watermarks(pg_uuid_t *chat_ids, int64 *seqs, int n);
 static void relay_message(const RelayEvent *ev);
 
 /*
- * Forget every chat and every held event; recovery starts from here.
+ * Forget every chat, every held event and the messages kept for their
+ * bookkeeping; recovery starts from here.
  */
 void
 relay_order_reset(void)
 {
 	HASHCTL		ctl;
+
+	relay_note_reset();
 
 	if (watermarks != NULL)
 	{
@@ -161,6 +165,9 @@ relay_order_recover(void)
 	relay_order_reset();
 
 	relay_xact_begin("stylist_chat relay: recovering");
+
+	/* what was relayed but not noted when the worker stopped */
+	relay_note_recover();
 
 	/* the written watermarks become the known ones */
 	ret = SPI_execute("SELECT chat_id, relayed_seq FROM chat.relay_watermark", true, 0);
@@ -217,7 +224,6 @@ relay_order_recover(void)
 
 			CHECK_FOR_INTERRUPTS();
 			relay_xact_begin("stylist_chat relay: recovering");
-			relay_note_reset();
 
 			values[0] = UUIDPGetDatum(&chats[c].chat_id);
 			values[1] = Int64GetDatum(from);
@@ -257,7 +263,7 @@ relay_order_recover(void)
 			}
 			if (n > 0)
 			{
-				relay_note_flush();
+				relay_note_flush(false);
 				write_watermarks(&chats[c].chat_id, &from, 1);
 			}
 			relay_xact_end();
@@ -309,7 +315,6 @@ relay_order_batch(RelayEvent *events, int n)
 	TimestampTz now = GetCurrentTimestamp();
 
 	relay_xact_begin("stylist_chat relay: notifying");
-	relay_note_reset();
 
 	for (i = 0; i < n; i++)
 	{
@@ -363,8 +368,8 @@ relay_order_batch(RelayEvent *events, int n)
 			w->held_since = 0;
 	}
 
-	/* their bookkeeping, and one watermark per chat at its highest seq */
-	relay_note_flush();
+	/* the bookkeeping, when due, and one watermark per chat at its highest seq */
+	relay_note_flush(false);
 	nchats = 0;
 	for (i = 0; i < nmoved; i++)
 		if (moved[i]->batch_seq > moved[i]->relayed_seq)
@@ -392,8 +397,8 @@ relay_order_batch(RelayEvent *events, int n)
 }
 
 /*
- * Relay a message for the first time: NOTIFY it, and keep it for the
- * batch's bookkeeping, which commits with the watermark.
+ * Relay a message for the first time: NOTIFY it, and keep it for its
+ * bookkeeping (relay_note.c).
  */
 static void
 relay_message(const RelayEvent *ev)

@@ -185,6 +185,8 @@ relay_worker_main(Datum main_arg)
 		if (retry_at != 0)
 			timeout = Max(1, Min(timeout, TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 																		  retry_at)));
+		else if (relay_note_due_in() >= 0)
+			timeout = Max(1, Min(timeout, relay_note_due_in()));
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout,
@@ -378,6 +380,14 @@ relay_cycle(void)
 	{
 		relay_need_recovery = true;
 		relay_order_recover();
+	}
+
+	/* the bookkeeping of what was relayed, when nothing more came */
+	if (relay_note_due_in() == 0)
+	{
+		relay_xact_begin("stylist_chat relay: bookkeeping");
+		relay_note_flush(false);
+		relay_xact_end();
 	}
 
 	now = GetCurrentTimestamp();

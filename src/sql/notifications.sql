@@ -3,8 +3,8 @@
  * push, e-mail and SMS) should tell of what, durably and exactly.
  *
  * Nothing of it runs on the send path.  The relay worker, which sees every
- * message once, hands each batch of messages to chat._note_messages() in
- * the transaction that relays them (src/relay_note.c), which records, per
+ * message once, hands the messages it relayed to chat._note_messages() a
+ * tenth of a second later at most (src/relay_note.c), which records, per
  * recipient and chat, a 'messages' notification due after
  * stylist_chat.notification_delay and an unread 'reminder' due after
  * stylist_chat.unread_reminder_delay; later messages coalesce into the one
@@ -112,12 +112,52 @@ BEGIN
                     USING HINT = 'They are counted with their chat''s next message, or by chat.rebuild_kpis().';
         END;
     END IF;
+
+    -- noted, with the settings on or off: after a restart the worker notes
+    -- again only what it relayed and had not noted yet
+    INSERT INTO chat.relay_watermark AS w (chat_id, relayed_seq, noted_seq)
+    SELECT u.chat_id, max(u.seq), max(u.seq)
+      FROM ROWS FROM (unnest(chat_ids), unnest(seqs)) AS u (chat_id, seq)
+     GROUP BY u.chat_id
+    ON CONFLICT (chat_id) DO UPDATE SET noted_seq = greatest(coalesce(w.noted_seq, 0), excluded.noted_seq);
 END
 $$;
 
 COMMENT ON FUNCTION chat._note_messages(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) IS
-'The bookkeeping of a batch of messages, called by the relay worker in the transaction that relays them (with the chat, seq, sender (NULL for a booking card), customer, stylist and time of each): records offline notifications (stylist_chat.notifications) and keeps the KPI rollups (stylist_chat.kpis).';
+'The bookkeeping of relayed messages, called by the relay worker (with the chat, seq, sender (NULL for a booking card), customer, stylist and time of each, in seq order per chat): records offline notifications (stylist_chat.notifications), keeps the KPI rollups (stylist_chat.kpis), and moves the chats'' noted seq (chat.relay_watermark).';
 REVOKE ALL ON FUNCTION chat._note_messages(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._note_recover()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a record;
+BEGIN
+    -- what the worker relayed and had not noted when it stopped
+    SELECT array_agg(m.chat_id ORDER BY m.chat_id, m.seq) AS chat_ids,
+           array_agg(m.seq ORDER BY m.chat_id, m.seq) AS seqs,
+           array_agg(m.sender_id ORDER BY m.chat_id, m.seq) AS sender_ids,
+           array_agg(c.customer_id ORDER BY m.chat_id, m.seq) AS customer_ids,
+           array_agg(c.stylist_id ORDER BY m.chat_id, m.seq) AS stylist_ids,
+           array_agg(m.created_at ORDER BY m.chat_id, m.seq) AS ats
+      INTO a
+      FROM chat.relay_watermark w
+      JOIN chat.chats c ON c.chat_id = w.chat_id
+      JOIN chat.chat_messages m ON m.chat_id = w.chat_id AND m.seq > w.noted_seq AND m.seq <= w.relayed_seq
+     WHERE w.noted_seq < w.relayed_seq;        -- NULL: nothing to note
+    IF a.chat_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM chat._note_messages(a.chat_ids, a.seqs, a.sender_ids, a.customer_ids, a.stylist_ids, a.ats);
+    RETURN cardinality(a.chat_ids);
+END
+$$;
+
+COMMENT ON FUNCTION chat._note_recover() IS
+'Notes (chat._note_messages()) the messages the relay worker relayed and had not noted yet, read from the history: called by the worker when it starts and when it recovers. Returns how many. Internal.';
+REVOKE ALL ON FUNCTION chat._note_recover() FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._quiet_until(profile_id uuid, at timestamptz)
 RETURNS timestamptz

@@ -172,11 +172,16 @@ COMMENT ON TABLE chat.media IS
 
 CREATE TABLE chat.relay_watermark (
     chat_id         uuid PRIMARY KEY REFERENCES chat.chats (chat_id),
-    relayed_seq     bigint NOT NULL CHECK (relayed_seq >= 0)
+    relayed_seq     bigint NOT NULL CHECK (relayed_seq >= 0),
+    -- (1.1, appended) the seq up to which the relayed messages are noted
+    -- (chat._note_messages(): notifications, KPIs); the worker notes them
+    -- a little after it relays them, and notes again what is between the
+    -- two after it restarts.  NULL: all that is relayed (a row of 1.0)
+    noted_seq       bigint DEFAULT 0
 ) WITH (fillfactor = 50);
 
 COMMENT ON TABLE chat.relay_watermark IS
-'Per chat, the seq up to which the relay worker has notified messages; it trails the worker by about a second. Recovery relays what is above it.';
+'Per chat, the seq up to which the relay worker has notified messages (it trails the worker by about a second; recovery relays what is above it), and the seq up to which they are noted (notifications, KPIs; recovery notes what is between the two).';
 
 CREATE TABLE chat.secrets (
     name            text PRIMARY KEY,

@@ -44,6 +44,16 @@ BEGIN
 END
 $$;
 
+-- the relay worker's bookkeeping (notifications, KPIs) notes what it
+-- relays a little later; what was relayed before this update has nothing
+-- to note (NULL), a chat relayed from now on starts from 0.  First of
+-- all: the worker writes this table and then checks a chat's key, so the
+-- update takes its locks in the same order
+ALTER TABLE chat.relay_watermark ADD COLUMN noted_seq bigint;
+ALTER TABLE chat.relay_watermark ALTER COLUMN noted_seq SET DEFAULT 0;
+COMMENT ON TABLE chat.relay_watermark IS
+'Per chat, the seq up to which the relay worker has notified messages (it trails the worker by about a second; recovery relays what is above it), and the seq up to which they are noted (notifications, KPIs; recovery notes what is between the two).';
+
 -- keys: only the owner sees them, pg_read_all_data included
 ALTER TABLE chat.secrets ENABLE ROW LEVEL SECURITY;
 -- and no statistics of them, which pg_read_all_data can read in
