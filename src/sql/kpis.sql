@@ -358,9 +358,10 @@ DECLARE
     v_read bigint := 0;
     a record;
 BEGIN
-    -- writers wait (the relay worker does not: it skips the batch, and
-    -- its messages are read back at their chat's next message); readers
-    -- go on with the figures as they were
+    -- writers wait (chat.upsert_booking() up to its lock_timeout; the
+    -- relay worker does not: it skips the KPIs of a batch, which are read
+    -- back with their chat's next message); readers go on with the
+    -- figures as they were
     LOCK TABLE chat.kpi_chats, chat.kpi_chat_months, chat.kpi_days, chat.kpi_stylist_days,
                chat.kpi_responses, chat.kpi_stylist_responses, chat.kpi_pairs, chat.kpi_bookings,
                chat.kpi_booking_chats, chat.kpi_reactivations IN EXCLUSIVE MODE;
@@ -435,7 +436,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.rebuild_kpis() IS
-'For admins: recomputes every KPI rollup from the bookings and the message history (after stylist_chat.kpis was off, or a bookkeeping failure the server log reported; after an upgrade from 1.0) and returns how many messages it counted. Writers of the rollups wait for it; readers see the figures as they were until it commits.';
+'For admins: recomputes every KPI rollup from the bookings and the message history (after stylist_chat.kpis was off, or a bookkeeping failure the server log reported; after an upgrade from 1.0) and returns how many messages it counted. While it runs, upsert_booking() waits for it (up to its lock_timeout) and the relay worker skips the KPIs of what it relays (each chat''s next message brings them in); readers see the figures as they were until it commits.';
 REVOKE ALL ON FUNCTION chat.rebuild_kpis() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.rebuild_kpis() TO chat_service;
 
