@@ -91,8 +91,12 @@ BEGIN
             SELECT max(a.at) INTO v_last_attempt FROM chat.kpi_reactivations a WHERE a.chat_id = cand.chat_id;
         END IF;
         IF v_last_attempt IS NULL OR cand.at >= v_last_attempt + interval '30 days' THEN
-            INSERT INTO chat.kpi_reactivations (chat_id, at, stylist_id, customer_id)
-            VALUES (cand.chat_id, cand.at, cand.stylist_id, cand.customer_id)
+            INSERT INTO chat.kpi_reactivations (chat_id, at, stylist_id, customer_id, booked)
+            VALUES (cand.chat_id, cand.at, cand.stylist_id, cand.customer_id,
+                    EXISTS (SELECT FROM chat.bookings b
+                             WHERE b.customer_id = cand.customer_id AND b.stylist_id = cand.stylist_id
+                               AND b.status <> 'cancelled' AND b.created_at > cand.at
+                               AND b.created_at <= cand.at + interval '30 days'))
             ON CONFLICT DO NOTHING;
             v_last_attempt := cand.at;
         END IF;
@@ -107,8 +111,8 @@ BEGIN
         SELECT y.chat_id, y.customer_id, y.stylist_id, min(y.at) AS min_at, max(y.at) AS max_at
           FROM y GROUP BY y.chat_id, y.customer_id, y.stylist_id
     )
-    INSERT INTO chat.kpi_booking_chats (chat_id, booking_id, stylist_id, starts_at)
-    SELECT DISTINCT p.chat_id, b.id, p.stylist_id, b.starts_at
+    INSERT INTO chat.kpi_booking_chats (chat_id, booking_id, stylist_id, starts_at, rebooked)
+    SELECT DISTINCT p.chat_id, b.id, p.stylist_id, b.starts_at, b.next_start IS NOT NULL
       FROM pairs p
      CROSS JOIN LATERAL (
             SELECT bk.id, bk.starts_at, lead(bk.starts_at) OVER (ORDER BY bk.starts_at) AS next_start
@@ -128,7 +132,7 @@ REVOKE ALL ON FUNCTION chat._kpi_note_bookings(uuid[], bigint[], text[], uuid[],
 
 CREATE OR REPLACE FUNCTION chat._note_kpis(chat_ids uuid[], seqs bigint[], sender_ids uuid[],
                                            customer_ids uuid[], stylist_ids uuid[],
-                                           ats timestamptz[])
+                                           ats timestamptz[], day_rollups boolean DEFAULT true)
 RETURNS integer
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -252,7 +256,7 @@ BEGIN
     ), days AS (
         INSERT INTO chat.kpi_days AS t (day, customer_messages, stylist_messages)
         SELECT y.day, count(*) FILTER (WHERE y.side = 'customer'), count(*) FILTER (WHERE y.side = 'stylist')
-          FROM y GROUP BY y.day
+          FROM y WHERE day_rollups GROUP BY y.day
         ON CONFLICT (day) DO UPDATE
            SET customer_messages = t.customer_messages + excluded.customer_messages,
                stylist_messages = t.stylist_messages + excluded.stylist_messages
@@ -260,18 +264,19 @@ BEGIN
         INSERT INTO chat.kpi_stylist_days AS t (stylist_id, day, customer_messages, stylist_messages)
         SELECT y.stylist_id, y.day, count(*) FILTER (WHERE y.side = 'customer'),
                count(*) FILTER (WHERE y.side = 'stylist')
-          FROM y GROUP BY y.stylist_id, y.day
+          FROM y WHERE day_rollups GROUP BY y.stylist_id, y.day
         ON CONFLICT (stylist_id, day) DO UPDATE
            SET customer_messages = t.customer_messages + excluded.customer_messages,
                stylist_messages = t.stylist_messages + excluded.stylist_messages
     ), responses AS (
         INSERT INTO chat.kpi_responses AS t (day, side, bucket, responses)
-        SELECT resp.day, resp.side, resp.bucket, count(*) FROM resp GROUP BY resp.day, resp.side, resp.bucket
+        SELECT resp.day, resp.side, resp.bucket, count(*)
+          FROM resp WHERE day_rollups GROUP BY resp.day, resp.side, resp.bucket
         ON CONFLICT (day, side, bucket) DO UPDATE SET responses = t.responses + excluded.responses
     ), stylist_responses AS (
         INSERT INTO chat.kpi_stylist_responses AS t (stylist_id, day, side, bucket, responses)
         SELECT resp.stylist_id, resp.day, resp.side, resp.bucket, count(*)
-          FROM resp GROUP BY resp.stylist_id, resp.day, resp.side, resp.bucket
+          FROM resp WHERE day_rollups GROUP BY resp.stylist_id, resp.day, resp.side, resp.bucket
         ON CONFLICT (stylist_id, day, side, bucket) DO UPDATE SET responses = t.responses + excluded.responses
     )
     SELECT count(*) INTO v_counted FROM y;
@@ -280,9 +285,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION chat._note_kpis(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) IS
-'Counts a batch of messages (with the chat, seq, sender (NULL for a booking card: not counted), customer, stylist and time of each) into the KPI rollups, with the messages of each chat between its noted seq and the batch; a message already counted is skipped. Returns how many it counted. Called by chat._note_messages() and chat.rebuild_kpis(). Internal.';
-REVOKE ALL ON FUNCTION chat._note_kpis(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) FROM PUBLIC, chat_service, chat_user;
+COMMENT ON FUNCTION chat._note_kpis(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[], boolean) IS
+'Counts a batch of messages (with the chat, seq, sender (NULL for a booking card: not counted), customer, stylist and time of each) into the KPI rollups, with the messages of each chat between its noted seq and the batch; a message already counted is skipped. day_rollups false leaves the rollups a day (messages, responses) to the caller. Returns how many it counted. Called by chat._note_messages() and chat.rebuild_kpis(). Internal.';
+REVOKE ALL ON FUNCTION chat._note_kpis(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[], boolean) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._note_booking_kpis(customer_id uuid, stylist_id uuid)
 RETURNS void
@@ -401,10 +406,46 @@ BEGIN
          WHERE m.chat_id = ANY (v_ids) AND m.sender_id IS NOT NULL;
         IF a.chat_ids IS NOT NULL THEN
             v_read := v_read + chat._note_kpis(a.chat_ids, a.seqs, a.sender_ids, a.customer_ids,
-                                               a.stylist_ids, a.ats);
+                                               a.stylist_ids, a.ats, false);
         END IF;
         v_after := v_ids[cardinality(v_ids)];
     END LOOP;
+
+    /*
+     * The rollups a day, in one pass over the history rather than a
+     * version of each row per chunk of chats: messages, and responses as
+     * chat._note_kpis() finds them (a run of one side's messages answers
+     * the run before it, from that run's first message to its own).
+     */
+    WITH runs AS (
+        SELECT r.stylist_id, r.side, (r.at AT TIME ZONE 'UTC')::date AS day,
+               chat._kpi_bucket(greatest(r.at - r.answers_from, interval '0')) AS bucket
+          FROM (SELECT s.stylist_id, s.side, s.at,
+                       lag(s.at) OVER (PARTITION BY s.chat_id ORDER BY s.seq) AS answers_from
+                  FROM (SELECT m.chat_id, m.seq, m.created_at AS at, c.stylist_id, m.sender_id,
+                               CASE WHEN m.sender_id = c.customer_id THEN 'customer' ELSE 'stylist' END AS side,
+                               lag(m.sender_id) OVER (PARTITION BY m.chat_id ORDER BY m.seq) AS previous_sender
+                          FROM chat.chat_messages m JOIN chat.chats c ON c.chat_id = m.chat_id
+                         WHERE m.sender_id IS NOT NULL) s
+                 WHERE s.previous_sender IS DISTINCT FROM s.sender_id) r
+         WHERE r.answers_from IS NOT NULL
+    ), platform AS (
+        INSERT INTO chat.kpi_responses (day, side, bucket, responses)
+        SELECT runs.day, runs.side, runs.bucket, count(*) FROM runs GROUP BY runs.day, runs.side, runs.bucket
+    )
+    INSERT INTO chat.kpi_stylist_responses (stylist_id, day, side, bucket, responses)
+    SELECT runs.stylist_id, runs.day, runs.side, runs.bucket, count(*)
+      FROM runs GROUP BY runs.stylist_id, runs.day, runs.side, runs.bucket;
+    INSERT INTO chat.kpi_stylist_days (stylist_id, day, customer_messages, stylist_messages)
+    SELECT c.stylist_id, (m.created_at AT TIME ZONE 'UTC')::date,
+           count(*) FILTER (WHERE m.sender_id = c.customer_id),
+           count(*) FILTER (WHERE m.sender_id <> c.customer_id)
+      FROM chat.chat_messages m JOIN chat.chats c ON c.chat_id = m.chat_id
+     WHERE m.sender_id IS NOT NULL
+     GROUP BY c.stylist_id, (m.created_at AT TIME ZONE 'UTC')::date;
+    INSERT INTO chat.kpi_days (day, customer_messages, stylist_messages)
+    SELECT d.day, sum(d.customer_messages), sum(d.stylist_messages)
+      FROM chat.kpi_stylist_days d GROUP BY d.day;
 
     -- the bookings, once the first message of every chat is known
     INSERT INTO chat.kpi_bookings (chat_id, booking_id, stylist_id, starts_at, repeat, rebooked, chat_before)
@@ -524,30 +565,20 @@ BEGIN
           FROM (VALUES ('customer'), ('stylist')) s (side)
           LEFT JOIN hc ON hc.side = s.side
          GROUP BY s.side
-    ), bk AS (
-        -- the bookings starting in the period
-        SELECT kb.repeat, kb.rebooked, kb.chat_before, (bc.booking_id IS NOT NULL) AS chatted
-          FROM chat.kpi_bookings kb
-          LEFT JOIN chat.kpi_booking_chats bc
-                 ON bc.chat_id = kb.chat_id AND bc.booking_id = kb.booking_id
-                AND bc.starts_at >= $4 AND bc.starts_at < $5 %7$s
-         WHERE kb.starts_at >= $4 AND kb.starts_at < $5 %4$s
     ), bks AS (
-        SELECT count(*) FILTER (WHERE bk.chatted) AS chatted,
-               avg(CASE WHEN bk.rebooked THEN 1 ELSE 0 END) FILTER (WHERE bk.chatted) AS chatted_rate,
-               count(*) FILTER (WHERE NOT bk.chatted) AS not_chatted,
-               avg(CASE WHEN bk.rebooked THEN 1 ELSE 0 END) FILTER (WHERE NOT bk.chatted) AS not_chatted_rate,
-               count(*) FILTER (WHERE bk.repeat) AS repeats,
-               avg(CASE WHEN bk.chat_before THEN 1 ELSE 0 END) FILTER (WHERE bk.repeat) AS repeat_rate
-          FROM bk
+        -- the bookings starting in the period, and those of them the pair
+        -- chatted after: two counts, no join
+        SELECT k.n, k.rebooked, k.repeats, k.repeat_rate, c.n AS chatted, c.rebooked AS chatted_rebooked
+          FROM (SELECT count(*) AS n, count(*) FILTER (WHERE kb.rebooked) AS rebooked,
+                       count(*) FILTER (WHERE kb.repeat) AS repeats,
+                       avg(CASE WHEN kb.chat_before THEN 1 ELSE 0 END) FILTER (WHERE kb.repeat) AS repeat_rate
+                  FROM chat.kpi_bookings kb
+                 WHERE kb.starts_at >= $4 AND kb.starts_at < $5 %4$s) k,
+               (SELECT count(*) AS n, count(*) FILTER (WHERE bc.rebooked) AS rebooked
+                  FROM chat.kpi_booking_chats bc
+                 WHERE bc.starts_at >= $4 AND bc.starts_at < $5 %7$s) c
     ), re AS (
-        SELECT count(*) AS attempts,
-               avg(CASE WHEN EXISTS (SELECT FROM chat.bookings b
-                                      WHERE b.customer_id = a.customer_id AND b.stylist_id = a.stylist_id
-                                        AND b.status <> 'cancelled'
-                                        AND b.created_at > a.at
-                                        AND b.created_at <= a.at + interval '30 days')
-                        THEN 1 ELSE 0 END) AS rate
+        SELECT count(*) AS attempts, avg(CASE WHEN a.booked THEN 1 ELSE 0 END) AS rate
           FROM chat.kpi_reactivations a
          WHERE a.at >= $4 AND a.at < $5 %5$s
     )
@@ -557,7 +588,9 @@ BEGIN
            round(act.longevity, 3), round(act.multi, 4), round(act.depth, 3), round(act.spanned, 3),
            round(act.duration, 3),
            rc.n, rc.median, rc.p90, rs.n, rs.median, rs.p90,
-           bks.chatted, round(bks.chatted_rate, 4), bks.not_chatted, round(bks.not_chatted_rate, 4),
+           bks.chatted, round(bks.chatted_rebooked::numeric / nullif(bks.chatted, 0), 4),
+           bks.n - bks.chatted,
+           round((bks.rebooked - bks.chatted_rebooked)::numeric / nullif(bks.n - bks.chatted, 0), 4),
            re.attempts, round(re.rate, 4), bks.repeats, round(bks.repeat_rate, 4)
       FROM act, msg, bks, re,
            (SELECT * FROM resp WHERE resp.side = 'customer') rc,

@@ -472,10 +472,13 @@ CREATE TABLE chat.kpi_chat_months (
     messages            integer NOT NULL,
     PRIMARY KEY (chat_id, month)
 ) WITH (fillfactor = 80);
--- a period's months, platform-wide or a stylist's, read from the index
+-- a period's months, platform-wide or a stylist's, read from an index
 -- alone (a row changes its indexed columns once a day at most: its other
--- updates stay HOT)
-CREATE INDEX kpi_chat_months_month_idx ON chat.kpi_chat_months (month, stylist_id)
+-- updates stay HOT), platform-wide in chat order, to be merged with the
+-- pairs' bookings
+CREATE INDEX kpi_chat_months_month_idx ON chat.kpi_chat_months (month, chat_id)
+    INCLUDE (stylist_id, first_day, day_bits);
+CREATE INDEX kpi_chat_months_stylist_idx ON chat.kpi_chat_months (stylist_id, month)
     INCLUDE (chat_id, first_day, day_bits);
 
 -- messages a day, platform-wide and per stylist
@@ -514,10 +517,12 @@ CREATE TABLE chat.kpi_stylist_responses (
 -- each pair's bookings (not cancelled): the UTC days they start, sorted;
 -- kept by chat.upsert_booking()
 CREATE TABLE chat.kpi_pairs (
-    chat_id             uuid PRIMARY KEY,
+    chat_id             uuid NOT NULL,
     customer_id         uuid NOT NULL,
     stylist_id          uuid NOT NULL,
-    booking_days        date[] NOT NULL
+    booking_days        date[] NOT NULL,
+    -- read from the index alone
+    PRIMARY KEY (chat_id) INCLUDE (booking_days)
 );
 
 -- each booking (not cancelled), with what its figures need: whether the
@@ -534,8 +539,10 @@ CREATE TABLE chat.kpi_bookings (
     chat_before         boolean NOT NULL,
     PRIMARY KEY (chat_id, booking_id)
 );
-CREATE INDEX kpi_bookings_starts_idx ON chat.kpi_bookings (starts_at);
-CREATE INDEX kpi_bookings_stylist_idx ON chat.kpi_bookings (stylist_id, starts_at);
+CREATE INDEX kpi_bookings_starts_idx ON chat.kpi_bookings (starts_at)
+    INCLUDE (repeat, rebooked, chat_before);
+CREATE INDEX kpi_bookings_stylist_idx ON chat.kpi_bookings (stylist_id, starts_at)
+    INCLUDE (repeat, rebooked, chat_before);
 
 -- bookings after whose start the pair exchanged a message before the
 -- next booking started (with the booking's stylist and start, as they
@@ -545,10 +552,12 @@ CREATE TABLE chat.kpi_booking_chats (
     booking_id          uuid NOT NULL,
     stylist_id          uuid NOT NULL,
     starts_at           timestamptz NOT NULL,
+    -- the pair has a later booking
+    rebooked            boolean NOT NULL,
     PRIMARY KEY (chat_id, booking_id)
 );
-CREATE INDEX kpi_booking_chats_starts_idx ON chat.kpi_booking_chats (starts_at);
-CREATE INDEX kpi_booking_chats_stylist_idx ON chat.kpi_booking_chats (stylist_id, starts_at);
+CREATE INDEX kpi_booking_chats_starts_idx ON chat.kpi_booking_chats (starts_at) INCLUDE (rebooked);
+CREATE INDEX kpi_booking_chats_stylist_idx ON chat.kpi_booking_chats (stylist_id, starts_at) INCLUDE (rebooked);
 
 -- reactivation attempts: a stylist's message to a customer dormant for 60
 -- days or more
@@ -557,10 +566,12 @@ CREATE TABLE chat.kpi_reactivations (
     at                  timestamptz NOT NULL,
     stylist_id          uuid NOT NULL,
     customer_id         uuid NOT NULL,
+    -- the customer made a booking with the stylist within 30 days after
+    booked              boolean NOT NULL,
     PRIMARY KEY (chat_id, at)
 );
-CREATE INDEX kpi_reactivations_at_idx ON chat.kpi_reactivations (at);
-CREATE INDEX kpi_reactivations_stylist_idx ON chat.kpi_reactivations (stylist_id, at);
+CREATE INDEX kpi_reactivations_at_idx ON chat.kpi_reactivations (at) INCLUDE (booked);
+CREATE INDEX kpi_reactivations_stylist_idx ON chat.kpi_reactivations (stylist_id, at) INCLUDE (booked);
 
 
 COMMENT ON TABLE chat.kpi_chats IS

@@ -84,9 +84,9 @@ SELECT columns_are('chat', 'kpi_pairs', ARRAY['chat_id', 'customer_id', 'stylist
 SELECT columns_are('chat', 'kpi_bookings',
     ARRAY['chat_id', 'booking_id', 'stylist_id', 'starts_at', 'repeat', 'rebooked', 'chat_before'],
     'chat.kpi_bookings has its columns');
-SELECT columns_are('chat', 'kpi_booking_chats', ARRAY['chat_id', 'booking_id', 'stylist_id', 'starts_at'],
+SELECT columns_are('chat', 'kpi_booking_chats', ARRAY['chat_id', 'booking_id', 'stylist_id', 'starts_at', 'rebooked'],
     'chat.kpi_booking_chats has its columns');
-SELECT columns_are('chat', 'kpi_reactivations', ARRAY['chat_id', 'at', 'stylist_id', 'customer_id'],
+SELECT columns_are('chat', 'kpi_reactivations', ARRAY['chat_id', 'at', 'stylist_id', 'customer_id', 'booked'],
     'chat.kpi_reactivations has its columns');
 SELECT columns_are('chat', 'token_revocations', ARRAY['profile_id', 'revoked_at'],
     'chat.token_revocations has its columns');
