@@ -54,9 +54,27 @@
 #      between runs); messages/s, the cluster's CPU per message and the
 #      relay worker's share of it.
 #
-# About 20 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
+#   7. The KPIs (chat.kpis, chat.stylist_kpis) on a platform's history, in
+#      a database of its own (kpi_bench, which the relay worker does not
+#      serve): KPI_CHATS chats (default 100,000) of KPI_CUSTOMERS customers
+#      and KPI_STYLISTS stylists, KPI_MESSAGES participant messages (default
+#      10,000,000) over the 12 months ending this month and KPI_BOOKINGS
+#      bookings (default 3 a chat), each with its booking card, bulk-loaded
+#      by direct INSERTs (kpi_load.sql; without the search index); the
+#      rollups computed by one chat._rebuild_kpis() (its time and
+#      messages/s); then, as an admin, 9 calls (after an untimed one) of
+#      kpis() and of stylist_kpis() for the stylist with the most chats, for
+#      the last full month and for the 90 days ending with it: median and
+#      max against the target (< 100 ms); the blocks of chat_messages the
+#      calls read (pg_statio_user_tables before and after: 0 when they read
+#      no message row); the rollups' sizes against chat_messages'; and the
+#      month's figures.
+#
+# About 30 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
 # load and part 5 alone (a few minutes), for work on search;
-# BENCH_ONLY=bookkeeping part 6 alone (about 5 minutes).
+# BENCH_ONLY=bookkeeping part 6 alone (about 5 minutes); BENCH_ONLY=kpis
+# part 7 alone (about 10 minutes, most of it chat._rebuild_kpis(); with
+# KPI_CHATS=10000 KPI_MESSAGES=1000000, about a minute).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -68,8 +86,8 @@ source test/lib.sh
 
 DB=postgres
 ONLY=${BENCH_ONLY:-}
-case $ONLY in ''|search|bookkeeping) ;;
-    *) echo "bench: BENCH_ONLY is empty, search or bookkeeping, not $ONLY" >&2; exit 2 ;; esac
+case $ONLY in ''|search|bookkeeping|kpis) ;;
+    *) echo "bench: BENCH_ONLY is empty, search, bookkeeping or kpis, not $ONLY" >&2; exit 2 ;; esac
 # part PART: whether this run does it
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 ADMIN=ad000000-0000-4000-8000-000000000001
@@ -78,6 +96,11 @@ RUNS=3
 SECS=10
 MEM_EVENTS=1000000     # a multiple of 32
 CONCURRENCY="1 8 32"
+KPI_CHATS=${KPI_CHATS:-100000}
+KPI_MESSAGES=${KPI_MESSAGES:-10000000}
+KPI_BOOKINGS=${KPI_BOOKINGS:-$((KPI_CHATS * 3))}
+KPI_CUSTOMERS=${KPI_CUSTOMERS:-$(((KPI_CHATS * 3 + 4) / 5))}
+KPI_STYLISTS=${KPI_STYLISTS:-$(((KPI_CHATS + 49) / 50))}
 
 WORK=
 LISTENER_PID=
@@ -265,6 +288,14 @@ BK_MODES="both notifications kpis none"
 bookkeeping() { # MODE: the settings of that mode, reloaded
     local n=off k=off
     case $1 in both) n=on k=on ;; notifications) n=on ;; kpis) k=on ;; esac
+    # the messages of the runs with the KPIs off count as counted: a run
+    # measures keeping the KPIs, not catching up on what the runs before
+    # it sent (which the first message of each chat would read back)
+    [ "$k" = on ] && { q -c "INSERT INTO chat.kpi_chats AS k (chat_id, stylist_id, noted_seq, first_message_at,
+                                                            last_message_at, waiting_side, waiting_since)
+                            SELECT chat_id, stylist_id, last_seq, now(), now(), 'customer', now() FROM chat.chats
+                            ON CONFLICT (chat_id) DO UPDATE SET noted_seq = excluded.noted_seq" >/dev/null \
+                         || die "cannot mark the messages counted"; }
     q -c "ALTER SYSTEM SET stylist_chat.notifications = $n" -c "ALTER SYSTEM SET stylist_chat.kpis = $k" \
       -c "SELECT pg_reload_conf()" >/dev/null || die "cannot set the bookkeeping to $1"
     sleep 0.5   # the relay worker reloads its settings when it wakes
@@ -298,7 +329,7 @@ done
 bookkeeping both
 fi   # part 6
 
-if [ "$ONLY" != bookkeeping ]; then
+if part search; then
 #
 # 3. Long histories and big inboxes
 #
@@ -413,6 +444,113 @@ for run in $(seq "$RUNS"); do send_8 without; done
 fi   # parts 3, 4 and 5
 
 #
+# 7. KPIs on a platform-sized history, in a database of its own
+#
+KPI_DB=kpi_bench
+KPI_ADMIN=ad700000-0000-4000-8000-000000000001
+KPI_RUNS=9
+declare -A K
+# kq ARGS: psql in the KPI database
+kq() { psql -X -qAt -v ON_ERROR_STOP=1 -d "$KPI_DB" "$@"; }
+# a statement that makes its session's table statistics current as it
+# returns (they are otherwise flushed at most once a second)
+KFLUSH='DO $$ BEGIN PERFORM pg_stat_force_next_flush(); END $$'
+# seconds since START (date +%s.%N)
+secs_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+# the blocks of chat.chat_messages (heap, indexes, TOAST) read or found in
+# shared buffers by everybody so far: "heap index toast"
+message_blocks() {
+    kq -F ' ' -c "SELECT heap_blks_read + heap_blks_hit,
+                         coalesce(idx_blks_read, 0) + coalesce(idx_blks_hit, 0),
+                         coalesce(toast_blks_read, 0) + coalesce(toast_blks_hit, 0)
+                         + coalesce(tidx_blks_read, 0) + coalesce(tidx_blks_hit, 0)
+                    FROM pg_statio_user_tables WHERE relid = 'chat.chat_messages'::regclass"
+}
+if part kpis; then
+echo "== 7. kpis: load $KPI_CHATS chats, $KPI_MESSAGES messages, $KPI_BOOKINGS bookings into database $KPI_DB"
+if [ "$KPI_CUSTOMERS" -le 0 ] || [ "$KPI_STYLISTS" -le 0 ] ||
+   [ $((KPI_CUSTOMERS * KPI_STYLISTS)) -lt "$KPI_CHATS" ]; then
+    die "KPI_CHATS must not exceed KPI_CUSTOMERS x KPI_STYLISTS"
+fi
+q -c "CREATE DATABASE $KPI_DB" >/dev/null || die "CREATE DATABASE $KPI_DB failed"
+# (it warns that the relay worker serves another database: the point)
+kq -c "SET client_min_messages = error" -c "CREATE EXTENSION stylist_chat" >/dev/null ||
+    die "CREATE EXTENSION failed in $KPI_DB"
+[ "$(kq -c "SET client_min_messages = error" -c "SELECT relays_this_database FROM chat.relay_status()")" = f ] ||
+    die "the relay worker serves $KPI_DB: it would relay the load"
+echo "   the relay worker serves database $(kq -c "SELECT chat._relay_database()"), not $KPI_DB: the load is neither relayed nor counted as it goes"
+# messages are loaded without the search index, which the KPIs never read
+# (it would make the load several times longer)
+kq -c "DROP INDEX chat.chat_messages_search_idx" >/dev/null || die "DROP INDEX failed"
+t0=$(date +%s.%N)
+kq -v chats="$KPI_CHATS" -v messages="$KPI_MESSAGES" -v bookings="$KPI_BOOKINGS" \
+   -v customers="$KPI_CUSTOMERS" -v stylists="$KPI_STYLISTS" -v admin="$KPI_ADMIN" \
+   -f "$BENCH/kpi_load.sql" -c "$KFLUSH" >/dev/null || die "kpi_load.sql failed"
+K[load]=$(secs_since "$t0")
+t0=$(date +%s.%N)
+kq -c "VACUUM (ANALYZE) chat.chat_messages, chat.chats, chat.bookings, chat.profiles, chat.relay_watermark" \
+   -c "$KFLUSH" >/dev/null || die "VACUUM failed"
+K[vacuum]=$(secs_since "$t0")
+read -r 'K[messages]' 'K[cards]' <<<"$(kq -F ' ' -c "
+    SELECT count(*) FILTER (WHERE sender_id IS NOT NULL), count(*) FILTER (WHERE sender_id IS NULL)
+      FROM chat.chat_messages")"
+read -r 'K[bookings]' 'K[cancelled]' <<<"$(kq -F ' ' -c "
+    SELECT count(*), count(*) FILTER (WHERE status = 'cancelled') FROM chat.bookings")"
+echo "   loaded in ${K[load]} s (then VACUUM ANALYZE ${K[vacuum]} s): ${K[messages]} participant messages and ${K[cards]} booking cards, ${K[bookings]} bookings (${K[cancelled]} cancelled)"
+
+t0=$(date +%s.%N)
+K[rebuilt]=$(kq -c "SELECT chat._rebuild_kpis()" -c "$KFLUSH") || die "chat._rebuild_kpis() failed"
+K[rebuild]=$(secs_since "$t0")
+K[rebuild_rate]=$(awk -v n="${K[rebuilt]}" -v s="${K[rebuild]}" 'BEGIN { printf "%.0f", n / s }')
+echo "   chat._rebuild_kpis(): ${K[rebuilt]} messages in ${K[rebuild]} s, ${K[rebuild_rate]} messages/s"
+# the rollups analysed, as autovacuum would soon have them
+t0=$(date +%s.%N)
+kq -c "VACUUM (ANALYZE) chat.kpi_chats, chat.kpi_chat_months, chat.kpi_days, chat.kpi_stylist_days,
+                        chat.kpi_responses, chat.kpi_stylist_responses, chat.kpi_pairs, chat.kpi_bookings,
+                        chat.kpi_booking_chats, chat.kpi_reactivations" -c "$KFLUSH" >/dev/null ||
+    die "VACUUM of the rollups failed"
+K[vacuum_kpis]=$(secs_since "$t0")
+
+# the last full month (UTC), and the 90 days ending with it
+read -r 'K[from]' 'K[to]' 'K[from90]' <<<"$(kq -F ' ' -c "
+    SELECT m, (m + interval '1 month' - interval '1 day')::date,
+           (m + interval '1 month' - interval '1 day')::date - 89
+      FROM (SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date AS m) x")"
+read -r 'K[stylist]' 'K[stylist_chats]' <<<"$(kq -F ' ' -c "
+    SELECT stylist_id, count(*) FROM chat.chats GROUP BY stylist_id ORDER BY 2 DESC, 1 LIMIT 1")"
+echo "== 7. timing, as an admin: ${KPI_RUNS} runs of kpis and stylist_kpis (${K[stylist_chats]} chats) for ${K[from]}..${K[to]} and for ${K[from90]}..${K[to]}"
+read -r heap0 idx0 toast0 <<<"$(message_blocks)"
+# kpibench.time_runs(): one untimed run, then KPI_RUNS timed ones, timed in the server
+out=$(kq -F ' ' -c "SELECT chat.act_as('$KPI_ADMIN', true)" \
+        -c "SELECT 'month', percentile_disc(0.5) WITHIN GROUP (ORDER BY t), max(t)
+              FROM kpibench.time_runs(\$q\$SELECT * FROM chat.kpis('${K[from]}', '${K[to]}')\$q\$, $KPI_RUNS) t" \
+        -c "SELECT 'smonth', percentile_disc(0.5) WITHIN GROUP (ORDER BY t), max(t)
+              FROM kpibench.time_runs(\$q\$SELECT * FROM chat.stylist_kpis('${K[stylist]}', '${K[from]}', '${K[to]}')\$q\$, $KPI_RUNS) t" \
+        -c "SELECT '90', percentile_disc(0.5) WITHIN GROUP (ORDER BY t), max(t)
+              FROM kpibench.time_runs(\$q\$SELECT * FROM chat.kpis('${K[from90]}', '${K[to]}')\$q\$, $KPI_RUNS) t" \
+        -c "SELECT 's90', percentile_disc(0.5) WITHIN GROUP (ORDER BY t), max(t)
+              FROM kpibench.time_runs(\$q\$SELECT * FROM chat.stylist_kpis('${K[stylist]}', '${K[from90]}', '${K[to]}')\$q\$, $KPI_RUNS) t" \
+        -c "$KFLUSH") || die "timing the KPI queries failed"
+while read -r name med max; do
+    [ -n "$name" ] || continue
+    K[$name,med]=$med; K[$name,max]=$max
+    printf '   %-7s median %9.1f ms, max %9.1f ms\n' "$name" "$med" "$max"
+done <<<"$out"
+read -r heap1 idx1 toast1 <<<"$(message_blocks)"
+K[heap]=$((heap1 - heap0)); K[idx]=$((idx1 - idx0)); K[toast]=$((toast1 - toast0))
+K[row]=$(psql -X -q -v ON_ERROR_STOP=1 -d "$KPI_DB" -c "SELECT chat.act_as('$KPI_ADMIN', true)" -c '\x on' \
+           -c "SELECT * FROM chat.kpis('${K[from]}', '${K[to]}')" | sed -n '/RECORD/,$p') ||
+    die "chat.kpis() failed"
+K[sizes]=$(kq -F ' ' -c "
+    SELECT c.relname, pg_total_relation_size(c.oid)
+      FROM pg_class c
+     WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind = 'r' AND c.relname LIKE 'kpi\_%'
+     ORDER BY 2 DESC, 1")
+K[msg_size]=$(kq -c "SELECT pg_total_relation_size('chat.chat_messages')")
+K[msg_heap]=$(kq -c "SELECT pg_relation_size('chat.chat_messages')")
+fi   # part 7
+
+#
 # The table
 #
 PGVERSION=$(q -c "SHOW server_version")
@@ -484,7 +622,7 @@ echo "   growth over $MEM_EVENTS events: VmRSS $growth MB (RssAnon $(mb $((ANON_
 echo "   (RssAnon: the worker's private memory; RssShmem: shared memory it touched, e.g. the event queue and shared buffers)"
 echo "   target: growth < 10 MB: $growth MB $(verdict "$growth" '<' 10)"
 fi   # parts 3 and 4 of the table
-if [ "$ONLY" != bookkeeping ]; then
+if part search; then
 echo
 echo "5. Search (time per call; shared buffers hit+read per call; index ${SEARCH_INDEX_MB} MB for $(q -c "SELECT count(*) FROM chat.chat_messages") messages)"
 printf '   %-42s %12s %12s %8s  %s\n' call small large ratio target
@@ -514,5 +652,32 @@ for c in 1 32; do
     echo "   target, $c senders: notifications cost at most a few percent (>= 0.95x none): ${r}x $(verdict "$r" '>=' 0.95)"
 done
 fi   # part 6 of the table
+if part kpis; then
+echo
+echo "7. KPIs: $KPI_CHATS chats, ${K[messages]} messages (and ${K[cards]} booking cards), ${K[bookings]} bookings over 12 months, in database $KPI_DB"
+echo "   load ${K[load]} s (direct INSERTs, no search index; VACUUM ANALYZE ${K[vacuum]} s)"
+echo "   chat._rebuild_kpis(): ${K[rebuild]} s for ${K[rebuilt]} messages, ${K[rebuild_rate]} messages/s (VACUUM ANALYZE of the rollups ${K[vacuum_kpis]} s)"
+echo "   time per call, as an admin, after one untimed call; median and max of $KPI_RUNS (ms):"
+printf '   %-54s %9s %9s  %s\n' call median max target
+for row in "month|chat.kpis, ${K[from]}..${K[to]}" "smonth|chat.stylist_kpis (${K[stylist_chats]} chats), same month" \
+           "90|chat.kpis, 90 days ${K[from90]}..${K[to]}" "s90|chat.stylist_kpis, same 90 days"; do
+    name=${row%%|*}; label=${row#*|}
+    printf '   %-54s %9.1f %9.1f  < 100 ms %s\n' "$label" "${K[$name,med]}" "${K[$name,max]}" \
+        "$(verdict "${K[$name,med]}" '<' 100)"
+done
+echo "   chat_messages blocks read by the KPI queries: $((K[heap] + K[idx] + K[toast])) (heap ${K[heap]}, indexes ${K[idx]}, TOAST ${K[toast]}; pg_statio_user_tables, before and after the $((4 * (KPI_RUNS + 1))) calls)"
+echo "   rollup sizes (pg_total_relation_size) against chat.chat_messages, $(mb $((K[msg_size] / 1024))) MB ($(mb $((K[msg_heap] / 1024))) MB heap, without the search index):"
+total=0
+while read -r rel bytes; do
+    [ -n "$rel" ] || continue
+    total=$((total + bytes))
+    printf '   %-28s %10s MB %7s %%\n' "chat.$rel" "$(mb $((bytes / 1024)))" \
+        "$(awk -v a="$bytes" -v b="${K[msg_size]}" 'BEGIN { printf "%.1f", 100 * a / b }')"
+done <<<"${K[sizes]}"
+printf '   %-28s %10s MB %7s %%\n' "all rollups" "$(mb $((total / 1024)))" \
+    "$(awk -v a="$total" -v b="${K[msg_size]}" 'BEGIN { printf "%.1f", 100 * a / b }')"
+echo "   chat.kpis('${K[from]}', '${K[to]}'):"
+while IFS= read -r line; do echo "   $line"; done <<<"${K[row]}"
+fi   # part 7 of the table
 echo
 echo "total runtime: $(($(date +%s) - T_START)) s"
