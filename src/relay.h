@@ -50,6 +50,6 @@ extern void relay_note_message(const RelayEvent *ev);
 extern void relay_note_reset(void);
 extern long relay_note_due_in(void);
 extern void relay_note_recover(void);
-extern void relay_note_flush(bool force);
+extern void relay_note_flush(void);
 
 #endif							/* RELAY_H */

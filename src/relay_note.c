@@ -77,6 +77,7 @@ static bool hook_present = false;
 static SPIPlanPtr note_plan = NULL;
 
 static Datum uuid_array(int field, int n);
+static ErrorData *call_guarded(SPIPlanPtr plan, const char *sql, Datum *values, const char *nulls);
 
 /*
  * Do chat._note_messages() and chat._note_recover() exist?  In the current
@@ -161,58 +162,38 @@ relay_note_due_in(void)
 void
 relay_note_recover(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *edata;
 
 	if (!hook_present)
 		return;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	edata = call_guarded(NULL, "SELECT chat._note_recover()", NULL, NULL);
+	if (edata != NULL)
 	{
-		if (SPI_execute("SELECT chat._note_recover()", false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "stylist_chat relay: the bookkeeping recovery failed");
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		ereport(WARNING,
 				(errmsg("stylist_chat relay: the bookkeeping of the messages relayed before the worker stopped failed"),
 				 errdetail("chat._note_recover(): %s", edata->message),
 				 errhint("It is tried again when the worker next recovers; chat.rebuild_kpis() recomputes the KPI figures.")));
 		FreeErrorData(edata);
 	}
-	PG_END_TRY();
 }
 
 /*
  * Hand the kept messages to chat._note_messages(), in the current
- * transaction (SPI connected), in a subtransaction of their own: when they
- * are due (relay_note_due_in), or now if force.
+ * transaction (SPI connected), in a subtransaction of their own, when they
+ * are due (relay_note_due_in).
  */
 void
-relay_note_flush(bool force)
+relay_note_flush(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	Datum		values[NOTE_ARGS];
 	char		nulls[NOTE_ARGS];
 	Datum	   *seqs;
 	Datum	   *ats;
 	int			n = nnoted;
 	int			i;
+	ErrorData  *edata;
 
-	if (n == 0 || (!force && relay_note_due_in() != 0))
+	if (relay_note_due_in() != 0)
 		return;
 	relay_note_reset();
 	if (!hook_present)
@@ -248,26 +229,9 @@ relay_note_flush(bool force)
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	memset(nulls, ' ', sizeof(nulls));
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	edata = call_guarded(note_plan, NULL, values, nulls);
+	if (edata != NULL)
 	{
-		if (SPI_execute_plan(note_plan, values, nulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "stylist_chat relay: the bookkeeping call failed");
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 		ereport(WARNING,
 				(errmsg_plural("stylist_chat relay: the bookkeeping of %d message failed; it was relayed without it",
 							   "stylist_chat relay: the bookkeeping of %d messages failed; they were relayed without it",
@@ -276,7 +240,45 @@ relay_note_flush(bool force)
 				 errhint("Their offline notifications are not issued; chat.rebuild_kpis() recomputes the KPI figures.")));
 		FreeErrorData(edata);
 	}
+}
+
+/*
+ * Run a prepared plan with its values, or a query, in a subtransaction of
+ * the current transaction (SPI connected): NULL when it ran, else its
+ * error, which the caller reports and frees.  The bookkeeping never takes
+ * the worker's transaction down with it.
+ */
+static ErrorData *
+call_guarded(SPIPlanPtr plan, const char *sql, Datum *values, const char *nulls)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			ret = plan != NULL ? SPI_execute_plan(plan, values, nulls, false, 0) :
+			SPI_execute(sql, false, 0);
+
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "stylist_chat relay: the bookkeeping call failed");
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
 	PG_END_TRY();
+	return edata;
 }
 
 /*

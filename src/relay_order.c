@@ -263,7 +263,7 @@ relay_order_recover(void)
 			}
 			if (n > 0)
 			{
-				relay_note_flush(false);
+				relay_note_flush();
 				write_watermarks(&chats[c].chat_id, &from, 1);
 			}
 			relay_xact_end();
@@ -369,7 +369,7 @@ relay_order_batch(RelayEvent *events, int n)
 	}
 
 	/* the bookkeeping, when due, and one watermark per chat at its highest seq */
-	relay_note_flush(false);
+	relay_note_flush();
 	nchats = 0;
 	for (i = 0; i < nmoved; i++)
 		if (moved[i]->batch_seq > moved[i]->relayed_seq)

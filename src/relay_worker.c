@@ -180,13 +180,14 @@ relay_worker_main(Datum main_arg)
 	{
 		long		timeout = relay_order_holding() ? Min(GAP_POLL_MS, relay_poll_interval) :
 			relay_poll_interval;
+		long		note_due = relay_note_due_in();
 		TimestampTz now;
 
 		if (retry_at != 0)
 			timeout = Max(1, Min(timeout, TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 																		  retry_at)));
-		else if (relay_note_due_in() >= 0)
-			timeout = Max(1, Min(timeout, relay_note_due_in()));
+		else if (note_due >= 0)
+			timeout = Max(1, Min(timeout, note_due));
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout,
@@ -386,7 +387,7 @@ relay_cycle(void)
 	if (relay_note_due_in() == 0)
 	{
 		relay_xact_begin("stylist_chat relay: bookkeeping");
-		relay_note_flush(false);
+		relay_note_flush();
 		relay_xact_end();
 	}
 

@@ -482,20 +482,7 @@ REVOKE ALL ON FUNCTION chat.rebuild_kpis() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.rebuild_kpis() TO chat_service;
 
 CREATE OR REPLACE FUNCTION chat._kpis(stylist_id uuid, from_day date, to_day date)
-RETURNS TABLE (period_from date, period_to date, days integer,
-               active_conversations bigint, messages bigint, customer_messages bigint,
-               stylist_messages bigint, messages_per_active_conversation_month numeric,
-               avg_conversation_longevity_days numeric, multi_booking_rate numeric,
-               bookings_per_conversation numeric, bookings_spanned_per_conversation numeric,
-               avg_relationship_duration_days numeric,
-               customer_responses bigint, customer_response_median_s numeric,
-               customer_response_p90_s numeric,
-               stylist_responses bigint, stylist_response_median_s numeric,
-               stylist_response_p90_s numeric,
-               bookings_chatted bigint, rebooking_rate_chatted numeric,
-               bookings_not_chatted bigint, rebooking_rate_not_chatted numeric,
-               reactivation_attempts bigint, reactivation_rate numeric,
-               repeat_bookings bigint, repeat_bookings_after_chat_rate numeric)
+RETURNS SETOF chat.kpi_figures
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 -- the plans cost enough for JIT to compile them, which takes longer than
@@ -646,20 +633,7 @@ COMMENT ON FUNCTION chat._check_period(date, date) IS
 REVOKE ALL ON FUNCTION chat._check_period(date, date) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat.kpis("from" date, "to" date)
-RETURNS TABLE (period_from date, period_to date, days integer,
-               active_conversations bigint, messages bigint, customer_messages bigint,
-               stylist_messages bigint, messages_per_active_conversation_month numeric,
-               avg_conversation_longevity_days numeric, multi_booking_rate numeric,
-               bookings_per_conversation numeric, bookings_spanned_per_conversation numeric,
-               avg_relationship_duration_days numeric,
-               customer_responses bigint, customer_response_median_s numeric,
-               customer_response_p90_s numeric,
-               stylist_responses bigint, stylist_response_median_s numeric,
-               stylist_response_p90_s numeric,
-               bookings_chatted bigint, rebooking_rate_chatted numeric,
-               bookings_not_chatted bigint, rebooking_rate_not_chatted numeric,
-               reactivation_attempts bigint, reactivation_rate numeric,
-               repeat_bookings bigint, repeat_bookings_after_chat_rate numeric)
+RETURNS SETOF chat.kpi_figures
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -677,20 +651,7 @@ REVOKE ALL ON FUNCTION chat.kpis(date, date) FROM PUBLIC, chat_service, chat_use
 GRANT EXECUTE ON FUNCTION chat.kpis(date, date) TO chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat.stylist_kpis(stylist_id uuid, "from" date, "to" date)
-RETURNS TABLE (period_from date, period_to date, days integer,
-               active_conversations bigint, messages bigint, customer_messages bigint,
-               stylist_messages bigint, messages_per_active_conversation_month numeric,
-               avg_conversation_longevity_days numeric, multi_booking_rate numeric,
-               bookings_per_conversation numeric, bookings_spanned_per_conversation numeric,
-               avg_relationship_duration_days numeric,
-               customer_responses bigint, customer_response_median_s numeric,
-               customer_response_p90_s numeric,
-               stylist_responses bigint, stylist_response_median_s numeric,
-               stylist_response_p90_s numeric,
-               bookings_chatted bigint, rebooking_rate_chatted numeric,
-               bookings_not_chatted bigint, rebooking_rate_not_chatted numeric,
-               reactivation_attempts bigint, reactivation_rate numeric,
-               repeat_bookings bigint, repeat_bookings_after_chat_rate numeric)
+RETURNS SETOF chat.kpi_figures
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp

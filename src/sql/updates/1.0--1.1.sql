@@ -494,3 +494,24 @@ SELECT pg_catalog.pg_extension_config_dump('chat.kpi_pairs', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_bookings', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_booking_chats', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.kpi_reactivations', '');
+
+-- the row of figures chat.kpis() and chat.stylist_kpis() return, one a
+-- period (README defines each)
+CREATE TYPE chat.kpi_figures AS (
+    period_from date, period_to date, days integer,
+    active_conversations bigint, messages bigint, customer_messages bigint,
+    stylist_messages bigint, messages_per_active_conversation_month numeric,
+    avg_conversation_longevity_days numeric, multi_booking_rate numeric,
+    bookings_per_conversation numeric, bookings_spanned_per_conversation numeric,
+    avg_relationship_duration_days numeric,
+    customer_responses bigint, customer_response_median_s numeric,
+    customer_response_p90_s numeric,
+    stylist_responses bigint, stylist_response_median_s numeric,
+    stylist_response_p90_s numeric,
+    bookings_chatted bigint, rebooking_rate_chatted numeric,
+    bookings_not_chatted bigint, rebooking_rate_not_chatted numeric,
+    reactivation_attempts bigint, reactivation_rate numeric,
+    repeat_bookings bigint, repeat_bookings_after_chat_rate numeric
+);
+COMMENT ON TYPE chat.kpi_figures IS
+'One row of relationship KPIs for a period, as chat.kpis() and chat.stylist_kpis() return it.';
