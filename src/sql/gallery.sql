@@ -51,11 +51,6 @@ BEGIN
     PERFORM chat._participant_chat(p_chat);
     v_cleared := chat._cleared_seq(p_chat, v_actor);
     p_max := chat._check_max_rows($3);
-    IF $2 IS NOT NULL AND $2 < 1 THEN
-        RAISE EXCEPTION 'before_seq must be positive, not %', $2
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass the seq of the last image of the previous page, or NULL for the newest images.';
-    END IF;
     IF $4 IS NOT NULL AND ($2 IS NULL OR $4 NOT BETWEEN 1 AND 10) THEN
         RAISE EXCEPTION 'before_position must be between 1 and 10 and come with before_seq'
             USING ERRCODE = 'invalid_parameter_value',

@@ -159,8 +159,10 @@ BEGIN
          WHERE u.sender_id IS NOT NULL
     ), c AS (
         SELECT u.chat_id, u.customer_id, u.stylist_id, min(u.seq) AS first_seq,
-               coalesce((SELECT k.noted_seq FROM chat.kpi_chats k WHERE k.chat_id = u.chat_id), 0)
-                   AS noted_seq
+               -- a chat not counted yet: from its lowest seq (history
+               -- imported by chat.consolidate_legacy() is below 1)
+               coalesce((SELECT k.noted_seq FROM chat.kpi_chats k WHERE k.chat_id = u.chat_id),
+                        -9223372036854775808) AS noted_seq
           FROM u GROUP BY u.chat_id, u.customer_id, u.stylist_id
     ), todo AS (
         SELECT u.chat_id, u.seq, u.sender_id, u.customer_id, u.stylist_id, u.at

@@ -79,10 +79,6 @@ DECLARE
     p_before bigint := coalesce($3, 9223372036854775807);
     p_max integer := chat._check_max_rows($4);
 BEGIN
-    IF p_before < 1 THEN
-        RAISE EXCEPTION 'before_seq must be positive, not %', p_before
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     IF NOT EXISTS (SELECT FROM chat.chats c WHERE c.chat_id = p_chat) THEN
         RAISE EXCEPTION 'chat % does not exist', p_chat
             USING ERRCODE = 'invalid_parameter_value';

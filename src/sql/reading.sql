@@ -65,11 +65,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM chat.require_actor();
-    IF $2 IS NOT NULL AND $2 < 1 THEN
-        RAISE EXCEPTION 'before_seq must be positive, not %', $2
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass the smallest seq of the previous page, or NULL for the newest messages.';
-    END IF;
     RETURN QUERY
     SELECT * FROM chat._messages($1, NULL, coalesce($2, 9223372036854775807), $3, true);
 END

@@ -351,30 +351,26 @@ DECLARE
     v_found bigint;
     v_cleared bigint;
 BEGIN
-    IF p_before < 1 THEN
-        RAISE EXCEPTION 'before_seq must be positive, not %', p_before
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass the smallest seq of the previous page, or NULL for the newest matches.';
-    END IF;
     v_q := chat._search_query($2);
     PERFORM chat._participant_chat(p_chat);
     v_cleared := chat._cleared_seq(p_chat, v_actor);
 
     -- the newest 400 messages below before_seq, read by the primary key and
-    -- tested one by one: a frequent word fills the page here
+    -- tested one by one: a frequent word fills the page here (fewer than
+    -- 400: all of them, and nothing is left for the index)
     SELECT m.seq INTO v_low
       FROM chat.chat_messages m
      WHERE m.chat_id = p_chat AND m.seq < p_before
      ORDER BY m.seq DESC
     OFFSET 399 LIMIT 1;
-    v_low := coalesce(v_low, 0);
     RETURN QUERY
     SELECT w.seq, w.sender_id, w.created_at, w.booking_id,
            chat._search_snippet(w.body, v_q.words, v_q.prefix),
            CASE WHEN w.reply_to_seq IS NOT NULL THEN chat._reply_ref(p_chat, w.reply_to_seq) END
       FROM (SELECT m.seq, m.sender_id, m.created_at, m.booking_id, m.body, m.reply_to_seq
               FROM chat.chat_messages m
-             WHERE m.chat_id = p_chat AND m.seq < p_before AND m.seq >= v_low
+             WHERE m.chat_id = p_chat AND m.seq < p_before
+               AND m.seq >= coalesce(v_low, -9223372036854775808)
                AND m.deleted_at IS NULL AND m.hidden_at IS NULL
                AND m.seq > v_cleared     -- nothing the actor cleared (clear_history())
                AND chat._search_words(m.body) @@ v_q.tsq
@@ -382,7 +378,7 @@ BEGIN
              LIMIT p_max) AS w
      ORDER BY w.seq DESC;
     GET DIAGNOSTICS v_found = ROW_COUNT;
-    IF v_found >= p_max OR v_low <= 1 THEN
+    IF v_found >= p_max OR v_low IS NULL THEN
         RETURN;
     END IF;
 

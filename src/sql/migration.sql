@@ -1,0 +1,414 @@
+/*
+ * Migration of booking-based chats: the platform's old chat kept one
+ * thread per booking; here a customer and a stylist have one chat.
+ *
+ * The application loads the old messages into chat.legacy_messages (the
+ * staging table: legacy id, legacy thread id, booking, sender, body, sent
+ * at, attachments as JSON), then an admin runs
+ * CALL chat.consolidate_legacy(dry_run => false).
+ *
+ * Which pair.  A thread belongs to the pair of the booking that its
+ * earliest row naming a known booking names; the bookings must be loaded
+ * first (chat.upsert_booking()).  A row naming a booking of another pair,
+ * or sent by somebody who is not one of the pair, is not imported.
+ *
+ * Where.  A chat's seqs from 1 up are what was sent in it; clients hold
+ * them, so they never change.  Imported messages go below: the newest at
+ * the seq under the chat's lowest (0 in a chat without imports), older
+ * ones further down, each with its original time (created_at) and its
+ * booking.  So a chat reads in time order from its oldest imported
+ * message to its newest message, seqs held by clients stay valid, and
+ * imported messages are below every read and delivery mark: nobody's
+ * inbox counts them unread, chat.catch_up() and chat.undelivered() do not
+ * hand them out again, the relay worker never notifies them.  They are
+ * read with chat.history(), which pages on below seq 1.  A row later than
+ * the chat's lowest message (the pair already talked here before that
+ * time, or a row loaded after its pair's history was imported) cannot be
+ * put in time order and is reported as out_of_order, not imported.
+ *
+ * A chat's "nothing cleared" is its lowest seq - 1: an import lowers a
+ * participant's cleared seq with it while it is that (0 when no message
+ * was imported), and leaves a history the participant cleared cleared.
+ *
+ * Batches.  chat.consolidate_legacy() is a procedure: it classifies every
+ * staged row once into chat.legacy_plan (a transaction of its own), then
+ * imports the plan a batch at a time, newest first in each chat, each
+ * batch a transaction that locks the chats it writes to until it commits.
+ * A cancel or a crash loses at most the batch under way; a new run
+ * classifies again and imports what is missing: chat.legacy_imports
+ * records each legacy id imported, which is never imported twice.  Runs
+ * take turns a batch at a time (an advisory lock).
+ */
+
+CREATE OR REPLACE FUNCTION chat._legacy_content_problem(body text, attachments jsonb,
+                                                        OUT problem text, OUT detail text)
+LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    -- the checks of chat.send_message(), their errors turned into a report
+    BEGIN
+        n := chat._check_attachments(attachments);
+    EXCEPTION WHEN invalid_parameter_value THEN
+        problem := 'invalid_attachment';
+        detail := SQLERRM;
+        RETURN;
+    END;
+    BEGIN
+        PERFORM chat._check_body(body, n);
+    EXCEPTION WHEN invalid_parameter_value OR null_value_not_allowed
+                   OR string_data_right_truncation THEN
+        problem := 'invalid_body';
+        detail := SQLERRM;
+    END;
+END
+$$;
+
+COMMENT ON FUNCTION chat._legacy_content_problem(text, jsonb) IS
+'What is wrong with a legacy message''s body or attachments, by the checks of send_message(), or NULLs. Internal.';
+REVOKE ALL ON FUNCTION chat._legacy_content_problem(text, jsonb) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._legacy_classified()
+RETURNS TABLE (staged_id bigint, legacy_id text, legacy_thread_id text, chat_id uuid,
+               customer_id uuid, stylist_id uuid, sent_at timestamptz, imported boolean,
+               problem text, detail text)
+LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+    WITH staged AS (
+        SELECT s.*, row_number() OVER (PARTITION BY s.legacy_id ORDER BY s.staged_id) AS copy,
+               min(s.staged_id) OVER (PARTITION BY s.legacy_id) AS first_staged
+          FROM chat.legacy_messages s
+    ), threads AS (
+        -- a thread's pair: the pair of the booking of its earliest row
+        -- that names a known one
+        SELECT DISTINCT ON (s.legacy_thread_id) s.legacy_thread_id, b.customer_id, b.stylist_id,
+               chat.pair_chat_id(b.customer_id, b.stylist_id) AS chat_id
+          FROM chat.legacy_messages s
+          JOIN chat.bookings b ON b.id = s.booking_id
+         WHERE s.legacy_thread_id IS NOT NULL
+         ORDER BY s.legacy_thread_id, s.sent_at, s.staged_id
+    ), lowest AS (
+        -- each chat's lowest message: nothing later goes below it
+        SELECT p.chat_id, l.seq, l.created_at
+          FROM (SELECT DISTINCT t.chat_id FROM threads t) p
+          JOIN LATERAL (SELECT m.seq, m.created_at FROM chat.chat_messages m
+                         WHERE m.chat_id = p.chat_id
+                         ORDER BY m.seq LIMIT 1) l ON true
+    )
+    SELECT s.staged_id, s.legacy_id, s.legacy_thread_id, t.chat_id, t.customer_id, t.stylist_id,
+           s.sent_at, i.imported, x.problem, x.detail
+      FROM staged s
+      LEFT JOIN threads t ON t.legacy_thread_id = s.legacy_thread_id
+      LEFT JOIN chat.bookings b ON b.id = s.booking_id
+      LEFT JOIN chat.profiles sp ON sp.id = s.sender_id
+      LEFT JOIN lowest lo ON lo.chat_id = t.chat_id
+      CROSS JOIN LATERAL (SELECT s.copy = 1 AND EXISTS (SELECT FROM chat.legacy_imports li
+                                                          WHERE li.legacy_id = s.legacy_id)
+                                 AS imported) i
+      -- the checks of body and attachments; the common case, a line of
+      -- text, needs no call
+      LEFT JOIN LATERAL (SELECT * FROM chat._legacy_content_problem(s.body, s.attachments)
+                          WHERE NOT i.imported
+                            AND NOT (s.attachments IS NULL AND char_length(s.body) BETWEEN 1 AND 4000
+                                     AND btrim(s.body, E' \t\n\r') <> '')) c ON true
+      -- the first problem found, in this order; none for a row imported
+      LEFT JOIN LATERAL (
+          SELECT CASE
+                   WHEN s.legacy_id IS NULL OR s.legacy_thread_id IS NULL
+                        OR s.sender_id IS NULL OR s.sent_at IS NULL THEN 'missing_field'
+                   WHEN s.copy > 1 THEN 'duplicate_legacy_id'
+                   WHEN s.sent_at > now() THEN 'invalid_time'
+                   WHEN s.booking_id IS NOT NULL AND b.id IS NULL THEN 'unknown_booking'
+                   WHEN t.chat_id IS NULL THEN 'unknown_pair'
+                   WHEN b.id IS NOT NULL AND (b.customer_id, b.stylist_id) <> (t.customer_id, t.stylist_id)
+                        THEN 'booking_of_another_pair'
+                   WHEN sp.id IS NULL THEN 'unknown_profile'
+                   WHEN s.sender_id NOT IN (t.customer_id, t.stylist_id) THEN 'sender_not_in_pair'
+                   WHEN c.problem IS NOT NULL THEN c.problem
+                   WHEN s.sent_at > lo.created_at THEN 'out_of_order'
+                 END AS problem,
+                 CASE
+                   WHEN s.legacy_id IS NULL OR s.legacy_thread_id IS NULL
+                        OR s.sender_id IS NULL OR s.sent_at IS NULL
+                        THEN concat_ws(', ', CASE WHEN s.legacy_id IS NULL THEN 'legacy_id' END,
+                                       CASE WHEN s.legacy_thread_id IS NULL THEN 'legacy_thread_id' END,
+                                       CASE WHEN s.sender_id IS NULL THEN 'sender_id' END,
+                                       CASE WHEN s.sent_at IS NULL THEN 'sent_at' END) || ' missing'
+                   WHEN s.copy > 1 THEN format('legacy id %s is also staged row %s, which is the one imported',
+                                               s.legacy_id, s.first_staged)
+                   WHEN s.sent_at > now() THEN format('sent_at %s is in the future', s.sent_at)
+                   WHEN s.booking_id IS NOT NULL AND b.id IS NULL
+                        THEN format('booking %s is not in chat.bookings: load it with chat.upsert_booking() first',
+                                    s.booking_id)
+                   WHEN t.chat_id IS NULL
+                        THEN format('no row of thread %s names a known booking, so its customer and stylist are unknown',
+                                    s.legacy_thread_id)
+                   WHEN b.id IS NOT NULL AND (b.customer_id, b.stylist_id) <> (t.customer_id, t.stylist_id)
+                        THEN format('booking %s is of customer %s and stylist %s; thread %s is of customer %s and stylist %s',
+                                    b.id, b.customer_id, b.stylist_id, s.legacy_thread_id, t.customer_id, t.stylist_id)
+                   WHEN sp.id IS NULL THEN format('sender %s is not a profile: load it with chat.upsert_profile() first',
+                                                  s.sender_id)
+                   WHEN s.sender_id NOT IN (t.customer_id, t.stylist_id)
+                        THEN format('sender %s is neither customer %s nor stylist %s of thread %s',
+                                    s.sender_id, t.customer_id, t.stylist_id, s.legacy_thread_id)
+                   WHEN c.problem IS NOT NULL THEN c.detail
+                   WHEN s.sent_at > lo.created_at
+                        THEN format('sent_at %s is later than message %s of the chat (%s): imported history goes below it, in time order',
+                                    s.sent_at, lo.seq, lo.created_at)
+                 END AS detail
+           WHERE NOT i.imported
+      ) x ON true
+$$;
+
+COMMENT ON FUNCTION chat._legacy_classified() IS
+'Every staged legacy message with its pair''s chat, whether it is imported, and otherwise the first problem that stops its import (NULL: none). Internal.';
+REVOKE ALL ON FUNCTION chat._legacy_classified() FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.legacy_report()
+RETURNS TABLE (customer_id uuid, stylist_id uuid, chat_id uuid, threads bigint, messages bigint,
+               imported bigint, to_import bigint, problems bigint, first_sent_at timestamptz,
+               last_sent_at timestamptz)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM chat._require_admin();
+    RETURN QUERY
+    SELECT k.customer_id, k.stylist_id, k.chat_id, count(DISTINCT k.legacy_thread_id),
+           count(*), count(*) FILTER (WHERE k.imported),
+           count(*) FILTER (WHERE NOT k.imported AND k.problem IS NULL),
+           count(*) FILTER (WHERE k.problem IS NOT NULL),
+           min(k.sent_at), max(k.sent_at)
+      FROM chat._legacy_classified() k
+     GROUP BY k.customer_id, k.stylist_id, k.chat_id
+     ORDER BY k.customer_id, k.stylist_id;
+END
+$$;
+
+COMMENT ON FUNCTION chat.legacy_report() IS
+'For admins: per customer-stylist pair (NULLs: rows whose pair is unknown), the staged legacy messages and threads, how many are imported, how many chat.consolidate_legacy() would import, and how many it cannot (chat.legacy_problems() says why). Writes nothing.';
+REVOKE ALL ON FUNCTION chat.legacy_report() FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.legacy_report() TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.legacy_problems()
+RETURNS TABLE (staged_id bigint, legacy_id text, legacy_thread_id text, customer_id uuid,
+               stylist_id uuid, problem text, detail text)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM chat._require_admin();
+    RETURN QUERY
+    SELECT k.staged_id, k.legacy_id, k.legacy_thread_id, k.customer_id, k.stylist_id,
+           k.problem, k.detail
+      FROM chat._legacy_classified() k
+     WHERE k.problem IS NOT NULL
+     ORDER BY k.staged_id;
+END
+$$;
+
+COMMENT ON FUNCTION chat.legacy_problems() IS
+'For admins: every staged legacy message that chat.consolidate_legacy() does not import, with the problem (missing_field, duplicate_legacy_id, invalid_time, unknown_booking, unknown_pair, booking_of_another_pair, unknown_profile, sender_not_in_pair, invalid_body, invalid_attachment, out_of_order) and what it is. Writes nothing.';
+REVOKE ALL ON FUNCTION chat.legacy_problems() FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.legacy_problems() TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat._consolidate_start(dry_run boolean, batch_size integer,
+                                                   OUT pairs bigint, OUT messages bigint,
+                                                   OUT already_imported bigint, OUT problems bigint)
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM chat._require_admin();
+    PERFORM chat._require_arg(dry_run, 'dry_run');
+    IF chat._require_arg(batch_size, 'batch_size') NOT BETWEEN 1 AND 100000 THEN
+        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', batch_size
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A batch is a transaction: its chats wait for it to commit.';
+    END IF;
+    -- the runs take turns: one classifies while none imports
+    PERFORM pg_advisory_xact_lock(hashtext('stylist_chat.consolidate_legacy'));
+    IF NOT dry_run THEN
+        DELETE FROM chat.legacy_plan;
+    END IF;
+    WITH k AS MATERIALIZED (
+        SELECT * FROM chat._legacy_classified()
+    ), plan AS (
+        INSERT INTO chat.legacy_plan (chat_id, sent_at, staged_id, customer_id, stylist_id)
+        SELECT k.chat_id, k.sent_at, k.staged_id, k.customer_id, k.stylist_id
+          FROM k
+         WHERE NOT dry_run AND NOT k.imported AND k.problem IS NULL
+    )
+    SELECT count(DISTINCT k.chat_id) FILTER (WHERE NOT k.imported AND k.problem IS NULL),
+           count(*) FILTER (WHERE NOT k.imported AND k.problem IS NULL),
+           count(*) FILTER (WHERE k.imported),
+           count(*) FILTER (WHERE k.problem IS NOT NULL)
+      INTO pairs, messages, already_imported, problems
+      FROM k;
+END
+$$;
+
+COMMENT ON FUNCTION chat._consolidate_start(boolean, integer) IS
+'The first step of chat.consolidate_legacy(): checks the caller and the arguments, classifies every staged row and, unless a dry run, plans the import of the good ones. Returns the totals. Internal.';
+REVOKE ALL ON FUNCTION chat._consolidate_start(boolean, integer) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat._consolidate_start(boolean, integer) TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat._consolidate_batch(batch_size integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '10s'
+AS $$
+DECLARE
+    v_ids bigint[];
+    v_chats uuid[];
+    v_new uuid;
+    v_count integer;
+BEGIN
+    PERFORM chat._require_admin();
+    IF chat._require_arg(batch_size, 'batch_size') NOT BETWEEN 1 AND 100000 THEN
+        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', batch_size
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('stylist_chat.consolidate_legacy'));
+
+    -- the batch: the next rows of the plan, a chat's newest first, so that
+    -- a chat cut between two batches goes on below what the first put in
+    SELECT array_agg(p.staged_id), array_agg(DISTINCT p.chat_id)
+      INTO v_ids, v_chats
+      FROM (SELECT p.staged_id, p.chat_id FROM chat.legacy_plan p
+             ORDER BY p.chat_id DESC, p.sent_at DESC, p.staged_id DESC
+             LIMIT batch_size) p;
+    IF v_ids IS NULL THEN
+        RETURN 0;
+    END IF;
+
+    -- the pairs' chats, made where missing, then locked in one order:
+    -- their senders wait for this batch to commit, no longer
+    FOR v_new IN
+        INSERT INTO chat.chats (chat_id, customer_id, stylist_id)
+        SELECT DISTINCT p.chat_id, p.customer_id, p.stylist_id
+          FROM chat.legacy_plan p
+         WHERE p.chat_id = ANY (v_chats) AND p.staged_id = ANY (v_ids)
+        ON CONFLICT DO NOTHING
+        RETURNING chat_id
+    LOOP
+        PERFORM chat._relay_change('chat_created', v_new, NULL);
+    END LOOP;
+    PERFORM FROM chat.chats c WHERE c.chat_id = ANY (v_chats) ORDER BY c.chat_id FOR NO KEY UPDATE;
+
+    WITH b AS (
+        SELECT p.chat_id, s.*
+          FROM chat.legacy_plan p
+          JOIN chat.legacy_messages s ON s.staged_id = p.staged_id
+         WHERE p.chat_id = ANY (v_chats) AND p.staged_id = ANY (v_ids)
+    ), base AS (
+        -- below the chat's lowest message, and never above 0
+        SELECT x.chat_id,
+               least(coalesce((SELECT min(m.seq) FROM chat.chat_messages m WHERE m.chat_id = x.chat_id), 1), 1) AS base
+          FROM unnest(v_chats) AS x(chat_id)
+    ), numbered AS (
+        SELECT b.*, base.base,
+               base.base - row_number() OVER (PARTITION BY b.chat_id ORDER BY b.sent_at DESC, b.staged_id DESC) AS seq,
+               CASE WHEN b.attachments IS NULL THEN 0
+                    ELSE chat._check_attachments(b.attachments) END AS attachment_count
+          FROM b JOIN base ON base.chat_id = b.chat_id
+    ), msgs AS (
+        INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id, attachment_count,
+                                        created_at)
+        SELECT n.chat_id, n.seq, n.sender_id, chat._check_body(n.body, n.attachment_count),
+               n.booking_id, n.attachment_count, n.sent_at
+          FROM numbered n
+    ), media AS (
+        INSERT INTO chat.media (chat_id, seq, position, storage_key, content_type, byte_size,
+                                width, height, created_at)
+        SELECT n.chat_id, n.seq, a.ord, a.e->>'storage_key', a.e->>'content_type',
+               (a.e->>'byte_size')::numeric::bigint, (a.e->>'width')::numeric::integer,
+               (a.e->>'height')::numeric::integer, n.sent_at
+          FROM numbered n
+          CROSS JOIN LATERAL jsonb_array_elements(n.attachments) WITH ORDINALITY AS a(e, ord)
+         WHERE n.attachment_count > 0
+    ), imports AS (
+        INSERT INTO chat.legacy_imports (legacy_id, chat_id, seq, legacy_thread_id)
+        SELECT n.legacy_id, n.chat_id, n.seq, n.legacy_thread_id
+          FROM numbered n
+    ), done AS (
+        DELETE FROM chat.legacy_plan p
+         WHERE p.chat_id = ANY (v_chats) AND p.staged_id = ANY (v_ids)
+    ), heads AS (
+        -- a participant's "nothing cleared" moves down with the lowest
+        -- seq; the chat's last activity is its newest imported message
+        -- until something is sent in it
+        UPDATE chat.chats c
+           SET customer_cleared_seq = CASE WHEN c.customer_cleared_seq = n.base - 1
+                                           THEN n.low - 1 ELSE c.customer_cleared_seq END,
+               stylist_cleared_seq = CASE WHEN c.stylist_cleared_seq = n.base - 1
+                                          THEN n.low - 1 ELSE c.stylist_cleared_seq END,
+               last_message_at = coalesce(c.last_message_at, n.newest)
+          FROM (SELECT n.chat_id, n.base, min(n.seq) AS low, max(n.sent_at) AS newest
+                  FROM numbered n GROUP BY n.chat_id, n.base) n
+         WHERE c.chat_id = n.chat_id
+    )
+    SELECT count(*) INTO v_count FROM numbered;
+    RETURN v_count;
+END
+$$;
+
+COMMENT ON FUNCTION chat._consolidate_batch(integer) IS
+'One batch of chat.consolidate_legacy(): imports the next batch_size planned legacy messages below their chats'' lowest seqs and returns how many (0: none left). Internal.';
+REVOKE ALL ON FUNCTION chat._consolidate_batch(integer) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat._consolidate_batch(integer) TO chat_service;
+
+-- A procedure, so that each batch commits: it runs with the caller's
+-- rights (transaction control forbids SECURITY DEFINER and SET), and each
+-- step it calls checks that the actor is an admin
+CREATE OR REPLACE PROCEDURE chat.consolidate_legacy(dry_run boolean DEFAULT true,
+                                                    batch_size integer DEFAULT 10000,
+                                                    INOUT pairs bigint DEFAULT NULL,
+                                                    INOUT messages bigint DEFAULT NULL,
+                                                    INOUT already_imported bigint DEFAULT NULL,
+                                                    INOUT problems bigint DEFAULT NULL,
+                                                    INOUT batches integer DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_actor uuid := chat.current_actor();
+    v_n integer;
+BEGIN
+    SELECT s.pairs, s.messages, s.already_imported, s.problems
+      INTO pairs, messages, already_imported, problems
+      FROM chat._consolidate_start(dry_run, batch_size) s;
+    batches := 0;
+    IF dry_run THEN
+        RETURN;
+    END IF;
+    messages := 0;
+    LOOP
+        COMMIT;
+        -- an actor chosen for the transaction ends with it: the same again
+        IF chat.current_actor() IS DISTINCT FROM v_actor THEN
+            PERFORM chat.act_as(v_actor);
+        END IF;
+        v_n := chat._consolidate_batch(batch_size);
+        EXIT WHEN v_n = 0;
+        messages := messages + v_n;
+        batches := batches + 1;
+    END LOOP;
+    IF messages > 0 THEN
+        RAISE NOTICE 'imported % legacy messages in % batches', messages, batches
+            USING HINT = 'chat.rebuild_kpis() counts them in the KPIs.';
+    END IF;
+END
+$$;
+
+COMMENT ON PROCEDURE chat.consolidate_legacy(boolean, integer, bigint, bigint, bigint, bigint, integer) IS
+'For admins: imports the staged legacy messages (chat.legacy_messages) into their pairs'' chats, below each chat''s lowest seq, in time order, batch_size at a time, each batch committed. Returns the pairs and messages to import (dry run, the default: nothing is written) or imported, those imported before, those with a problem (chat.legacy_problems()), and the batches. Idempotent and resumable: run it again after a cancel or a crash. CALL it outside a transaction block.';
+REVOKE ALL ON PROCEDURE chat.consolidate_legacy(boolean, integer, bigint, bigint, bigint, bigint, integer)
+  FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON PROCEDURE chat.consolidate_legacy(boolean, integer, bigint, bigint, bigint, bigint, integer)
+  TO chat_service;
