@@ -142,9 +142,6 @@ ROLLBACK TO s;
 SELECT * FROM chat.search(:'gia_wes', 'shampoo', 0);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK TO s;
-SELECT * FROM chat.search(:'gia_wes', 'shampoo', 20, 0);
-\echo SQLSTATE :LAST_ERROR_SQLSTATE
-ROLLBACK TO s;
 SELECT * FROM chat.search_all('shampoo', 20, now());
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK TO s;

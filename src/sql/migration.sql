@@ -110,7 +110,8 @@ AS $$
       -- text, needs no call
       LEFT JOIN LATERAL (SELECT * FROM chat._legacy_content_problem(s.body, s.attachments)
                           WHERE NOT i.imported
-                            AND NOT (s.attachments IS NULL AND char_length(s.body) BETWEEN 1 AND 4000
+                            AND NOT (s.attachments IS NULL AND s.body IS NOT NULL
+                                     AND char_length(s.body) BETWEEN 1 AND 4000
                                      AND btrim(s.body, E' \t\n\r') <> '')) c ON true
       -- the first problem found, in this order; none for a row imported
       LEFT JOIN LATERAL (
@@ -334,8 +335,8 @@ BEGIN
           CROSS JOIN LATERAL jsonb_array_elements(n.attachments) WITH ORDINALITY AS a(e, ord)
          WHERE n.attachment_count > 0
     ), imports AS (
-        INSERT INTO chat.legacy_imports (legacy_id, chat_id, seq, legacy_thread_id)
-        SELECT n.legacy_id, n.chat_id, n.seq, n.legacy_thread_id
+        INSERT INTO chat.legacy_imports (chat_id, seq, legacy_id, legacy_thread_id)
+        SELECT n.chat_id, n.seq, n.legacy_id, n.legacy_thread_id
           FROM numbered n
     ), done AS (
         DELETE FROM chat.legacy_plan p

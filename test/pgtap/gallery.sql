@@ -114,9 +114,8 @@ SELECT is((SELECT count(*) FROM chat.gallery(pg_temp.chat_of('alice', 'sam'), 6,
 -- Bad input: one line, a SQLSTATE.
 SELECT is(pg_temp.error_of($$SELECT * FROM chat.gallery(pg_temp.chat_of('alice', 'sam'), max_rows => 0)$$),
           '22023: max_rows must be between 1 and 1000, not 0', 'max_rows 0');
-SELECT is(pg_temp.error_of($$SELECT * FROM chat.gallery(pg_temp.chat_of('alice', 'sam'), 0)$$),
-          '22023: before_seq must be positive, not 0 (hint: Pass the seq of the last image of the previous page, or NULL for the newest images.)',
-          'before_seq 0');
+SELECT is((SELECT count(*) FROM chat.gallery(pg_temp.chat_of('alice', 'sam'), 0)), 0::bigint,
+          'before_seq 0: nothing, in a chat without imported history (below seq 1)');
 SELECT is(pg_temp.error_of($$SELECT * FROM chat.gallery(pg_temp.chat_of('alice', 'sam'), before_position => 2)$$),
           '22023: before_position must be between 1 and 10 and come with before_seq (hint: Pass the seq and position of the last image of the previous page.)',
           'before_position without before_seq');

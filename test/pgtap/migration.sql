@@ -20,7 +20,7 @@
 --      search, KPIs) and who may run the import.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(74);
+SELECT plan(75);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -70,7 +70,8 @@ VALUES
     ('P10', 'T1', pg_temp.id('b1'), pg_temp.id('alice'), repeat('x', 4001), '2024-01-01 09:30+00', NULL),
     ('P11', 'T1', pg_temp.id('b1'), pg_temp.id('alice'), 'html', '2024-01-01 09:30+00',
      '[{"storage_key": "a", "content_type": "text/html", "byte_size": 1, "width": 1, "height": 1}]'),
-    ('P12', 'T1', pg_temp.id('b1'), pg_temp.id('alice'), 'not an array', '2024-01-01 09:30+00', '{"a": 1}');
+    ('P12', 'T1', pg_temp.id('b1'), pg_temp.id('alice'), 'not an array', '2024-01-01 09:30+00', '{"a": 1}'),
+    ('P13', 'T1', pg_temp.id('b1'), pg_temp.id('alice'), NULL, '2024-01-01 09:30+00', NULL);
 
 -- 1. problems and the report (as an admin)
 SELECT chat.act_as(pg_temp.id('ada'));
@@ -79,7 +80,8 @@ SELECT results_eq(
     $$VALUES ('-', 'missing_field'), ('L1', 'duplicate_legacy_id'), ('P3', 'invalid_time'),
              ('P4', 'unknown_booking'), ('P5', 'unknown_pair'), ('P6', 'booking_of_another_pair'),
              ('P7', 'unknown_profile'), ('P8', 'sender_not_in_pair'), ('P9', 'invalid_body'),
-             ('P10', 'invalid_body'), ('P11', 'invalid_attachment'), ('P12', 'invalid_attachment')$$,
+             ('P10', 'invalid_body'), ('P11', 'invalid_attachment'), ('P12', 'invalid_attachment'),
+             ('P13', 'invalid_body')$$,
     'legacy_problems() names every problem, a row each, in the order of loading');
 SELECT is((SELECT detail FROM chat.legacy_problems() WHERE legacy_id IS NULL),
           'legacy_id missing', 'missing_field says which field');
@@ -90,6 +92,8 @@ SELECT matches((SELECT detail FROM chat.legacy_problems() WHERE legacy_id = 'P6'
                'booking_of_another_pair says whose booking it is');
 SELECT is((SELECT detail FROM chat.legacy_problems() WHERE legacy_id = 'P10'),
           'message body is too long (4001 characters)', 'invalid_body gives send_message''s reason');
+SELECT is((SELECT detail FROM chat.legacy_problems() WHERE legacy_id = 'P13'),
+          'body must not be null', 'a row with neither body nor attachments is invalid_body');
 SELECT is((SELECT detail FROM chat.legacy_problems() WHERE legacy_id = 'P12'),
           'attachments must be a JSON array', 'invalid_attachment gives send_message''s reason');
 SELECT is((SELECT count(*) FROM chat.legacy_problems() WHERE customer_id IS NULL), 2::bigint,
@@ -98,7 +102,7 @@ SELECT is((SELECT count(*) FROM chat.legacy_problems() WHERE customer_id IS NULL
 SELECT results_eq(
     $$SELECT customer_id, stylist_id, threads, messages, imported, to_import, problems
         FROM chat.legacy_report()$$,
-    $$VALUES (pg_temp.id('alice'), pg_temp.id('sam'), 2::bigint, 15::bigint, 0::bigint, 5::bigint, 10::bigint),
+    $$VALUES (pg_temp.id('alice'), pg_temp.id('sam'), 2::bigint, 16::bigint, 0::bigint, 5::bigint, 11::bigint),
              (pg_temp.id('carol'), pg_temp.id('sue'), 1, 2, 0, 2, 0),
              (NULL, NULL, 2, 2, 0, 0, 2)$$,
     'legacy_report(): per pair, its threads, rows, what is imported, to import and not importable');
@@ -114,7 +118,7 @@ END
 $$;
 CREATE TEMP TABLE before_dry AS
     SELECT (SELECT count(*) FROM chat.chat_messages) AS messages, (SELECT count(*) FROM chat.chats) AS chats;
-SELECT is(pg_temp.dry_run(), 'pairs 2, messages 7, already imported 0, problems 12, batches 0',
+SELECT is(pg_temp.dry_run(), 'pairs 2, messages 7, already imported 0, problems 13, batches 0',
           'the dry run counts the pairs and messages it would import and the problems');
 SELECT is((SELECT count(*) FROM chat.chat_messages), (SELECT messages FROM before_dry), 'the dry run writes no message');
 SELECT is((SELECT count(*) FROM chat.chats), (SELECT chats FROM before_dry), 'the dry run opens no chat');
@@ -140,7 +144,7 @@ BEGIN
                   s.messages, total, batches, s.already_imported, s.problems);
 END
 $$;
-SELECT is(pg_temp.import(2), 'planned 7, imported 7 in 4 batches, already imported 0, problems 12',
+SELECT is(pg_temp.import(2), 'planned 7, imported 7 in 4 batches, already imported 0, problems 13',
           'the import takes the planned rows in batches');
 
 SELECT results_eq(
@@ -218,15 +222,15 @@ SELECT is((SELECT count(*) FROM chat.catch_up()), 0::bigint, 'and catch_up() has
 
 -- 4. again: nothing twice
 SELECT chat.act_as(pg_temp.id('ada'));
-SELECT is(pg_temp.import(2), 'planned 0, imported 0 in 0 batches, already imported 7, problems 12',
+SELECT is(pg_temp.import(2), 'planned 0, imported 0 in 0 batches, already imported 7, problems 13',
           'a second run imports nothing again');
-SELECT is(pg_temp.dry_run(), 'pairs 0, messages 0, already imported 7, problems 12, batches 0',
+SELECT is(pg_temp.dry_run(), 'pairs 0, messages 0, already imported 7, problems 13, batches 0',
           'and its dry run says so');
 -- the same file loaded again
 INSERT INTO chat.legacy_messages (legacy_id, legacy_thread_id, booking_id, sender_id, body, sent_at, attachments)
 SELECT legacy_id, legacy_thread_id, booking_id, sender_id, body, sent_at, attachments
   FROM chat.legacy_messages WHERE legacy_id LIKE 'L_';
-SELECT is(pg_temp.import(2), 'planned 0, imported 0 in 0 batches, already imported 7, problems 20',
+SELECT is(pg_temp.import(2), 'planned 0, imported 0 in 0 batches, already imported 7, problems 21',
           'loading the file again imports nothing twice: the copies are duplicates');
 -- emptied and loaded again
 CREATE TEMP TABLE staged AS SELECT * FROM chat.legacy_messages;

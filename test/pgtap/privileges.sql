@@ -423,6 +423,8 @@ SELECT results_eq(
              ('chat._admin_messages()'),
              ('chat._admin_reports()'),
              ('chat._audit_log()'),
+             ('chat._consolidate_batch(integer)'),
+             ('chat._consolidate_start(boolean,integer)'),
              ('chat._my_chats()'),
              ('chat._my_media()'),
              ('chat._my_messages()'),
@@ -439,6 +441,7 @@ SELECT results_eq(
              ('chat.claim_notifications(integer,interval)'),
              ('chat.clear_history(uuid)'),
              ('chat.complete_notification(bigint)'),
+             ('chat.consolidate_legacy(boolean,integer,bigint,bigint,bigint,bigint,integer)'),
              ('chat.current_actor()'),
              ('chat.delete_message(uuid,bigint)'),
              ('chat.edit_message(uuid,bigint,text)'),
@@ -453,6 +456,8 @@ SELECT results_eq(
              ('chat.issue_login_token(uuid,interval)'),
              ('chat.issue_token(uuid,interval)'),
              ('chat.kpis(date,date)'),
+             ('chat.legacy_problems()'),
+             ('chat.legacy_report()'),
              ('chat.listen()'),
              ('chat.listen_channel()'),
              ('chat.mark_read(uuid,bigint)'),
@@ -489,7 +494,7 @@ SELECT results_eq(
              ('chat.unreact(uuid,bigint,text)'),
              ('chat.upsert_booking(uuid,uuid,uuid,text,timestamp with time zone,text)'),
              ('chat.upsert_profile(uuid,text,text)')$$,
-    'chat_service may execute exactly the API functions (and the functions of the views)');
+    'chat_service may execute exactly the API functions (and the functions of the views, and the two steps of consolidate_legacy, which runs with its caller''s rights)');
 SELECT results_eq(
     $$SELECT c.relname::text COLLATE "default",
              has_table_privilege('regress_app', c.oid, 'SELECT'),
@@ -517,6 +522,9 @@ SELECT results_eq(
              ('kpi_responses', false, false),
              ('kpi_stylist_days', false, false),
              ('kpi_stylist_responses', false, false),
+             ('legacy_imports', false, false),
+             ('legacy_messages', true, true),
+             ('legacy_plan', false, false),
              ('media', false, false),
              ('my_chats', true, false),
              ('my_media', true, false),
@@ -532,7 +540,7 @@ SELECT results_eq(
              ('secrets', false, false),
              ('token_revocations', false, false),
              ('used_tokens', false, false)$$,
-    'chat_service may only SELECT the views, and nothing on the tables');
+    'chat_service may only SELECT the views, and nothing on the tables but load the staging table of a migration');
 RESET ROLE;
 
 SELECT * FROM finish();

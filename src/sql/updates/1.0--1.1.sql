@@ -542,13 +542,14 @@ COMMENT ON TABLE chat.legacy_messages IS
 -- each legacy message imported, and where: a legacy id is imported once,
 -- whatever is loaded again
 CREATE TABLE chat.legacy_imports (
-    legacy_id           text PRIMARY KEY,
     chat_id             uuid NOT NULL,
     seq                 bigint NOT NULL,
+    legacy_id           text NOT NULL,
     legacy_thread_id    text NOT NULL,
-    imported_at         timestamptz NOT NULL DEFAULT now()
+    imported_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_id, seq)
 );
-CREATE INDEX legacy_imports_message_idx ON chat.legacy_imports (chat_id, seq);
+CREATE UNIQUE INDEX legacy_imports_legacy_id_key ON chat.legacy_imports (legacy_id);
 
 COMMENT ON TABLE chat.legacy_imports IS
 'Each legacy message chat.consolidate_legacy() imported, with its chat and seq: a legacy id is never imported twice.';
