@@ -37,7 +37,13 @@
  * A cancel or a crash loses at most the batch under way; a new run
  * classifies again and imports what is missing: chat.legacy_imports
  * records each legacy id imported, which is never imported twice.  Runs
- * take turns a batch at a time (an advisory lock).
+ * take turns a step at a time (a lock on chat.legacy_plan, which nobody
+ * but the owner can take: an advisory lock anybody could hold to stall
+ * it).  The plan holds the rows as they were checked, so that a change
+ * of the staging table during a run cannot slip an unchecked row in.  A
+ * chat whose row somebody holds locked (a send not yet committed, an idle
+ * transaction) is left for a later batch; when nothing else is left, a
+ * batch waits for it up to 10 s and then stops the run (55P03).
  */
 
 CREATE OR REPLACE FUNCTION chat._legacy_content_problem(body text, attachments jsonb,
@@ -72,7 +78,8 @@ REVOKE ALL ON FUNCTION chat._legacy_content_problem(text, jsonb) FROM PUBLIC, ch
 CREATE OR REPLACE FUNCTION chat._legacy_classified()
 RETURNS TABLE (staged_id bigint, legacy_id text, legacy_thread_id text, chat_id uuid,
                customer_id uuid, stylist_id uuid, sent_at timestamptz, imported boolean,
-               problem text, detail text)
+               problem text, detail text, booking_id uuid, sender_id uuid, body text,
+               attachments jsonb)
 LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
 AS $$
     WITH staged AS (
@@ -97,7 +104,8 @@ AS $$
                          ORDER BY m.seq LIMIT 1) l ON true
     )
     SELECT s.staged_id, s.legacy_id, s.legacy_thread_id, t.chat_id, t.customer_id, t.stylist_id,
-           s.sent_at, i.imported, x.problem, x.detail
+           s.sent_at, i.imported, x.problem, x.detail, s.booking_id, s.sender_id, s.body,
+           s.attachments
       FROM staged s
       LEFT JOIN threads t ON t.legacy_thread_id = s.legacy_thread_id
       LEFT JOIN chat.bookings b ON b.id = s.booking_id
@@ -163,7 +171,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION chat._legacy_classified() IS
-'Every staged legacy message with its pair''s chat, whether it is imported, and otherwise the first problem that stops its import (NULL: none). Internal.';
+'Every staged legacy message with its pair''s chat, whether it is imported, and otherwise the first problem that stops its import (NULL: none), and what is imported of it. Internal.';
 REVOKE ALL ON FUNCTION chat._legacy_classified() FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat.legacy_report()
@@ -222,6 +230,7 @@ CREATE OR REPLACE FUNCTION chat._consolidate_start(dry_run boolean, batch_size i
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '10s'
 AS $$
 BEGIN
     PERFORM chat._require_admin();
@@ -231,16 +240,21 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'A batch is a transaction: its chats wait for it to commit.';
     END IF;
-    -- the runs take turns: one classifies while none imports
-    PERFORM pg_advisory_xact_lock(hashtext('stylist_chat.consolidate_legacy'));
+    -- runs take turns, a step at a time: one plans while none imports (a
+    -- lock on a table of the owner's, which nobody else can take)
     IF NOT dry_run THEN
+        LOCK TABLE chat.legacy_plan IN EXCLUSIVE MODE;
         DELETE FROM chat.legacy_plan;
     END IF;
     WITH k AS MATERIALIZED (
         SELECT * FROM chat._legacy_classified()
     ), plan AS (
-        INSERT INTO chat.legacy_plan (chat_id, sent_at, staged_id, customer_id, stylist_id)
-        SELECT k.chat_id, k.sent_at, k.staged_id, k.customer_id, k.stylist_id
+        -- what is imported, as it is now
+        INSERT INTO chat.legacy_plan (chat_id, sent_at, staged_id, customer_id, stylist_id,
+                                      legacy_id, legacy_thread_id, booking_id, sender_id, body,
+                                      attachments)
+        SELECT k.chat_id, k.sent_at, k.staged_id, k.customer_id, k.stylist_id, k.legacy_id,
+               k.legacy_thread_id, k.booking_id, k.sender_id, k.body, k.attachments
           FROM k
          WHERE NOT dry_run AND NOT k.imported AND k.problem IS NULL
     )
@@ -254,7 +268,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat._consolidate_start(boolean, integer) IS
-'The first step of chat.consolidate_legacy(): checks the caller and the arguments, classifies every staged row and, unless a dry run, plans the import of the good ones. Returns the totals. Internal.';
+'The first step of chat.consolidate_legacy(): checks the caller and the arguments, classifies every staged row and, unless a dry run, plans the import of the good ones as they are now. Returns the totals. Internal.';
 REVOKE ALL ON FUNCTION chat._consolidate_start(boolean, integer) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat._consolidate_start(boolean, integer) TO chat_service;
 
@@ -266,47 +280,75 @@ SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '10s'
 AS $$
 DECLARE
-    v_ids bigint[];
-    v_chats uuid[];
-    v_new uuid;
-    v_count integer;
+    v_ids bigint[] := '{}';
+    v_more bigint[];
+    v_chats uuid[] := '{}';
+    v_count integer := 0;
+    v_wait integer;
+    r record;
 BEGIN
     PERFORM chat._require_admin();
     IF chat._require_arg(batch_size, 'batch_size') NOT BETWEEN 1 AND 100000 THEN
         RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', batch_size
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('stylist_chat.consolidate_legacy'));
+    LOCK TABLE chat.legacy_plan IN EXCLUSIVE MODE;
 
-    -- the batch: the next rows of the plan, a chat's newest first, so that
-    -- a chat cut between two batches goes on below what the first put in
-    SELECT array_agg(p.staged_id), array_agg(DISTINCT p.chat_id)
-      INTO v_ids, v_chats
-      FROM (SELECT p.staged_id, p.chat_id FROM chat.legacy_plan p
-             ORDER BY p.chat_id DESC, p.sent_at DESC, p.staged_id DESC
-             LIMIT batch_size) p;
-    IF v_ids IS NULL THEN
+    /*
+     * The batch: the chats of the plan in order, each locked (or made:
+     * a new chat is ours until we commit), and their rows newest first,
+     * so that a chat cut between two batches goes on below what the first
+     * put in.  A chat that somebody holds locked (a send not yet
+     * committed) is left for a later batch rather than waited for; when
+     * only such chats are left, the batch waits for the first of them up
+     * to lock_timeout (10 s), then gives up (55P03).
+     */
+    FOR v_wait IN 0..1 LOOP
+        -- (the second time round, every chat left was locked: wait for
+        -- the first, up to lock_timeout)
+        FOR r IN SELECT DISTINCT ON (p.chat_id) p.chat_id, p.customer_id, p.stylist_id
+                   FROM chat.legacy_plan p
+                  ORDER BY p.chat_id DESC
+        LOOP
+            IF v_wait = 0 THEN
+                PERFORM FROM chat.chats c WHERE c.chat_id = r.chat_id FOR NO KEY UPDATE SKIP LOCKED;
+            ELSE
+                BEGIN
+                    PERFORM FROM chat.chats c WHERE c.chat_id = r.chat_id FOR NO KEY UPDATE;
+                EXCEPTION WHEN lock_not_available THEN
+                    RAISE EXCEPTION 'the chats left to import into stay locked by other transactions'
+                        USING ERRCODE = 'lock_not_available',
+                              DETAIL = format('%s legacy messages of %s chats are left; chat %s was locked for %s.',
+                                              (SELECT count(*) FROM chat.legacy_plan),
+                                              (SELECT count(DISTINCT p.chat_id) FROM chat.legacy_plan p),
+                                              r.chat_id, current_setting('lock_timeout')),
+                              HINT = 'A transaction that sent a message holds its chat until it ends; run chat.consolidate_legacy() again later.';
+                END;
+            END IF;
+            IF NOT FOUND THEN
+                CONTINUE WHEN EXISTS (SELECT FROM chat.chats c WHERE c.chat_id = r.chat_id);
+                -- a new chat is ours until this batch commits
+                PERFORM chat._open_chat(r.customer_id, r.stylist_id);
+            END IF;
+            SELECT array_agg(q.staged_id) INTO v_more
+              FROM (SELECT p.staged_id FROM chat.legacy_plan p
+                     WHERE p.chat_id = r.chat_id
+                     ORDER BY p.sent_at DESC, p.staged_id DESC
+                     LIMIT batch_size - v_count) q;
+            v_ids := v_ids || v_more;
+            v_chats := v_chats || r.chat_id;
+            v_count := v_count + cardinality(v_more);
+            EXIT WHEN v_count >= batch_size OR v_wait = 1;
+        END LOOP;
+        EXIT WHEN v_count > 0;
+    END LOOP;
+    IF v_count = 0 THEN
         RETURN 0;
     END IF;
 
-    -- the pairs' chats, made where missing, then locked in one order:
-    -- their senders wait for this batch to commit, no longer
-    FOR v_new IN
-        INSERT INTO chat.chats (chat_id, customer_id, stylist_id)
-        SELECT DISTINCT p.chat_id, p.customer_id, p.stylist_id
-          FROM chat.legacy_plan p
-         WHERE p.chat_id = ANY (v_chats) AND p.staged_id = ANY (v_ids)
-        ON CONFLICT DO NOTHING
-        RETURNING chat_id
-    LOOP
-        PERFORM chat._relay_change('chat_created', v_new, NULL);
-    END LOOP;
-    PERFORM FROM chat.chats c WHERE c.chat_id = ANY (v_chats) ORDER BY c.chat_id FOR NO KEY UPDATE;
-
     WITH b AS (
-        SELECT p.chat_id, s.*
+        SELECT p.*
           FROM chat.legacy_plan p
-          JOIN chat.legacy_messages s ON s.staged_id = p.staged_id
          WHERE p.chat_id = ANY (v_chats) AND p.staged_id = ANY (v_ids)
     ), base AS (
         -- below the chat's lowest message, and never above 0
@@ -361,7 +403,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat._consolidate_batch(integer) IS
-'One batch of chat.consolidate_legacy(): imports the next batch_size planned legacy messages below their chats'' lowest seqs and returns how many (0: none left). Internal.';
+'One batch of chat.consolidate_legacy(): imports the next batch_size planned legacy messages below their chats'' lowest seqs, leaving chats others hold locked for later, and returns how many (0: none left; 55P03 when only chats locked for 10 s are left). Internal.';
 REVOKE ALL ON FUNCTION chat._consolidate_batch(integer) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat._consolidate_batch(integer) TO chat_service;
 

@@ -672,15 +672,22 @@ CREATE UNIQUE INDEX legacy_imports_legacy_id_key ON chat.legacy_imports (legacy_
 COMMENT ON TABLE chat.legacy_imports IS
 'Each legacy message chat.consolidate_legacy() imported, with its chat and seq: a legacy id is never imported twice.';
 
--- the rows a run of chat.consolidate_legacy() has still to import, taken
--- and removed a batch at a time.  Work state only: unlogged and not
--- dumped; the next run makes it again from chat.legacy_messages
+-- the rows a run of chat.consolidate_legacy() has still to import, as
+-- they were when it checked them (the staging table may change under
+-- it), taken and removed a batch at a time.  Work state only: unlogged
+-- and not dumped; the next run makes it again from chat.legacy_messages
 CREATE UNLOGGED TABLE chat.legacy_plan (
     chat_id             uuid NOT NULL,
     sent_at             timestamptz NOT NULL,
     staged_id           bigint NOT NULL,
     customer_id         uuid NOT NULL,
     stylist_id          uuid NOT NULL,
+    legacy_id           text NOT NULL,
+    legacy_thread_id    text NOT NULL,
+    booking_id          uuid,
+    sender_id           uuid NOT NULL,
+    body                text,
+    attachments         jsonb,
     PRIMARY KEY (chat_id, sent_at, staged_id)
 );
 

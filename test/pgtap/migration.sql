@@ -20,7 +20,7 @@
 --      search, KPIs) and who may run the import.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(75);
+SELECT plan(78);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -304,6 +304,18 @@ SELECT chat.act_as(pg_temp.id('ada'));
 SELECT is(chat.rebuild_kpis(), 12::bigint, 'rebuild_kpis() counts the imported messages with the others');
 SELECT results_eq($$SELECT seq FROM chat.admin_history(pg_temp.chat_of('alice', 'sam'), 'dispute', before_seq => -2)$$,
                   $$VALUES (-3::bigint), (-4), (-5)$$, 'admin_history() pages below seq 1');
+
+-- the staging table changed during a run (by the application, which may
+-- write it): what is imported is what was checked
+INSERT INTO chat.legacy_messages (legacy_id, legacy_thread_id, booking_id, sender_id, body, sent_at)
+VALUES ('L10', 'T1', pg_temp.id('b1'), pg_temp.id('alice'), 'as checked', '2023-12-01 10:00+00');
+SELECT is((SELECT messages FROM chat._consolidate_start(false, 10)), 1::bigint, 'a run plans L10');
+UPDATE chat.legacy_messages SET sender_id = pg_temp.id('carol'), body = 'slipped in' WHERE legacy_id = 'L10';
+SELECT is(chat._consolidate_batch(10), 1, 'then imports it');
+SELECT results_eq(
+    $$SELECT seq, sender_id, body FROM chat.chat_messages WHERE chat_id = pg_temp.chat_of('alice', 'sam') AND seq = -6$$,
+    $$VALUES (-6::bigint, pg_temp.id('alice'), 'as checked')$$,
+    'as it was when checked, not as it was changed meanwhile (carol is not of the pair)');
 
 -- who may
 SELECT chat.reset_actor();

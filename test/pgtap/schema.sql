@@ -94,7 +94,9 @@ SELECT columns_are('chat', 'legacy_messages',
     'chat.legacy_messages has its columns, the loaded ones first (COPY with a column list)');
 SELECT columns_are('chat', 'legacy_imports', ARRAY['chat_id', 'seq', 'legacy_id', 'legacy_thread_id', 'imported_at'],
     'chat.legacy_imports has its columns');
-SELECT columns_are('chat', 'legacy_plan', ARRAY['chat_id', 'sent_at', 'staged_id', 'customer_id', 'stylist_id'],
+SELECT columns_are('chat', 'legacy_plan', ARRAY['chat_id', 'sent_at', 'staged_id', 'customer_id', 'stylist_id',
+                                                  'legacy_id', 'legacy_thread_id', 'booking_id', 'sender_id',
+                                                  'body', 'attachments'],
     'chat.legacy_plan has its columns');
 SELECT columns_are('chat', 'token_revocations', ARRAY['profile_id', 'revoked_at'],
     'chat.token_revocations has its columns');

@@ -354,16 +354,20 @@ sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
 
 TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins
         reactions portfolio_consents notifications notification_preferences kpi_chats kpi_chat_months kpi_days
-        kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_bookings kpi_booking_chats kpi_reactivations)
-# table attacks for one role
+        kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_bookings kpi_booking_chats kpi_reactivations
+        legacy_messages legacy_imports legacy_plan)
+# table attacks for one role (chat_service loads the staging table of a
+# migration, chat.legacy_messages: not attacked as chat_service)
 table_attacks() {
     local who=$1 t
     for t in "${TABLES[@]}"; do
+        [ "$who" = adv_service ] && [ "$t" = legacy_messages ] && continue
         att tables "$who: SELECT chat.$t" '^42501' "SELECT * FROM chat.$t"
         att tables "$who: INSERT chat.$t" '^42501' "INSERT INTO chat.$t DEFAULT VALUES"
         local col=chat_id
         case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;;
             notification_preferences) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
+            legacy_messages) col=legacy_id ;;
             esac
         att tables "$who: UPDATE chat.$t" '^42501' "UPDATE chat.$t SET $col = $col"
         att tables "$who: DELETE chat.$t" '^42501' "DELETE FROM chat.$t"
@@ -374,6 +378,9 @@ table_attacks() {
     att tables "$who: SELECT ... FOR UPDATE chat.chats" '^42501' 'SELECT 1 FROM chat.chats FOR UPDATE'
     att tables "$who: LOCK chat.chat_messages" '^42501' 'LOCK TABLE chat.chat_messages IN ACCESS EXCLUSIVE MODE'
     att tables "$who: LOCK chat.secrets" '^42501' 'LOCK TABLE chat.secrets IN ACCESS SHARE MODE'
+    # the lock by which runs of consolidate_legacy() take turns: nobody else
+    # may hold it to stall a migration
+    att tables "$who: LOCK chat.legacy_plan" '^42501' 'LOCK TABLE chat.legacy_plan IN EXCLUSIVE MODE'
     # (the views select from functions: a write is refused as a write to a
     # view that cannot be written, 55000, before privileges are checked)
     att tables "$who: UPDATE chat.audit_log" '^(42501|55000)' "UPDATE chat.audit_log SET reason = 'nothing'"
@@ -399,7 +406,8 @@ table_attacks() {
 
 # every function of schema chat with NULL arguments: "SELECT chat.f(NULL::t, ...)"
 "${SU[@]}" -F '|' >"$WORK/functions" <<'SQL'
-SELECT p.proname || '|' || p.oid::regprocedure || '|' || format('SELECT chat.%I(%s)', p.proname,
+SELECT p.proname || '|' || p.oid::regprocedure || '|' ||
+       format(CASE p.prokind WHEN 'p' THEN 'CALL chat.%I(%s)' ELSE 'SELECT chat.%I(%s)' END, p.proname,
        -- not NULLs: a STRICT function called with NULL constants is folded
        -- away before the privilege check, and proves nothing
        coalesce((SELECT string_agg(CASE format_type(t, NULL)
@@ -435,6 +443,7 @@ SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack
   gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio portfolio
   search search_all admin_search set_notification_preferences notification_preferences
   claim_notifications complete_notification fail_notification notification_queue kpis stylist_kpis rebuild_kpis
+  legacy_report legacy_problems consolidate_legacy _consolidate_start _consolidate_batch
   $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
@@ -867,6 +876,14 @@ bad_tokens() {
     view_attacks "adv_service (as bob)"
     echo "ROLLBACK;"
     leaky_attacks "adv_service (as bob)" yes
+    # the migration is an admin's: the service acting as bob cannot run
+    # it, nor either of the steps the procedure (with the caller's rights)
+    # is granted
+    att functions 'adv_service (as bob): legacy_report()' '^42501 only an admin' 'SELECT * FROM chat.legacy_report()'
+    att functions 'adv_service (as bob): legacy_problems()' '^42501 only an admin' 'SELECT * FROM chat.legacy_problems()'
+    att functions 'adv_service (as bob): consolidate_legacy()' '^42501 only an admin' 'CALL chat.consolidate_legacy()'
+    att functions 'adv_service (as bob): _consolidate_start()' '^42501 only an admin' 'SELECT chat._consolidate_start(false, 10)'
+    att functions 'adv_service (as bob): _consolidate_batch()' '^42501 only an admin' 'SELECT chat._consolidate_batch(10)'
     att tables 'adv_service (as admin): UPDATE chat.audit_log' '^(42501|55000)' "SELECT chat.act_as('$ADA'); UPDATE chat.audit_log SET reason = 'nothing'"
     att tables 'adv_service (as admin): DELETE chat.audit_log' '^(42501|55000)' "SELECT chat.act_as('$ADA'); DELETE FROM chat.audit_log"
     echo "BEGIN;"

@@ -21,9 +21,12 @@
 #      while a sender writes in that chat every 20 ms: no send waits
 #      longer than the longest batch (the chat's row is locked by one
 #      batch at a time, from its lock to its commit), the sends go on
-#      between batches, and their seqs and the imported ones stay apart.
+#      between batches, and their seqs and the imported ones stay apart;
+#   4. a chat held locked by a transaction that sent in it and sleeps:
+#      the batches go round it and then wait for it; held for longer than
+#      10 s, the run stops (55P03) and the next one imports it.
 #
-# Usage: bash test/scripts/migration.sh DBNAME.  Output: TAP.  About 60 s.
+# Usage: bash test/scripts/migration.sh DBNAME.  Output: TAP.  About 40 s.
 set -uo pipefail
 
 DB=${1:?usage: migration.sh DBNAME}
@@ -51,7 +54,7 @@ bail() { echo "Bail out! $*"; sed "s/^/#   /" "$WORK/psql.err" 2>/dev/null | tai
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@" 2>"$WORK/psql.err"; }
 
 ADA=adadadad-adad-4ada-8ada-adadadadadad
-echo "1..19"
+echo "1..25"
 
 # the people, bookings and legacy messages: pair i (1..300) is customer i
 # and stylist i % 30; thread i.t (t = 1..3) is booking i.t, 20 messages
@@ -257,5 +260,56 @@ is "$(q -c "SELECT min(seq) = 1 AND max(seq) = count(*) FROM public.send_waits")
 is "$(q -c "SELECT min(seq) || ' ' || max(seq) || ' ' || count(*) FROM chat.chat_messages WHERE chat_id = '$CHAT' AND seq <= 0")" \
    "-40024 0 40025" "and the imported messages are below them, 40,025 from -40024 to 0 (with the DO block's 25)"
 q -c "DROP TABLE public.send_waits" >/dev/null
+
+# 4. a chat held locked by a transaction that sent in it and waits: the
+# batches go round it, then wait for it (up to 10 s); held longer, the
+# run stops with 55P03 and the next run imports it
+stage_old() {   # stage_old PAIR COUNT: older messages for pair PAIR
+    q -c "INSERT INTO chat.legacy_messages (legacy_id, legacy_thread_id, booking_id, sender_id, body, sent_at)
+          SELECT 'old' || $1 || '.' || k || '.' || md5(random()::text), 't$1.1', md5('booking $1.1')::uuid,
+                 md5('customer $1')::uuid, 'older ' || k, timestamptz '2019-01-01' + k * interval '1 minute'
+            FROM generate_series(1, $2) k" >/dev/null
+}
+hold() {        # hold PAIR SECONDS: send in pair PAIR's chat, then wait before committing
+    psql -X -q -At -d "$DB" >/dev/null 2>&1 <<SQL &
+SET application_name = 'holder';
+BEGIN;
+SELECT chat.act_as(md5('customer $1')::uuid);
+SELECT chat.send_message(chat.pair_chat_id(md5('customer $1')::uuid, md5('stylist ' || $1 % 30)::uuid), 'holding');
+SELECT pg_sleep($2);
+COMMIT;
+SQL
+    BGPIDS+=($!)
+    for i in $(seq 1 100); do
+        [ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'holder' AND query LIKE '%pg_sleep%'")" = 1 ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+for p in 2 3 4; do stage_old $p 30; done
+hold 3 3 || bail "the holder did not start"
+t0=$(date +%s%N)
+run_import around 20
+wait "$pid"
+ms=$((($(date +%s%N) - t0) / 1000000))
+is "$(tail -1 "$WORK/around.out" | cut -d'|' -f2,4)" "90|0" "with pair 3's chat held for 3 s, the run imports all 90 messages"
+is "$(q -c "SELECT count(*) FILTER (WHERE legacy_id LIKE 'old3.%') FROM (
+              SELECT legacy_id FROM chat.legacy_imports
+               WHERE legacy_id LIKE 'old%' ORDER BY imported_at DESC LIMIT 30) x")" 30 \
+   "the held chat's messages come last: the batches before went round it"
+ok "$([ "$ms" -ge 1500 ] && echo t)" "and the run waited for it (${ms} ms)" ""
+
+for p in 5 6; do stage_old $p 30; done
+hold 6 15 || bail "the second holder did not start"
+run_import stopped 20
+wait "$pid"
+ok "$(grep -q 'the chats left to import into stay locked by other transactions' "$WORK/stopped.err" && echo t)" \
+   "held for longer than 10 s, the run stops with 55P03 and says why" "$(head -3 "$WORK/stopped.err")"
+is "$(q -c "SELECT count(*) FILTER (WHERE legacy_id LIKE 'old5.%') || ' ' || count(*) FILTER (WHERE legacy_id LIKE 'old6.%')
+              FROM chat.legacy_imports")" "30 0" "having imported the other chat's messages"
+wait "${BGPIDS[-1]}"
+run_import after 20
+wait "$pid"
+is "$(tail -1 "$WORK/after.out" | cut -d'|' -f2,4)" "30|0" "once the chat is free, the next run imports the rest"
 
 [ "$failed" -eq 0 ]
