@@ -46,8 +46,8 @@
  * batch waits for it up to 10 s and then stops the run (55P03).
  */
 
-CREATE OR REPLACE FUNCTION chat._legacy_content_problem(body text, attachments jsonb,
-                                                        OUT problem text, OUT detail text)
+CREATE OR REPLACE FUNCTION chat._legacy_content_problem(body text, attachments jsonb)
+RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
 AS $$
 DECLARE
@@ -57,22 +57,20 @@ BEGIN
     BEGIN
         n := chat._check_attachments(attachments);
     EXCEPTION WHEN invalid_parameter_value THEN
-        problem := 'invalid_attachment';
-        detail := SQLERRM;
-        RETURN;
+        RETURN ARRAY['invalid_attachment', SQLERRM];
     END;
     BEGIN
         PERFORM chat._check_body(body, n);
     EXCEPTION WHEN invalid_parameter_value OR null_value_not_allowed
                    OR string_data_right_truncation THEN
-        problem := 'invalid_body';
-        detail := SQLERRM;
+        RETURN ARRAY['invalid_body', SQLERRM];
     END;
+    RETURN NULL;
 END
 $$;
 
 COMMENT ON FUNCTION chat._legacy_content_problem(text, jsonb) IS
-'What is wrong with a legacy message''s body or attachments, by the checks of send_message(), or NULLs. Internal.';
+'What is wrong with a legacy message''s body or attachments by the checks of send_message(), as {problem, detail}, or NULL. Internal.';
 REVOKE ALL ON FUNCTION chat._legacy_content_problem(text, jsonb) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._legacy_classified()
@@ -84,7 +82,13 @@ LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
 AS $$
     WITH staged AS (
         SELECT s.*, row_number() OVER (PARTITION BY s.legacy_id ORDER BY s.staged_id) AS copy,
-               min(s.staged_id) OVER (PARTITION BY s.legacy_id) AS first_staged
+               min(s.staged_id) OVER (PARTITION BY s.legacy_id) AS first_staged,
+               -- the checks of body and attachments; the common case, a
+               -- line of text, needs no call
+               CASE WHEN s.attachments IS NULL AND s.body IS NOT NULL
+                         AND char_length(s.body) BETWEEN 1 AND 4000
+                         AND btrim(s.body, E' \t\n\r') <> '' THEN NULL
+                    ELSE chat._legacy_content_problem(s.body, s.attachments) END AS content
           FROM chat.legacy_messages s
     ), threads AS (
         -- a thread's pair: the pair of the booking of its earliest row
@@ -114,13 +118,6 @@ AS $$
       CROSS JOIN LATERAL (SELECT s.copy = 1 AND EXISTS (SELECT FROM chat.legacy_imports li
                                                           WHERE li.legacy_id = s.legacy_id)
                                  AS imported) i
-      -- the checks of body and attachments; the common case, a line of
-      -- text, needs no call
-      LEFT JOIN LATERAL (SELECT * FROM chat._legacy_content_problem(s.body, s.attachments)
-                          WHERE NOT i.imported
-                            AND NOT (s.attachments IS NULL AND s.body IS NOT NULL
-                                     AND char_length(s.body) BETWEEN 1 AND 4000
-                                     AND btrim(s.body, E' \t\n\r') <> '')) c ON true
       -- the first problem found, in this order; none for a row imported
       LEFT JOIN LATERAL (
           SELECT CASE
@@ -134,7 +131,7 @@ AS $$
                         THEN 'booking_of_another_pair'
                    WHEN sp.id IS NULL THEN 'unknown_profile'
                    WHEN s.sender_id NOT IN (t.customer_id, t.stylist_id) THEN 'sender_not_in_pair'
-                   WHEN c.problem IS NOT NULL THEN c.problem
+                   WHEN s.content IS NOT NULL THEN s.content[1]
                    WHEN s.sent_at > lo.created_at THEN 'out_of_order'
                  END AS problem,
                  CASE
@@ -161,7 +158,7 @@ AS $$
                    WHEN s.sender_id NOT IN (t.customer_id, t.stylist_id)
                         THEN format('sender %s is neither customer %s nor stylist %s of thread %s',
                                     s.sender_id, t.customer_id, t.stylist_id, s.legacy_thread_id)
-                   WHEN c.problem IS NOT NULL THEN c.detail
+                   WHEN s.content IS NOT NULL THEN s.content[2]
                    WHEN s.sent_at > lo.created_at
                         THEN format('sent_at %s is later than message %s of the chat (%s): imported history goes below it, in time order',
                                     s.sent_at, lo.seq, lo.created_at)
@@ -181,6 +178,7 @@ RETURNS TABLE (customer_id uuid, stylist_id uuid, chat_id uuid, threads bigint, 
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 BEGIN
     PERFORM chat._require_admin();
@@ -207,6 +205,7 @@ RETURNS TABLE (staged_id bigint, legacy_id text, legacy_thread_id text, customer
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 BEGIN
     PERFORM chat._require_admin();
@@ -231,6 +230,9 @@ LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '10s'
+-- its statements cost enough to be compiled, which takes longer (about
+-- 0.7 s) than running them
+SET jit = off
 AS $$
 BEGIN
     PERFORM chat._require_admin();
@@ -264,6 +266,10 @@ BEGIN
            count(*) FILTER (WHERE k.problem IS NOT NULL)
       INTO pairs, messages, already_imported, problems
       FROM k;
+    IF NOT dry_run THEN
+        -- statistics, so that the batches read it by its primary key
+        ANALYZE chat.legacy_plan;
+    END IF;
 END
 $$;
 
@@ -278,11 +284,18 @@ LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET lock_timeout = '10s'
+-- its statements cost enough to be compiled, which takes longer (about
+-- 0.7 s) than running them
+SET jit = off
 AS $$
 DECLARE
-    v_ids bigint[] := '{}';
-    v_more bigint[];
+    -- the batch: these chats' plan rows; of the last, only its rows from
+    -- (v_cut_at, v_cut_id) up when it did not fit whole
     v_chats uuid[] := '{}';
+    v_cut_at timestamptz := '-infinity';
+    v_cut_id bigint := 0;
+    v_rows record;
+    v_after uuid;
     v_count integer := 0;
     v_wait integer;
     r record;
@@ -306,10 +319,16 @@ BEGIN
     FOR v_wait IN 0..1 LOOP
         -- (the second time round, every chat left was locked: wait for
         -- the first, up to lock_timeout)
-        FOR r IN SELECT DISTINCT ON (p.chat_id) p.chat_id, p.customer_id, p.stylist_id
-                   FROM chat.legacy_plan p
-                  ORDER BY p.chat_id DESC
+        v_after := 'ffffffff-ffff-ffff-ffff-ffffffffffff';     -- above every chat id
         LOOP
+            -- the plan's next chat, found in its primary key
+            SELECT p.chat_id, p.customer_id, p.stylist_id INTO r
+              FROM chat.legacy_plan p
+             WHERE p.chat_id < v_after
+             ORDER BY p.chat_id DESC
+             LIMIT 1;
+            EXIT WHEN NOT FOUND;
+            v_after := r.chat_id;
             IF v_wait = 0 THEN
                 PERFORM FROM chat.chats c WHERE c.chat_id = r.chat_id FOR NO KEY UPDATE SKIP LOCKED;
             ELSE
@@ -330,14 +349,20 @@ BEGIN
                 -- a new chat is ours until this batch commits
                 PERFORM chat._open_chat(r.customer_id, r.stylist_id);
             END IF;
-            SELECT array_agg(q.staged_id) INTO v_more
-              FROM (SELECT p.staged_id FROM chat.legacy_plan p
+            -- its newest rows, as many as the batch has room for
+            SELECT count(*) AS n, (array_agg(q.sent_at ORDER BY q.sent_at, q.staged_id))[1] AS cut_at,
+                   (array_agg(q.staged_id ORDER BY q.sent_at, q.staged_id))[1] AS cut_id
+              INTO v_rows
+              FROM (SELECT p.sent_at, p.staged_id FROM chat.legacy_plan p
                      WHERE p.chat_id = r.chat_id
                      ORDER BY p.sent_at DESC, p.staged_id DESC
                      LIMIT batch_size - v_count) q;
-            v_ids := v_ids || v_more;
             v_chats := v_chats || r.chat_id;
-            v_count := v_count + cardinality(v_more);
+            v_count := v_count + v_rows.n;
+            IF v_count >= batch_size THEN
+                v_cut_at := v_rows.cut_at;
+                v_cut_id := v_rows.cut_id;
+            END IF;
             EXIT WHEN v_count >= batch_size OR v_wait = 1;
         END LOOP;
         EXIT WHEN v_count > 0;
@@ -349,7 +374,8 @@ BEGIN
     WITH b AS (
         SELECT p.*
           FROM chat.legacy_plan p
-         WHERE p.chat_id = ANY (v_chats) AND p.staged_id = ANY (v_ids)
+         WHERE p.chat_id = ANY (v_chats)
+           AND (p.chat_id <> v_chats[cardinality(v_chats)] OR (p.sent_at, p.staged_id) >= (v_cut_at, v_cut_id))
     ), base AS (
         -- below the chat's lowest message, and never above 0
         SELECT x.chat_id,
@@ -358,13 +384,13 @@ BEGIN
     ), numbered AS (
         SELECT b.*, base.base,
                base.base - row_number() OVER (PARTITION BY b.chat_id ORDER BY b.sent_at DESC, b.staged_id DESC) AS seq,
-               CASE WHEN b.attachments IS NULL THEN 0
-                    ELSE chat._check_attachments(b.attachments) END AS attachment_count
+               -- checked when planned (an array of 0 to 10 images)
+               coalesce(jsonb_array_length(b.attachments), 0) AS attachment_count
           FROM b JOIN base ON base.chat_id = b.chat_id
     ), msgs AS (
         INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id, attachment_count,
                                         created_at)
-        SELECT n.chat_id, n.seq, n.sender_id, chat._check_body(n.body, n.attachment_count),
+        SELECT n.chat_id, n.seq, n.sender_id, coalesce(n.body, ''),   -- only with images: checked
                n.booking_id, n.attachment_count, n.sent_at
           FROM numbered n
     ), media AS (
@@ -382,7 +408,8 @@ BEGIN
           FROM numbered n
     ), done AS (
         DELETE FROM chat.legacy_plan p
-         WHERE p.chat_id = ANY (v_chats) AND p.staged_id = ANY (v_ids)
+         WHERE p.chat_id = ANY (v_chats)
+           AND (p.chat_id <> v_chats[cardinality(v_chats)] OR (p.sent_at, p.staged_id) >= (v_cut_at, v_cut_id))
     ), heads AS (
         -- a participant's "nothing cleared" moves down with the lowest
         -- seq; the chat's last activity is its newest imported message

@@ -70,11 +70,23 @@
 #      no message row); the rollups' sizes against chat_messages'; and the
 #      month's figures.
 #
-# About 30 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
+#   8. The migration of a booking-based chat (chat.consolidate_legacy), in
+#      a database of its own (migration_bench): MIG_MESSAGES legacy
+#      messages (default 1,000,000) of MIG_PAIRS pairs (default 50,000),
+#      two booking threads a pair, one message in ten with an image, one
+#      pair in ten already talking in its chat (legacy_load.sql); the dry
+#      run, then the import in batches of 10,000: its time and messages/s,
+#      and each batch's time (the longest a chat's sender can wait); then
+#      the same rows put into a copy of chat_messages (its indexes,
+#      without checks, images or bookkeeping) by one INSERT ... SELECT, the
+#      fastest they could go in: the import's rate against it.
+#
+# About 35 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
 # load and part 5 alone (a few minutes), for work on search;
 # BENCH_ONLY=bookkeeping part 6 alone (about 5 minutes); BENCH_ONLY=kpis
 # part 7 alone (about 10 minutes, most of it chat._rebuild_kpis(); with
-# KPI_CHATS=10000 KPI_MESSAGES=1000000, about a minute).
+# KPI_CHATS=10000 KPI_MESSAGES=1000000, about a minute); BENCH_ONLY=migration
+# part 8 alone (about 5 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -86,8 +98,8 @@ source test/lib.sh
 
 DB=postgres
 ONLY=${BENCH_ONLY:-}
-case $ONLY in ''|search|bookkeeping|kpis) ;;
-    *) echo "bench: BENCH_ONLY is empty, search, bookkeeping or kpis, not $ONLY" >&2; exit 2 ;; esac
+case $ONLY in ''|search|bookkeeping|kpis|migration) ;;
+    *) echo "bench: BENCH_ONLY is empty, search, bookkeeping, kpis or migration, not $ONLY" >&2; exit 2 ;; esac
 # part PART: whether this run does it
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 ADMIN=ad000000-0000-4000-8000-000000000001
@@ -551,6 +563,67 @@ K[msg_heap]=$(kq -c "SELECT pg_relation_size('chat.chat_messages')")
 fi   # part 7
 
 #
+# 8. The migration of a booking-based chat, in a database of its own
+#
+MIG_DB=migration_bench
+MIG_ADMIN=ad800000-0000-4000-8000-000000000001
+MIG_PAIRS=${MIG_PAIRS:-50000}
+MIG_MESSAGES=${MIG_MESSAGES:-1000000}
+MIG_BATCH=10000
+declare -A M
+# mq ARGS: psql in the migration database, as its admin for the session
+mq() { psql -X -qAt -v ON_ERROR_STOP=1 -d "$MIG_DB" -c "SELECT chat.act_as('$MIG_ADMIN', true)" "$@" | sed 1d; }
+if part migration; then
+echo "== 8. migration: load $MIG_MESSAGES legacy messages of $MIG_PAIRS pairs into database $MIG_DB"
+q -c "CREATE DATABASE $MIG_DB" >/dev/null || die "CREATE DATABASE $MIG_DB failed"
+psql -X -qAt -v ON_ERROR_STOP=1 -d "$MIG_DB" -c "SET client_min_messages = error" \
+     -c "CREATE EXTENSION stylist_chat" >/dev/null || die "CREATE EXTENSION failed in $MIG_DB"
+t0=$(date +%s.%N)
+psql -X -qAt -v ON_ERROR_STOP=1 -d "$MIG_DB" -v pairs="$MIG_PAIRS" -v messages="$MIG_MESSAGES" \
+     -v admin="$MIG_ADMIN" -f "$BENCH/legacy_load.sql" >/dev/null || die "legacy_load.sql failed"
+M[load]=$(secs_since "$t0")
+M[staged]=$(mq -c "SELECT count(*) FROM chat.legacy_messages")
+M[talking]=$(mq -c "SELECT count(*) FROM chat.chats")
+echo "   loaded in ${M[load]} s: ${M[staged]} legacy messages; ${M[talking]} pairs already talk"
+t0=$(date +%s.%N)
+M[dry_out]=$(mq -c "CALL chat.consolidate_legacy(dry_run => true)") || die "the dry run failed"
+M[dry]=$(secs_since "$t0")
+echo "   dry run in ${M[dry]} s: ${M[dry_out]} (pairs|messages|imported before|problems|batches)"
+t0=$(date +%s.%N)
+M[out]=$(mq -c "SET client_min_messages = warning" \
+            -c "CALL chat.consolidate_legacy(dry_run => false, batch_size => $MIG_BATCH)") || die "the import failed"
+M[import]=$(secs_since "$t0")
+M[imported]=$(echo "${M[out]}" | cut -d'|' -f2)
+M[batches]=$(echo "${M[out]}" | cut -d'|' -f5)
+M[rate]=$(awk -v n="${M[imported]}" -v s="${M[import]}" 'BEGIN { printf "%.0f", n / s }')
+echo "   imported ${M[imported]} in ${M[import]} s (${M[batches]} batches), ${M[rate]} messages/s"
+# each batch's rows carry its transaction's start: a batch lasts until the next one starts
+read -r 'M[batch_med]' 'M[batch_max]' <<<"$(mq -F ' ' -c "
+    SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY d) * 1000), round(max(d) * 1000)
+      FROM (SELECT extract(epoch FROM lead(t) OVER (ORDER BY t) - t) AS d
+              FROM (SELECT DISTINCT imported_at AS t FROM chat.legacy_imports) b) x")"
+read -r 'M[check_n]' 'M[check_ok]' <<<"$(mq -F ' ' -c "
+    SELECT count(*), count(*) FILTER (WHERE m.created_at = s.sent_at AND m.seq <= 0)
+      FROM chat.legacy_imports i
+      JOIN chat.legacy_messages s ON s.legacy_id = i.legacy_id
+      JOIN chat.chat_messages m ON m.chat_id = i.chat_id AND m.seq = i.seq")"
+# the same rows by one INSERT ... SELECT into a copy of chat_messages with its indexes
+mq -c "CREATE TABLE legacybench.messages (LIKE chat.chat_messages INCLUDING DEFAULTS INCLUDING INDEXES)" \
+   >/dev/null || die "the copy of chat_messages failed"
+t0=$(date +%s.%N)
+mq -c "SET work_mem = '256MB'" -c "
+    INSERT INTO legacybench.messages (chat_id, seq, sender_id, body, booking_id, attachment_count, created_at)
+    SELECT chat.pair_chat_id(b.customer_id, b.stylist_id),
+           1 - row_number() OVER (PARTITION BY b.customer_id, b.stylist_id ORDER BY s.sent_at DESC, s.staged_id DESC),
+           s.sender_id, s.body, s.booking_id, coalesce(jsonb_array_length(s.attachments), 0), s.sent_at
+      FROM chat.legacy_messages s JOIN chat.bookings b ON b.id = s.booking_id" >/dev/null ||
+    die "the bare INSERT failed"
+M[bare]=$(secs_since "$t0")
+M[bare_rate]=$(awk -v n="${M[staged]}" -v s="${M[bare]}" 'BEGIN { printf "%.0f", n / s }')
+echo "   the same rows by one INSERT ... SELECT: ${M[bare]} s, ${M[bare_rate]} messages/s"
+fi   # part 8
+
+#
 # The table
 #
 PGVERSION=$(q -c "SHOW server_version")
@@ -679,5 +752,16 @@ printf '   %-28s %10s MB %7s %%\n' "all rollups" "$(mb $((total / 1024)))" \
 echo "   chat.kpis('${K[from]}', '${K[to]}'):"
 while IFS= read -r line; do echo "   $line"; done <<<"${K[row]}"
 fi   # part 7 of the table
+if part migration; then
+echo
+echo "8. Migration: ${M[staged]} legacy messages of $MIG_PAIRS pairs (${M[talking]} already talking), in database $MIG_DB"
+echo "   load into chat.legacy_messages (INSERT ... SELECT, as a COPY): ${M[load]} s"
+echo "   dry run (every row checked, nothing written): ${M[dry]} s"
+echo "   chat.consolidate_legacy(), batches of $MIG_BATCH: ${M[imported]} imported in ${M[import]} s, ${M[rate]} messages/s"
+echo "   a batch (its chats locked until it commits): median ${M[batch_med]} ms, max ${M[batch_max]} ms (${M[batches]} batches)"
+echo "   imported rows found below seq 1 with their original time: ${M[check_ok]} of ${M[check_n]}"
+echo "   the same rows by one INSERT ... SELECT into a copy of chat_messages (its indexes; no checks, images, bookkeeping): ${M[bare]} s, ${M[bare_rate]} messages/s"
+echo "   import against that: $(ratio "${M[rate]}" "${M[bare_rate]}")x"
+fi   # part 8 of the table
 echo
 echo "total runtime: $(($(date +%s) - T_START)) s"
