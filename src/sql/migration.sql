@@ -436,9 +436,13 @@ GRANT EXECUTE ON FUNCTION chat._consolidate_batch(integer) TO chat_service;
 
 -- A procedure, so that each batch commits: it runs with the caller's
 -- rights (transaction control forbids SECURITY DEFINER and SET), and each
--- step it calls checks that the actor is an admin
+-- step it calls checks that the actor is an admin.  An actor chosen for a
+-- transaction ends with it: the procedure chooses it again after each
+-- commit (as_admin, or the actor it was called with), which act_as allows
+-- only a caller who may choose one
 CREATE OR REPLACE PROCEDURE chat.consolidate_legacy(dry_run boolean DEFAULT true,
                                                     batch_size integer DEFAULT 10000,
+                                                    as_admin uuid DEFAULT NULL,
                                                     INOUT pairs bigint DEFAULT NULL,
                                                     INOUT messages bigint DEFAULT NULL,
                                                     INOUT already_imported bigint DEFAULT NULL,
@@ -447,9 +451,14 @@ CREATE OR REPLACE PROCEDURE chat.consolidate_legacy(dry_run boolean DEFAULT true
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_actor uuid := chat.current_actor();
+    v_actor uuid;
     v_n integer;
 BEGIN
+    -- (act_as checks that the caller may choose an actor)
+    IF as_admin IS NOT NULL THEN
+        PERFORM chat.act_as(as_admin);
+    END IF;
+    v_actor := chat.current_actor();
     SELECT s.pairs, s.messages, s.already_imported, s.problems
       INTO pairs, messages, already_imported, problems
       FROM chat._consolidate_start(dry_run, batch_size) s;
@@ -476,9 +485,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON PROCEDURE chat.consolidate_legacy(boolean, integer, bigint, bigint, bigint, bigint, integer) IS
-'For admins: imports the staged legacy messages (chat.legacy_messages) into their pairs'' chats, below each chat''s lowest seq, in time order, batch_size at a time, each batch committed. Returns the pairs and messages to import (dry run, the default: nothing is written) or imported, those imported before, those with a problem (chat.legacy_problems()), and the batches. Idempotent and resumable: run it again after a cancel or a crash. CALL it outside a transaction block.';
-REVOKE ALL ON PROCEDURE chat.consolidate_legacy(boolean, integer, bigint, bigint, bigint, bigint, integer)
+COMMENT ON PROCEDURE chat.consolidate_legacy(boolean, integer, uuid, bigint, bigint, bigint, bigint, integer) IS
+'For admins: imports the staged legacy messages (chat.legacy_messages) into their pairs'' chats, below each chat''s lowest seq, in time order, batch_size at a time, each batch committed. The actor is the session''s, or as_admin (for callers that may act_as), chosen again in each transaction. Returns the pairs and messages to import (dry run, the default: nothing is written) or imported, those imported before, those with a problem (chat.legacy_problems()), and the batches. Idempotent and resumable: run it again after a cancel or a crash. CALL it outside a transaction block.';
+REVOKE ALL ON PROCEDURE chat.consolidate_legacy(boolean, integer, uuid, bigint, bigint, bigint, bigint, integer)
   FROM PUBLIC, chat_service, chat_user;
-GRANT EXECUTE ON PROCEDURE chat.consolidate_legacy(boolean, integer, bigint, bigint, bigint, bigint, integer)
+GRANT EXECUTE ON PROCEDURE chat.consolidate_legacy(boolean, integer, uuid, bigint, bigint, bigint, bigint, integer)
   TO chat_service;

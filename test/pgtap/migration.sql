@@ -112,7 +112,7 @@ CREATE FUNCTION pg_temp.dry_run() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     p bigint; m bigint; a bigint; x bigint; b integer;
 BEGIN
-    CALL chat.consolidate_legacy(true, 2, p, m, a, x, b);
+    CALL chat.consolidate_legacy(true, 2, NULL, p, m, a, x, b);
     RETURN format('pairs %s, messages %s, already imported %s, problems %s, batches %s', p, m, a, x, b);
 END
 $$;

@@ -441,7 +441,7 @@ SELECT results_eq(
              ('chat.claim_notifications(integer,interval)'),
              ('chat.clear_history(uuid)'),
              ('chat.complete_notification(bigint)'),
-             ('chat.consolidate_legacy(boolean,integer,bigint,bigint,bigint,bigint,integer)'),
+             ('chat.consolidate_legacy(boolean,integer,uuid,bigint,bigint,bigint,bigint,integer)'),
              ('chat.current_actor()'),
              ('chat.delete_message(uuid,bigint)'),
              ('chat.edit_message(uuid,bigint,text)'),

@@ -14,9 +14,9 @@
 #      is imported once, each chat's imported seqs run without a gap from
 #      its lowest to 0 in time order, the seqs sent before are untouched,
 #      and nobody has anything unread;
-#   2. a DO block that picks the admin for its transaction runs it too
-#      (the actor is chosen again after each commit), and without an
-#      actor it is refused;
+#   2. without an actor for the session, as_admin names the admin (chosen
+#      again after each commit), and a DO block that picks the admin for
+#      its transaction runs it too; without an actor it is refused;
 #   3. one pair with 40,000 legacy messages imported in batches of 2,000
 #      while a sender writes in that chat every 20 ms: no send waits
 #      longer than the longest batch (the chat's row is locked by one
@@ -54,7 +54,7 @@ bail() { echo "Bail out! $*"; sed "s/^/#   /" "$WORK/psql.err" 2>/dev/null | tai
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@" 2>"$WORK/psql.err"; }
 
 ADA=adadadad-adad-4ada-8ada-adadadadadad
-echo "1..25"
+echo "1..26"
 
 # the people, bookings and legacy messages: pair i (1..300) is customer i
 # and stylist i % 30; thread i.t (t = 1..3) is booking i.t, 20 messages
@@ -184,7 +184,7 @@ DECLARE
     p bigint; m bigint; a bigint; x bigint; b integer;
 BEGIN
     PERFORM chat.act_as('adadadad-adad-4ada-8ada-adadadadadad');
-    CALL chat.consolidate_legacy(false, 10, p, m, a, x, b);
+    CALL chat.consolidate_legacy(false, 10, NULL, p, m, a, x, b);
     RAISE WARNING 'imported % in % batches', m, b;
 END
 $$;
@@ -192,6 +192,13 @@ SQL
 )
 is "$(echo "$out" | grep -o 'imported [0-9]* in [0-9]* batches')" "imported 25 in 3 batches" \
    "a DO block that acts as the admin for its transaction runs the import over three commits"
+q -c "INSERT INTO chat.legacy_messages (legacy_id, legacy_thread_id, booking_id, sender_id, body, sent_at)
+      SELECT 'as' || k, 't301.1', md5('booking 301.1')::uuid, md5('customer 301')::uuid, 'with as_admin',
+             timestamptz '2021-01-01' + k * interval '1 minute'
+        FROM generate_series(1, 25) k" >/dev/null
+out=$(psql -X -q -At -d "$DB" -c "CALL chat.consolidate_legacy(false, 10, '$ADA')" 2>&1)
+is "$(echo "$out" | tail -1 | cut -d'|' -f2,5)" "25|3" \
+   "so does CALL consolidate_legacy(..., as_admin => the admin), from a session without an actor"
 out=$(psql -X -q -At -d "$DB" -c "CALL chat.consolidate_legacy(dry_run => false)" 2>&1)
 is "$(echo "$out" | head -1)" "ERROR:  no chat profile is acting in this session" \
    "without an actor, nothing runs"
@@ -244,21 +251,25 @@ is "$(tail -1 "$WORK/big.out" | cut -d'|' -f2,5)" "40000|20" "the 40,000 message
 ok "$([ ! -s "$WORK/sender.err" ] && echo t)" "the sender had no error" "$(head -3 "$WORK/sender.err")"
 # a batch's rows carry the time its transaction started: batch k lasted
 # from its start to the next one's (the last one: to the last send it held up)
-IFS='|' read -r maxbatch maxwait during <<<"$(q -c "
+IFS='|' read -r maxbatch maxwait during whole <<<"$(q -c "
     WITH b AS (SELECT DISTINCT imported_at AS t FROM chat.legacy_imports WHERE legacy_id LIKE 'big%'),
          d AS (SELECT lead(t) OVER (ORDER BY t) - t AS dur FROM b)
     SELECT round(extract(epoch FROM (SELECT max(dur) FROM d)) * 1000),
            round(extract(epoch FROM (SELECT max(waited) FROM public.send_waits)) * 1000),
            (SELECT count(*) FROM public.send_waits
-             WHERE sent_at > (SELECT min(t) FROM b) AND sent_at < (SELECT max(t) FROM b))")"
-echo "# longest batch ${maxbatch} ms, longest wait of a send ${maxwait} ms, sends between the first and the last batch: ${during}"
+             WHERE sent_at > (SELECT min(t) FROM b) AND sent_at < (SELECT max(t) FROM b)),
+           round(extract(epoch FROM (SELECT max(t) - min(t) FROM b)) * 1000)")"
+echo "# longest batch ${maxbatch} ms, longest wait of a send ${maxwait} ms, sends between the first and the last batch: ${during}, from the first batch to the last: ${whole} ms"
 ok "$([ -n "$during" ] && [ "$during" -ge 5 ] && echo t)" "the sends go on while the import runs ($during between its first and last batch)" ""
-ok "$([ -n "$maxwait" ] && [ -n "$maxbatch" ] && [ "$maxwait" -le $((maxbatch + 200)) ] && echo t)" \
-   "no send waited longer than the longest batch (${maxwait} ms against ${maxbatch} ms + 200 ms)" ""
+# (the margin: a shared machine's scheduling, not a second batch; the
+# import as a whole is the wait this rules out)
+ok "$([ -n "$maxwait" ] && [ -n "$maxbatch" ] && [ "$maxwait" -le $((maxbatch + 500)) ] &&
+     [ "$maxwait" -lt $((whole / 2)) ] && echo t)" \
+   "no send waited longer than the longest batch (${maxwait} ms against ${maxbatch} ms + 500 ms), nor anything like the import (${whole} ms)" ""
 is "$(q -c "SELECT min(seq) = 1 AND max(seq) = count(*) FROM public.send_waits")" t \
    "the sends took seqs 1, 2, 3 ... without a gap"
 is "$(q -c "SELECT min(seq) || ' ' || max(seq) || ' ' || count(*) FROM chat.chat_messages WHERE chat_id = '$CHAT' AND seq <= 0")" \
-   "-40024 0 40025" "and the imported messages are below them, 40,025 from -40024 to 0 (with the DO block's 25)"
+   "-40049 0 40050" "and the imported messages are below them, 40,050 from -40049 to 0 (with the 50 of part 2)"
 q -c "DROP TABLE public.send_waits" >/dev/null
 
 # 4. a chat held locked by a transaction that sent in it and waits: the

@@ -78,14 +78,17 @@ function fail(msg) {
 }
 function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t]+$/, "", s); return s }
 # split line into code and comment (after the first -- outside quotes);
-# inq carries an open string literal over to the next line
+# inq carries an open string literal over to the next line; a $$-quoted
+# body (of a DO block) is a string too, and may hold semicolons
 function split_line(line,    i, c, n) {
     code = line; comment = ""; has_comment = 0; semis = 0
     n = length(line)
     for (i = 1; i <= n; i++) {
         c = substr(line, i, 1)
+        if (indollar) { if (c == "$" && substr(line, i + 1, 1) == "$") { indollar = 0; i++ }; continue }
         if (inq) { if (c == "\047") inq = 0; continue }
         if (indq) { if (c == "\"") indq = 0; continue }
+        if (c == "$" && substr(line, i + 1, 1) == "$") { indollar = 1; i++; continue }
         if (c == "\047") { inq = 1; continue }
         if (c == "\"") { indq = 1; continue }
         if (c == ";") semis++
@@ -122,7 +125,7 @@ function end_statement() {
 }
 /^#+ / && !inblock && !infence { title = $0; sub(/^#+ +/, "", title) }
 !inblock && /^[ \t]*```sql[ \t]*$/ {
-    inblock = 1; block++; first = NR; stmt = 0; last = 0; open = 0; inq = 0; indq = 0
+    inblock = 1; block++; first = NR; stmt = 0; last = 0; open = 0; inq = 0; indq = 0; indollar = 0
     match($0, /^[ \t]*/); indent = RLENGTH
     skip = -1          # not known until the first line that is not blank
     head = ""; headdull = 0
@@ -132,7 +135,7 @@ function end_statement() {
 }
 inblock && /^[ \t]*```[ \t]*$/ {
     if (open) fail("the statement that starts at line " start " does not end in its block")
-    if (inq) fail("a string literal does not end in its block")
+    if (inq || indollar) fail("a string literal does not end in its block")
     printf "%d\t%d\t%d\t%s\t%s\t%s\n", block, first, NR, skip == 1 ? "skip" : "run", title, head > blocks
     inblock = 0
     next
@@ -172,7 +175,7 @@ inblock && /^[ \t]*```[ \t]*$/ {
     }
     print line > script
     if (has_comment && is_result(comment)) expectation(stmt, comment)
-    if (inq) next
+    if (inq || indollar) next
     if (c ~ /\\g[a-z]*( +[^ ]+)?$/) {
         if (has_comment) fail("a comment on a line that ends with a psql \\g command")
         end_statement()
