@@ -3,8 +3,11 @@
  * audit_writer.c
  *	  Audit records of admin reads, committed in a transaction of their own.
  *
- * An admin who reads a chat's messages leaves a row in chat.audit_entries.
- * Written by the reading function itself, that row belongs to the reader's
+ * An admin who reads a chat's messages leaves a row in chat.audit_entries;
+ * one who exports a person's data (chat.export_profile(), action
+ * 'export_profile', the profile's id in place of the chat's) a row in
+ * chat.privacy_requests.  Written by the reading function itself, that row
+ * belongs to the reader's
  * transaction: an admin who reads and then rolls back (or reads inside a
  * savepoint that is rolled back, or through a cursor whose transaction
  * aborts) takes the content and removes the record.  So the record is
@@ -430,9 +433,14 @@ insert_record(AuditRequest *req)
 		values[4] = PointerGetDatum(cstring_to_text_with_len(req->data + req->action_len,
 															 req->reason_len));
 
-	ret = SPI_execute_with_args("INSERT INTO chat.audit_entries (chat_id, actor_id, action, seq, reason)"
-								" VALUES ($1, $2, $3, $4, $5)",
-								5, argtypes, values, nulls, false, 0);
+	if (req->action_len == 14 && memcmp(req->data, "export_profile", 14) == 0)
+		ret = SPI_execute_with_args("INSERT INTO chat.privacy_requests (profile_id, actor_id, action, reason)"
+									" VALUES ($1, $2, 'export', $5)",
+									5, argtypes, values, nulls, false, 0);
+	else
+		ret = SPI_execute_with_args("INSERT INTO chat.audit_entries (chat_id, actor_id, action, seq, reason)"
+									" VALUES ($1, $2, $3, $4, $5)",
+									5, argtypes, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT || SPI_processed != 1)
 		elog(ERROR, "stylist_chat audit writer: the insert returned %d", ret);
 

@@ -16,14 +16,14 @@ BEGIN
                                          WHERE r.rolname = current_user)) THEN
         RAISE EXCEPTION 'the audit log is append-only'
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = format('%s of chat.audit_entries is allowed to the extension owner only.', TG_OP);
+                  DETAIL = format('%s of chat.%s is allowed to the extension owner only.', TG_OP, TG_TABLE_NAME);
     END IF;
     RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
 
 COMMENT ON FUNCTION chat._audit_append_only() IS
-'Refuses UPDATE, DELETE and TRUNCATE of chat.audit_entries to every role but the extension owner, superusers included. Internal.';
+'Refuses UPDATE, DELETE and TRUNCATE of chat.audit_entries (and chat.privacy_requests) to every role but the extension owner, superusers included. Internal.';
 REVOKE ALL ON FUNCTION chat._audit_append_only() FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE TRIGGER audit_entries_append_only

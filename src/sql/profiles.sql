@@ -15,6 +15,7 @@ DECLARE
     p_role text := chat._require_arg($2, 'role');
     p_name text := chat._check_text($3, 'display_name', 200);
     v_old_role text;
+    v_erased timestamptz;
 BEGIN
     IF p_id = '00000000-0000-0000-0000-000000000000' THEN
         -- events without a sender (booking cards) carry it
@@ -27,7 +28,13 @@ BEGIN
                   HINT = 'The role is one of customer, stylist, admin.';
     END IF;
 
-    SELECT p.role INTO v_old_role FROM chat.profiles p WHERE p.id = p_id FOR UPDATE;
+    SELECT p.role, p.erased_at INTO v_old_role, v_erased FROM chat.profiles p WHERE p.id = p_id FOR UPDATE;
+    IF v_erased IS NOT NULL THEN
+        RAISE EXCEPTION 'profile % was erased', p_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('chat.erase_profile() erased it at %s; its name stays anonymous.', v_erased),
+                  HINT = 'A person who comes back gets a new profile.';
+    END IF;
     IF FOUND AND v_old_role <> p_role
        AND (EXISTS (SELECT FROM chat.chats c WHERE p_id IN (c.customer_id, c.stylist_id))
             OR EXISTS (SELECT FROM chat.bookings b WHERE p_id IN (b.customer_id, b.stylist_id))) THEN
@@ -48,7 +55,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.upsert_profile(uuid, text, text) IS
-'Create or update a profile (role customer, stylist or admin). For chat_service members.';
+'Create or update a profile (role customer, stylist or admin); an erased profile cannot be changed (55000). For chat_service members.';
 REVOKE ALL ON FUNCTION chat.upsert_profile(uuid, text, text) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.upsert_profile(uuid, text, text) TO chat_service;
 

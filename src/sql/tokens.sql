@@ -29,6 +29,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Create it first with chat.upsert_profile().';
     END IF;
+    IF EXISTS (SELECT FROM chat.profiles p WHERE p.id = p_profile AND p.erased_at IS NOT NULL) THEN
+        RAISE EXCEPTION 'profile % was erased', p_profile
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'An erased profile gets no token.';
+    END IF;
     RETURN chat._sign_token_v2((SELECT s.key FROM chat.secrets s WHERE s.name = 'signing'),
                                p_profile, v_now, v_now + p_ttl,
                                pg_catalog.gen_random_uuid(), single_use);

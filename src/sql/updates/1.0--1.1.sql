@@ -158,6 +158,9 @@ SELECT pg_catalog.pg_extension_config_dump('chat.pins', '');
 -- replies and booking cards: the quoted message, the kind of message and
 -- a card's content, appended as a fresh install has them (NULL or a
 -- constant default: no rewrite of the table); a booking card has no sender
+-- when chat.erase_profile() erased a profile
+ALTER TABLE chat.profiles ADD COLUMN erased_at timestamptz;
+
 ALTER TABLE chat.chat_messages ALTER COLUMN sender_id DROP NOT NULL;
 ALTER TABLE chat.chat_messages ADD COLUMN reply_to_seq bigint;
 ALTER TABLE chat.chat_messages ADD COLUMN kind text NOT NULL DEFAULT 'text';
@@ -583,3 +586,53 @@ GRANT USAGE ON SEQUENCE chat.legacy_messages_staged_id_seq TO chat_service;
 SELECT pg_catalog.pg_extension_config_dump('chat.legacy_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.legacy_messages_staged_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.legacy_imports', '');
+
+-- legal holds (1.1): a chat in a dispute keeps everything.  Erasure and
+-- retention leave its content until the hold is released.  One row per
+-- hold, kept after its release as the record of it; at most one in force
+-- a chat
+CREATE TABLE chat.legal_holds (
+    chat_id         uuid NOT NULL REFERENCES chat.chats (chat_id),
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    reason          text NOT NULL,
+    placed_at       timestamptz NOT NULL DEFAULT now(),
+    placed_by       uuid NOT NULL,
+    released_at     timestamptz,
+    released_by     uuid,
+    release_reason  text,
+    PRIMARY KEY (chat_id, id),
+    CONSTRAINT legal_holds_check
+        CHECK (char_length(reason) BETWEEN 1 AND 500
+               AND char_length(release_reason) <= 500
+               AND (released_at IS NULL) = (released_by IS NULL)
+               AND released_at >= placed_at)
+);
+CREATE UNIQUE INDEX legal_holds_in_force_key ON chat.legal_holds (chat_id) WHERE released_at IS NULL;
+
+COMMENT ON TABLE chat.legal_holds IS
+'Legal holds of chats (chat.set_legal_hold(), chat.release_legal_hold()): while one is in force, erasure and retention leave the chat''s content. Rows are only added and released, kept as the record.';
+
+-- what was done with a person's data on request (1.1): exports and
+-- erasures, who did them, when and why, and how much (counts, never the
+-- content).  Append-only for every role but the extension owner
+CREATE TABLE chat.privacy_requests (
+    profile_id      uuid NOT NULL,
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    at              timestamptz NOT NULL DEFAULT now(),
+    actor_id        uuid NOT NULL,
+    action          text NOT NULL
+                    CONSTRAINT privacy_requests_action_check
+                    CHECK (action IN ('export', 'erase')),
+    reason          text CONSTRAINT privacy_requests_reason_check CHECK (char_length(reason) <= 500),
+    summary         jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (profile_id, id)
+);
+
+COMMENT ON TABLE chat.privacy_requests IS
+'Exports (chat.export_profile(), chat.export_my_data()) and erasures (chat.erase_profile()) of a person''s data: who, when, why and how much, never the content. Append-only; read through chat.privacy_log().';
+
+REVOKE ALL ON TABLE chat.legal_holds, chat.privacy_requests FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.legal_holds', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.legal_holds_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.privacy_requests', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.privacy_requests_id_seq', '');
