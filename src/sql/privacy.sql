@@ -536,7 +536,7 @@ BEGIN
 
     -- their tokens stop working now, and none is issued again
     INSERT INTO chat.token_revocations AS t (profile_id, revoked_at)
-    VALUES (p, now())
+    VALUES (p, clock_timestamp())
     ON CONFLICT (profile_id) DO UPDATE SET revoked_at = greatest(t.revoked_at, excluded.revoked_at);
     UPDATE chat.profiles x
        SET display_name = 'Erased profile', erased_at = coalesce(x.erased_at, now()), updated_at = now()

@@ -355,7 +355,7 @@ sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
 TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins
         reactions portfolio_consents notifications notification_preferences kpi_chats kpi_chat_months kpi_days
         kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_bookings kpi_booking_chats kpi_reactivations
-        legacy_messages legacy_imports legacy_plan)
+        legacy_messages legacy_imports legacy_plan legal_holds privacy_requests)
 # table attacks for one role (chat_service loads the staging table of a
 # migration, chat.legacy_messages: not attacked as chat_service)
 table_attacks() {
@@ -367,7 +367,7 @@ table_attacks() {
         local col=chat_id
         case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;;
             notification_preferences) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
-            legacy_messages) col=legacy_id ;;
+            legacy_messages) col=legacy_id ;; privacy_requests) col=profile_id ;;
             esac
         att tables "$who: UPDATE chat.$t" '^42501' "UPDATE chat.$t SET $col = $col"
         att tables "$who: DELETE chat.$t" '^42501' "DELETE FROM chat.$t"
@@ -434,7 +434,8 @@ USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with c
   undelivered catch_up ack_delivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
   react unreact archive unarchive mute unmute clear_history
   gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio
-  search search_all admin_search set_notification_preferences notification_preferences kpis stylist_kpis $VIEW_FUNCTIONS "
+  search search_all admin_search set_notification_preferences notification_preferences kpis stylist_kpis
+  export_my_data $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack_delivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
@@ -444,6 +445,7 @@ SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack
   search search_all admin_search set_notification_preferences notification_preferences
   claim_notifications complete_notification fail_notification notification_queue kpis stylist_kpis rebuild_kpis
   legacy_report legacy_problems consolidate_legacy _consolidate_start _consolidate_batch
+  set_legal_hold release_legal_hold admin_legal_holds privacy_log export_profile export_my_data erase_profile
   $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
