@@ -45,6 +45,10 @@
  * stylist_chat.unread_reminder_delay say when a notification and an unread
  * reminder come due; the SQL reads them with current_setting().
  *
+ * stylist_chat.retention (a superuser setting, empty by default: messages
+ * are kept) is how old a message may get before chat.apply_retention()
+ * redacts it, an interval such as '3 years'; the SQL reads and checks it.
+ *
  * The prefix "stylist_chat" is reserved so that no placeholder setting of
  * that name can be invented with SET: such a setting would carry no meaning
  * here anyway, since identity is never read from a setting.
@@ -70,6 +74,7 @@ bool		relay_note_kpis = true;
 static int	notification_delay = 30;	/* read from SQL */
 static int	unread_reminder_delay = 4 * 3600;	/* read from SQL */
 static bool booking_cards = true;	/* read from SQL */
+static char *retention = NULL;	/* read from SQL */
 
 void		_PG_init(void);
 
@@ -137,6 +142,15 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("stylist_chat.retention",
+							   "How old a message may get before chat.apply_retention() redacts it.",
+							   "An interval such as '3 years'; empty (the default): messages are kept.",
+							   &retention,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("stylist_chat.kpis",
 							 "Lets the relay worker keep the KPI rollups as it relays messages.",

@@ -3,7 +3,8 @@
 #
 # Debian 12 packages: the PostgreSQL 15 server and headers, pgTAP, pg_prove
 # and libpq; clang, its libFuzzer runtime and the OpenSSL headers for the
-# token fuzzer (test/fuzz); PgBouncer for the pooler test (test/scripts/
+# token fuzzer (test/fuzz); pg_cron for the retention test (test/scripts/
+# retention.sh); PgBouncer for the pooler test (test/scripts/
 # pooler.sh), which runs its own instance on a private unix socket.
 # apt-get update runs only when something is missing.
 #
@@ -16,7 +17,7 @@ set -euo pipefail
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
           libtap-parser-sourcehandler-pgtap-perl libpq-dev gcc make
-          clang libclang-rt-14-dev libssl-dev pgbouncer)
+          clang libclang-rt-14-dev libssl-dev pgbouncer postgresql-15-cron)
 
 missing=()
 for p in "${packages[@]}"; do

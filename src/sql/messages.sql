@@ -234,7 +234,13 @@ BEGIN
     UPDATE chat.chat_messages m
        SET body = NULL, attachment_count = 0, deleted_at = now()
      WHERE m.chat_id = v_msg.chat_id AND m.seq = v_msg.seq;
-    DELETE FROM chat.media a WHERE a.chat_id = v_msg.chat_id AND a.seq = v_msg.seq;
+    -- its images: the application deletes the bytes (take_orphaned_images())
+    WITH gone AS (
+        DELETE FROM chat.media a WHERE a.chat_id = v_msg.chat_id AND a.seq = v_msg.seq
+        RETURNING a.chat_id, a.seq, a.position, a.storage_key
+    )
+    INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
+    SELECT g.chat_id, g.seq, g.position, g.storage_key, 'deleted' FROM gone g;
     -- the other participant had it unread if they had not read up to it
     UPDATE chat.chats c
        SET customer_unread = CASE WHEN c.customer_id <> v_msg.sender_id
@@ -249,6 +255,6 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.delete_message(uuid, bigint) IS
-'Delete one of the actor''s own messages: it keeps its seq as a tombstone, without body or attachments. Deleting twice is a no-op.';
+'Delete one of the actor''s own messages: it keeps its seq as a tombstone, without body or attachments (their storage keys are queued for chat.take_orphaned_images()). Deleting twice is a no-op.';
 REVOKE ALL ON FUNCTION chat.delete_message(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.delete_message(uuid, bigint) TO chat_service, chat_user;

@@ -455,6 +455,10 @@ BEGIN
          WHERE a.chat_id = ANY (v_free) AND m.chat_id = a.chat_id AND m.seq = a.seq
            AND m.sender_id = p
         RETURNING a.chat_id, a.seq, a.position, a.storage_key
+    ), queued AS (
+        -- and for the application's deleter (take_orphaned_images())
+        INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
+        SELECT g.chat_id, g.seq, g.position, g.storage_key, 'erased' FROM gone g
     )
     SELECT 'image'::text, g.chat_id, g.seq, g.storage_key, NULL::text
       FROM gone g ORDER BY g.chat_id, g.seq, g.position;

@@ -636,3 +636,54 @@ SELECT pg_catalog.pg_extension_config_dump('chat.legal_holds', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.legal_holds_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.privacy_requests', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.privacy_requests_id_seq', '');
+
+-- images whose message is gone (1.1): deleted by its sender, erased with
+-- its sender's data, redacted by retention.  The bytes are in the
+-- application's object store: it takes the keys with
+-- chat.take_orphaned_images() and deletes them there.  No foreign key:
+-- the message's row has lost its images already
+CREATE TABLE chat.orphaned_images (
+    chat_id         uuid NOT NULL,
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    seq             bigint NOT NULL,
+    position        smallint NOT NULL,
+    storage_key     text NOT NULL,
+    reason          text NOT NULL
+                    CONSTRAINT orphaned_images_reason_check
+                    CHECK (reason IN ('deleted', 'erased', 'retention')),
+    orphaned_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_id, id)
+);
+CREATE INDEX orphaned_images_id_idx ON chat.orphaned_images (id);
+
+COMMENT ON TABLE chat.orphaned_images IS
+'Storage keys of images whose message was deleted, erased or redacted by retention, until the application takes them (chat.take_orphaned_images()) to delete the bytes from its object store.';
+
+-- retention (1.1): per chat, the seq up to which its messages are past
+-- stylist_chat.retention and redacted; chat.apply_retention() goes on
+-- from there
+CREATE TABLE chat.retention_marks (
+    chat_id         uuid PRIMARY KEY,
+    redacted_seq    bigint NOT NULL
+);
+
+COMMENT ON TABLE chat.retention_marks IS
+'Per chat, the seq up to which chat.apply_retention() has redacted the messages older than stylist_chat.retention; the next run goes on from there.';
+
+-- where the last retention run stopped (it goes round the chats), and
+-- what it did; one row
+CREATE TABLE chat.retention_state (
+    only_row        boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    after_chat      uuid,
+    last_run_at     timestamptz,
+    last_run        jsonb
+);
+INSERT INTO chat.retention_state DEFAULT VALUES;
+
+COMMENT ON TABLE chat.retention_state IS
+'Where the last run of chat.apply_retention() stopped in its round of the chats, and what it did (chat.retention_status()). One row; not dumped.';
+
+REVOKE ALL ON TABLE chat.orphaned_images, chat.retention_marks, chat.retention_state FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.orphaned_images', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.orphaned_images_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.retention_marks', '');
