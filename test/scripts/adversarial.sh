@@ -355,7 +355,8 @@ sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
 TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audit_entries token_revocations used_tokens reports pins
         reactions portfolio_consents notifications notification_preferences kpi_chats kpi_chat_months kpi_days
         kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_bookings kpi_booking_chats kpi_reactivations
-        legacy_messages legacy_imports legacy_plan legal_holds privacy_requests)
+        legacy_messages legacy_imports legacy_plan legal_holds privacy_requests orphaned_images retention_marks
+        retention_state)
 # table attacks for one role (chat_service loads the staging table of a
 # migration, chat.legacy_messages: not attacked as chat_service)
 table_attacks() {
@@ -367,7 +368,7 @@ table_attacks() {
         local col=chat_id
         case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;;
             notification_preferences) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
-            legacy_messages) col=legacy_id ;; privacy_requests) col=profile_id ;;
+            legacy_messages) col=legacy_id ;; privacy_requests) col=profile_id ;; retention_state) col=only_row ;;
             esac
         att tables "$who: UPDATE chat.$t" '^42501' "UPDATE chat.$t SET $col = $col"
         att tables "$who: DELETE chat.$t" '^42501' "DELETE FROM chat.$t"
@@ -446,6 +447,7 @@ SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack
   claim_notifications complete_notification fail_notification notification_queue kpis stylist_kpis rebuild_kpis
   legacy_report legacy_problems consolidate_legacy _consolidate_start _consolidate_batch
   set_legal_hold release_legal_hold admin_legal_holds privacy_log export_profile export_my_data erase_profile
+  apply_retention retention_status take_orphaned_images
   $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
