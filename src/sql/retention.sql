@@ -88,7 +88,9 @@ BEGIN
     END IF;
     v_cutoff := now() - v_keep;
 
-    -- one run at a time: another under way has the row
+    -- one run at a time: another under way has the row (which install
+    -- and update make; made again here should it be missing)
+    INSERT INTO chat.retention_state DEFAULT VALUES ON CONFLICT DO NOTHING;
     SELECT s.after_chat INTO v_after FROM chat.retention_state s FOR UPDATE SKIP LOCKED;
     IF NOT FOUND THEN
         RAISE NOTICE 'another run of chat.apply_retention() is under way';
