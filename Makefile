@@ -30,7 +30,8 @@ SQL_LATE = src/sql/common.sql src/sql/realtime.sql src/sql/profiles.sql \
            src/sql/safety.sql src/sql/pins.sql src/sql/inbox_controls.sql \
            src/sql/reactions.sql src/sql/catchup.sql src/sql/gallery.sql \
            src/sql/search.sql src/sql/notifications.sql src/sql/kpis.sql \
-           src/sql/migration.sql src/sql/privacy.sql src/sql/retention.sql
+           src/sql/migration.sql src/sql/privacy.sql src/sql/retention.sql \
+           src/sql/filter.sql
 UPGRADES = $(patsubst src/sql/updates/%.sql,$(EXTENSION)--%.sql,$(wildcard src/sql/updates/*.sql))
 
 DATA = $(EXTENSION)--1.0.sql

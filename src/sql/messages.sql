@@ -26,6 +26,9 @@ DECLARE
     v_customer uuid;
     v_stylist uuid;
     v_first record;
+    v_written text;
+    v_rules text[];
+    v_flag boolean;
 BEGIN
     -- the common case, a plain text message, is checked here without
     -- calling out: this is the hot path
@@ -38,6 +41,13 @@ BEGIN
     IF p_body IS NULL OR v_count > 0 OR char_length(p_body) NOT BETWEEN 1 AND 4000
        OR btrim(p_body, E' \t\n\r') = '' THEN
         p_body := chat._check_body(p_body, v_count);
+    END IF;
+
+    -- the filter of contact details (src/sql/filter.sql), while it has a
+    -- rule: the one question the send path asks of it
+    IF EXISTS (SELECT FROM chat.filter_rules) THEN
+        v_written := p_body;
+        SELECT f.filtered, f.rules, f.flag INTO p_body, v_rules, v_flag FROM chat._filter(v_written) f;
     END IF;
 
     IF p_client_msg_id IS NOT NULL THEN
@@ -141,6 +151,9 @@ BEGIN
                (a.e->>'height')::numeric::integer
           FROM jsonb_array_elements($5) WITH ORDINALITY AS a(e, ord);
     END IF;
+    IF cardinality(v_rules) > 0 THEN
+        PERFORM chat._filter_record(p_chat, v_seq, v_written, v_rules, v_flag);
+    END IF;
 
     RETURN v_seq;
 END
@@ -198,6 +211,9 @@ AS $$
 DECLARE
     v_msg chat.chat_messages := chat._own_message($1, $2, 'edit');
     p_body text;
+    v_written text;
+    v_rules text[];
+    v_flag boolean;
 BEGIN
     IF v_msg.deleted_at IS NOT NULL THEN
         RAISE EXCEPTION 'message % of chat % is deleted', v_msg.seq, v_msg.chat_id
@@ -205,9 +221,19 @@ BEGIN
                   HINT = 'A deleted message cannot be edited.';
     END IF;
     p_body := chat._check_body(chat._require_arg($3, 'body'), v_msg.attachment_count);
+    IF EXISTS (SELECT FROM chat.filter_rules) THEN
+        v_written := p_body;
+        SELECT f.filtered, f.rules, f.flag INTO p_body, v_rules, v_flag FROM chat._filter(v_written) f;
+    END IF;
     UPDATE chat.chat_messages m
        SET body = p_body, edited_at = now()
      WHERE m.chat_id = v_msg.chat_id AND m.seq = v_msg.seq;
+    -- what the filter found in the text as it is now, if anything
+    IF cardinality(v_rules) > 0 THEN
+        PERFORM chat._filter_record(v_msg.chat_id, v_msg.seq, v_written, v_rules, v_flag);
+    ELSE
+        DELETE FROM chat.filtered_messages f WHERE f.chat_id = v_msg.chat_id AND f.seq = v_msg.seq;
+    END IF;
     PERFORM chat._relay_change('edited', v_msg.chat_id, v_msg.seq);
 END
 $$;
@@ -234,6 +260,7 @@ BEGIN
     UPDATE chat.chat_messages m
        SET body = NULL, attachment_count = 0, deleted_at = now()
      WHERE m.chat_id = v_msg.chat_id AND m.seq = v_msg.seq;
+    DELETE FROM chat.filtered_messages f WHERE f.chat_id = v_msg.chat_id AND f.seq = v_msg.seq;
     -- its images: the application deletes the bytes (take_orphaned_images())
     WITH gone AS (
         DELETE FROM chat.media a WHERE a.chat_id = v_msg.chat_id AND a.seq = v_msg.seq

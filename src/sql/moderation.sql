@@ -88,7 +88,11 @@ BEGIN
     PERFORM chat._audit_durably(p_chat, v_admin, 'read_history', NULL, p_reason);
 
     RETURN QUERY
-    SELECT m.seq, m.sender_id, m.body_as_written, m.booking_id, m.client_msg_id,
+    SELECT m.seq, m.sender_id,
+           -- as written: before moderation hid it, before the filter masked it
+           coalesce((SELECT f.original_body FROM chat.filtered_messages f
+                      WHERE f.chat_id = m.chat_id AND f.seq = m.seq), m.body_as_written),
+           m.booking_id, m.client_msg_id,
            m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.hidden_reason,
            m.attachments_as_written, m.booking
       FROM chat._message_rows m

@@ -328,6 +328,10 @@ BEGIN
                   'kind', m.kind,
                   -- as the person sees it: the other's hidden messages without text
                   'body', CASE WHEN m.hidden_at IS NULL OR m.sender_id = p THEN m.body END,
+                  -- their own text as they wrote it, where the filter masked it
+                  'as_written', CASE WHEN m.sender_id = p
+                                     THEN (SELECT f.original_body FROM chat.filtered_messages f
+                                            WHERE f.chat_id = m.chat_id AND f.seq = m.seq) END,
                   'card', CASE WHEN m.hidden_at IS NULL THEN m.card END,
                   'booking_id', m.booking_id, 'reply_to_seq', m.reply_to_seq,
                   'created_at', m.created_at, 'edited_at', m.edited_at, 'deleted_at', m.deleted_at,
@@ -492,6 +496,10 @@ BEGIN
     )
     SELECT count(*), count(chat._relay_change('deleted', g.chat_id, g.seq)) INTO v_messages, v_events
       FROM gone g;
+    -- and what the filter kept of them as written
+    DELETE FROM chat.filtered_messages f
+     USING chat.chat_messages m
+     WHERE f.chat_id = ANY (v_free) AND m.chat_id = f.chat_id AND m.seq = f.seq AND m.sender_id = p;
 
     -- their reactions, and the counts of the messages they were on
     WITH gone AS (

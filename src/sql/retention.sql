@@ -159,6 +159,11 @@ BEGIN
               FROM old o
              WHERE m.chat_id = v_chat AND m.seq = o.seq
             RETURNING m.seq
+        ), unfiltered AS (
+            -- what the filter kept as written goes too
+            DELETE FROM chat.filtered_messages f
+             USING old o
+             WHERE f.chat_id = v_chat AND f.seq = o.seq
         ), unread AS (
             UPDATE chat.chats c
                SET customer_unread = c.customer_unread - u.customer_unread,

@@ -687,3 +687,40 @@ REVOKE ALL ON TABLE chat.orphaned_images, chat.retention_marks, chat.retention_s
 SELECT pg_catalog.pg_extension_config_dump('chat.orphaned_images', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.orphaned_images_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.retention_marks', '');
+
+-- the filter of contact details and payment handles (1.1): admins' rules
+-- (chat.add_filter_rule()), matched against each participant's message
+-- as it is sent or edited, while there is at least one rule
+CREATE TABLE chat.filter_rules (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL CONSTRAINT filter_rules_name_key UNIQUE,
+    pattern         text NOT NULL,
+    action          text NOT NULL
+                    CONSTRAINT filter_rules_action_check CHECK (action IN ('flag', 'mask')),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    created_by      uuid NOT NULL,
+    CONSTRAINT filter_rules_check
+        CHECK (char_length(name) BETWEEN 1 AND 100 AND char_length(pattern) BETWEEN 1 AND 300)
+);
+
+COMMENT ON TABLE chat.filter_rules IS
+'The filter''s rules: a regular expression and what is done with a message it matches (flag: a report is filed; mask: the matched text is replaced, the original kept for admins). Kept by chat.add_filter_rule() and chat.remove_filter_rule().';
+
+-- each message a rule matched: the rules, and the text as written
+CREATE TABLE chat.filtered_messages (
+    chat_id         uuid NOT NULL,
+    seq             bigint NOT NULL,
+    rules           text[] NOT NULL,
+    original_body   text NOT NULL,
+    filtered_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_id, seq),
+    FOREIGN KEY (chat_id, seq) REFERENCES chat.chat_messages (chat_id, seq) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE chat.filtered_messages IS
+'The messages the filter''s rules matched: which rules, and the text as its sender wrote it (for admins, chat.admin_history(); erased with its sender''s data and by retention).';
+
+REVOKE ALL ON TABLE chat.filter_rules, chat.filtered_messages FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('chat.filter_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.filter_rules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.filtered_messages', '');

@@ -1,0 +1,207 @@
+/*
+ * The filter of contact details and payment handles: admins' rules,
+ * regular expressions matched against each participant's message as it
+ * is sent (chat.send_message()) or edited (chat.edit_message()).  Off
+ * while there is no rule: the send path then asks one question, whether
+ * chat.filter_rules has a row, and nothing else.
+ *
+ * Actions.  'flag': the message goes through as written and a report is
+ * filed for the admins (reason off_platform, from the filter: reporter
+ * the nil UUID; one a message).  'mask': each match is replaced by
+ * '[removed]' in what both participants see (and what search finds); the
+ * text as written is kept for admins (chat.admin_history()).  A message
+ * several rules match gets every one's action.  What matched is recorded
+ * in chat.filtered_messages: the rules' names and the text as written.
+ * Booking cards and imported history are not filtered.
+ *
+ * Bounded cost.  A rule is checked when it is added: it must compile
+ * (PostgreSQL's regular expressions), be at most 300 characters, have no
+ * back-reference (the one construct whose matching can be exponential),
+ * and match and replace within 50 ms on each of a set of 4000-character
+ * messages built to be hard (runs of one character, of digits, of
+ * near-matches, of separators): a rule whose automaton would blow up
+ * ("regular expression is too complex") or crawl is refused then, not
+ * found out by a sender.  At most 50 rules.
+ */
+
+CREATE OR REPLACE FUNCTION chat._filter_probes()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    -- messages of the greatest length, built to be hard for patterns
+    SELECT ARRAY[repeat('a', 4000), repeat('9', 4000), repeat(' ', 4000), repeat('a9', 2000),
+                 repeat('+49 30 1234 ', 333) || 'abcd', repeat('a.b@c ', 666) || 'abcd',
+                 repeat('DE89 3704 ', 400), repeat('@insta_', 571) || 'abc',
+                 repeat('ab', 2000), repeat('aab', 1333) || 'a',
+                 (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 125) i)]
+$$;
+
+COMMENT ON FUNCTION chat._filter_probes() IS
+'The 4000-character messages a new filter rule must handle quickly. Internal.';
+REVOKE ALL ON FUNCTION chat._filter_probes() FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._filter(body text, OUT filtered text, OUT rules text[], OUT flag boolean)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+DECLARE
+    r record;
+BEGIN
+    filtered := body;
+    rules := '{}';
+    flag := false;
+    FOR r IN SELECT f.name, f.pattern, f.action FROM chat.filter_rules f ORDER BY f.id LOOP
+        -- every rule looks at the text as written
+        IF body ~ r.pattern THEN
+            rules := rules || r.name;
+            IF r.action = 'mask' THEN
+                filtered := left(regexp_replace(filtered, r.pattern, '[removed]', 'g'), 4000);
+            ELSE
+                flag := true;
+            END IF;
+        END IF;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION chat._filter(text) IS
+'A message body through the filter''s rules: the text to store (matches of mask rules replaced by [removed]), the names of the rules that matched, and whether one is a flag rule. Internal.';
+REVOKE ALL ON FUNCTION chat._filter(text) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._filter_record(chat_id uuid, seq bigint, body text, rules text[], flag boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+BEGIN
+    INSERT INTO chat.filtered_messages AS f (chat_id, seq, rules, original_body)
+    VALUES ($1, $2, $4, $3)
+    ON CONFLICT ON CONSTRAINT filtered_messages_pkey
+    DO UPDATE SET rules = excluded.rules, original_body = excluded.original_body, filtered_at = now();
+    IF flag THEN
+        -- one report a message, from the filter
+        INSERT INTO chat.reports (chat_id, reporter_id, seq, reason, note)
+        SELECT $1, '00000000-0000-0000-0000-000000000000', $2, 'off_platform',
+               left('filter: ' || array_to_string($4, ', '), 1000)
+         WHERE NOT EXISTS (SELECT FROM chat.reports x
+                            WHERE x.chat_id = $1 AND x.seq = $2
+                              AND x.reporter_id = '00000000-0000-0000-0000-000000000000');
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION chat._filter_record(uuid, bigint, text, text[], boolean) IS
+'Records what the filter found in a message (the rules, the text as written) and, for a flag rule, files the filter''s report. Internal.';
+REVOKE ALL ON FUNCTION chat._filter_record(uuid, bigint, text, text[], boolean) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.add_filter_rule(name text, pattern text, action text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_admin uuid := chat._require_admin();
+    p_name text := chat._check_text($1, 'name', 100);
+    p_pattern text := chat._require_arg($2, 'pattern');
+    p_action text := chat._require_arg($3, 'action');
+    v_probe text;
+    v_t0 timestamptz;
+    v_ms numeric;
+    v_id bigint;
+BEGIN
+    IF p_action NOT IN ('flag', 'mask') THEN
+        RAISE EXCEPTION 'invalid filter action "%"', p_action
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The action is flag (report it) or mask (replace what matched).';
+    END IF;
+    IF char_length(p_pattern) NOT BETWEEN 1 AND 300 THEN
+        RAISE EXCEPTION 'a filter pattern has 1 to 300 characters, not %', char_length(p_pattern)
+            USING ERRCODE = 'invalid_regular_expression';
+    END IF;
+    IF p_pattern ~ '\\[1-9]' THEN
+        RAISE EXCEPTION 'filter pattern % has a back-reference', p_pattern
+            USING ERRCODE = 'invalid_regular_expression',
+                  DETAIL = 'Matching a back-reference can take exponential time.',
+                  HINT = 'Write the repeated part out, or leave it out.';
+    END IF;
+    IF (SELECT count(*) FROM chat.filter_rules) >= 50 THEN
+        RAISE EXCEPTION 'there are 50 filter rules already'
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Every message goes through every rule: merge rules into one pattern with |.';
+    END IF;
+    -- it compiles, and it is quick on hard messages of the greatest length
+    FOREACH v_probe IN ARRAY chat._filter_probes() LOOP
+        v_t0 := clock_timestamp();
+        BEGIN
+            PERFORM v_probe ~ p_pattern, regexp_replace(v_probe, p_pattern, '[removed]', 'g');
+        EXCEPTION WHEN invalid_regular_expression THEN
+            RAISE EXCEPTION 'invalid filter pattern %: %', p_pattern,
+                            regexp_replace(SQLERRM, '^invalid regular expression: ', '')
+                USING ERRCODE = 'invalid_regular_expression',
+                      HINT = 'Patterns are PostgreSQL regular expressions (the ~ operator); (?i) at the start ignores case.';
+        END;
+        v_ms := extract(epoch FROM clock_timestamp() - v_t0) * 1000;
+        IF v_ms > 50 THEN
+            RAISE EXCEPTION 'filter pattern % is too slow: % ms on a message of 4000 characters', p_pattern, round(v_ms)
+                USING ERRCODE = 'invalid_regular_expression',
+                      DETAIL = 'Every message goes through every rule as it is sent; a rule may take at most 50 ms on the hardest message.',
+                      HINT = 'Nested or long counted repetitions ({n,m} inside {n,m}) are the usual cause.';
+        END IF;
+    END LOOP;
+    INSERT INTO chat.filter_rules (name, pattern, action, created_by)
+    VALUES (p_name, p_pattern, p_action, v_admin)
+    RETURNING id INTO v_id;
+    RETURN v_id;
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'a filter rule named "%" exists already', p_name
+        USING ERRCODE = 'unique_violation',
+              HINT = 'Remove it first with chat.remove_filter_rule(), or choose another name.';
+END
+$$;
+
+COMMENT ON FUNCTION chat.add_filter_rule(text, text, text) IS
+'For admins: adds a rule to the filter of contact details: a name, a PostgreSQL regular expression ((?i) at the start ignores case) and an action, flag (a report is filed) or mask (what matched is replaced by [removed]; the original is kept for admins). A pattern that does not compile, has a back-reference, or is slow on hard 4000-character messages is refused (2201B). Returns the rule''s id.';
+REVOKE ALL ON FUNCTION chat.add_filter_rule(text, text, text) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.add_filter_rule(text, text, text) TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.remove_filter_rule(name text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM chat._require_admin();
+    DELETE FROM chat.filter_rules f WHERE f.name = chat._require_arg($1, 'name');
+    RETURN FOUND;
+END
+$$;
+
+COMMENT ON FUNCTION chat.remove_filter_rule(text) IS
+'For admins: removes a filter rule by name; false when there is none. Messages it matched stay as they are.';
+REVOKE ALL ON FUNCTION chat.remove_filter_rule(text) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.remove_filter_rule(text) TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.admin_filter_rules()
+RETURNS TABLE (id bigint, name text, pattern text, action text, created_at timestamptz, created_by uuid,
+               matched bigint)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM chat._require_admin();
+    RETURN QUERY
+    SELECT f.id, f.name, f.pattern, f.action, f.created_at, f.created_by,
+           (SELECT count(*) FROM chat.filtered_messages m WHERE f.name = ANY (m.rules))
+      FROM chat.filter_rules f
+     ORDER BY f.id;
+END
+$$;
+
+COMMENT ON FUNCTION chat.admin_filter_rules() IS
+'For admins: the filter''s rules, and how many messages each has matched.';
+REVOKE ALL ON FUNCTION chat.admin_filter_rules() FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.admin_filter_rules() TO chat_service;
