@@ -9,8 +9,16 @@
  * filed for the admins (reason off_platform, from the filter: reporter
  * the nil UUID; one a message).  'mask': each match is replaced by
  * '[removed]' in what both participants see (and what search finds); the
- * text as written is kept for admins (chat.admin_history()).  A message
- * several rules match gets every one's action.  What matched is recorded
+ * text as written is kept for admins (chat.admin_history()).  'hold': the
+ * message is not sent: send_message() returns NULL and keeps it in
+ * chat.held_messages, where the sender sees it pending
+ * (chat.pending_messages()) and admins decide (chat.admin_held_messages(),
+ * approve_held_message(), reject_held_message()).  A held message has no
+ * seq: seqs are what both participants see, without a gap; approved, it
+ * is sent then, as its sender, with the chat's next seq, and relayed,
+ * notified and counted as any message.  A message several rules match
+ * gets every one's action (held, it is sent with its masks).  An edit a
+ * hold rule matches is refused: what was delivered cannot wait.  What matched is recorded
  * in chat.filtered_messages: the rules' names and the text as written.
  * Booking cards and imported history are not filtered.
  *
@@ -40,7 +48,8 @@ COMMENT ON FUNCTION chat._filter_probes() IS
 'The 4000-character messages a new filter rule must handle quickly. Internal.';
 REVOKE ALL ON FUNCTION chat._filter_probes() FROM PUBLIC, chat_service, chat_user;
 
-CREATE OR REPLACE FUNCTION chat._filter(body text, OUT filtered text, OUT rules text[], OUT flag boolean)
+CREATE OR REPLACE FUNCTION chat._filter(body text, OUT filtered text, OUT rules text[], OUT flag boolean,
+                                        OUT hold boolean)
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL SAFE
 AS $$
 DECLARE
@@ -49,22 +58,23 @@ BEGIN
     filtered := body;
     rules := '{}';
     flag := false;
+    hold := false;
     FOR r IN SELECT f.name, f.pattern, f.action FROM chat.filter_rules f ORDER BY f.id LOOP
         -- every rule looks at the text as written
         IF body ~ r.pattern THEN
             rules := rules || r.name;
-            IF r.action = 'mask' THEN
-                filtered := left(regexp_replace(filtered, r.pattern, '[removed]', 'g'), 4000);
-            ELSE
-                flag := true;
-            END IF;
+            CASE r.action
+                WHEN 'mask' THEN filtered := left(regexp_replace(filtered, r.pattern, '[removed]', 'g'), 4000);
+                WHEN 'flag' THEN flag := true;
+                ELSE hold := true;
+            END CASE;
         END IF;
     END LOOP;
 END
 $$;
 
 COMMENT ON FUNCTION chat._filter(text) IS
-'A message body through the filter''s rules: the text to store (matches of mask rules replaced by [removed]), the names of the rules that matched, and whether one is a flag rule. Internal.';
+'A message body through the filter''s rules: the text to store (matches of mask rules replaced by [removed]), the names of the rules that matched, and whether one is a flag rule, a hold rule. Internal.';
 REVOKE ALL ON FUNCTION chat._filter(text) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._filter_record(chat_id uuid, seq bigint, body text, rules text[], flag boolean)
@@ -110,10 +120,10 @@ DECLARE
     v_ms numeric;
     v_id bigint;
 BEGIN
-    IF p_action NOT IN ('flag', 'mask') THEN
+    IF p_action NOT IN ('flag', 'mask', 'hold') THEN
         RAISE EXCEPTION 'invalid filter action "%"', p_action
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'The action is flag (report it) or mask (replace what matched).';
+                  HINT = 'The action is flag (report it), mask (replace what matched) or hold (an admin decides).';
     END IF;
     IF char_length(p_pattern) NOT BETWEEN 1 AND 300 THEN
         RAISE EXCEPTION 'a filter pattern has 1 to 300 characters, not %', char_length(p_pattern)
@@ -161,7 +171,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.add_filter_rule(text, text, text) IS
-'For admins: adds a rule to the filter of contact details: a name, a PostgreSQL regular expression ((?i) at the start ignores case) and an action, flag (a report is filed) or mask (what matched is replaced by [removed]; the original is kept for admins). A pattern that does not compile, has a back-reference, or is slow on hard 4000-character messages is refused (2201B). Returns the rule''s id.';
+'For admins: adds a rule to the filter of contact details: a name, a PostgreSQL regular expression ((?i) at the start ignores case) and an action, flag (a report is filed), mask (what matched is replaced by [removed]; the original is kept for admins) or hold (the message waits for an admin: chat.approve_held_message(), chat.reject_held_message()). A pattern that does not compile, has a back-reference, or is slow on hard 4000-character messages is refused (2201B). Returns the rule''s id.';
 REVOKE ALL ON FUNCTION chat.add_filter_rule(text, text, text) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.add_filter_rule(text, text, text) TO chat_service;
 
@@ -205,3 +215,150 @@ COMMENT ON FUNCTION chat.admin_filter_rules() IS
 'For admins: the filter''s rules, and how many messages each has matched.';
 REVOKE ALL ON FUNCTION chat.admin_filter_rules() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.admin_filter_rules() TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.approve_held_message(chat_id uuid, held_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_admin uuid := chat._require_admin();
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_id bigint := chat._require_arg($2, 'held_id');
+    v_h chat.held_messages;
+    v_seq bigint;
+BEGIN
+    SELECT * INTO v_h FROM chat.held_messages h WHERE h.chat_id = p_chat AND h.id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'held message % of chat % does not exist', p_id, p_chat
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'chat.admin_held_messages() lists the messages that wait.';
+    END IF;
+    IF v_h.status <> 'held' THEN
+        RAISE EXCEPTION 'held message % of chat % was % already', p_id, p_chat, v_h.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- decided first: the send below sees the approval under way, and does
+    -- not filter the message again
+    UPDATE chat.held_messages h
+       SET status = 'approved', decided_at = now(), decided_by = v_admin
+     WHERE h.chat_id = p_chat AND h.id = p_id;
+    -- sent now, as its sender, as it was filtered when it was held: its
+    -- seq, relay event, notification and unread count are a send's
+    PERFORM chat.act_as(v_h.sender_id);
+    v_seq := chat.send_message(p_chat, v_h.filtered_body, v_h.booking_id, v_h.client_msg_id,
+                               v_h.attachments, v_h.reply_to_seq);
+    PERFORM chat.act_as(v_admin);
+    PERFORM chat._filter_record(p_chat, v_seq, v_h.body, v_h.rules, false);
+    -- the text lives in the message now (and, as written, in the filter's
+    -- record of it)
+    UPDATE chat.held_messages h
+       SET seq = v_seq, body = NULL, filtered_body = NULL, attachments = NULL
+     WHERE h.chat_id = p_chat AND h.id = p_id;
+    RETURN v_seq;
+END
+$$;
+
+COMMENT ON FUNCTION chat.approve_held_message(uuid, bigint) IS
+'For admins: approves a message a hold rule held: it is sent now, as its sender wrote it (mask rules applied), with the next seq of the chat, which is returned; relayed, notified and counted as any message. 55000 when it was decided already or the chat is blocked.';
+REVOKE ALL ON FUNCTION chat.approve_held_message(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.approve_held_message(uuid, bigint) TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.reject_held_message(chat_id uuid, held_id bigint, reason text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_admin uuid := chat._require_admin();
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_id bigint := chat._require_arg($2, 'held_id');
+    p_reason text := chat._check_text($3, 'reason', 500);
+    v_h chat.held_messages;
+BEGIN
+    SELECT * INTO v_h FROM chat.held_messages h WHERE h.chat_id = p_chat AND h.id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'held message % of chat % does not exist', p_id, p_chat
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'chat.admin_held_messages() lists the messages that wait.';
+    END IF;
+    IF v_h.status <> 'held' THEN
+        RAISE EXCEPTION 'held message % of chat % was % already', p_id, p_chat, v_h.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- its images: the application deletes the bytes
+    INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
+    SELECT p_chat, NULL, a.ord, a.e->>'storage_key', 'rejected'
+      FROM jsonb_array_elements(coalesce(v_h.attachments, '[]')) WITH ORDINALITY AS a(e, ord);
+    -- the text stays, for the moderators, as the record of what was refused
+    UPDATE chat.held_messages h
+       SET status = 'rejected', decided_at = now(), decided_by = v_admin, reason = p_reason,
+           filtered_body = NULL, attachments = NULL
+     WHERE h.chat_id = p_chat AND h.id = p_id;
+END
+$$;
+
+COMMENT ON FUNCTION chat.reject_held_message(uuid, bigint, text) IS
+'For admins: rejects a message a hold rule held, with a reason the sender sees (chat.pending_messages()): it is never sent; its images are queued for deletion (chat.take_orphaned_images()); its text stays as the record.';
+REVOKE ALL ON FUNCTION chat.reject_held_message(uuid, bigint, text) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.reject_held_message(uuid, bigint, text) TO chat_service;
+
+CREATE OR REPLACE FUNCTION chat.pending_messages(in_chat uuid DEFAULT NULL)
+RETURNS TABLE (chat_id uuid, held_id bigint, body text, attachments jsonb, booking_id uuid,
+               reply_to_seq bigint, client_msg_id uuid, held_at timestamptz, status text,
+               decided_at timestamptz, reason text)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+BEGIN
+    IF $1 IS NOT NULL THEN
+        PERFORM chat._participant_chat($1);
+    END IF;
+    RETURN QUERY
+    SELECT h.chat_id, h.id, h.body, coalesce(h.attachments, '[]'::jsonb), h.booking_id, h.reply_to_seq,
+           h.client_msg_id, h.held_at, h.status, h.decided_at, h.reason
+      FROM chat.held_messages h
+     WHERE h.sender_id = v_actor AND h.status <> 'approved'
+       AND ($1 IS NULL OR h.chat_id = $1)
+     ORDER BY h.held_at, h.id;
+END
+$$;
+
+COMMENT ON FUNCTION chat.pending_messages(uuid) IS
+'The actor''s messages that a hold rule of the filter holds for a moderator (status held), or that a moderator rejected (with the reason), in a chat or in all; approved ones are messages of their chats.';
+REVOKE ALL ON FUNCTION chat.pending_messages(uuid) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.pending_messages(uuid) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.admin_held_messages(include_decided boolean DEFAULT false)
+RETURNS TABLE (chat_id uuid, held_id bigint, sender_id uuid, body text, attachments jsonb,
+               rules text[], held_at timestamptz, status text, decided_at timestamptz,
+               decided_by uuid, reason text, seq bigint)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM chat._require_admin();
+    RETURN QUERY
+    SELECT h.chat_id, h.id, h.sender_id, h.body, coalesce(h.attachments, '[]'::jsonb), h.rules, h.held_at,
+           h.status, h.decided_at, h.decided_by, h.reason, h.seq
+      FROM chat.held_messages h
+     WHERE h.status = 'held' OR chat._require_arg($1, 'include_decided')
+     ORDER BY h.held_at, h.id;
+END
+$$;
+
+COMMENT ON FUNCTION chat.admin_held_messages(boolean) IS
+'For admins: the messages a hold rule holds, oldest first, as written, with the rules that matched (with include_decided, the approved and rejected ones too).';
+REVOKE ALL ON FUNCTION chat.admin_held_messages(boolean) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.admin_held_messages(boolean) TO chat_service;

@@ -29,6 +29,8 @@ DECLARE
     v_written text;
     v_rules text[];
     v_flag boolean;
+    v_hold boolean;
+    v_held_by uuid;
 BEGIN
     -- the common case, a plain text message, is checked here without
     -- calling out: this is the hot path
@@ -44,10 +46,16 @@ BEGIN
     END IF;
 
     -- the filter of contact details (src/sql/filter.sql), while it has a
-    -- rule: the one question the send path asks of it
-    IF EXISTS (SELECT FROM chat.filter_rules) THEN
+    -- rule: the one question the send path asks of it.  An admin's
+    -- approval of a held message sends it as it was filtered then
+    -- (chat.approve_held_message()): not again
+    IF EXISTS (SELECT FROM chat.filter_rules)
+       AND NOT EXISTS (SELECT FROM chat.held_messages h
+                        WHERE h.chat_id = p_chat AND h.sender_id = v_actor
+                          AND h.status = 'approved' AND h.seq IS NULL) THEN
         v_written := p_body;
-        SELECT f.filtered, f.rules, f.flag INTO p_body, v_rules, v_flag FROM chat._filter(v_written) f;
+        SELECT f.filtered, f.rules, f.flag, f.hold INTO p_body, v_rules, v_flag, v_hold
+          FROM chat._filter(v_written) f;
     END IF;
 
     IF p_client_msg_id IS NOT NULL THEN
@@ -69,6 +77,19 @@ BEGIN
                           HINT = 'Make a new random UUID for every new message.';
             END IF;
             RETURN v_first.seq;
+        END IF;
+        IF v_written IS NOT NULL THEN
+            -- a retry of a message held for a moderator: still held
+            SELECT h.sender_id INTO v_held_by FROM chat.held_messages h
+             WHERE h.chat_id = p_chat AND h.client_msg_id = p_client_msg_id AND h.seq IS NULL;
+            IF FOUND THEN
+                IF v_held_by IS DISTINCT FROM v_actor THEN
+                    RAISE EXCEPTION 'client_msg_id % is already used in this chat by the other participant', p_client_msg_id
+                        USING ERRCODE = 'unique_violation',
+                              HINT = 'Make a new random UUID for every new message.';
+                END IF;
+                RETURN NULL;
+            END IF;
         END IF;
     END IF;
 
@@ -96,6 +117,25 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'A reply quotes an earlier message of the same chat.';
         END IF;
+    END IF;
+
+    IF v_hold THEN
+        -- a hold rule matched: it waits for an admin, not a message yet
+        SELECT c.customer_blocked_at IS NOT NULL OR c.stylist_blocked_at IS NOT NULL INTO v_hold
+          FROM chat.chats c
+         WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
+        IF NOT FOUND THEN
+            PERFORM chat._chat_access_denied(p_chat);
+        ELSIF v_hold THEN
+            RAISE EXCEPTION 'this chat is blocked'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Nothing can be sent in a blocked chat; its history stays readable.';
+        END IF;
+        INSERT INTO chat.held_messages (chat_id, sender_id, body, filtered_body, booking_id, client_msg_id,
+                                        attachments, reply_to_seq, rules)
+        VALUES (p_chat, v_actor, v_written, p_body, p_booking, p_client_msg_id,
+                CASE WHEN v_count > 0 THEN $5 END, p_reply, v_rules);
+        RETURN NULL;
     END IF;
 
     /*
@@ -160,7 +200,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb, bigint) IS
-'Send a message as the actor and return its seq; 55000 while either participant blocks the chat. A retry with the same client_msg_id returns the first seq and stores nothing. attachments: a JSON array of {storage_key, content_type, byte_size, width, height}. reply_to_seq: an earlier message of the chat that this one quotes.';
+'Send a message as the actor and return its seq; 55000 while either participant blocks the chat. A retry with the same client_msg_id returns the first seq and stores nothing. attachments: a JSON array of {storage_key, content_type, byte_size, width, height}. reply_to_seq: an earlier message of the chat that this one quotes. NULL when a hold rule of the filter holds it for an admin (chat.pending_messages()).';
 REVOKE ALL ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb, bigint) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb, bigint) TO chat_service, chat_user;
 
@@ -214,6 +254,7 @@ DECLARE
     v_written text;
     v_rules text[];
     v_flag boolean;
+    v_hold boolean;
 BEGIN
     IF v_msg.deleted_at IS NOT NULL THEN
         RAISE EXCEPTION 'message % of chat % is deleted', v_msg.seq, v_msg.chat_id
@@ -223,7 +264,15 @@ BEGIN
     p_body := chat._check_body(chat._require_arg($3, 'body'), v_msg.attachment_count);
     IF EXISTS (SELECT FROM chat.filter_rules) THEN
         v_written := p_body;
-        SELECT f.filtered, f.rules, f.flag INTO p_body, v_rules, v_flag FROM chat._filter(v_written) f;
+        SELECT f.filtered, f.rules, f.flag, f.hold INTO p_body, v_rules, v_flag, v_hold
+          FROM chat._filter(v_written) f;
+        IF v_hold THEN
+            -- a message already delivered cannot wait for a moderator
+            RAISE EXCEPTION 'this edit is not allowed: it has what the platform''s rules hold for a moderator'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = format('Rules: %s.', array_to_string(v_rules, ', ')),
+                      HINT = 'Send it as a new message: a moderator will look at it.';
+        END IF;
     END IF;
     UPDATE chat.chat_messages m
        SET body = p_body, edited_at = now()

@@ -319,6 +319,14 @@ BEGIN
                                                                'summary', x.summary)
                                              ORDER BY x.id)
                                FROM chat.privacy_requests x WHERE x.profile_id = p)::text, '[]') || ',';
+    RETURN NEXT '"held_messages": '
+                || coalesce((SELECT json_agg(json_build_object('chat_id', x.chat_id, 'held_id', x.id, 'body', x.body,
+                                                               'attachments', x.attachments, 'rules', x.rules,
+                                                               'held_at', x.held_at, 'status', x.status,
+                                                               'decided_at', x.decided_at, 'reason', x.reason,
+                                                               'seq', x.seq)
+                                             ORDER BY x.chat_id, x.id)
+                               FROM chat.held_messages x WHERE x.chat_id = ANY (v_chats) AND x.sender_id = p)::text, '[]') || ',';
     RETURN NEXT '"messages": [';
     -- every message of the person's chats, in chat and seq order, a line each
     RETURN QUERY
@@ -513,6 +521,25 @@ BEGIN
          WHERE m.chat_id = g.chat_id AND m.seq = g.seq
     )
     SELECT count(*) INTO v_reactions FROM gone;
+
+    -- their messages held by the filter: rejected, emptied, their images
+    -- queued for deletion
+    WITH old AS (
+        SELECT h.chat_id, h.id, h.attachments FROM chat.held_messages h
+         WHERE h.chat_id = ANY (v_free) AND h.sender_id = p
+           AND (h.body IS NOT NULL OR h.attachments IS NOT NULL OR h.filtered_body IS NOT NULL)
+           FOR UPDATE
+    ), emptied AS (
+        UPDATE chat.held_messages h
+           SET body = NULL, filtered_body = NULL, attachments = NULL,
+               status = CASE WHEN h.status = 'held' THEN 'rejected' ELSE h.status END,
+               decided_at = coalesce(h.decided_at, now()), decided_by = coalesce(h.decided_by, v_admin),
+               reason = CASE WHEN h.status = 'held' THEN 'its sender''s data was erased' ELSE h.reason END
+          FROM old o WHERE h.chat_id = o.chat_id AND h.id = o.id
+    )
+    INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
+    SELECT o.chat_id, NULL, a.ord, a.e->>'storage_key', 'erased'
+      FROM old o CROSS JOIN LATERAL jsonb_array_elements(coalesce(o.attachments, '[]')) WITH ORDINALITY AS a(e, ord);
 
     UPDATE chat.pins x SET note = NULL
      WHERE x.chat_id = ANY (v_free) AND x.pinned_by = p AND x.note IS NOT NULL;

@@ -763,12 +763,13 @@ SELECT pg_catalog.pg_extension_config_dump('chat.privacy_requests_id_seq', '');
 CREATE TABLE chat.orphaned_images (
     chat_id         uuid NOT NULL,
     id              bigint GENERATED ALWAYS AS IDENTITY,
-    seq             bigint NOT NULL,
+    -- NULL for an image of a held message that was rejected
+    seq             bigint,
     position        smallint NOT NULL,
     storage_key     text NOT NULL,
     reason          text NOT NULL
                     CONSTRAINT orphaned_images_reason_check
-                    CHECK (reason IN ('deleted', 'erased', 'retention')),
+                    CHECK (reason IN ('deleted', 'erased', 'retention', 'rejected')),
     orphaned_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (chat_id, id)
 );
@@ -814,7 +815,7 @@ CREATE TABLE chat.filter_rules (
     name            text NOT NULL CONSTRAINT filter_rules_name_key UNIQUE,
     pattern         text NOT NULL,
     action          text NOT NULL
-                    CONSTRAINT filter_rules_action_check CHECK (action IN ('flag', 'mask')),
+                    CONSTRAINT filter_rules_action_check CHECK (action IN ('flag', 'mask', 'hold')),
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      uuid NOT NULL,
     CONSTRAINT filter_rules_check
@@ -822,7 +823,7 @@ CREATE TABLE chat.filter_rules (
 );
 
 COMMENT ON TABLE chat.filter_rules IS
-'The filter''s rules: a regular expression and what is done with a message it matches (flag: a report is filed; mask: the matched text is replaced, the original kept for admins). Kept by chat.add_filter_rule() and chat.remove_filter_rule().';
+'The filter''s rules: a regular expression and what is done with a message it matches (flag: a report is filed; mask: the matched text is replaced, the original kept for admins; hold: the message waits for an admin). Kept by chat.add_filter_rule() and chat.remove_filter_rule().';
 
 -- each message a rule matched: the rules, and the text as written
 CREATE TABLE chat.filtered_messages (
@@ -838,7 +839,46 @@ CREATE TABLE chat.filtered_messages (
 COMMENT ON TABLE chat.filtered_messages IS
 'The messages the filter''s rules matched: which rules, and the text as its sender wrote it (for admins, chat.admin_history(); erased with its sender''s data and by retention).';
 
-REVOKE ALL ON TABLE chat.filter_rules, chat.filtered_messages FROM PUBLIC;
+-- messages a hold rule stopped: not messages yet (no seq), until an admin
+-- approves one, which sends it then as its sender (chat.approve_held_message())
+-- or rejects it (chat.reject_held_message()).  The row stays as the record
+-- of the decision; an approved one without its text (the message has it)
+CREATE TABLE chat.held_messages (
+    chat_id         uuid NOT NULL REFERENCES chat.chats (chat_id),
+    id              bigint GENERATED ALWAYS AS IDENTITY,
+    sender_id       uuid NOT NULL,
+    -- as written, and as it is sent if approved (the mask rules applied)
+    body            text,
+    filtered_body   text,
+    booking_id      uuid,
+    client_msg_id   uuid,
+    attachments     jsonb,
+    reply_to_seq    bigint,
+    rules           text[] NOT NULL,
+    held_at         timestamptz NOT NULL DEFAULT now(),
+    status          text NOT NULL DEFAULT 'held'
+                    CONSTRAINT held_messages_status_check CHECK (status IN ('held', 'approved', 'rejected')),
+    decided_at      timestamptz,
+    decided_by      uuid,
+    reason          text CONSTRAINT held_messages_reason_check CHECK (char_length(reason) <= 500),
+    -- the message it became
+    seq             bigint,
+    PRIMARY KEY (chat_id, id),
+    CONSTRAINT held_messages_check
+        CHECK ((status = 'held') = (decided_at IS NULL) AND (decided_at IS NULL) = (decided_by IS NULL))
+);
+-- a retry of a held message's send finds it
+CREATE UNIQUE INDEX held_messages_client_msg_id_key
+    ON chat.held_messages (chat_id, client_msg_id) WHERE client_msg_id IS NOT NULL;
+-- the moderators' queue
+CREATE INDEX held_messages_waiting_idx ON chat.held_messages (held_at) WHERE status = 'held';
+
+COMMENT ON TABLE chat.held_messages IS
+'Messages a hold rule of the filter stopped, until an admin approves (the message is sent then) or rejects them; kept as the record of the decision.';
+
+REVOKE ALL ON TABLE chat.filter_rules, chat.filtered_messages, chat.held_messages FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('chat.filter_rules', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.filter_rules_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.filtered_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.held_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('chat.held_messages_id_seq', '');

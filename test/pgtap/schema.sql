@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(95);
+SELECT plan(98);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -19,8 +19,9 @@ SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages'
                                 'kpi_responses', 'kpi_stylist_responses', 'kpi_pairs', 'kpi_bookings',
                                 'kpi_booking_chats', 'kpi_reactivations', 'legacy_messages',
                                 'legacy_imports', 'legacy_plan', 'legal_holds', 'privacy_requests',
-                                'orphaned_images', 'retention_marks', 'retention_state'],
-                  'schema chat has exactly its thirty-four tables');
+                                'orphaned_images', 'retention_marks', 'retention_state', 'filter_rules',
+                                'filtered_messages', 'held_messages'],
+                  'schema chat has exactly its thirty-seven tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');
@@ -104,6 +105,14 @@ SELECT columns_are('chat', 'orphaned_images',
 SELECT columns_are('chat', 'retention_marks', ARRAY['chat_id', 'redacted_seq'], 'chat.retention_marks has its columns');
 SELECT columns_are('chat', 'retention_state', ARRAY['only_row', 'after_chat', 'last_run_at', 'last_run'],
     'chat.retention_state has its columns');
+SELECT columns_are('chat', 'filter_rules', ARRAY['id', 'name', 'pattern', 'action', 'created_at', 'created_by'],
+    'chat.filter_rules has its columns');
+SELECT columns_are('chat', 'filtered_messages', ARRAY['chat_id', 'seq', 'rules', 'original_body', 'filtered_at'],
+    'chat.filtered_messages has its columns');
+SELECT columns_are('chat', 'held_messages',
+    ARRAY['chat_id', 'id', 'sender_id', 'body', 'filtered_body', 'booking_id', 'client_msg_id', 'attachments',
+          'reply_to_seq', 'rules', 'held_at', 'status', 'decided_at', 'decided_by', 'reason', 'seq'],
+    'chat.held_messages has its columns');
 SELECT columns_are('chat', 'legacy_imports', ARRAY['chat_id', 'seq', 'legacy_id', 'legacy_thread_id', 'imported_at'],
     'chat.legacy_imports has its columns');
 SELECT columns_are('chat', 'legacy_plan', ARRAY['chat_id', 'sent_at', 'staged_id', 'customer_id', 'stylist_id',
@@ -176,8 +185,8 @@ SELECT results_eq(
          AND EXISTS (SELECT FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
        ORDER BY 1$$,
-    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('kpi_booking_chats'), ('kpi_bookings'), ('kpi_chat_months'), ('kpi_chats'), ('kpi_pairs'), ('kpi_reactivations'), ('legacy_imports'), ('legacy_plan'), ('legal_holds'), ('media'), ('notifications'), ('orphaned_images'), ('pins'), ('portfolio_consents'), ('reactions'), ('relay_watermark'), ('reports'), ('retention_marks')$$,
-    'the chat-owned tables are chats, chat_messages, kpi_booking_chats, kpi_bookings, kpi_chat_months, kpi_chats, kpi_pairs, kpi_reactivations, legacy_imports, legacy_plan, legal_holds, media, orphaned_images, retention_marks, notifications, pins, portfolio_consents, reactions, relay_watermark, audit_entries and reports');
+    $$VALUES ('audit_entries'), ('chat_messages'), ('chats'), ('filtered_messages'), ('held_messages'), ('kpi_booking_chats'), ('kpi_bookings'), ('kpi_chat_months'), ('kpi_chats'), ('kpi_pairs'), ('kpi_reactivations'), ('legacy_imports'), ('legacy_plan'), ('legal_holds'), ('media'), ('notifications'), ('orphaned_images'), ('pins'), ('portfolio_consents'), ('reactions'), ('relay_watermark'), ('reports'), ('retention_marks')$$,
+    'the chat-owned tables are chats, chat_messages, filtered_messages, held_messages, kpi_booking_chats, kpi_bookings, kpi_chat_months, kpi_chats, kpi_pairs, kpi_reactivations, legacy_imports, legacy_plan, legal_holds, media, orphaned_images, retention_marks, notifications, pins, portfolio_consents, reactions, relay_watermark, audit_entries and reports');
 SELECT is(
     (SELECT coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
        FROM pg_class c
@@ -309,7 +318,8 @@ SELECT results_eq(
        WHERE e.extname = 'stylist_chat'
        ORDER BY 1$$,
     $$VALUES ('chat.audit_entries'), ('chat.audit_entries_id_seq'), ('chat.bookings'),
-             ('chat.chat_messages'), ('chat.chats'),
+             ('chat.chat_messages'), ('chat.chats'), ('chat.filter_rules'), ('chat.filter_rules_id_seq'),
+             ('chat.filtered_messages'), ('chat.held_messages'), ('chat.held_messages_id_seq'),
              ('chat.kpi_booking_chats'), ('chat.kpi_bookings'), ('chat.kpi_chat_months'), ('chat.kpi_chats'), ('chat.kpi_days'),
              ('chat.kpi_pairs'), ('chat.kpi_reactivations'), ('chat.kpi_responses'),
              ('chat.kpi_stylist_days'), ('chat.kpi_stylist_responses'), ('chat.legacy_imports'),
@@ -322,8 +332,8 @@ SELECT results_eq(
              ('chat.reactions'), ('chat.relay_watermark'), ('chat.reports'), ('chat.reports_id_seq'),
              ('chat.retention_marks'),
              ('chat.token_revocations')$$,
-    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, the reports and their id sequence, the portfolio consents and their id sequence, the notifications and their id sequence, the notification preferences, the ten KPI rollups, the legacy messages staged, their sequence and those imported (not the plan of an import: work state), the legal holds and the privacy requests with their sequences, the orphaned images and their sequence, and the retention marks (not the retention state: work state)');
-SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 38,
+    'pg_extension.extconfig lists the seven data tables, the audit id sequence, the token revocations, the pins, the reactions, the reports and their id sequence, the portfolio consents and their id sequence, the notifications and their id sequence, the notification preferences, the ten KPI rollups, the legacy messages staged, their sequence and those imported (not the plan of an import: work state), the legal holds and the privacy requests with their sequences, the orphaned images and their sequence, the retention marks (not the retention state: work state), and the filter''s rules, its records and the held messages, with their sequences');
+SELECT is((SELECT array_length(extcondition, 1) FROM pg_extension WHERE extname = 'stylist_chat'), 43,
           'each of them is dumped whole (one empty filter each)');
 
 -- The chat id of a pair: a pure function of (customer, stylist) ...

@@ -356,7 +356,7 @@ TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audi
         reactions portfolio_consents notifications notification_preferences kpi_chats kpi_chat_months kpi_days
         kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_bookings kpi_booking_chats kpi_reactivations
         legacy_messages legacy_imports legacy_plan legal_holds privacy_requests orphaned_images retention_marks
-        retention_state)
+        retention_state filter_rules filtered_messages held_messages)
 # table attacks for one role (chat_service loads the staging table of a
 # migration, chat.legacy_messages: not attacked as chat_service)
 table_attacks() {
@@ -369,6 +369,7 @@ table_attacks() {
         case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;;
             notification_preferences) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
             legacy_messages) col=legacy_id ;; privacy_requests) col=profile_id ;; retention_state) col=only_row ;;
+            filter_rules) col=id ;;
             esac
         att tables "$who: UPDATE chat.$t" '^42501' "UPDATE chat.$t SET $col = $col"
         att tables "$who: DELETE chat.$t" '^42501' "DELETE FROM chat.$t"
@@ -436,7 +437,7 @@ USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with c
   react unreact archive unarchive mute unmute clear_history
   gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio
   search search_all admin_search set_notification_preferences notification_preferences kpis stylist_kpis
-  export_my_data $VIEW_FUNCTIONS "
+  export_my_data pending_messages $VIEW_FUNCTIONS "
 SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack_delivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
@@ -448,6 +449,8 @@ SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack
   legacy_report legacy_problems consolidate_legacy _consolidate_start _consolidate_batch
   set_legal_hold release_legal_hold admin_legal_holds privacy_log export_profile export_my_data erase_profile
   apply_retention retention_status take_orphaned_images
+  add_filter_rule remove_filter_rule admin_filter_rules approve_held_message reject_held_message pending_messages
+  admin_held_messages
   $VIEW_FUNCTIONS "
 function_attacks() {
     local who=$1 api=" $(echo $2) " name sig call
