@@ -22,6 +22,13 @@
  * in chat.filtered_messages: the rules' names and the text as written.
  * Booking cards and imported history are not filtered.
  *
+ * Joined first.  The rules' patterns are kept joined into one (two: those
+ * led by (?i), under one (?i), and the others), chat.filter_state, by a
+ * trigger on chat.filter_rules (which also makes it again as a dump is
+ * restored); the send path tries a message against them, and only a
+ * message one of them matches goes through each rule.  So a pattern may
+ * start with (?i) and have no other embedded option.
+ *
  * Bounded cost.  A rule is checked when it is added: it must compile
  * (PostgreSQL's regular expressions), be at most 300 characters, have no
  * back-reference (the one construct whose matching can be exponential),
@@ -29,7 +36,8 @@
  * messages built to be hard (runs of one character, of digits, of
  * near-matches, of separators): a rule whose automaton would blow up
  * ("regular expression is too complex") or crawl is refused then, not
- * found out by a sender.  At most 50 rules.
+ * found out by a sender; and the rules joined with it must pass the same
+ * tests.  At most 50 rules.
  */
 
 CREATE OR REPLACE FUNCTION chat._filter_probes()
@@ -47,6 +55,46 @@ $$;
 COMMENT ON FUNCTION chat._filter_probes() IS
 'The 4000-character messages a new filter rule must handle quickly. Internal.';
 REVOKE ALL ON FUNCTION chat._filter_probes() FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._filter_state_sync()
+RETURNS trigger
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+BEGIN
+    -- each rule's pattern as a group, those led by (?i) under one (?i)
+    INSERT INTO chat.filter_state AS s (only_row, ci_pattern, cs_pattern)
+    SELECT true,
+           '(?i)' || string_agg('(?:' || substr(f.pattern, 5) || ')', '|' ORDER BY f.id)
+               FILTER (WHERE left(f.pattern, 4) = '(?i)'),
+           string_agg('(?:' || f.pattern || ')', '|' ORDER BY f.id)
+               FILTER (WHERE left(f.pattern, 4) <> '(?i)')
+      FROM chat.filter_rules f
+    ON CONFLICT (only_row) DO UPDATE SET ci_pattern = excluded.ci_pattern, cs_pattern = excluded.cs_pattern;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION chat._filter_state_sync() IS
+'Joins the filter''s rules into chat.filter_state after each change of chat.filter_rules (a restore of it too). Internal.';
+REVOKE ALL ON FUNCTION chat._filter_state_sync() FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE TRIGGER filter_rules_state
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON chat.filter_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION chat._filter_state_sync();
+
+CREATE OR REPLACE FUNCTION chat._filter_matches(body text)
+RETURNS boolean
+LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+    -- the send path's test: false without a rule, and for a message no
+    -- rule matches
+    SELECT coalesce(body ~ s.ci_pattern, false) OR coalesce(body ~ s.cs_pattern, false)
+      FROM chat.filter_state s
+$$;
+
+COMMENT ON FUNCTION chat._filter_matches(text) IS
+'Whether any rule of the filter matches a message body (its joined patterns, chat.filter_state): false without a rule. Internal.';
+REVOKE ALL ON FUNCTION chat._filter_matches(text) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._filter(body text, OUT filtered text, OUT rules text[], OUT flag boolean,
                                         OUT hold boolean)
@@ -129,6 +177,12 @@ BEGIN
         RAISE EXCEPTION 'a filter pattern has 1 to 300 characters, not %', char_length(p_pattern)
             USING ERRCODE = 'invalid_regular_expression';
     END IF;
+    IF substring(p_pattern FROM '^\(\?([a-z]+)\)') <> 'i' OR substr(p_pattern, 2) ~ '\(\?[a-z]+\)'
+       OR p_pattern ~ '^\*\*\*' THEN
+        RAISE EXCEPTION 'filter pattern % has embedded options other than a leading (?i)', p_pattern
+            USING ERRCODE = 'invalid_regular_expression',
+                  HINT = 'A pattern may start with (?i) to ignore case; the rules are joined into one pattern, where other options would apply to all.';
+    END IF;
     IF p_pattern ~ '\\[1-9]' THEN
         RAISE EXCEPTION 'filter pattern % has a back-reference', p_pattern
             USING ERRCODE = 'invalid_regular_expression',
@@ -162,6 +216,24 @@ BEGIN
     INSERT INTO chat.filter_rules (name, pattern, action, created_by)
     VALUES (p_name, p_pattern, p_action, v_admin)
     RETURNING id INTO v_id;
+    -- and the rules joined into one, as the send path tries them first
+    FOREACH v_probe IN ARRAY chat._filter_probes() LOOP
+        v_t0 := clock_timestamp();
+        BEGIN
+            PERFORM chat._filter_matches(v_probe);
+        EXCEPTION WHEN invalid_regular_expression THEN
+            RAISE EXCEPTION 'filter pattern % cannot join the other rules: %', p_pattern,
+                            regexp_replace(SQLERRM, '^invalid regular expression: ', '')
+                USING ERRCODE = 'invalid_regular_expression',
+                      HINT = 'The rules are joined into one pattern; remove or simplify one.';
+        END;
+        v_ms := extract(epoch FROM clock_timestamp() - v_t0) * 1000;
+        IF v_ms > 50 THEN
+            RAISE EXCEPTION 'with filter pattern %, the rules joined are too slow: % ms on a message of 4000 characters', p_pattern, round(v_ms)
+                USING ERRCODE = 'invalid_regular_expression',
+                      HINT = 'Remove or simplify a rule.';
+        END IF;
+    END LOOP;
     RETURN v_id;
 EXCEPTION WHEN unique_violation THEN
     RAISE EXCEPTION 'a filter rule named "%" exists already', p_name

@@ -81,12 +81,22 @@
 #      without checks, images or bookkeeping) by one INSERT ... SELECT, the
 #      fastest they could go in: the import's rate against it.
 #
+#   9. What the filter of contact details costs a send: the send benchmark
+#      of part 1 at 1 and 32 senders, a listener consuming, without a rule
+#      and with a realistic set of five (phone numbers and e-mail addresses
+#      masked, social handles masked, payment handles flagged, IBANs held),
+#      for messages they do not match (send.sql) and for messages with a
+#      phone number (send_contact.sql: masked, recorded), interleaved; and
+#      the one question the send path asks without a rule (is there one?),
+#      timed alone in the server.
+#
 # About 35 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
 # load and part 5 alone (a few minutes), for work on search;
 # BENCH_ONLY=bookkeeping part 6 alone (about 5 minutes); BENCH_ONLY=kpis
 # part 7 alone (about 10 minutes, most of it chat._rebuild_kpis(); with
 # KPI_CHATS=10000 KPI_MESSAGES=1000000, about a minute); BENCH_ONLY=migration
-# part 8 alone (about 5 minutes).
+# part 8 alone (about 5 minutes); BENCH_ONLY=filter part 9 alone (about 5
+# minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -98,8 +108,8 @@ source test/lib.sh
 
 DB=postgres
 ONLY=${BENCH_ONLY:-}
-case $ONLY in ''|search|bookkeeping|kpis|migration) ;;
-    *) echo "bench: BENCH_ONLY is empty, search, bookkeeping, kpis or migration, not $ONLY" >&2; exit 2 ;; esac
+case $ONLY in ''|search|bookkeeping|kpis|migration|filter) ;;
+    *) echo "bench: BENCH_ONLY is empty, search, bookkeeping, kpis, migration or filter, not $ONLY" >&2; exit 2 ;; esac
 # part PART: whether this run does it
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 ADMIN=ad000000-0000-4000-8000-000000000001
@@ -340,6 +350,70 @@ for run in $(seq "$RUNS"); do
 done
 bookkeeping both
 fi   # part 6
+
+#
+# 9. The filter of contact details on the send path (the same chats)
+#
+declare -A FTPS FCPU
+F_MODES="none rules contact"
+filter_rules() { # on|off: the realistic set of rules, or none
+    if [ "$1" = on ]; then
+        q -c "BEGIN" -c "SELECT chat.act_as('$ADMIN')" \
+          -c "SELECT chat.add_filter_rule('phone', '(\+|00)?[0-9][0-9 ./-]{6,}[0-9]', 'mask')" \
+          -c "SELECT chat.add_filter_rule('email', '(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}', 'mask')" \
+          -c "SELECT chat.add_filter_rule('social', '(?i)\m(instagram|insta|ig|snap|telegram|whatsapp)\M[: ]*@?[a-z0-9._]{3,}', 'mask')" \
+          -c "SELECT chat.add_filter_rule('payment', '(?i)paypal(\.me)?|venmo|revolut|cash ?app', 'flag')" \
+          -c "SELECT chat.add_filter_rule('iban', '(?i)\m[a-z]{2}[0-9]{2}( ?[a-z0-9]{4}){3,7}', 'hold')" \
+          -c "COMMIT" >/dev/null || die "cannot add the filter rules"
+    else
+        q -c "DELETE FROM chat.filter_rules" >/dev/null || die "cannot remove the filter rules"
+    fi
+}
+if part filter; then
+echo "== 9. filter: ${RUNS} x {$F_MODES} x {1, 32} senders x ${SECS} s"
+sleep 1.5
+wait_drained || die "the relay did not drain the setup's events"
+for run in $(seq "$RUNS"); do
+    for c in 1 32; do
+        for mode in $F_MODES; do
+            script=send
+            case $mode in none) filter_rules off ;; rules) filter_rules on ;; contact) script=send_contact ;; esac
+            before=$(rows_written send)
+            start_listener "$CHANNEL"
+            ticks=$(cluster_ticks)
+            tps=$(pgbench_tps "$script" "$c")
+            wait_drained || die "the relay did not drain its backlog within 120 s"
+            written=$(($(rows_written send) - before))
+            stop_listener
+            [ "$RECEIVED" = "$written" ] ||
+                DELIVERY_PROBLEMS+=("send (filter $mode), $c senders, run $run: $written messages written, $RECEIVED notifications received")
+            sleep 0.2
+            FCPU[$mode,$c]+="$(us_per $(($(cluster_ticks) - ticks)) "$written") "
+            FTPS[$mode,$c]+="$tps "
+            printf '   run %d, %2d senders, filter %-8s %8.0f messages/s\n' "$run" "$c" "$mode" "$tps"
+        done
+    done
+done
+filter_rules off
+FMASKED=$(q -c "SELECT count(*) FROM chat.filtered_messages")
+# the question without a rule, 100,000 times in a loop of the server's
+FCHECK=$(q -c "DO \$\$
+DECLARE t0 timestamptz := clock_timestamp(); n integer := 0;
+BEGIN
+    FOR i IN 1..100000 LOOP
+        IF EXISTS (SELECT FROM chat.filter_rules) THEN n := n + 1; END IF;
+    END LOOP;
+    RAISE NOTICE '%', round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / 100000, 2);
+END \$\$" 2>&1 | sed -n 's/.*NOTICE: *//p')
+FLOOP=$(q -c "DO \$\$
+DECLARE t0 timestamptz := clock_timestamp(); n integer := 0;
+BEGIN
+    FOR i IN 1..100000 LOOP
+        IF n < 0 THEN n := n + 1; END IF;
+    END LOOP;
+    RAISE NOTICE '%', round(extract(epoch FROM clock_timestamp() - t0) * 1e6 / 100000, 2);
+END \$\$" 2>&1 | sed -n 's/.*NOTICE: *//p')
+fi   # part 9
 
 if part search; then
 #
@@ -752,6 +826,23 @@ printf '   %-28s %10s MB %7s %%\n' "all rollups" "$(mb $((total / 1024)))" \
 echo "   chat.kpis('${K[from]}', '${K[to]}'):"
 while IFS= read -r line; do echo "   $line"; done <<<"${K[row]}"
 fi   # part 7 of the table
+if part filter; then
+echo
+echo "9. The filter of contact details on the send path (send_message, a listener consuming)"
+printf '   %-44s %7s %12s %10s %10s\n' rules senders messages/s "vs none" "CPU us/msg"
+for c in 1 32; do
+    none=$(median ${FTPS[none,$c]})
+    for mode in $F_MODES; do
+        label=$mode
+        case $mode in none) label="no rule" ;; rules) label="5 rules, messages they do not match" ;;
+                      contact) label="5 rules, each message a phone number (masked)" ;; esac
+        t=$(median ${FTPS[$mode,$c]})
+        printf '   %-44s %7s %12.0f %9sx %10s\n' "$label" "$c" "$t" "$(ratio "$t" "$none")" "$(median ${FCPU[$mode,$c]})"
+    done
+done
+echo "   messages masked and recorded: $FMASKED"
+echo "   without a rule, the send path's one question (is there a rule?): ${FCHECK} us, against ${FLOOP} us for an empty loop step"
+fi   # part 9 of the table
 if part migration; then
 echo
 echo "8. Migration: ${M[staged]} legacy messages of $MIG_PAIRS pairs (${M[talking]} already talking), in database $MIG_DB"

@@ -13,7 +13,7 @@
 --   5. rules removed; erasure of a filtered sender; who may.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(68);
+SELECT plan(72);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -50,6 +50,10 @@ SELECT is(pg_temp.error_of($$SELECT chat.add_filter_rule('x', '(((a{0,10}){0,10}
 SELECT matches(pg_temp.error_of($$SELECT chat.add_filter_rule('x', '(a?){1,255}a{255}x|(a?){1,255}a{255}y|(a?){1,255}a{255}z', 'mask')$$),
                '^2201B: filter pattern .* is too slow: [0-9]+ ms on a message of 4000 characters',
                'a pattern that crawls on a hard message of 4000 characters is refused');
+SELECT throws_ok($$SELECT chat.add_filter_rule('x', '(?x) a b', 'mask')$$, '2201B',
+                 'filter pattern (?x) a b has embedded options other than a leading (?i)',
+                 'embedded options other than a leading (?i) are refused: the rules are joined into one pattern');
+SELECT throws_ok($$SELECT chat.add_filter_rule('x', 'a(?i)b', 'mask')$$, '2201B', NULL, 'so is (?i) further on');
 SELECT throws_ok($$SELECT chat.add_filter_rule('x', '', 'mask')$$, '2201B', NULL, 'an empty pattern is refused');
 SELECT throws_ok($$SELECT chat.add_filter_rule('x', repeat('a', 301), 'mask')$$, '2201B', NULL, 'so is one of more than 300 characters');
 SELECT throws_ok($$SELECT chat.add_filter_rule('x', 'a', 'block')$$, '22023', 'invalid filter action "block"', 'an unknown action is refused');
@@ -63,6 +67,10 @@ SELECT lives_ok($$SELECT chat.add_filter_rule('payment', '(?i)paypal(\.me)?|venm
 SELECT lives_ok($$SELECT chat.add_filter_rule('iban', '(?i)\m[a-z]{2}[0-9]{2}( ?[a-z0-9]{4}){3,7}', 'hold')$$, 'IBANs: held');
 SELECT throws_ok($$SELECT chat.add_filter_rule('phone', 'x', 'flag')$$, '23505', 'a filter rule named "phone" exists already',
                  'names are unique');
+SELECT results_eq($$SELECT ci_pattern, cs_pattern FROM chat.filter_state$$,
+    $$VALUES ('(?i)(?:[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,})|(?:paypal(\.me)?|venmo|revolut)|(?:\m[a-z]{2}[0-9]{2}( ?[a-z0-9]{4}){3,7})',
+              '(?:(\+|00)?[0-9][0-9 ./-]{6,}[0-9])')$$,
+    'the rules are joined into one pattern ignoring case and one that does not, which the send path tries first');
 
 SELECT chat.act_as(pg_temp.id('alice'));
 SELECT is(pg_temp.send('call me on +49 171 2345678 or write to alice@example.com'), 2::bigint, 'a message with a phone number and an address is sent');
@@ -159,6 +167,8 @@ SELECT is((SELECT count(*) FROM chat.filtered_messages) + (SELECT count(*) FROM 
 SELECT is(chat.remove_filter_rule('phone') AND chat.remove_filter_rule('email') AND chat.remove_filter_rule('payment')
           AND chat.remove_filter_rule('iban'), true, 'the rules are removed');
 SELECT is(chat.remove_filter_rule('phone'), false, 'once');
+SELECT results_eq($$SELECT ci_pattern, cs_pattern FROM chat.filter_state$$, $$VALUES (NULL::text, NULL::text)$$,
+                  'without a rule, nothing is joined');
 SELECT chat.act_as(pg_temp.id('sam'));
 SELECT is(pg_temp.body(chat.send_message(pg_temp.chat_of('alice', 'sam'), 'call 0171 2345678')), 'call 0171 2345678',
           'without rules, nothing is filtered again');

@@ -530,6 +530,7 @@ SELECT results_eq(
              ('chat_messages', false, false),
              ('chats', false, false),
              ('filter_rules', false, false),
+             ('filter_state', false, false),
              ('filtered_messages', false, false),
              ('held_messages', false, false),
              ('kpi_booking_chats', false, false),

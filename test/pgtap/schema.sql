@@ -1,7 +1,7 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
 -- promises it.  Read-only: every check looks at the catalogs.
 BEGIN;
-SELECT plan(98);
+SELECT plan(99);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -20,8 +20,8 @@ SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages'
                                 'kpi_booking_chats', 'kpi_reactivations', 'legacy_messages',
                                 'legacy_imports', 'legacy_plan', 'legal_holds', 'privacy_requests',
                                 'orphaned_images', 'retention_marks', 'retention_state', 'filter_rules',
-                                'filtered_messages', 'held_messages'],
-                  'schema chat has exactly its thirty-seven tables');
+                                'filter_state', 'filtered_messages', 'held_messages'],
+                  'schema chat has exactly its thirty-eight tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');
@@ -107,6 +107,8 @@ SELECT columns_are('chat', 'retention_state', ARRAY['only_row', 'after_chat', 'l
     'chat.retention_state has its columns');
 SELECT columns_are('chat', 'filter_rules', ARRAY['id', 'name', 'pattern', 'action', 'created_at', 'created_by'],
     'chat.filter_rules has its columns');
+SELECT columns_are('chat', 'filter_state', ARRAY['only_row', 'ci_pattern', 'cs_pattern'],
+    'chat.filter_state has its columns');
 SELECT columns_are('chat', 'filtered_messages', ARRAY['chat_id', 'seq', 'rules', 'original_body', 'filtered_at'],
     'chat.filtered_messages has its columns');
 SELECT columns_are('chat', 'held_messages',

@@ -356,7 +356,7 @@ TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audi
         reactions portfolio_consents notifications notification_preferences kpi_chats kpi_chat_months kpi_days
         kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_bookings kpi_booking_chats kpi_reactivations
         legacy_messages legacy_imports legacy_plan legal_holds privacy_requests orphaned_images retention_marks
-        retention_state filter_rules filtered_messages held_messages)
+        retention_state filter_rules filter_state filtered_messages held_messages)
 # table attacks for one role (chat_service loads the staging table of a
 # migration, chat.legacy_messages: not attacked as chat_service)
 table_attacks() {
@@ -369,7 +369,7 @@ table_attacks() {
         case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;;
             notification_preferences) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
             legacy_messages) col=legacy_id ;; privacy_requests) col=profile_id ;; retention_state) col=only_row ;;
-            filter_rules) col=id ;;
+            filter_rules) col=id ;; filter_state) col=only_row ;;
             esac
         att tables "$who: UPDATE chat.$t" '^42501' "UPDATE chat.$t SET $col = $col"
         att tables "$who: DELETE chat.$t" '^42501' "DELETE FROM chat.$t"

@@ -721,6 +721,21 @@ CREATE TABLE chat.filtered_messages (
 COMMENT ON TABLE chat.filtered_messages IS
 'The messages the filter''s rules matched: which rules, and the text as its sender wrote it (for admins, chat.admin_history(); erased with its sender''s data and by retention).';
 
+-- the rules' patterns joined into one (two: those that ignore case, and
+-- those that do not), kept by a trigger on chat.filter_rules: the send
+-- path tries a message against them, and only a message one of them
+-- matches against each rule.  One row; not dumped (the trigger makes it
+-- again as the rules are restored)
+CREATE TABLE chat.filter_state (
+    only_row        boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    ci_pattern      text,
+    cs_pattern      text
+);
+INSERT INTO chat.filter_state DEFAULT VALUES;
+
+COMMENT ON TABLE chat.filter_state IS
+'The filter''s rules joined into one pattern ignoring case and one that does not, kept from chat.filter_rules by a trigger: the send path''s first and, for most messages, only test. One row; not dumped.';
+
 -- messages a hold rule stopped: not messages yet (no seq), until an admin
 -- approves one, which sends it then as its sender (chat.approve_held_message())
 -- or rejects it (chat.reject_held_message()).  The row stays as the record
@@ -758,7 +773,7 @@ CREATE INDEX held_messages_waiting_idx ON chat.held_messages (held_at) WHERE sta
 COMMENT ON TABLE chat.held_messages IS
 'Messages a hold rule of the filter stopped, until an admin approves (the message is sent then) or rejects them; kept as the record of the decision.';
 
-REVOKE ALL ON TABLE chat.filter_rules, chat.filtered_messages, chat.held_messages FROM PUBLIC;
+REVOKE ALL ON TABLE chat.filter_rules, chat.filtered_messages, chat.held_messages, chat.filter_state FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('chat.filter_rules', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.filter_rules_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('chat.filtered_messages', '');
