@@ -9,16 +9,18 @@
 # each dump is restored into a fresh database (psql -v ON_ERROR_STOP=1, and
 # pg_restore --exit-on-error).  In each restored database:
 #   - every row of profiles, bookings, chats, chat_messages, media,
-#     audit_entries and portfolio_consents is identical (row count and md5 of the ordered rows as
-#     text), and so is
-#     the read state of every chat;
+#     audit_entries, portfolio_consents, the filter's rules, records and
+#     held messages is identical (row count and md5 of the ordered rows as
+#     text), and so are the filter's joined patterns (not dumped: made
+#     again as its rules are restored) and the read state of every chat;
 #   - the extension is the same: version, config tables, member objects,
 #     and the privileges on every table, view and function of schema chat;
 #   - the API still works and still refuses: history and inbox read the
 #     same as in the original; send_message continues the seq without a
 #     gap, a retry with a client_msg_id sent before the dump returns its
 #     original seq, and the other's unread counter counts the new message;
-#     a profile outside the chat is refused with 42501.
+#     a profile outside the chat is refused with 42501; the filter masks a
+#     new message as it did.
 #
 # How: bash calling psql, pg_dump, pg_restore.  Usage:
 #   bash test/scripts/dump_restore.sh DBNAME
@@ -71,7 +73,7 @@ is() {
     fi
 }
 
-echo "1..32"
+echo "1..42"
 
 # the people, bookings and message keys
 C1=11111111-1111-4111-8111-111111111111     # customer
@@ -188,6 +190,16 @@ SELECT chat.act_as(:'a1');
 SELECT count(*) FROM chat.admin_history(:'chat2', 'report 17');
 SELECT chat.hide_message(:'chat2', 3, 'report 17');
 COMMIT;
+
+-- the filter: phone numbers masked; chat 3 gets a masked message
+BEGIN;
+SELECT chat.act_as(:'a1');
+SELECT chat.add_filter_rule('phone', '(\+|00)?[0-9][0-9 ./-]{6,}[0-9]', 'mask');
+COMMIT;
+BEGIN;
+SELECT chat.act_as(:'c1');
+SELECT chat.send_message(chat.pair_chat_id(:'c1', :'s2'), 'call me: 0171 2345678');
+COMMIT;
 SQL
 ok $? "the database is filled through the API" "$WORK/fill.out"
 
@@ -208,8 +220,8 @@ SELECT concat_ws(' ',
        FROM chat.chats WHERE chat_id = '$CHAT2'))
 SQL
 )
-is "$got" "5 3 3 3 15 4 1 1 10/2/12/0 3/0/2/1" \
-    "the original holds 5 profiles of 3 roles, 3 bookings, 3 chats, 15 messages, 4 attachments, an edited and a deleted message, and read state"
+is "$got" "5 3 3 3 16 4 1 1 10/2/12/0 3/0/2/1" \
+    "the original holds 5 profiles of 3 roles, 3 bookings, 3 chats, 16 messages, 4 attachments, an edited and a deleted message, and read state"
 
 # ---------------------------------------------------------------------------
 # 3-4. dump
@@ -286,7 +298,8 @@ SQL
 declare -A SRC
 for spec in "profiles id" "bookings id" "chats chat_id" "chat_messages chat_id, seq" \
             "media chat_id, seq, position" "audit_entries chat_id, id" \
-            "portfolio_consents chat_id, id"; do
+            "portfolio_consents chat_id, id" "filter_rules id" "filter_state only_row" \
+            "filtered_messages chat_id, seq" "held_messages chat_id, id"; do
     SRC[${spec%% *}]=$(table_print "$DB" "${spec%% *}" "${spec#* }")
 done
 SRC_READ=$(read_state "$DB")
@@ -297,7 +310,7 @@ SRC_LAST=$("${PSQL[@]}" -d "$DB" -c "SELECT last_seq || ' ' || stylist_unread FR
 SRC_K1=$("${PSQL[@]}" -d "$DB" -c "SELECT seq FROM chat.chat_messages WHERE chat_id = '$CHAT1' AND client_msg_id = '$K1'")
 
 # ---------------------------------------------------------------------------
-# 5-18, 19-32. restore each dump into a fresh database and compare
+# 5-23, 24-42. restore each dump into a fresh database and compare
 # ---------------------------------------------------------------------------
 check_restored() {
     local target=$1 format=$2 rc
@@ -317,7 +330,8 @@ check_restored() {
 
     for spec in "profiles id" "bookings id" "chats chat_id" "chat_messages chat_id, seq" \
                 "media chat_id, seq, position" "audit_entries chat_id, id" \
-            "portfolio_consents chat_id, id"; do
+            "portfolio_consents chat_id, id" "filter_rules id" "filter_state only_row" \
+            "filtered_messages chat_id, seq" "held_messages chat_id, id"; do
         local table=${spec%% *}
         is "$(table_print "$target" "$table" "${spec#* }")" "${SRC[$table]}" \
             "$format dump: every row of chat.$table is identical (count md5: ${SRC[$table]})"
@@ -359,10 +373,21 @@ SQL
 )
     is "$got" "ERROR:  42501" \
         "$format dump: a customer outside the chat is refused with 42501"
+
+    # the filter works as before: its state was made again from its rules
+    got=$("${PSQL[@]}" "${VARS[@]}" -d "$target" 2>&1 <<'SQL'
+BEGIN;
+SELECT chat.act_as(:'c1') \g /dev/null
+SELECT chat.send_message(chat.pair_chat_id(:'c1', :'s2'), 'or 0171 7654321') AS filtered_seq \gset
+SELECT body FROM chat.chat_messages WHERE chat_id = chat.pair_chat_id(:'c1', :'s2') AND seq = :filtered_seq;
+COMMIT;
+SQL
+)
+    is "$got" "or [removed]" "$format dump: the filter masks a new message as before"
 }
 
 check_restored "$RESTORED_PLAIN" plain
 check_restored "$RESTORED_CUSTOM" custom
 
-[ "$n" -eq 32 ] || echo "# ran $n tests, planned 32"
-[ "$failed" -eq 0 ] && [ "$n" -eq 32 ]
+[ "$n" -eq 42 ] || echo "# ran $n tests, planned 42"
+[ "$failed" -eq 0 ] && [ "$n" -eq 42 ]
