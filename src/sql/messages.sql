@@ -29,7 +29,9 @@ DECLARE
     v_written text;
     v_rules text[];
     v_flag boolean;
+    v_match boolean;
     v_hold boolean;
+    v_blocked boolean;
     v_held_by uuid;
 BEGIN
     -- the common case, a plain text message, is checked here without
@@ -52,8 +54,8 @@ BEGIN
     -- (chat._filter_matches(), written out: the hot path calls no function
     -- for it)
     SELECT coalesce(p_body ~ s.ci_pattern, false) OR coalesce(p_body ~ s.cs_pattern, false)
-      INTO v_hold FROM chat.filter_state s;
-    IF v_hold THEN
+      INTO v_match FROM chat.filter_state s;
+    IF v_match THEN
         v_written := p_body;
         SELECT f.filtered, f.rules, f.flag, f.hold INTO p_body, v_rules, v_flag, v_hold
           FROM chat._filter(v_written) f;
@@ -128,12 +130,12 @@ BEGIN
 
     IF v_hold THEN
         -- a hold rule matched: it waits for an admin, not a message yet
-        SELECT c.customer_blocked_at IS NOT NULL OR c.stylist_blocked_at IS NOT NULL INTO v_hold
+        SELECT c.customer_blocked_at IS NOT NULL OR c.stylist_blocked_at IS NOT NULL INTO v_blocked
           FROM chat.chats c
          WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
         IF NOT FOUND THEN
             PERFORM chat._chat_access_denied(p_chat);
-        ELSIF v_hold THEN
+        ELSIF v_blocked THEN
             RAISE EXCEPTION 'this chat is blocked'
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       HINT = 'Nothing can be sent in a blocked chat; its history stays readable.';
