@@ -40,7 +40,8 @@ PGFILEDESC = "stylist_chat - customer-stylist chat"
 PG_CFLAGS = -Wextra -Wno-unused-parameter
 
 REGRESS = setup identity chats messages reading access realtime safety pins inbox_controls \
-          replies_reactions booking_cards catchup gallery search migration errors
+          replies_reactions booking_cards catchup gallery search migration privacy \
+          retention filter errors
 
 PG_CONFIG ?= pg_config
 PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))
