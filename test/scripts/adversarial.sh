@@ -369,7 +369,7 @@ table_attacks() {
         case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;;
             notification_preferences) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
             legacy_messages) col=legacy_id ;; privacy_requests) col=profile_id ;; retention_state) col=only_row ;;
-            filter_rules) col=id ;; filter_state) col=only_row ;;
+            filter_rules) col=name ;; filter_state) col=only_row ;;
             esac
         att tables "$who: UPDATE chat.$t" '^42501' "UPDATE chat.$t SET $col = $col"
         att tables "$who: DELETE chat.$t" '^42501' "DELETE FROM chat.$t"
@@ -789,7 +789,12 @@ service_fuzz() {
         "SELECT * FROM chat.my_portfolio()"
     rows probing "adv_enduser (bob): his own gallery, with his consent" '^00000 rows=1$' \
         "SELECT * FROM chat.gallery('$OWN') WHERE portfolio_consent"
-    echo "BEGIN;"     # undelivered() moves bob's own delivery mark
+    att probing "adv_enduser (bob): the pending messages of alice's chat" '^42501' \
+        "SELECT * FROM chat.pending_messages('$VICTIM')"
+    echo "BEGIN;"     # undelivered() moves bob's own delivery mark; his export is recorded
+    # his own data export holds nothing of alice, nor of her chat
+    rows probing "adv_enduser (bob): his export says nothing of alice or her chat" '^00000 rows=0$' \
+        "SELECT * FROM chat.export_my_data() l WHERE l ~* '$ALICE|$VICTIM|alice'"
     view_attacks "adv_enduser (bob)"
     echo "ROLLBACK;"
     leaky_attacks "adv_enduser (bob)" yes
@@ -891,6 +896,15 @@ bad_tokens() {
     att functions 'adv_service (as bob): consolidate_legacy()' '^42501 only an admin' 'CALL chat.consolidate_legacy()'
     att functions 'adv_service (as bob): _consolidate_start()' '^42501 only an admin' 'SELECT chat._consolidate_start(false, 10)'
     att functions 'adv_service (as bob): _consolidate_batch()' '^42501 only an admin' 'SELECT chat._consolidate_batch(10)'
+    # and the data rights, the holds and the filter are an admin's
+    att functions 'adv_service (as bob): export_profile(alice)' '^42501 only an admin' "SELECT * FROM chat.export_profile('$ALICE')"
+    att functions 'adv_service (as bob): erase_profile(alice)' '^42501 only an admin' "SELECT * FROM chat.erase_profile('$ALICE', 'x')"
+    att functions 'adv_service (as bob): set_legal_hold' '^42501 only an admin' "SELECT chat.set_legal_hold('$VICTIM', 'x')"
+    att functions 'adv_service (as bob): privacy_log' '^42501 only an admin' 'SELECT * FROM chat.privacy_log()'
+    att functions 'adv_service (as bob): add_filter_rule' '^42501 only an admin' "SELECT chat.add_filter_rule('x', 'a', 'flag')"
+    att functions 'adv_service (as bob): admin_held_messages' '^42501 only an admin' 'SELECT * FROM chat.admin_held_messages()'
+    att functions 'adv_service (as bob): approve_held_message' '^42501 only an admin' "SELECT chat.approve_held_message('$VICTIM', 1)"
+    att functions "adv_service (as bob): pending messages of alice's chat" '^42501' "SELECT * FROM chat.pending_messages('$VICTIM')"
     att tables 'adv_service (as admin): UPDATE chat.audit_log' '^(42501|55000)' "SELECT chat.act_as('$ADA'); UPDATE chat.audit_log SET reason = 'nothing'"
     att tables 'adv_service (as admin): DELETE chat.audit_log' '^(42501|55000)' "SELECT chat.act_as('$ADA'); DELETE FROM chat.audit_log"
     echo "BEGIN;"
