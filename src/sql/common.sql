@@ -39,6 +39,24 @@ COMMENT ON FUNCTION chat._check_max_rows(integer) IS
 'Returns max_rows, or raises 22004 when it is NULL and 22023 when it is not between 1 and 1000. Internal.';
 REVOKE ALL ON FUNCTION chat._check_max_rows(integer) FROM PUBLIC, chat_service, chat_user;
 
+CREATE OR REPLACE FUNCTION chat._check_batch_size(batch_size integer)
+RETURNS integer
+LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+BEGIN
+    IF chat._require_arg(batch_size, 'batch_size') NOT BETWEEN 1 AND 100000 THEN
+        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', batch_size
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A batch is a transaction: its chats wait for it to commit.';
+    END IF;
+    RETURN batch_size;
+END
+$$;
+
+COMMENT ON FUNCTION chat._check_batch_size(integer) IS
+'The size of a batch of work done in one transaction (consolidate_legacy, apply_retention): 1 to 100000. Internal.';
+REVOKE ALL ON FUNCTION chat._check_batch_size(integer) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat._check_text(value text, name text, max_chars integer)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE

@@ -288,6 +288,31 @@ COMMENT ON FUNCTION chat.admin_filter_rules() IS
 REVOKE ALL ON FUNCTION chat.admin_filter_rules() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.admin_filter_rules() TO chat_service;
 
+CREATE OR REPLACE FUNCTION chat._held_to_decide(chat_id uuid, held_id bigint)
+RETURNS chat.held_messages
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+DECLARE
+    v_h chat.held_messages;
+BEGIN
+    SELECT * INTO v_h FROM chat.held_messages h WHERE h.chat_id = $1 AND h.id = $2 FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'held message % of chat % does not exist', $2, $1
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'chat.admin_held_messages() lists the messages that wait.';
+    END IF;
+    IF v_h.status <> 'held' THEN
+        RAISE EXCEPTION 'held message % of chat % was % already', $2, $1, v_h.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    RETURN v_h;
+END
+$$;
+
+COMMENT ON FUNCTION chat._held_to_decide(uuid, bigint) IS
+'Locks a held message that waits for a decision, with the errors for one that does not exist or was decided. Internal.';
+REVOKE ALL ON FUNCTION chat._held_to_decide(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat.approve_held_message(chat_id uuid, held_id bigint)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
@@ -303,16 +328,7 @@ DECLARE
     v_h chat.held_messages;
     v_seq bigint;
 BEGIN
-    SELECT * INTO v_h FROM chat.held_messages h WHERE h.chat_id = p_chat AND h.id = p_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'held message % of chat % does not exist', p_id, p_chat
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'chat.admin_held_messages() lists the messages that wait.';
-    END IF;
-    IF v_h.status <> 'held' THEN
-        RAISE EXCEPTION 'held message % of chat % was % already', p_id, p_chat, v_h.status
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
+    v_h := chat._held_to_decide(p_chat, p_id);
     -- decided first: the send below sees the approval under way, and does
     -- not filter the message again
     UPDATE chat.held_messages h
@@ -354,16 +370,7 @@ DECLARE
     p_reason text := chat._check_text($3, 'reason', 500);
     v_h chat.held_messages;
 BEGIN
-    SELECT * INTO v_h FROM chat.held_messages h WHERE h.chat_id = p_chat AND h.id = p_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'held message % of chat % does not exist', p_id, p_chat
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'chat.admin_held_messages() lists the messages that wait.';
-    END IF;
-    IF v_h.status <> 'held' THEN
-        RAISE EXCEPTION 'held message % of chat % was % already', p_id, p_chat, v_h.status
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
+    v_h := chat._held_to_decide(p_chat, p_id);
     -- its images: the application deletes the bytes
     INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
     SELECT p_chat, NULL, a.ord, a.e->>'storage_key', 'rejected'

@@ -302,10 +302,7 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e
-                    WHERE e.extname = 'stylist_chat'
-                      AND e.extowner = (SELECT r.oid FROM pg_catalog.pg_roles r
-                                         WHERE r.rolname = current_user)) THEN
+    IF NOT chat._by_extension_owner() THEN
         RAISE EXCEPTION 'portfolio consents are evidence: they are not deleted'
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = format('%s of chat.portfolio_consents is allowed to the extension owner only.', TG_OP);

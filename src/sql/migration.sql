@@ -237,11 +237,7 @@ AS $$
 BEGIN
     PERFORM chat._require_admin();
     PERFORM chat._require_arg(dry_run, 'dry_run');
-    IF chat._require_arg(batch_size, 'batch_size') NOT BETWEEN 1 AND 100000 THEN
-        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', batch_size
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A batch is a transaction: its chats wait for it to commit.';
-    END IF;
+    PERFORM chat._check_batch_size(batch_size);
     -- runs take turns, a step at a time: one plans while none imports (a
     -- lock on a table of the owner's, which nobody else can take)
     IF NOT dry_run THEN
@@ -301,10 +297,7 @@ DECLARE
     r record;
 BEGIN
     PERFORM chat._require_admin();
-    IF chat._require_arg(batch_size, 'batch_size') NOT BETWEEN 1 AND 100000 THEN
-        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', batch_size
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM chat._check_batch_size(batch_size);
     LOCK TABLE chat.legacy_plan IN EXCLUSIVE MODE;
 
     /*

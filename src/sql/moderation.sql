@@ -5,15 +5,26 @@
  * of its own (C, src/audit_writer.c).
  */
 
+CREATE OR REPLACE FUNCTION chat._by_extension_owner()
+RETURNS boolean
+LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+    SELECT EXISTS (SELECT FROM pg_catalog.pg_extension e
+                    WHERE e.extname = 'stylist_chat'
+                      AND e.extowner = (SELECT r.oid FROM pg_catalog.pg_roles r
+                                         WHERE r.rolname = current_user))
+$$;
+
+COMMENT ON FUNCTION chat._by_extension_owner() IS
+'Whether the current user is the extension''s owner: the one role that may rewrite its records (audit log, consents, holds). Internal.';
+REVOKE ALL ON FUNCTION chat._by_extension_owner() FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat._audit_append_only()
 RETURNS trigger
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e
-                    WHERE e.extname = 'stylist_chat'
-                      AND e.extowner = (SELECT r.oid FROM pg_catalog.pg_roles r
-                                         WHERE r.rolname = current_user)) THEN
+    IF NOT chat._by_extension_owner() THEN
         RAISE EXCEPTION 'the audit log is append-only'
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = format('%s of chat.%s is allowed to the extension owner only.', TG_OP, TG_TABLE_NAME);

@@ -64,7 +64,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    p_batch integer := chat._require_arg($1, 'batch_size');
+    p_batch integer := chat._check_batch_size($1);
     v_keep interval := chat._retention_interval();
     v_cutoff timestamptz;
     v_after uuid;
@@ -76,10 +76,6 @@ DECLARE
     v_n bigint;
     v_i bigint;
 BEGIN
-    IF p_batch NOT BETWEEN 1 AND 100000 THEN
-        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', p_batch
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     redacted_messages := 0; redacted_images := 0; chats_visited := 0;
     held_chats := 0; busy_chats := 0; round_complete := false;
     IF v_keep IS NULL THEN

@@ -340,7 +340,8 @@ SELECT is(pg_temp.error_of($$CALL chat.consolidate_legacy(false)$$),
           '2D000: invalid transaction termination',
           'the import runs outside a transaction block (it commits its batches)');
 SELECT is(pg_temp.error_of($$SELECT chat._consolidate_batch(0)$$),
-          '22023: batch_size must be between 1 and 100000, not 0', 'a batch of 0 is refused');
+          '22023: batch_size must be between 1 and 100000, not 0 (hint: A batch is a transaction: its chats wait for it to commit.)',
+          'a batch of 0 is refused');
 
 -- the staging table: the application may load and clear it, people may not read it
 SET LOCAL ROLE chat_service;
