@@ -36,8 +36,8 @@
 #           pg_init_privs entry) is the default ACL for the owner, and the
 #           items are sorted;
 #        b. every table's rows are what they were, tables new in the update
-#           are empty (chat.retention_state has its one row), the audit id
-#           sequence has not moved;
+#           are empty (chat.retention_state and chat.filter_state have
+#           their one row), the audit id sequence has not moved;
 #        c. each token minted before the update still authenticates, as a
 #           chat_user login, for the transaction;
 #        d. each profile's listen_channel() is what it was;
@@ -510,10 +510,12 @@ for V in "${VERSIONS[@]}"; do
     ok $? "$V: every table's rows are unchanged (${#TABLES_BEFORE[@]} tables) and the audit id sequence has not moved" \
         "$WORK/rows.diff"
     grep -v -F -f <(printf '%s:\n' "${TABLES_BEFORE[@]}" chat.audit_entries_id_seq) "$WORK/after.snap" >"$WORK/after.new"
-    # (but chat.retention_state, whose one row a fresh install makes too)
+    # (but chat.retention_state and chat.filter_state, whose one row a
+    # fresh install makes too)
     ok "$(grep -q '^chat.retention_state: 1 rows' "$WORK/after.new" &&
-          ! grep -v '^chat.retention_state: 1 rows' "$WORK/after.new" | grep -qv ': 0 rows'; echo $?)" \
-        "$V: the tables new in $DEFAULT are empty, but for the one row of chat.retention_state ($(sed 's/:.*//' "$WORK/after.new" | paste -sd' ' -))" \
+          grep -q '^chat.filter_state: 1 rows' "$WORK/after.new" &&
+          ! grep -Ev '^chat.(retention|filter)_state: 1 rows' "$WORK/after.new" | grep -qv ': 0 rows'; echo $?)" \
+        "$V: the tables new in $DEFAULT are empty, but for the one row of chat.retention_state and of chat.filter_state ($(sed 's/:.*//' "$WORK/after.new" | paste -sd' ' -))" \
         "$WORK/after.new"
 
     # c. the tokens minted before the update
