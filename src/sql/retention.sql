@@ -18,7 +18,10 @@
  *
  * Redacted: a participant's message becomes a tombstone (no body, no
  * images, deleted_at set), kept in its place; booking cards, which are
- * the platform's records, are not.  What the other participant had not
+ * the platform's records, are not.  A message the filter held
+ * (chat.held_messages) past the policy is emptied too, rejected if it
+ * still waited (decided by the nil UUID: nobody), its images queued; it
+ * counts among the redacted messages of the run.  What the other participant had not
  * read of it is no longer unread.  Clients see it when they read the
  * history again (no event is relayed for years-old messages).
  */
@@ -184,6 +187,35 @@ BEGIN
         END IF;
         v_after := v_chat;
     END LOOP;
+
+    -- messages the filter held (src/sql/filter.sql) past the policy, as
+    -- many as the run has room for: emptied, rejected if they still wait,
+    -- their images queued; not in a chat on legal hold
+    WITH old AS (
+        SELECT h.chat_id, h.id, h.attachments FROM chat.held_messages h
+         WHERE h.held_at < v_cutoff
+           AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
+           AND NOT chat._held(h.chat_id)
+         ORDER BY h.held_at
+         LIMIT greatest(p_batch - redacted_messages, 0)
+           FOR UPDATE SKIP LOCKED
+    ), emptied AS (
+        UPDATE chat.held_messages h
+           SET body = NULL, filtered_body = NULL, attachments = NULL,
+               status = CASE WHEN h.status = 'held' THEN 'rejected' ELSE h.status END,
+               decided_at = coalesce(h.decided_at, now()),
+               decided_by = coalesce(h.decided_by, '00000000-0000-0000-0000-000000000000'),
+               reason = CASE WHEN h.status = 'held' THEN 'past the retention period' ELSE h.reason END
+          FROM old o WHERE h.chat_id = o.chat_id AND h.id = o.id
+        RETURNING 1
+    ), queued AS (
+        INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
+        SELECT o.chat_id, NULL, a.ord, a.e->>'storage_key', 'retention'
+          FROM old o CROSS JOIN LATERAL jsonb_array_elements(coalesce(o.attachments, '[]')) WITH ORDINALITY AS a(e, ord)
+        RETURNING 1
+    )
+    SELECT redacted_messages + (SELECT count(*) FROM emptied), redacted_images + (SELECT count(*) FROM queued)
+      INTO redacted_messages, redacted_images;
 
     UPDATE chat.retention_state s
        SET after_chat = CASE WHEN v_after = '00000000-0000-0000-0000-000000000000' THEN NULL ELSE v_after END,

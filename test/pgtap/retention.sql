@@ -14,7 +14,7 @@
 --   4. images queued by deletion, erasure and retention, taken once.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(36);
+SELECT plan(39);
 
 SET client_min_messages = warning;
 SET stylist_chat.booking_cards = on;
@@ -148,6 +148,22 @@ SET LOCAL ROLE chat_user;
 SELECT throws_ok($$SELECT * FROM chat.apply_retention()$$, '42501', NULL, 'chat_user may not run retention');
 SELECT throws_ok($$SELECT * FROM chat.take_orphaned_images()$$, '42501', NULL, 'nor take orphaned images');
 RESET ROLE;
+
+-- a message the filter held, past the policy
+SELECT chat.act_as(pg_temp.id('ada'));
+SELECT chat.add_filter_rule('iban', '(?i)\m[a-z]{2}[0-9]{2}( ?[a-z0-9]{4}){3,7}', 'hold');
+SELECT chat.act_as(pg_temp.id('dave'));
+SELECT is(chat.send_message(pg_temp.chat_of('dave', 'sam'), 'IBAN DE89 3704 0044 0532 0130 00',
+                            attachments => pg_temp.img('dave/held')), NULL, 'dave''s message is held by the filter');
+UPDATE chat.held_messages SET held_at = now() - interval '3 years';
+SELECT chat.reset_actor();
+SELECT results_eq($$SELECT redacted_messages, redacted_images FROM chat.apply_retention(100)$$, $$VALUES (1::bigint, 1::bigint)$$,
+                  'held past the policy, a run empties it and queues its image');
+SELECT results_eq($$SELECT body, status, reason FROM chat.held_messages$$,
+                  $$VALUES (NULL::text, 'rejected', 'past the retention period')$$,
+                  'rejected, as nobody decided it in time');
+DELETE FROM chat.orphaned_images WHERE storage_key = 'dave/held';
+DELETE FROM chat.filter_rules;
 
 -- 4. the queue of orphaned images
 SELECT is((SELECT count(*) FROM chat.orphaned_images WHERE reason = 'retention'), 12::bigint,
