@@ -18,8 +18,7 @@
  * that found their messages, and every export and erasure of their
  * data).  An admin's export is recorded before anything is read, in a
  * transaction of its own (src/audit_writer.c), like an admin's read.
- * Each section is a statement of its own: call it in a REPEATABLE READ
- * transaction for a document of one instant.
+ * The document is one statement, of one instant.
  *
  * Erasure.  The person's messages become tombstones (no body, no images;
  * their seq, time and place in threads stay, so that the other
@@ -224,124 +223,149 @@ GRANT EXECUTE ON FUNCTION chat.privacy_log(uuid) TO chat_service;
 
 CREATE OR REPLACE FUNCTION chat._export(profile_id uuid)
 RETURNS SETOF text
-LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
 -- one line a message: no JIT for a plan that runs once
 SET jit = off
 AS $$
-DECLARE
-    p uuid := $1;
-    v_chats uuid[];
-BEGIN
-    SELECT array_agg(c.chat_id ORDER BY c.chat_id) INTO v_chats
-      FROM chat.chats c WHERE p IN (c.customer_id, c.stylist_id);
-    v_chats := coalesce(v_chats, '{}');
-
-    RETURN NEXT '{"format": "stylist_chat export", "version": 1, "exported_at": '
-                || to_json(now())::text || ',';
-    RETURN NEXT '"profile": ' || (SELECT json_build_object('id', x.id, 'role', x.role, 'display_name', x.display_name,
+    -- one statement: the document is of one instant
+    WITH my AS (
+        SELECT coalesce(array_agg(c.chat_id ORDER BY c.chat_id), '{}') AS chats
+          FROM chat.chats c WHERE $1 IN (c.customer_id, c.stylist_id)
+    ), lines (part, chat_id, seq, line) AS (
+    SELECT 0, NULL::uuid, 0::bigint,
+           '{"format": "stylist_chat export", "version": 1, "exported_at": '
+      || to_json(now())::text || ','
+    UNION ALL
+    SELECT 1, NULL::uuid, 0::bigint,
+           '"profile": ' || (SELECT json_build_object('id', x.id, 'role', x.role, 'display_name', x.display_name,
                                                            'created_at', x.created_at, 'updated_at', x.updated_at,
                                                            'erased_at', x.erased_at)
-                                    FROM chat.profiles x WHERE x.id = p)::text || ',';
-    RETURN NEXT '"notification_preferences": '
-                || coalesce((SELECT json_build_object('show_previews', x.show_previews, 'time_zone', x.time_zone,
+                                    FROM chat.profiles x WHERE x.id = $1)::text || ','
+    UNION ALL
+    SELECT 2, NULL::uuid, 0::bigint,
+           '"notification_preferences": '
+      || coalesce((SELECT json_build_object('show_previews', x.show_previews, 'time_zone', x.time_zone,
                                                       'quiet_from', x.quiet_from, 'quiet_until', x.quiet_until,
                                                       'updated_at', x.updated_at)
-                               FROM chat.notification_preferences x WHERE x.profile_id = p)::text, 'null') || ',';
-    RETURN NEXT '"bookings": '
-                || coalesce((SELECT json_agg(json_build_object('id', b.id, 'customer_id', b.customer_id,
+                               FROM chat.notification_preferences x WHERE x.profile_id = $1)::text, 'null') || ','
+    UNION ALL
+    SELECT 3, NULL::uuid, 0::bigint,
+           '"bookings": '
+      || coalesce((SELECT json_agg(json_build_object('id', b.id, 'customer_id', b.customer_id,
                                                                'stylist_id', b.stylist_id, 'service', b.service,
                                                                'starts_at', b.starts_at, 'status', b.status,
                                                                'created_at', b.created_at, 'updated_at', b.updated_at)
                                              ORDER BY b.starts_at, b.id)
-                               FROM chat.bookings b WHERE p IN (b.customer_id, b.stylist_id))::text, '[]') || ',';
-    RETURN NEXT '"chats": '
-                || coalesce((SELECT json_agg(json_build_object(
+                               FROM chat.bookings b WHERE $1 IN (b.customer_id, b.stylist_id))::text, '[]') || ','
+    UNION ALL
+    SELECT 4, NULL::uuid, 0::bigint,
+           '"chats": '
+      || coalesce((SELECT json_agg(json_build_object(
                                  'chat_id', c.chat_id,
-                                 'as', CASE WHEN c.customer_id = p THEN 'customer' ELSE 'stylist' END,
-                                 'other_id', CASE WHEN c.customer_id = p THEN c.stylist_id ELSE c.customer_id END,
+                                 'as', CASE WHEN c.customer_id = $1 THEN 'customer' ELSE 'stylist' END,
+                                 'other_id', CASE WHEN c.customer_id = $1 THEN c.stylist_id ELSE c.customer_id END,
                                  'other_name', o.display_name, 'created_at', c.created_at,
                                  'last_seq', c.last_seq, 'last_message_at', c.last_message_at,
-                                 'read_seq', CASE WHEN c.customer_id = p THEN c.customer_read_seq ELSE c.stylist_read_seq END,
-                                 'delivered_seq', CASE WHEN c.customer_id = p THEN c.customer_delivered_seq ELSE c.stylist_delivered_seq END,
-                                 'cleared_seq', CASE WHEN c.customer_id = p THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END,
-                                 'archived', coalesce(CASE WHEN c.customer_id = p THEN c.customer_archived_seq
+                                 'read_seq', CASE WHEN c.customer_id = $1 THEN c.customer_read_seq ELSE c.stylist_read_seq END,
+                                 'delivered_seq', CASE WHEN c.customer_id = $1 THEN c.customer_delivered_seq ELSE c.stylist_delivered_seq END,
+                                 'cleared_seq', CASE WHEN c.customer_id = $1 THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END,
+                                 'archived', coalesce(CASE WHEN c.customer_id = $1 THEN c.customer_archived_seq
                                                            ELSE c.stylist_archived_seq END = c.last_seq, false),
-                                 'muted_until', CASE WHEN c.customer_id = p THEN c.customer_muted_until ELSE c.stylist_muted_until END,
-                                 'blocked_at', CASE WHEN c.customer_id = p THEN c.customer_blocked_at ELSE c.stylist_blocked_at END)
+                                 'muted_until', CASE WHEN c.customer_id = $1 THEN c.customer_muted_until ELSE c.stylist_muted_until END,
+                                 'blocked_at', CASE WHEN c.customer_id = $1 THEN c.customer_blocked_at ELSE c.stylist_blocked_at END)
                                  ORDER BY c.chat_id)
                                FROM chat.chats c
-                               JOIN chat.profiles o ON o.id = CASE WHEN c.customer_id = p THEN c.stylist_id ELSE c.customer_id END
-                              WHERE c.chat_id = ANY (v_chats))::text, '[]') || ',';
-    RETURN NEXT '"pins": '
-                || coalesce((SELECT json_agg(json_build_object('chat_id', x.chat_id, 'seq', x.seq,
+                               JOIN chat.profiles o ON o.id = CASE WHEN c.customer_id = $1 THEN c.stylist_id ELSE c.customer_id END
+                              WHERE c.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]))::text, '[]') || ','
+    UNION ALL
+    SELECT 5, NULL::uuid, 0::bigint,
+           '"pins": '
+      || coalesce((SELECT json_agg(json_build_object('chat_id', x.chat_id, 'seq', x.seq,
                                                                'pinned_by', x.pinned_by, 'note', x.note,
                                                                'pinned_at', x.pinned_at, 'expires_at', x.expires_at)
                                              ORDER BY x.chat_id, x.seq)
-                               FROM chat.pins x WHERE x.chat_id = ANY (v_chats))::text, '[]') || ',';
-    RETURN NEXT '"reactions": '
-                || coalesce((SELECT json_agg(json_build_object('chat_id', x.chat_id, 'seq', x.seq, 'emoji', x.emoji,
+                               FROM chat.pins x WHERE x.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]))::text, '[]') || ','
+    UNION ALL
+    SELECT 6, NULL::uuid, 0::bigint,
+           '"reactions": '
+      || coalesce((SELECT json_agg(json_build_object('chat_id', x.chat_id, 'seq', x.seq, 'emoji', x.emoji,
                                                                'created_at', x.created_at)
                                              ORDER BY x.chat_id, x.seq, x.emoji)
-                               FROM chat.reactions x WHERE x.chat_id = ANY (v_chats) AND x.profile_id = p)::text, '[]') || ',';
-    RETURN NEXT '"portfolio_consents": '
-                || coalesce((SELECT json_agg(json_build_object('id', x.id, 'chat_id', x.chat_id, 'stylist_id', x.stylist_id,
+                               FROM chat.reactions x WHERE x.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]) AND x.profile_id = $1)::text, '[]') || ','
+    UNION ALL
+    SELECT 7, NULL::uuid, 0::bigint,
+           '"portfolio_consents": '
+      || coalesce((SELECT json_agg(json_build_object('id', x.id, 'chat_id', x.chat_id, 'stylist_id', x.stylist_id,
                                                                'seq', x.seq, 'position', x.position,
                                                                'storage_key', x.storage_key, 'granted_at', x.granted_at,
                                                                'granted_by', x.granted_by, 'revoked_at', x.revoked_at,
                                                                'revoked_by', x.revoked_by)
                                              ORDER BY x.chat_id, x.id)
                                FROM chat.portfolio_consents x
-                              WHERE x.chat_id = ANY (v_chats) AND p IN (x.granted_by, x.stylist_id))::text, '[]') || ',';
-    RETURN NEXT '"reports": '
-                || coalesce((SELECT json_agg(json_build_object('id', x.id, 'chat_id', x.chat_id, 'seq', x.seq,
+                              WHERE x.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]) AND $1 IN (x.granted_by, x.stylist_id))::text, '[]') || ','
+    UNION ALL
+    SELECT 8, NULL::uuid, 0::bigint,
+           '"reports": '
+      || coalesce((SELECT json_agg(json_build_object('id', x.id, 'chat_id', x.chat_id, 'seq', x.seq,
                                                                'reason', x.reason, 'note', x.note, 'status', x.status,
                                                                'created_at', x.created_at, 'resolved_at', x.resolved_at)
                                              ORDER BY x.id)
-                               FROM chat.reports x WHERE x.chat_id = ANY (v_chats) AND x.reporter_id = p)::text, '[]') || ',';
-    RETURN NEXT '"notifications": '
-                || coalesce((SELECT json_agg(json_build_object('chat_id', x.chat_id, 'kind', x.kind,
+                               FROM chat.reports x WHERE x.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]) AND x.reporter_id = $1)::text, '[]') || ','
+    UNION ALL
+    SELECT 9, NULL::uuid, 0::bigint,
+           '"notifications": '
+      || coalesce((SELECT json_agg(json_build_object('chat_id', x.chat_id, 'kind', x.kind,
                                                                'first_seq', x.first_seq, 'last_seq', x.last_seq,
                                                                'status', x.status, 'available_at', x.available_at)
                                              ORDER BY x.id)
-                               FROM chat.notifications x WHERE x.recipient_id = p)::text, '[]') || ',';
-    RETURN NEXT '"audit": '
-                || coalesce((SELECT json_agg(json_build_object('id', x.id, 'at', x.at, 'actor_id', x.actor_id,
+                               FROM chat.notifications x WHERE x.recipient_id = $1)::text, '[]') || ','
+    UNION ALL
+    SELECT 10, NULL::uuid, 0::bigint,
+           '"audit": '
+      || coalesce((SELECT json_agg(json_build_object('id', x.id, 'at', x.at, 'actor_id', x.actor_id,
                                                                'action', x.action, 'chat_id', x.chat_id, 'seq', x.seq,
                                                                'reason', x.reason)
                                              ORDER BY x.id)
-                               FROM chat.audit_entries x WHERE x.chat_id = ANY (v_chats) OR x.actor_id = p)::text, '[]') || ',';
-    RETURN NEXT '"privacy_requests": '
-                || coalesce((SELECT json_agg(json_build_object('id', x.id, 'at', x.at, 'actor_id', x.actor_id,
+                               FROM chat.audit_entries x WHERE x.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]) OR x.actor_id = $1)::text, '[]') || ','
+    UNION ALL
+    SELECT 11, NULL::uuid, 0::bigint,
+           '"privacy_requests": '
+      || coalesce((SELECT json_agg(json_build_object('id', x.id, 'at', x.at, 'actor_id', x.actor_id,
                                                                'action', x.action, 'reason', x.reason,
                                                                'summary', x.summary)
                                              ORDER BY x.id)
-                               FROM chat.privacy_requests x WHERE x.profile_id = p)::text, '[]') || ',';
-    RETURN NEXT '"held_messages": '
-                || coalesce((SELECT json_agg(json_build_object('chat_id', x.chat_id, 'held_id', x.id, 'body', x.body,
+                               FROM chat.privacy_requests x WHERE x.profile_id = $1)::text, '[]') || ','
+    UNION ALL
+    SELECT 12, NULL::uuid, 0::bigint,
+           '"held_messages": '
+      || coalesce((SELECT json_agg(json_build_object('chat_id', x.chat_id, 'held_id', x.id, 'body', x.body,
                                                                'attachments', x.attachments, 'rules', x.rules,
                                                                'held_at', x.held_at, 'status', x.status,
                                                                'decided_at', x.decided_at, 'reason', x.reason,
                                                                'seq', x.seq)
                                              ORDER BY x.chat_id, x.id)
-                               FROM chat.held_messages x WHERE x.chat_id = ANY (v_chats) AND x.sender_id = p)::text, '[]') || ',';
-    RETURN NEXT '"messages": [';
+                               FROM chat.held_messages x WHERE x.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]) AND x.sender_id = $1)::text, '[]') || ','
+    UNION ALL
+    SELECT 13, NULL::uuid, 0::bigint,
+           '"messages": ['
+    UNION ALL
     -- every message of the person's chats, in chat and seq order, a line each
-    RETURN QUERY
-    SELECT CASE WHEN row_number() OVER (ORDER BY c.chat_id, m.seq) = 1 THEN '' ELSE ',' END
+    SELECT 14, m.chat_id, m.seq,
+           CASE WHEN row_number() OVER (ORDER BY c.chat_id, m.seq) = 1 THEN '' ELSE ',' END
            || json_build_object(
-                  'chat_id', m.chat_id, 'seq', m.seq, 'sender_id', m.sender_id, 'mine', m.sender_id = p,
+                  'chat_id', m.chat_id, 'seq', m.seq, 'sender_id', m.sender_id, 'mine', m.sender_id = $1,
                   'kind', m.kind,
                   -- as the person sees it: the other's hidden messages without text
-                  'body', CASE WHEN m.hidden_at IS NULL OR m.sender_id = p THEN m.body END,
+                  'body', CASE WHEN m.hidden_at IS NULL OR m.sender_id = $1 THEN m.body END,
                   -- their own text as they wrote it, where the filter masked it
-                  'as_written', CASE WHEN m.sender_id = p
+                  'as_written', CASE WHEN m.sender_id = $1
                                      THEN (SELECT f.original_body FROM chat.filtered_messages f
                                             WHERE f.chat_id = m.chat_id AND f.seq = m.seq) END,
                   'card', CASE WHEN m.hidden_at IS NULL THEN m.card END,
                   'booking_id', m.booking_id, 'reply_to_seq', m.reply_to_seq,
                   'created_at', m.created_at, 'edited_at', m.edited_at, 'deleted_at', m.deleted_at,
                   'hidden', m.hidden_at IS NOT NULL, 'cleared', m.seq <= c.cleared,
-                  'attachments', CASE WHEN m.attachment_count > 0 AND (m.hidden_at IS NULL OR m.sender_id = p)
+                  'attachments', CASE WHEN m.attachment_count > 0 AND (m.hidden_at IS NULL OR m.sender_id = $1)
                                       THEN (SELECT json_agg(json_build_object('position', a.position,
                                                                               'storage_key', a.storage_key,
                                                                               'content_type', a.content_type,
@@ -351,12 +375,13 @@ BEGIN
                                               FROM chat.media a WHERE a.chat_id = m.chat_id AND a.seq = m.seq)
                                       ELSE '[]'::json END)::text
       FROM (SELECT x.chat_id,
-                   CASE WHEN x.customer_id = p THEN x.customer_cleared_seq ELSE x.stylist_cleared_seq END AS cleared
-              FROM chat.chats x WHERE x.chat_id = ANY (v_chats)) c
+                   CASE WHEN x.customer_id = $1 THEN x.customer_cleared_seq ELSE x.stylist_cleared_seq END AS cleared
+              FROM chat.chats x WHERE $1 IN (x.customer_id, x.stylist_id)) c
       JOIN chat.chat_messages m ON m.chat_id = c.chat_id
-     ORDER BY c.chat_id, m.seq;
-    RETURN NEXT ']}';
-END
+    UNION ALL
+    SELECT 15, NULL::uuid, 0::bigint, ']}'
+    )
+    SELECT l.line FROM lines l ORDER BY l.part, l.chat_id, l.seq
 $$;
 
 COMMENT ON FUNCTION chat._export(uuid) IS
