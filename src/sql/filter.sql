@@ -388,6 +388,42 @@ COMMENT ON FUNCTION chat.reject_held_message(uuid, bigint, text) IS
 REVOKE ALL ON FUNCTION chat.reject_held_message(uuid, bigint, text) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.reject_held_message(uuid, bigint, text) TO chat_service;
 
+CREATE OR REPLACE FUNCTION chat._empty_held_messages(chat_ids uuid[], ids bigint[], decided_by uuid,
+                                                     reason text, image_reason text,
+                                                     OUT emptied bigint, OUT images bigint)
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+BEGIN
+    -- (the caller holds the rows) those with content lose it; one that
+    -- still waits is rejected, for the reason given; images are queued
+    WITH old AS (
+        SELECT h.chat_id, h.id, h.attachments
+          FROM ROWS FROM (unnest($1), unnest($2)) AS x (chat_id, id)
+          JOIN chat.held_messages h ON h.chat_id = x.chat_id AND h.id = x.id
+         WHERE h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL
+    ), done AS (
+        UPDATE chat.held_messages h
+           SET body = NULL, filtered_body = NULL, attachments = NULL,
+               status = CASE WHEN h.status = 'held' THEN 'rejected' ELSE h.status END,
+               decided_at = coalesce(h.decided_at, now()), decided_by = coalesce(h.decided_by, $3),
+               reason = CASE WHEN h.status = 'held' THEN $4 ELSE h.reason END
+          FROM old o WHERE h.chat_id = o.chat_id AND h.id = o.id
+        RETURNING 1
+    ), queued AS (
+        INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
+        SELECT o.chat_id, NULL, a.ord, a.e->>'storage_key', $5
+          FROM old o
+          CROSS JOIN LATERAL jsonb_array_elements(coalesce(o.attachments, '[]')) WITH ORDINALITY AS a(e, ord)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM queued) INTO emptied, images;
+END
+$$;
+
+COMMENT ON FUNCTION chat._empty_held_messages(uuid[], bigint[], uuid, text, text) IS
+'Empties held messages (chat_ids, ids) for an erasure or retention: their text and images go (queued for deletion, image_reason), one that still waits is rejected with reason, decided_by. Returns how many it emptied and images it queued. The caller holds the rows. Internal.';
+REVOKE ALL ON FUNCTION chat._empty_held_messages(uuid[], bigint[], uuid, text, text) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat.pending_messages(in_chat uuid DEFAULT NULL)
 RETURNS TABLE (chat_id uuid, held_id bigint, body text, attachments jsonb, booking_id uuid,
                reply_to_seq bigint, client_msg_id uuid, held_at timestamptz, status text,

@@ -301,6 +301,64 @@ COMMENT ON FUNCTION chat.edit_message(uuid, bigint, text) IS
 REVOKE ALL ON FUNCTION chat.edit_message(uuid, bigint, text) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.edit_message(uuid, bigint, text) TO chat_service, chat_user;
 
+CREATE OR REPLACE FUNCTION chat._to_tombstones(chat_id uuid, seqs bigint[], image_reason text,
+                                               OUT redacted bigint[], OUT images jsonb)
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+#variable_conflict use_column
+BEGIN
+    -- (the caller holds the chat's row) the messages of seqs that still
+    -- have a body or images lose them, keeping their place; their images
+    -- are queued for the application's deleter, the filter's copy of their
+    -- text goes, and what the other participant had not read of them is
+    -- no longer unread
+    WITH old AS (
+        SELECT m.seq, m.sender_id, m.deleted_at
+          FROM chat.chat_messages m
+         WHERE m.chat_id = $1 AND m.seq = ANY ($2)
+           AND (m.body IS NOT NULL OR m.attachment_count > 0)
+    ), gone_images AS (
+        DELETE FROM chat.media a
+         USING old o
+         WHERE a.chat_id = $1 AND a.seq = o.seq
+        RETURNING a.seq, a.position, a.storage_key
+    ), queued AS (
+        INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
+        SELECT $1, g.seq, g.position, g.storage_key, $3 FROM gone_images g
+    ), unfiltered AS (
+        DELETE FROM chat.filtered_messages f
+         USING old o
+         WHERE f.chat_id = $1 AND f.seq = o.seq
+    ), gone AS (
+        UPDATE chat.chat_messages m
+           SET body = NULL, attachment_count = 0, deleted_at = coalesce(m.deleted_at, now())
+          FROM old o
+         WHERE m.chat_id = $1 AND m.seq = o.seq
+        RETURNING m.seq
+    ), unread AS (
+        UPDATE chat.chats c
+           SET customer_unread = c.customer_unread - u.customer_unread,
+               stylist_unread = c.stylist_unread - u.stylist_unread
+          FROM (SELECT count(*) FILTER (WHERE o.deleted_at IS NULL AND o.sender_id <> x.customer_id
+                                          AND o.seq > x.customer_read_seq) AS customer_unread,
+                       count(*) FILTER (WHERE o.deleted_at IS NULL AND o.sender_id <> x.stylist_id
+                                          AND o.seq > x.stylist_read_seq) AS stylist_unread
+                  FROM old o, chat.chats x WHERE x.chat_id = $1) u
+         WHERE c.chat_id = $1 AND (u.customer_unread > 0 OR u.stylist_unread > 0)
+    )
+    SELECT (SELECT coalesce(array_agg(g.seq ORDER BY g.seq), '{}') FROM gone g),
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', i.seq, 'position', i.position,
+                                                         'storage_key', i.storage_key)
+                                      ORDER BY i.seq, i.position), '[]')
+              FROM gone_images i)
+      INTO redacted, images;
+END
+$$;
+
+COMMENT ON FUNCTION chat._to_tombstones(uuid, bigint[], text) IS
+'Makes tombstones of the messages of a chat (seqs) that still have a body or images: deleted by their sender, erased with their sender''s data, redacted by retention (image_reason). Returns the seqs it redacted and the images it queued, as JSON [{seq, position, storage_key}]. The caller holds the chat''s row. Internal.';
+REVOKE ALL ON FUNCTION chat._to_tombstones(uuid, bigint[], text) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat.delete_message(chat_id uuid, seq bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
@@ -315,26 +373,8 @@ BEGIN
     IF v_msg.deleted_at IS NOT NULL THEN
         RETURN;     -- deleting twice is a no-op
     END IF;
-    UPDATE chat.chat_messages m
-       SET body = NULL, attachment_count = 0, deleted_at = now()
-     WHERE m.chat_id = v_msg.chat_id AND m.seq = v_msg.seq;
-    DELETE FROM chat.filtered_messages f WHERE f.chat_id = v_msg.chat_id AND f.seq = v_msg.seq;
     -- its images: the application deletes the bytes (take_orphaned_images())
-    WITH gone AS (
-        DELETE FROM chat.media a WHERE a.chat_id = v_msg.chat_id AND a.seq = v_msg.seq
-        RETURNING a.chat_id, a.seq, a.position, a.storage_key
-    )
-    INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
-    SELECT g.chat_id, g.seq, g.position, g.storage_key, 'deleted' FROM gone g;
-    -- the other participant had it unread if they had not read up to it
-    UPDATE chat.chats c
-       SET customer_unread = CASE WHEN c.customer_id <> v_msg.sender_id
-                                   AND c.customer_read_seq < v_msg.seq
-                                  THEN c.customer_unread - 1 ELSE c.customer_unread END,
-           stylist_unread = CASE WHEN c.stylist_id <> v_msg.sender_id
-                                  AND c.stylist_read_seq < v_msg.seq
-                                 THEN c.stylist_unread - 1 ELSE c.stylist_unread END
-     WHERE c.chat_id = v_msg.chat_id;
+    PERFORM chat._to_tombstones(v_msg.chat_id, ARRAY[v_msg.seq], 'deleted');
     PERFORM chat._relay_change('deleted', v_msg.chat_id, v_msg.seq);
 END
 $$;

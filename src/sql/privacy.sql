@@ -455,7 +455,11 @@ DECLARE
     v_staged bigint;
     v_reactions bigint;
     v_consents bigint;
-    v_events bigint;
+    v_chat uuid;
+    v_seqs bigint[];
+    v_keys jsonb;
+    v_held_chats uuid[];
+    v_held_ids bigint[];
 BEGIN
     -- the profile's row, then its chats in one order (see the header)
     PERFORM FROM chat.profiles x WHERE x.id = p FOR UPDATE;
@@ -481,55 +485,22 @@ BEGIN
      ORDER BY h.chat_id;
     GET DIAGNOSTICS v_held = ROW_COUNT;
 
-    -- the images: their keys, for the application to delete the bytes
-    RETURN QUERY
-    WITH gone AS (
-        DELETE FROM chat.media a
-         USING chat.chat_messages m
-         WHERE a.chat_id = ANY (v_free) AND m.chat_id = a.chat_id AND m.seq = a.seq
-           AND m.sender_id = p
-        RETURNING a.chat_id, a.seq, a.position, a.storage_key
-    ), queued AS (
-        -- and for the application's deleter (take_orphaned_images())
-        INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
-        SELECT g.chat_id, g.seq, g.position, g.storage_key, 'erased' FROM gone g
-    )
-    SELECT 'image'::text, g.chat_id, g.seq, g.storage_key, NULL::text
-      FROM gone g ORDER BY g.chat_id, g.seq, g.position;
-    GET DIAGNOSTICS v_images = ROW_COUNT;
-
-    -- the messages: tombstones; what the other participant had not read
-    -- of them is no longer unread
-    WITH old AS (
-        SELECT m.chat_id, m.seq, m.deleted_at
-          FROM chat.chat_messages m
-         WHERE m.chat_id = ANY (v_free) AND m.sender_id = p
-           AND (m.body IS NOT NULL OR m.attachment_count > 0)
-    ), gone AS (
-        UPDATE chat.chat_messages m
-           SET body = NULL, attachment_count = 0, deleted_at = coalesce(m.deleted_at, now())
-          FROM old o
-         WHERE m.chat_id = o.chat_id AND m.seq = o.seq
-        RETURNING m.chat_id, m.seq
-    ), unread AS (
-        UPDATE chat.chats c
-           SET customer_unread = c.customer_unread - u.customer_unread,
-               stylist_unread = c.stylist_unread - u.stylist_unread
-          FROM (SELECT o.chat_id,
-                       count(*) FILTER (WHERE o.deleted_at IS NULL AND x.customer_id <> p
-                                          AND o.seq > x.customer_read_seq) AS customer_unread,
-                       count(*) FILTER (WHERE o.deleted_at IS NULL AND x.stylist_id <> p
-                                          AND o.seq > x.stylist_read_seq) AS stylist_unread
-                  FROM old o JOIN chat.chats x ON x.chat_id = o.chat_id
-                 GROUP BY o.chat_id) u
-         WHERE c.chat_id = u.chat_id AND (u.customer_unread > 0 OR u.stylist_unread > 0)
-    )
-    SELECT count(*), count(chat._relay_change('deleted', g.chat_id, g.seq)) INTO v_messages, v_events
-      FROM gone g;
-    -- and what the filter kept of them as written
-    DELETE FROM chat.filtered_messages f
-     USING chat.chat_messages m
-     WHERE f.chat_id = ANY (v_free) AND m.chat_id = f.chat_id AND m.seq = f.seq AND m.sender_id = p;
+    -- the messages: tombstones (chat._to_tombstones()), and the keys of
+    -- their images for the application to delete the bytes
+    v_messages := 0;
+    v_images := 0;
+    FOREACH v_chat IN ARRAY v_free LOOP
+        SELECT t.redacted, t.images INTO v_seqs, v_keys
+          FROM chat._to_tombstones(v_chat, ARRAY(SELECT m.seq FROM chat.chat_messages m
+                                                  WHERE m.chat_id = v_chat AND m.sender_id = p),
+                                   'erased') t;
+        RETURN QUERY
+        SELECT 'image'::text, v_chat, (i->>'seq')::bigint, i->>'storage_key', NULL::text
+          FROM jsonb_array_elements(v_keys) i;
+        PERFORM chat._relay_change('deleted', v_chat, s) FROM unnest(v_seqs) s;
+        v_messages := v_messages + cardinality(v_seqs);
+        v_images := v_images + jsonb_array_length(v_keys);
+    END LOOP;
 
     -- their reactions, and the counts of the messages they were on
     WITH gone AS (
@@ -544,24 +515,14 @@ BEGIN
     )
     SELECT count(*) INTO v_reactions FROM gone;
 
-    -- their messages held by the filter: rejected, emptied, their images
-    -- queued for deletion
-    WITH old AS (
-        SELECT h.chat_id, h.id, h.attachments FROM chat.held_messages h
-         WHERE h.chat_id = ANY (v_free) AND h.sender_id = p
-           AND (h.body IS NOT NULL OR h.attachments IS NOT NULL OR h.filtered_body IS NOT NULL)
-           FOR UPDATE
-    ), emptied AS (
-        UPDATE chat.held_messages h
-           SET body = NULL, filtered_body = NULL, attachments = NULL,
-               status = CASE WHEN h.status = 'held' THEN 'rejected' ELSE h.status END,
-               decided_at = coalesce(h.decided_at, now()), decided_by = coalesce(h.decided_by, v_admin),
-               reason = CASE WHEN h.status = 'held' THEN 'its sender''s data was erased' ELSE h.reason END
-          FROM old o WHERE h.chat_id = o.chat_id AND h.id = o.id
-    )
-    INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
-    SELECT o.chat_id, NULL, a.ord, a.e->>'storage_key', 'erased'
-      FROM old o CROSS JOIN LATERAL jsonb_array_elements(coalesce(o.attachments, '[]')) WITH ORDINALITY AS a(e, ord);
+    -- their messages held by the filter: emptied, rejected if they waited
+    SELECT array_agg(h.chat_id), array_agg(h.id) INTO v_held_chats, v_held_ids
+      FROM (SELECT h.chat_id, h.id FROM chat.held_messages h
+             WHERE h.chat_id = ANY (v_free) AND h.sender_id = p
+               AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
+               FOR UPDATE) h;
+    PERFORM chat._empty_held_messages(v_held_chats, v_held_ids, v_admin, 'its sender''s data was erased',
+                                      'erased');
 
     UPDATE chat.pins x SET note = NULL
      WHERE x.chat_id = ANY (v_free) AND x.pinned_by = p AND x.note IS NOT NULL;

@@ -78,6 +78,8 @@ DECLARE
     v_scanned integer;
     v_n bigint;
     v_i bigint;
+    v_held_chats uuid[];
+    v_held_ids bigint[];
 BEGIN
     redacted_messages := 0; redacted_images := 0; chats_visited := 0;
     held_chats := 0; busy_chats := 0; round_complete := false;
@@ -138,43 +140,13 @@ BEGIN
                  LIMIT p_batch - redacted_messages) x
          WHERE x.created_at < v_cutoff;
 
-        WITH old AS (
-            SELECT m.seq, m.sender_id, m.deleted_at
-              FROM chat.chat_messages m
-             WHERE m.chat_id = v_chat AND m.seq > v_mark AND m.seq <= v_upto
-               AND m.kind = 'text' AND (m.body IS NOT NULL OR m.attachment_count > 0)
-        ), images AS (
-            DELETE FROM chat.media a
-             USING old o
-             WHERE a.chat_id = v_chat AND a.seq = o.seq
-            RETURNING a.seq, a.position, a.storage_key
-        ), queued AS (
-            INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
-            SELECT v_chat, i.seq, i.position, i.storage_key, 'retention' FROM images i
-            RETURNING 1
-        ), gone AS (
-            UPDATE chat.chat_messages m
-               SET body = NULL, attachment_count = 0, deleted_at = coalesce(m.deleted_at, now())
-              FROM old o
-             WHERE m.chat_id = v_chat AND m.seq = o.seq
-            RETURNING m.seq
-        ), unfiltered AS (
-            -- what the filter kept as written goes too
-            DELETE FROM chat.filtered_messages f
-             USING old o
-             WHERE f.chat_id = v_chat AND f.seq = o.seq
-        ), unread AS (
-            UPDATE chat.chats c
-               SET customer_unread = c.customer_unread - u.customer_unread,
-                   stylist_unread = c.stylist_unread - u.stylist_unread
-              FROM (SELECT count(*) FILTER (WHERE o.deleted_at IS NULL AND o.sender_id <> x.customer_id
-                                              AND o.seq > x.customer_read_seq) AS customer_unread,
-                           count(*) FILTER (WHERE o.deleted_at IS NULL AND o.sender_id <> x.stylist_id
-                                              AND o.seq > x.stylist_read_seq) AS stylist_unread
-                      FROM old o, chat.chats x WHERE x.chat_id = v_chat) u
-             WHERE c.chat_id = v_chat AND (u.customer_unread > 0 OR u.stylist_unread > 0)
-        )
-        SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM queued) INTO v_n, v_i;
+        -- the participants' messages among them: tombstones (booking
+        -- cards stay)
+        SELECT cardinality(t.redacted), jsonb_array_length(t.images) INTO v_n, v_i
+          FROM chat._to_tombstones(v_chat, ARRAY(SELECT m.seq FROM chat.chat_messages m
+                                                  WHERE m.chat_id = v_chat AND m.seq > v_mark
+                                                    AND m.seq <= v_upto AND m.kind = 'text'),
+                                   'retention') t;
 
         INSERT INTO chat.retention_marks AS k (chat_id, redacted_seq)
         VALUES (v_chat, v_upto)
@@ -191,31 +163,17 @@ BEGIN
     -- messages the filter held (src/sql/filter.sql) past the policy, as
     -- many as the run has room for: emptied, rejected if they still wait,
     -- their images queued; not in a chat on legal hold
-    WITH old AS (
-        SELECT h.chat_id, h.id, h.attachments FROM chat.held_messages h
-         WHERE h.held_at < v_cutoff
-           AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
-           AND NOT chat._held(h.chat_id)
-         ORDER BY h.held_at
-         LIMIT greatest(p_batch - redacted_messages, 0)
-           FOR UPDATE SKIP LOCKED
-    ), emptied AS (
-        UPDATE chat.held_messages h
-           SET body = NULL, filtered_body = NULL, attachments = NULL,
-               status = CASE WHEN h.status = 'held' THEN 'rejected' ELSE h.status END,
-               decided_at = coalesce(h.decided_at, now()),
-               decided_by = coalesce(h.decided_by, '00000000-0000-0000-0000-000000000000'),
-               reason = CASE WHEN h.status = 'held' THEN 'past the retention period' ELSE h.reason END
-          FROM old o WHERE h.chat_id = o.chat_id AND h.id = o.id
-        RETURNING 1
-    ), queued AS (
-        INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
-        SELECT o.chat_id, NULL, a.ord, a.e->>'storage_key', 'retention'
-          FROM old o CROSS JOIN LATERAL jsonb_array_elements(coalesce(o.attachments, '[]')) WITH ORDINALITY AS a(e, ord)
-        RETURNING 1
-    )
-    SELECT redacted_messages + (SELECT count(*) FROM emptied), redacted_images + (SELECT count(*) FROM queued)
-      INTO redacted_messages, redacted_images;
+    SELECT array_agg(h.chat_id), array_agg(h.id) INTO v_held_chats, v_held_ids
+      FROM (SELECT h.chat_id, h.id FROM chat.held_messages h
+             WHERE h.held_at < v_cutoff
+               AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
+               AND NOT chat._held(h.chat_id)
+             ORDER BY h.held_at
+             LIMIT greatest(p_batch - redacted_messages, 0)
+               FOR UPDATE SKIP LOCKED) h;
+    SELECT redacted_messages + e.emptied, redacted_images + e.images INTO redacted_messages, redacted_images
+      FROM chat._empty_held_messages(v_held_chats, v_held_ids, '00000000-0000-0000-0000-000000000000',
+                                     'past the retention period', 'retention') e;
 
     UPDATE chat.retention_state s
        SET after_chat = CASE WHEN v_after = '00000000-0000-0000-0000-000000000000' THEN NULL ELSE v_after END,
