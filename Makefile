@@ -5,6 +5,8 @@
 #   make test                everything, on a throwaway cluster, installing what is missing
 #   make demo                a short conversation, on a throwaway cluster
 #   make bench               throughput, latency, scaling and memory figures
+#   make gateway             the WebSocket gateway (gateway/; libwebsockets, libpq, jansson)
+#   make demo-web            the demo in two browser tabs, through the gateway
 
 EXTENSION = stylist_chat
 # the version is written once, in the control file
@@ -73,7 +75,23 @@ $(EXTENSION)--$(EXTVERSION).sql: src/sql/prelude.sql $(SQL_EARLY) src/sql/tables
 $(EXTENSION)--%.sql: src/sql/updates/%.sql $(SQL_EARLY) $(SQL_LATE)
 	$(call assemble_sql,$^,ALTER EXTENSION $(EXTENSION) UPDATE)
 
-.PHONY: test demo bench
+# the WebSocket gateway: its own program, not part of the extension
+GATEWAY = gateway/stylist_chat_gateway
+GATEWAY_SRCS = gateway/main.c gateway/sockets.c gateway/pg.c gateway/frame.c gateway/requests.c
+GATEWAY_CFLAGS ?= -O2 -g
+GATEWAY_PG_CONFIG := $(if $(PGXS),$(PG_CONFIG),$(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config))
+
+$(GATEWAY): $(GATEWAY_SRCS) gateway/gateway.h
+	$(or $(CC),cc) $(GATEWAY_CFLAGS) -Wall -Wextra -Wno-unused-parameter $(GATEWAY_WERROR) \
+	    -I$(shell $(GATEWAY_PG_CONFIG) --includedir) -o $@ $(GATEWAY_SRCS) \
+	    -L$(shell $(GATEWAY_PG_CONFIG) --libdir) -lwebsockets -lpq -ljansson
+
+.PHONY: test demo bench gateway demo-web
+gateway: $(GATEWAY)
+
+demo-web:
+	bash test/demo_web.sh
+
 test:
 	bash test/run.sh
 

@@ -157,3 +157,7 @@ echo
 echo "== 10. The relay worker's state (chat.relay_status()): running, it has relayed events, nothing is left"
 psql -X -q -d postgres -c "SELECT running, events_relayed > 0 AS relayed, backlog FROM chat.relay_status()"
 echo "demo finished; the cluster is removed"
+echo
+echo "The same chat in two browser tabs, through the WebSocket gateway (gateway/):"
+echo "    make demo-web     # starts a throwaway cluster and the gateway, prints Mia's and Leo's addresses;"
+echo "                      # runs until Ctrl-C, then removes everything"

@@ -5,8 +5,11 @@
 # and libpq; clang, its libFuzzer runtime and the OpenSSL headers for the
 # token fuzzer (test/fuzz); pg_cron for the retention test (test/scripts/
 # retention.sh); PgBouncer for the pooler test (test/scripts/
-# pooler.sh), which runs its own instance on a private unix socket.
-# apt-get update runs only when something is missing.
+# pooler.sh), which runs its own instance on a private unix socket;
+# libwebsockets and jansson for the WebSocket gateway (gateway/), Node.js
+# and npm for its test drivers (test/gateway/), Chromium and fonts for the
+# browser test.  Node.js counts as present when node and npm run, however
+# they were installed.  apt-get update runs only when something is missing.
 #
 # The pgbouncer package would start and enable a system service listening
 # on localhost:6432.  The tests need none: while it is installed here a
@@ -17,7 +20,8 @@ set -euo pipefail
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
           libtap-parser-sourcehandler-pgtap-perl libpq-dev gcc make
-          clang libclang-rt-14-dev libssl-dev pgbouncer postgresql-15-cron)
+          clang libclang-rt-14-dev libssl-dev pgbouncer postgresql-15-cron
+          libwebsockets-dev libjansson-dev chromium fonts-dejavu-core fonts-noto-color-emoji)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,6 +29,9 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
