@@ -84,7 +84,7 @@ GATEWAY_PG_CONFIG := $(if $(PGXS),$(PG_CONFIG),$(firstword $(wildcard /usr/lib/p
 $(GATEWAY): $(GATEWAY_SRCS) gateway/gateway.h
 	$(or $(CC),cc) $(GATEWAY_CFLAGS) -Wall -Wextra -Wno-unused-parameter $(GATEWAY_WERROR) \
 	    -I$(shell $(GATEWAY_PG_CONFIG) --includedir) -o $@ $(GATEWAY_SRCS) \
-	    -L$(shell $(GATEWAY_PG_CONFIG) --libdir) -lwebsockets -lpq -ljansson
+	    -L$(shell $(GATEWAY_PG_CONFIG) --libdir) -lwebsockets -lev -lpq -ljansson
 
 .PHONY: test demo bench gateway demo-web
 gateway: $(GATEWAY)

@@ -6,7 +6,7 @@
 # token fuzzer (test/fuzz); pg_cron for the retention test (test/scripts/
 # retention.sh); PgBouncer for the pooler test (test/scripts/
 # pooler.sh), which runs its own instance on a private unix socket;
-# libwebsockets and jansson for the WebSocket gateway (gateway/), Node.js
+# libwebsockets, libev and jansson for the WebSocket gateway (gateway/), Node.js
 # and npm for its test drivers (test/gateway/), Chromium and fonts for the
 # browser test.  Node.js counts as present when node and npm run, however
 # they were installed.  apt-get update runs only when something is missing.
@@ -21,7 +21,7 @@ set -euo pipefail
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
           libtap-parser-sourcehandler-pgtap-perl libpq-dev gcc make
           clang libclang-rt-14-dev libssl-dev pgbouncer postgresql-15-cron
-          libwebsockets-dev libjansson-dev chromium fonts-dejavu-core fonts-noto-color-emoji)
+          libwebsockets-dev libev-dev libjansson-dev chromium fonts-dejavu-core fonts-noto-color-emoji)
 
 missing=()
 for p in "${packages[@]}"; do
