@@ -90,13 +90,24 @@
 #      the one question the send path asks without a rule (is there one?),
 #      timed alone in the server.
 #
-# About 35 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
+#  10. The WebSocket gateway (gateway/): 1,000 clients on loopback (the load
+#      client test/gateway/load.js, Node.js), one a profile, 500 customers
+#      and 500 stylists in 500 chats; the gateway's memory before and after
+#      they connect and authenticate, idle (per connection); then 1,000
+#      messages/s for 30 s sent through the gateway, spread over the
+#      chats: from each send request to the other participant's event
+#      frame, p50/p99/max (an upper bound of commit to frame: it includes
+#      the send's own transaction), every message at the other participant
+#      exactly once, the gateway's CPU per message, and the most database
+#      connections it held (pg_stat_activity, sampled).
+#
+# About 37 minutes on a 2-core machine.  BENCH_ONLY=search runs the bulk
 # load and part 5 alone (a few minutes), for work on search;
 # BENCH_ONLY=bookkeeping part 6 alone (about 5 minutes); BENCH_ONLY=kpis
 # part 7 alone (about 10 minutes, most of it chat._rebuild_kpis(); with
 # KPI_CHATS=10000 KPI_MESSAGES=1000000, about a minute); BENCH_ONLY=migration
 # part 8 alone (about 5 minutes); BENCH_ONLY=filter part 9 alone (about 5
-# minutes).
+# minutes); BENCH_ONLY=gateway part 10 alone (about 2 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -108,8 +119,8 @@ source test/lib.sh
 
 DB=postgres
 ONLY=${BENCH_ONLY:-}
-case $ONLY in ''|search|bookkeeping|kpis|migration|filter) ;;
-    *) echo "bench: BENCH_ONLY is empty, search, bookkeeping, kpis, migration or filter, not $ONLY" >&2; exit 2 ;; esac
+case $ONLY in ''|search|bookkeeping|kpis|migration|filter|gateway) ;;
+    *) echo "bench: BENCH_ONLY is empty, search, bookkeeping, kpis, migration, filter or gateway, not $ONLY" >&2; exit 2 ;; esac
 # part PART: whether this run does it
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 ADMIN=ad000000-0000-4000-8000-000000000001
@@ -126,7 +137,12 @@ KPI_STYLISTS=${KPI_STYLISTS:-$(((KPI_CHATS + 49) / 50))}
 
 WORK=
 LISTENER_PID=
+GATEWAY_PID=
 cleanup() {
+    if [ -n "$GATEWAY_PID" ]; then
+        kill "$GATEWAY_PID" 2>/dev/null
+        wait "$GATEWAY_PID" 2>/dev/null
+    fi
     if [ -n "$LISTENER_PID" ]; then
         kill "$LISTENER_PID" 2>/dev/null
         wait "$LISTENER_PID" 2>/dev/null
@@ -415,10 +431,64 @@ BEGIN
 END \$\$" 2>&1 | sed -n 's/.*NOTICE: *//p')
 fi   # part 9
 
+#
+# 10. The WebSocket gateway
+#
+if part gateway; then
+echo "== 10. gateway: 1,000 clients, 500 chats, 1,000 messages/s for 30 s"
+make -s gateway PG_CONFIG="$PG_CONFIG" || die "the gateway does not build"
+if [ ! -d test/gateway/node_modules ]; then
+    (cd test/gateway && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed in test/gateway"
+fi
+q -c "CREATE ROLE bench_gateway LOGIN IN ROLE chat_user" >/dev/null
+q -c "SELECT count(chat.upsert_profile(('e1' || lpad(i::text, 6, '0') || '-0000-4000-8000-000000000000')::uuid,
+                                      'customer', 'Load customer ' || i)),
+             count(chat.upsert_profile(('e5' || lpad(i::text, 6, '0') || '-0000-4000-8000-000000000000')::uuid,
+                                      'stylist', 'Load stylist ' || i))
+        FROM generate_series(1, 500) i" >/dev/null || die "cannot make the load profiles"
+q -c "DO \$\$ DECLARE i int; BEGIN
+        FOR i IN 1..500 LOOP
+          PERFORM chat.act_as(('e1' || lpad(i::text, 6, '0') || '-0000-4000-8000-000000000000')::uuid);
+          PERFORM chat.chat_with(('e5' || lpad(i::text, 6, '0') || '-0000-4000-8000-000000000000')::uuid);
+          PERFORM chat.reset_actor();
+        END LOOP; END \$\$" >/dev/null || die "cannot open the load chats"
+q -c "SELECT p.id || ' ' || chat.issue_token(p.id, interval '2 hours') FROM chat.profiles p
+       WHERE p.display_name LIKE 'Load %' ORDER BY p.id" >"$WORK/load_profiles"
+q -c "SELECT c.chat_id || ' ' || c.customer_id || ' ' || c.stylist_id FROM chat.chats c
+        JOIN chat.profiles p ON p.id = c.customer_id WHERE p.display_name LIKE 'Load %'" >"$WORK/load_chats"
+GW_PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+gateway/stylist_chat_gateway --port "$GW_PORT" --pool "${GATEWAY_POOL:-4}" \
+    --db "host=$PGHOST port=$PGPORT dbname=$DB user=bench_gateway" \
+    --origin "http://127.0.0.1:$GW_PORT" 2>"$WORK/gateway.log" &
+GATEWAY_PID=$!
+for _ in $(seq 100); do
+    grep -q 'database connection -1 open' "$WORK/gateway.log" && break
+    sleep 0.05
+done
+# the most database connections the gateway holds, sampled every 0.2 s
+(while kill -0 "$GATEWAY_PID" 2>/dev/null; do
+    q -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'bench_gateway'"
+    sleep 0.2
+ done) >"$WORK/gateway_conns" 2>/dev/null &
+SAMPLER_PID=$!
+GATEWAY_URL=ws://127.0.0.1:$GW_PORT/ws GATEWAY_ORIGIN=http://127.0.0.1:$GW_PORT GATEWAY_PID=$GATEWAY_PID \
+    PROFILES=$WORK/load_profiles CHATS=$WORK/load_chats RATE=1000 SECS=30 \
+    NODE_PATH=$ROOT/test/gateway/node_modules timeout 300 node test/gateway/load.js >"$WORK/load.out" 2>&1 ||
+    { cat "$WORK/load.out" >&2; tail -20 "$WORK/gateway.log" >&2; die "the gateway load failed"; }
+kill "$GATEWAY_PID" 2>/dev/null
+wait "$GATEWAY_PID" 2>/dev/null
+GATEWAY_PID=
+wait "$SAMPLER_PID" 2>/dev/null
+declare -A G
+while read -r name value; do G[$name]=$value; done <"$WORK/load.out"
+G[db_max]=$(sort -n "$WORK/gateway_conns" | tail -1)
+fi   # part 10
+
 if part search; then
 #
 # 3. Long histories and big inboxes
 #
+
 echo "== 3. long histories and big inboxes: bulk load"
 q -f "$BENCH/history_load.sql" >/dev/null || die "history_load.sql failed"
 wait_drained || die "the relay reports a backlog after the bulk load"
@@ -854,5 +924,18 @@ echo "   imported rows found below seq 1 with their original time: ${M[check_ok]
 echo "   the same rows by one INSERT ... SELECT into a copy of chat_messages (its indexes; no checks, images, bookkeeping): ${M[bare]} s, ${M[bare_rate]} messages/s"
 echo "   import against that: $(ratio "${M[rate]}" "${M[bare_rate]}")x"
 fi   # part 8 of the table
+if part gateway; then
+echo
+echo "10. WebSocket gateway: ${G[connections]} clients on loopback, 500 chats, ${G[offered_rate]} messages/s offered for 30 s (${G[messages]} sent)"
+echo "   send request -> the other participant's event frame (includes the send's commit): p50 ${G[latency_p50_ms]} ms, p99 ${G[latency_p99_ms]} ms, max ${G[latency_max_ms]} ms"
+echo "   target: p99 <= 50 ms: $(verdict "${G[latency_p99_ms]}" '<=' 50)"
+echo "   at the other participant: ${G[missing]} missing, ${G[doubled]} doubled; errors: ${G[errors]}${G[first_error]:+ (first: ${G[first_error]})}"
+echo "   target: nothing missing or doubled: $( [ "${G[missing]}" = 0 ] && [ "${G[doubled]}" = 0 ] && echo MET || echo MISSED)"
+echo "   gateway CPU per message: ${G[gateway_cpu_us_per_message]} us (a send, its answer and two event frames)"
+echo "   gateway memory: VmRSS ${G[rss_before_kb]} KB with no client, ${G[rss_idle_kb]} KB with ${G[connections]} idle (${G[rss_per_connection_kb]} KB a connection), ${G[rss_loaded_kb]} KB after the load"
+echo "   target: <= 64 KB a connection: $(verdict "${G[rss_per_connection_kb]}" '<=' 64)"
+echo "   database connections: at most ${G[db_max]} (pg_stat_activity), ${G[gateway_db_connections]} by the gateway's own count"
+echo "   target: <= 8: $(verdict "${G[db_max]}" '<=' 8)"
+fi   # part 10 of the table
 echo
 echo "total runtime: $(($(date +%s) - T_START)) s"
