@@ -522,16 +522,22 @@ handle_frame(Client *c, const char *data, size_t len)
 	int			k;
 
 	stats.frames_in++;
-	if (!rate_ok(c))
+	/* read first, so that a refusal names the request it refuses */
+	if (!frame_parse(data, len, &req))
 	{
-		if (c->close_code == 0)
-			send_error(c, "null", NULL, "53400", "too many requests",
+		if (rate_ok(c))
+			send_error(c, req.id, NULL, req.sqlstate, req.message, NULL);
+		else if (c->close_code == 0)
+			send_error(c, req.id, NULL, "53400", "too many requests",
 					   "Send at most the gateway's rate of requests a second.");
 		return;
 	}
-	if (!frame_parse(data, len, &req))
+	if (!rate_ok(c))
 	{
-		send_error(c, req.id, NULL, req.sqlstate, req.message, NULL);
+		if (c->close_code == 0)
+			send_error(c, req.id, req.spec->name, "53400", "too many requests",
+					   "Send at most the gateway's rate of requests a second.");
+		request_free(&req);
 		return;
 	}
 	stats.requests++;
