@@ -113,6 +113,7 @@ extern int	pg_connections(void);
 extern void sockets_notify(const char *channel, const char *payload, size_t len);
 extern void sockets_listen_done(const char *channel);
 extern void sockets_listener_ready(bool up);
+extern void sockets_start(void);
 extern void sockets_shutdown(void);
 extern char *sockets_status(void);
 extern int	sockets_count(void);
@@ -137,6 +138,7 @@ typedef struct
 	int			burst;
 	size_t		max_queue;
 	int			ping_secs;
+	int			pong_secs;
 	int			auth_secs;
 	int			max_connections;
 	bool		public_address;

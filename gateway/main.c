@@ -48,6 +48,7 @@ Settings	settings = {
 	.burst = 40,
 	.max_queue = 1048576,
 	.ping_secs = 30,
+	.pong_secs = 10,
 	.auth_secs = 10,
 	.max_connections = 20000,
 };
@@ -131,7 +132,8 @@ usage(FILE *out)
 			"  --rate N               requests a second per client (20)\n"
 			"  --burst N              requests a client may send at once (40)\n"
 			"  --max-queue BYTES      unsent bytes per client before it is closed as slow (1048576)\n"
-			"  --ping SECS            idle seconds before a ping; no pong 10 s later closes (30)\n"
+			"  --ping SECS            idle seconds before a ping (30)\n"
+			"  --pong-timeout SECS    seconds after that without a pong (or any frame) before hanging up (10)\n"
 			"  --auth-timeout SECS    time for the first frame, authenticate (10)\n"
 			"  --max-connections N    clients at once (20000)\n"
 			"  --public               allow a non-loopback --host (put TLS in front of it)\n");
@@ -189,6 +191,8 @@ set_option(const char *name, const char *v)
 		settings.max_queue = (size_t) int_value(name, v, 4096, INT_MAX);
 	else if (strcmp(name, "ping") == 0)
 		settings.ping_secs = int_value(name, v, 1, 3600);
+	else if (strcmp(name, "pong-timeout") == 0)
+		settings.pong_secs = int_value(name, v, 1, 3600);
 	else if (strcmp(name, "auth-timeout") == 0)
 		settings.auth_secs = int_value(name, v, 1, 3600);
 	else if (strcmp(name, "max-connections") == 0)
@@ -290,6 +294,7 @@ main(int argc, char **argv)
 		{"burst", required_argument, NULL, 0},
 		{"max-queue", required_argument, NULL, 0},
 		{"ping", required_argument, NULL, 0},
+		{"pong-timeout", required_argument, NULL, 0},
 		{"auth-timeout", required_argument, NULL, 0},
 		{"max-connections", required_argument, NULL, 0},
 		{"public", no_argument, NULL, 'P'},
@@ -298,7 +303,6 @@ main(int argc, char **argv)
 	};
 	static struct lws_protocols protocols[4];
 	static struct lws_http_mount mount;
-	static lws_retry_bo_t retry;
 	struct lws_context_creation_info info;
 	struct rlimit rl;
 	struct lws_vhost *vhost;
@@ -381,15 +385,11 @@ main(int argc, char **argv)
 	mount.def = "index.html";
 	mount.origin_protocol = LWSMPRO_FILE;
 
-	retry.secs_since_valid_ping = (uint16_t) settings.ping_secs;
-	retry.secs_since_valid_hangup = (uint16_t) (settings.ping_secs + 10);
-
 	memset(&info, 0, sizeof(info));
 	info.port = settings.port;
 	info.iface = settings.host;
 	info.protocols = protocols;
 	info.mounts = &mount;
-	info.retry_and_idle_policy = &retry;
 	info.foreign_loops = (void **) &loop;
 	info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
 		LWS_SERVER_OPTION_VALIDATE_UTF8;
@@ -405,6 +405,7 @@ main(int argc, char **argv)
 	gw_log("listening on http://%s:%d/ (WebSocket /ws, subprotocol stylist-chat), page from %s",
 		   settings.host, settings.port, settings.www);
 	pg_start(vhost, settings.conninfo, settings.pool, settings.max_in_flight);
+	sockets_start();
 
 	ev_run(loop, 0);
 	gw_log("stopped");

@@ -24,8 +24,10 @@
  * more than --rate times within a second is closed (4003); frames wait in
  * a queue per client while its socket cannot take them, and a client
  * whose queue holds more than --max-queue bytes is closed (4002): the
- * gateway's memory does not grow with a client that does not read.
- * libwebsockets pings an idle socket and hangs up when no pong comes.
+ * gateway's memory does not grow with a client that does not read (and
+ * one that does not take its close frame within 5 s is cut off).  A
+ * client idle for --ping seconds is pinged, and one that sends nothing,
+ * not even the pong, for --pong-timeout seconds more is cut off.
  *
  * A notification (pg.c) is looked up by channel, rebuilt as an event
  * frame (frame.c), and queued to each authenticated socket of the
@@ -89,6 +91,9 @@ typedef struct Client
 	lws_sorted_usec_list_t timer;
 	int			close_code;
 	const char *close_reason;
+	int64_t		last_seen;		/* the last frame or pong from the client */
+	bool		ping_wanted;	/* a ping to send when the socket can take it */
+	bool		ping_sent;
 	char		peer[48];
 	char		auth_id[MAX_ID_LEN + 3];	/* the pending authenticate's id */
 } Client;
@@ -119,6 +124,7 @@ typedef struct ReqCtx
 static Profile *profiles[PROFILE_BUCKETS];
 static int	nprofiles;
 static lws_sorted_usec_list_t sweep_timer;
+static lws_sorted_usec_list_t keepalive_timer;
 static bool sweep_scheduled;
 static uint64_t serials;
 static Client *all_clients;
@@ -306,6 +312,8 @@ client_close(Client *c, int code, const char *reason)
 	c->close_code = code;
 	c->close_reason = reason;
 	lws_callback_on_writable(c->wsi);
+	/* a client that does not read may never take the close frame */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
 }
 
 static void
@@ -662,6 +670,7 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			c->allowance_at = gw_now_usec();
 			c->conn_hint = (int) (c->serial % (uint64_t) (settings.pool > 0 ? settings.pool : 1));
 			strcpy(c->auth_id, "null");
+			c->last_seen = c->allowance_at;
 			lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
 			c->next_all = all_clients;
 			if (all_clients != NULL)
@@ -674,7 +683,14 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 							 (lws_usec_t) settings.auth_secs * LWS_USEC_PER_SEC);
 			break;
 
+		case LWS_CALLBACK_RECEIVE_PONG:
+			c->last_seen = gw_now_usec();
+			c->ping_sent = false;
+			break;
+
 		case LWS_CALLBACK_RECEIVE:
+			c->last_seen = gw_now_usec();
+			c->ping_sent = false;
 			if (c->close_code != 0)
 				break;
 			if (c->rx_len + len > settings.max_frame ||
@@ -720,6 +736,20 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 				lws_close_reason(wsi, (enum lws_close_status) c->close_code,
 								 (unsigned char *) c->close_reason, strlen(c->close_reason));
 				return -1;
+			}
+			if (c->ping_wanted)
+			{
+				unsigned char ping[LWS_PRE + 4];
+
+				/* a payload: libwebsockets passes on no empty pong */
+				memcpy(ping + LWS_PRE, "ping", 4);
+				c->ping_wanted = false;
+				c->ping_sent = true;
+				if (lws_write(wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 4)
+					return -1;
+				if (c->out_head != NULL)
+					lws_callback_on_writable(wsi);
+				break;
 			}
 			if (c->out_head != NULL)
 			{
@@ -789,6 +819,41 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 
 const struct lws_protocols http_protocol = {"http", http_callback, 0, 0, 0, NULL, 0};
 const struct lws_protocols chat_protocol = {"stylist-chat", chat_callback, sizeof(Client), 4096, 0, NULL, 0};
+
+/*
+ * Once a second: ping a client idle for --ping seconds, and hang up on one
+ * that has sent nothing, not even a pong, for --pong-timeout more.
+ */
+static void
+keepalive_cb(lws_sorted_usec_list_t *sul)
+{
+	int64_t		now = gw_now_usec();
+	int64_t		ping = (int64_t) settings.ping_secs * 1000000;
+	int64_t		dead = ping + (int64_t) settings.pong_secs * 1000000;
+	Client	   *c;
+
+	for (c = all_clients; c != NULL; c = c->next_all)
+	{
+		if (now - c->last_seen > dead)
+		{
+			gw_log("client %llu: no pong for %d s: closing", (unsigned long long) c->serial,
+				   settings.pong_secs);
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		}
+		else if (now - c->last_seen > ping && !c->ping_sent && !c->ping_wanted)
+		{
+			c->ping_wanted = true;
+			lws_callback_on_writable(c->wsi);
+		}
+	}
+	lws_sul_schedule(gw_context, 0, &keepalive_timer, keepalive_cb, LWS_USEC_PER_SEC);
+}
+
+void
+sockets_start(void)
+{
+	lws_sul_schedule(gw_context, 0, &keepalive_timer, keepalive_cb, LWS_USEC_PER_SEC);
+}
 
 /* ---- what pg.c tells us ---- */
 
