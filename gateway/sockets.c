@@ -707,6 +707,17 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 								 (unsigned char *) "frame too large", 15);
 				return -1;
 			}
+			if (lws_frame_is_binary(wsi))
+			{
+				/* each fragment of it: a client that sends them learns why */
+				if (lws_is_first_fragment(wsi))
+				{
+					stats.frames_in++;
+					if (rate_ok(c))
+						send_error(c, "null", NULL, "08P01", "frames must be text (JSON)", NULL);
+				}
+				break;
+			}
 			if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi) && c->rx == NULL)
 			{
 				handle_frame(c, in, len);
