@@ -40,6 +40,7 @@ DATA = $(EXTENSION)--1.0.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
 PGFILEDESC = "stylist_chat - customer-stylist chat"
 PG_CFLAGS = -Wextra -Wno-unused-parameter
+EXTRA_CLEAN = gateway/stylist_chat_gateway
 
 REGRESS = setup identity chats messages reading access realtime safety pins inbox_controls \
           replies_reactions booking_cards catchup gallery search migration privacy \
