@@ -115,7 +115,7 @@ frame_parse(const char *data, size_t len, Request *req)
 	memset(req, 0, sizeof(*req));
 	strcpy(req->id, "null");
 
-	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+	root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (root == NULL)
 		return refuse(req, "08P01", "the frame is not valid JSON: %s", err.text);
 	if (!json_is_object(root))
@@ -151,7 +151,7 @@ frame_parse(const char *data, size_t len, Request *req)
 	}
 
 	v = json_object_get(root, "type");
-	if (!json_is_string(v))
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
 	{
 		json_decref(root);
 		return refuse(req, "08P01", "the frame has no \"type\"%s", "");

@@ -96,6 +96,9 @@ typedef struct Client
 	bool		ping_sent;
 	char		peer[48];
 	char		auth_id[MAX_ID_LEN + 3];	/* the pending authenticate's id */
+	bool		auth_in_flight;
+	bool		discarding;		/* reading the rest of an oversized message */
+	ClientState auth_from;		/* the state before it, kept if it fails */
 } Client;
 
 typedef struct Profile
@@ -347,6 +350,7 @@ timer_cb(lws_sorted_usec_list_t *sul)
 			break;
 		case C_READY:
 			c->state = C_EXPIRED;
+			c->auth_from = C_EXPIRED;	/* a refresh in flight that fails leaves it so */
 			enqueue(c, strdup("{\"type\":\"expired\"}"));
 			lws_sul_schedule(gw_context, 0, &c->timer, timer_cb, GRACE_USEC);
 			break;
@@ -364,6 +368,7 @@ expire_now(Client *c)
 	if (c->state != C_READY)
 		return;
 	c->state = C_EXPIRED;
+	c->auth_from = C_EXPIRED;
 	enqueue(c, strdup("{\"type\":\"expired\"}"));
 	lws_sul_schedule(gw_context, 0, &c->timer, timer_cb, GRACE_USEC);
 }
@@ -383,7 +388,7 @@ authenticated(Client *c, ReqCtx *r, const char *data)
 		token_expiry(r->token, &expires) != 0)
 	{
 		json_decref(a);
-		c->state = c->profile != NULL ? C_EXPIRED : C_NEW;
+		c->state = c->auth_from;
 		send_error(c, r->id, "authenticate", "28000", "invalid token", NULL);
 		return;
 	}
@@ -460,9 +465,11 @@ answer(void *arg, const char *data, const char *sqlstate, const char *message, c
 
 		if (r->spec->class == REQ_AUTHENTICATE)
 		{
+			c->auth_in_flight = false;
 			if (sqlstate != NULL)
 			{
-				c->state = c->profile != NULL ? C_EXPIRED : C_NEW;
+				/* a refused token changes nothing: a valid one stays in use */
+				c->state = c->auth_from;
 				send_error(c, r->id, "authenticate", sqlstate, message, hint);
 			}
 			else
@@ -552,7 +559,7 @@ handle_frame(Client *c, const char *data, size_t len)
 
 	if (req.spec->class == REQ_AUTHENTICATE)
 	{
-		if (c->state == C_AUTHING || c->state == C_WAIT_LISTEN)
+		if (c->auth_in_flight || c->state == C_WAIT_LISTEN)
 		{
 			send_error(c, req.id, "authenticate", "08P01", "an authentication is in progress", NULL);
 			request_free(&req);
@@ -604,8 +611,13 @@ handle_frame(Client *c, const char *data, size_t len)
 		return;
 	}
 	c->conn_hint = k;
-	if (req.spec->class == REQ_AUTHENTICATE && c->state != C_READY)
-		c->state = C_AUTHING;
+	if (req.spec->class == REQ_AUTHENTICATE)
+	{
+		c->auth_in_flight = true;
+		c->auth_from = c->state;
+		if (c->state == C_NEW)
+			c->state = C_AUTHING;
+	}
 	r->next = c->reqs;
 	if (c->reqs != NULL)
 		c->reqs->prev = r;
@@ -692,7 +704,20 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			c->last_seen = gw_now_usec();
 			c->ping_sent = false;
 			if (c->close_code != 0)
+			{
+				/*
+				 * The close frame waits for the end of an oversized message:
+				 * closing with its rest unread would reset the connection,
+				 * and the client would never read why.
+				 */
+				if (c->discarding && lws_is_final_fragment(wsi) &&
+					lws_remaining_packet_payload(wsi) == 0)
+				{
+					c->discarding = false;
+					lws_callback_on_writable(wsi);
+				}
 				break;
+			}
 			if (c->rx_len + len > settings.max_frame ||
 				(lws_is_first_fragment(wsi) &&
 				 len + lws_remaining_packet_payload(wsi) > settings.max_frame))
@@ -703,9 +728,10 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 				free(c->rx);
 				c->rx = NULL;
 				c->rx_len = 0;
-				lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-								 (unsigned char *) "frame too large", 15);
-				return -1;
+				/* the rest is read and dropped, then the close goes (5 s at most) */
+				c->discarding = !(lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0);
+				client_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "frame too large");
+				break;
 			}
 			if (lws_frame_is_binary(wsi))
 			{
@@ -742,7 +768,9 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			break;
 
 		case LWS_CALLBACK_SERVER_WRITEABLE:
-			if (c->close_code != 0)
+			/* a closing client gets what was queued first, but a slow one */
+			if (c->close_code != 0 && !c->discarding &&
+				(c->out_head == NULL || c->close_code == 4002))
 			{
 				lws_close_reason(wsi, (enum lws_close_status) c->close_code,
 								 (unsigned char *) c->close_reason, strlen(c->close_reason));
@@ -774,7 +802,7 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 				c->out_bytes -= f->len;
 				free(f);
 				stats.frames_out++;
-				if (c->out_head != NULL)
+				if (c->out_head != NULL || c->close_code != 0)
 					lws_callback_on_writable(wsi);
 			}
 			break;
@@ -783,6 +811,10 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			{
 				ReqCtx	   *r;
 				OutFrame   *f;
+
+				/* a handshake refused in FILTER_PROTOCOL_CONNECTION: never a client */
+				if (c->wsi == NULL)
+					break;
 
 				gw_log("client %llu: closed%s%s%s", (unsigned long long) c->serial,
 					   c->profile != NULL ? " (" : "", c->profile != NULL ? c->profile->id : "",
