@@ -22,6 +22,7 @@
 //     database holds each once;
 //   - a page with an expired token says so and shows no message;
 //   - Eve's page, open throughout, never shows the pair's chat or text;
+//   - no page had a script error or a Content-Security-Policy refusal;
 //   - screenshots of Mia's and Leo's pages (SHOTS_DIR), taken once Leo has
 //     read, are PNGs of real size whose pixels are not all alike.
 'use strict';
@@ -40,7 +41,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---- TAP ----
 let n = 0;
 let failed = 0;
-const PLAN = 19;
+const PLAN = 20;
 console.log(`1..${PLAN}`);
 function ok(cond, name, diag) {
   n++;
@@ -174,10 +175,14 @@ async function main() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  const problems = [];   // script errors and CSP refusals, on any page
   const open = async (port, token, label) => {
     const ctx = await browser.newContext({viewport: {width: 1100, height: 720}});
     const page = await ctx.newPage();
-    page.on('pageerror', (e) => console.log(`# ${label} page error: ${e.message}`));
+    page.on('pageerror', (e) => { problems.push(`${label} page error: ${e.message}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(`${label}: ${m.text()}`);
+    });
     await page.goto(`http://127.0.0.1:${port}/#token=${token}`);
     return page;
   };
@@ -297,6 +302,8 @@ async function main() {
   const eveShot = path.join(SHOTS, 'eve.png');
   await eve.screenshot({path: eveShot});
   ok(fs.statSync(eveShot).size > 5000, 'Eve\'s screenshot is saved');
+
+  ok(problems.length === 0, 'no script error and no Content-Security-Policy refusal on any page', problems.join('\n'));
 
   await browser.close();
   gateway.kill('SIGTERM');
