@@ -243,15 +243,18 @@ frame_error(const char *id, const char *request, const char *sqlstate,
 {
 	json_t	   *o = json_object();
 	json_t	   *idv = json_loads(id, JSON_DECODE_ANY, NULL);
+	json_t	   *msg;
 	char	   *out;
 
 	json_object_set_new(o, "type", json_string("error"));
 	json_object_set_new(o, "id", idv != NULL ? idv : json_null());
 	json_object_set_new(o, "request", request != NULL ? json_string(request) : json_null());
 	json_object_set_new(o, "sqlstate", json_string(sqlstate));
-	json_object_set_new(o, "message", json_string(message != NULL ? message : ""));
-	if (hint != NULL && hint[0] != '\0')
-		json_object_set_new(o, "hint", json_string(hint));
+	/* a message cut inside a character is not UTF-8: json_string() refuses it */
+	msg = json_string(message != NULL ? message : "");
+	json_object_set_new(o, "message", msg != NULL ? msg : json_string("(a message that is not valid UTF-8)"));
+	if (hint != NULL && hint[0] != '\0' && (msg = json_string(hint)) != NULL)
+		json_object_set_new(o, "hint", msg);
 	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return out;

@@ -104,7 +104,7 @@ extern int	pg_pick(int hint);
 extern bool pg_request(int conn, const char *token, const RequestSpec *spec,
 					   char *const *values, pg_done_fn done, void *arg,
 					   const char **sqlstate);
-extern void pg_listen(const char *channel, bool on);
+extern bool pg_listen(const char *channel, bool on);
 extern bool pg_listener_ready(void);
 extern int	pg_connections(void);
 
@@ -141,6 +141,9 @@ typedef struct
 	int			pong_secs;
 	int			auth_secs;
 	int			max_connections;
+	int			max_per_profile;
+	int			client_in_flight;
+	int			recheck_secs;
 	bool		public_address;
 } Settings;
 
@@ -149,5 +152,6 @@ extern struct lws_context *gw_context;
 
 extern void gw_log(const char *fmt,...) __attribute__((format(printf, 1, 2)));
 extern int64_t gw_now_usec(void);
+extern int64_t gw_mono_usec(void);
 
 #endif

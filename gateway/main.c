@@ -51,6 +51,9 @@ Settings	settings = {
 	.pong_secs = 10,
 	.auth_secs = 10,
 	.max_connections = 20000,
+	.max_per_profile = 16,
+	.client_in_flight = 32,
+	.recheck_secs = 60,
 };
 
 struct lws_context *gw_context;
@@ -76,25 +79,44 @@ static ev_signal sig_term,
 static ev_timer stop_timer;
 static int64_t stop_deadline;
 
+/*
+ * One line to stderr.  What a client wrote may end up in a message (an
+ * unknown request type, say): control characters become '?', so that
+ * nobody can forge a line of the log.
+ */
 void
 gw_log(const char *fmt,...)
 {
 	char		when[40];
+	char		line[1024];
 	struct timespec ts;
 	struct tm	tm;
 	va_list		ap;
+	char	   *p;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ld UTC gateway: ", when, ts.tv_nsec / 1000000);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (fmt[0] != '\0' && fmt[strlen(fmt) - 1] != '\n')
-		fputc('\n', stderr);
+	for (p = line; *p != '\0'; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			*p = '?';
+	fprintf(stderr, "%s.%03ld UTC gateway: %s\n", when, ts.tv_nsec / 1000000, line);
 }
 
+/* for intervals (rate limits, pings, sweeps): never steps with the clock */
+int64_t
+gw_mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* the time of day, for tokens' expiry */
 int64_t
 gw_now_usec(void)
 {
@@ -152,6 +174,9 @@ usage(FILE *out)
 			"  --pong-timeout SECS    seconds after that without a pong (or any frame) before hanging up (10)\n"
 			"  --auth-timeout SECS    time for the first frame, authenticate (10)\n"
 			"  --max-connections N    clients at once (20000)\n"
+			"  --max-per-profile N    connections of one profile at once (16)\n"
+			"  --client-in-flight N   requests of one client the database has not answered yet (32)\n"
+			"  --recheck SECS         how often a connected client's token is checked again (60)\n"
 			"  --public               allow a non-loopback --host (put TLS in front of it)\n");
 }
 
@@ -213,6 +238,12 @@ set_option(const char *name, const char *v)
 		settings.auth_secs = int_value(name, v, 1, 3600);
 	else if (strcmp(name, "max-connections") == 0)
 		settings.max_connections = int_value(name, v, 1, 1000000);
+	else if (strcmp(name, "max-per-profile") == 0)
+		settings.max_per_profile = int_value(name, v, 1, 100000);
+	else if (strcmp(name, "client-in-flight") == 0)
+		settings.client_in_flight = int_value(name, v, 1, 10000);
+	else if (strcmp(name, "recheck") == 0)
+		settings.recheck_secs = int_value(name, v, 1, 86400);
 	else if (strcmp(name, "public") == 0)
 		settings.public_address = strcmp(v, "true") == 0 || strcmp(v, "on") == 0 || strcmp(v, "1") == 0;
 	else
@@ -313,6 +344,9 @@ main(int argc, char **argv)
 		{"pong-timeout", required_argument, NULL, 0},
 		{"auth-timeout", required_argument, NULL, 0},
 		{"max-connections", required_argument, NULL, 0},
+		{"max-per-profile", required_argument, NULL, 0},
+		{"client-in-flight", required_argument, NULL, 0},
+		{"recheck", required_argument, NULL, 0},
 		{"public", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
@@ -327,9 +361,13 @@ main(int argc, char **argv)
 				idx;
 
 	/* the config file first, wherever --config is, then the flags */
-	for (idx = 1; idx < argc - 1; idx++)
-		if (strcmp(argv[idx], "--config") == 0)
+	for (idx = 1; idx < argc; idx++)
+	{
+		if (strcmp(argv[idx], "--config") == 0 && idx + 1 < argc)
 			read_config(argv[idx + 1]);
+		else if (strncmp(argv[idx], "--config=", 9) == 0)
+			read_config(argv[idx] + 9);
+	}
 	while ((opt = getopt_long(argc, argv, "", longopts, &idx)) != -1)
 	{
 		if (opt == 0)

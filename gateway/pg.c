@@ -64,6 +64,7 @@ typedef struct ListenOp
 	struct ListenOp *next;
 	char		channel[64];
 	bool		on;
+	bool		failed;
 } ListenOp;
 
 typedef struct Conn
@@ -72,6 +73,7 @@ typedef struct Conn
 	PGconn	   *conn;
 	struct lws *wsi;
 	bool		live;
+	bool		failing;		/* lost, its close under way (conn_fail) */
 	int			in_flight;
 	Pending    *head,
 			   *tail;
@@ -92,6 +94,7 @@ static bool stopping;
 
 static void conn_open(Conn *c);
 static void conn_lost(Conn *c, const char *why);
+static void conn_fail(Conn *c, const char *why);
 
 static void
 retry_cb(lws_sorted_usec_list_t *sul)
@@ -116,7 +119,7 @@ flush(Conn *c)
 	int			r = PQflush(c->conn);
 
 	if (r < 0)
-		conn_lost(c, PQerrorMessage(c->conn));
+		conn_fail(c, PQerrorMessage(c->conn));
 	else if (r > 0 && c->wsi != NULL)
 		lws_callback_on_writable(c->wsi);
 }
@@ -129,7 +132,7 @@ prepare_all(Conn *c)
 
 	if (p == NULL)
 	{
-		conn_lost(c, "out of memory");
+		conn_fail(c, "out of memory");
 		return;
 	}
 	p->nq = 1;
@@ -154,7 +157,7 @@ prepare_all(Conn *c)
 	return;
 fail:
 	free(p);
-	conn_lost(c, PQerrorMessage(c->conn));
+	conn_fail(c, PQerrorMessage(c->conn));
 }
 
 static void
@@ -195,6 +198,7 @@ conn_open(Conn *c)
 	c->wsi = lws_adopt_descriptor_vhost_via_info(&ad);
 	if (c->wsi == NULL)
 	{
+		close(fd);				/* lws closes only sockets it fails to adopt */
 		gw_log("database connection %d: the event loop did not take its socket", c->index);
 		PQfinish(c->conn);
 		c->conn = NULL;
@@ -202,6 +206,7 @@ conn_open(Conn *c)
 		return;
 	}
 	c->live = true;
+	c->failing = false;
 	c->backoff_ms = 0;
 	gw_log("database connection %d open", c->index);
 	if (c->index >= 0)
@@ -230,6 +235,7 @@ conn_lost(Conn *c, const char *why)
 		return;
 	gw_log("database connection %d lost: %s", c->index, why != NULL ? why : "");
 	c->live = false;
+	c->failing = false;
 	if (c->wsi != NULL)
 	{
 		lws_set_opaque_user_data(c->wsi, NULL);
@@ -260,6 +266,27 @@ conn_lost(Conn *c, const char *why)
 	schedule_retry(c);
 }
 
+/*
+ * A connection found broken in the middle of our own work (a flush, a
+ * send, a failed LISTEN): it is taken out of use at once and closed from
+ * its own close callback, so that no request is answered, and no channel
+ * re-listened, while a caller is still in the middle of its loop.
+ */
+static void
+conn_fail(Conn *c, const char *why)
+{
+	if (!c->live || c->failing)
+		return;
+	if (c->wsi == NULL)
+	{
+		conn_lost(c, why);
+		return;
+	}
+	gw_log("database connection %d failed: %s", c->index, why != NULL ? why : "");
+	c->failing = true;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 static void
 keep_error(Pending *p, const PGresult *res)
 {
@@ -278,7 +305,7 @@ keep_error(Pending *p, const PGresult *res)
 static void
 pool_read(Conn *c)
 {
-	while (c->live && c->head != NULL && !PQisBusy(c->conn))
+	while (c->live && !c->failing && c->head != NULL && !PQisBusy(c->conn))
 	{
 		Pending    *p = c->head;
 		PGresult   *res = PQgetResult(c->conn);
@@ -286,11 +313,15 @@ pool_read(Conn *c)
 
 		if (res == NULL)
 		{
-			if (p->after_result)
+			/* a NULL ends a statement's results; any other is no progress */
+			if (!p->after_result)
 			{
-				p->after_result = false;
-				p->got++;
+				if (PQstatus(c->conn) == CONNECTION_BAD)
+					conn_fail(c, PQerrorMessage(c->conn));
+				break;
 			}
+			p->after_result = false;
+			p->got++;
 			continue;
 		}
 		st = PQresultStatus(res);
@@ -302,8 +333,13 @@ pool_read(Conn *c)
 				c->tail = NULL;
 			c->in_flight--;
 			if (p->done == NULL && p->sqlstate[0] != '\0')
+			{
 				gw_log("database connection %d: preparing statements failed: %s", c->index,
 					   p->message);
+				pending_free(p);
+				conn_fail(c, "its statements could not be prepared");
+				continue;
+			}
 			if (p->done != NULL)
 			{
 				if (p->sqlstate[0] != '\0')
@@ -328,7 +364,7 @@ pool_read(Conn *c)
 static void
 listener_send(Conn *c)
 {
-	char		sql[96];
+	char		sql[200];
 	char	   *q;
 
 	if (!c->live || c->op_sent || c->ops == NULL)
@@ -336,14 +372,14 @@ listener_send(Conn *c)
 	q = PQescapeIdentifier(c->conn, c->ops->channel, strlen(c->ops->channel));
 	if (q == NULL)
 	{
-		conn_lost(c, PQerrorMessage(c->conn));
+		conn_fail(c, PQerrorMessage(c->conn));
 		return;
 	}
 	snprintf(sql, sizeof(sql), "%s %s", c->ops->on ? "LISTEN" : "UNLISTEN", q);
 	PQfreemem(q);
 	if (!PQsendQuery(c->conn, sql))
 	{
-		conn_lost(c, PQerrorMessage(c->conn));
+		conn_fail(c, PQerrorMessage(c->conn));
 		return;
 	}
 	c->op_sent = true;
@@ -356,7 +392,7 @@ listener_read(Conn *c)
 {
 	PGnotify   *n;
 
-	while (c->live && c->op_sent && !PQisBusy(c->conn))
+	while (c->live && !c->failing && c->op_sent && !PQisBusy(c->conn))
 	{
 		PGresult   *res = PQgetResult(c->conn);
 
@@ -364,6 +400,12 @@ listener_read(Conn *c)
 		{
 			ListenOp   *op = c->ops;
 
+			if (op->failed)
+			{
+				/* its clients must not hear "authenticated": LISTEN again, all of it */
+				conn_fail(c, "a LISTEN failed");
+				break;
+			}
 			c->op_sent = false;
 			c->ops = op->next;
 			if (c->ops == NULL)
@@ -375,7 +417,10 @@ listener_read(Conn *c)
 			continue;
 		}
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
 			gw_log("listening connection: %s", PQresultErrorMessage(res));
+			c->ops->failed = true;
+		}
 		PQclear(res);
 	}
 	while (c->live && (n = PQnotifies(c->conn)) != NULL)
@@ -388,6 +433,8 @@ listener_read(Conn *c)
 static void
 conn_input(Conn *c)
 {
+	if (c->failing)
+		return;
 	if (!PQconsumeInput(c->conn))
 	{
 		conn_lost(c, PQerrorMessage(c->conn));
@@ -415,6 +462,14 @@ pg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 			if (c == NULL || c->wsi != wsi)
 				return -1;
 			flush(c);
+			/* and what libpq already holds (read while it flushed) */
+			if (c->live && !c->failing)
+			{
+				if (c->index >= 0)
+					pool_read(c);
+				else
+					listener_read(c);
+			}
 			break;
 		case LWS_CALLBACK_RAW_CLOSE_FILE:
 			if (c != NULL && c->wsi == wsi)
@@ -475,7 +530,7 @@ pg_pick(int hint)
 	{
 		int			k = (hint + i) % pool_size;
 
-		if (pool[k].live)
+		if (pool[k].live && !pool[k].failing)
 			return k;
 	}
 	return -1;
@@ -489,7 +544,7 @@ pg_request(int k, const char *token, const RequestSpec *spec, char *const *value
 	Pending    *p;
 	char		name[16];
 
-	if (k < 0 || k >= pool_size || !pool[k].live)
+	if (k < 0 || k >= pool_size || !pool[k].live || pool[k].failing)
 	{
 		*sqlstate = "08006";
 		return false;
@@ -517,7 +572,7 @@ pg_request(int k, const char *token, const RequestSpec *spec, char *const *value
 		!PQpipelineSync(c->conn))
 	{
 		free(p);
-		conn_lost(c, PQerrorMessage(c->conn));
+		conn_fail(c, PQerrorMessage(c->conn));
 		*sqlstate = "08006";
 		return false;
 	}
@@ -527,26 +582,30 @@ pg_request(int k, const char *token, const RequestSpec *spec, char *const *value
 		c->head = p;
 	c->tail = p;
 	c->in_flight++;
+	/*
+	 * Neither flushing nor reading here may answer this request: the caller
+	 * has not yet recorded it.  A broken connection is closed later
+	 * (conn_fail), and answers come from the loop.
+	 */
 	flush(c);
-	/* libpq may already hold what answers earlier requests */
-	if (c->live)
-		pool_read(c);
+	if (c->live && !c->failing)
+		lws_callback_on_writable(c->wsi);	/* reads what libpq may already hold */
 	return true;
 }
 
 /* LISTEN or UNLISTEN a channel, in turn; sockets_listen_done() follows a LISTEN */
-void
+bool
 pg_listen(const char *channel, bool on)
 {
 	ListenOp   *op;
 
-	if (!listener.live)
-		return;					/* sockets_listener_ready() will LISTEN again */
+	if (!listener.live || listener.failing)
+		return false;			/* sockets_listener_ready() will LISTEN again */
 	op = calloc(1, sizeof(ListenOp));
 	if (op == NULL)
 	{
-		conn_lost(&listener, "out of memory");
-		return;
+		conn_fail(&listener, "out of memory");
+		return false;
 	}
 	snprintf(op->channel, sizeof(op->channel), "%s", channel);
 	op->on = on;
@@ -556,12 +615,13 @@ pg_listen(const char *channel, bool on)
 		listener.ops = op;
 	listener.ops_tail = op;
 	listener_send(&listener);
+	return true;
 }
 
 bool
 pg_listener_ready(void)
 {
-	return listener.live;
+	return listener.live && !listener.failing;
 }
 
 int

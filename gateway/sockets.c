@@ -97,6 +97,8 @@ typedef struct Client
 	char		peer[48];
 	char		auth_id[MAX_ID_LEN + 3];	/* the pending authenticate's id */
 	bool		auth_in_flight;
+	bool		check_in_flight;	/* a recheck of the token (revocation) */
+	int			in_flight;		/* its requests the database has not answered */
 	bool		discarding;		/* reading the rest of an oversized message */
 	ClientState auth_from;		/* the state before it, kept if it fails */
 } Client;
@@ -122,6 +124,7 @@ typedef struct ReqCtx
 	const RequestSpec *spec;
 	char		id[MAX_ID_LEN + 3];
 	char	   *token;			/* authenticate's */
+	bool		check;			/* the gateway's own recheck of the token */
 } ReqCtx;
 
 static Profile *profiles[PROFILE_BUCKETS];
@@ -149,6 +152,9 @@ static struct
 } stats;
 
 static void client_close(Client *c, int code, const char *reason);
+static void recheck(Client *c);
+static void answer(void *arg, const char *data, const char *sqlstate, const char *message,
+				   const char *hint);
 
 /* ---- profiles ---- */
 
@@ -188,15 +194,15 @@ profile_free(Profile *p)
 static void
 listen_profile(Profile *p)
 {
-	p->listens_pending++;
-	pg_listen(p->channel, true);
+	if (pg_listen(p->channel, true))
+		p->listens_pending++;
 }
 
 /* UNLISTEN and free the profiles that have had no socket for a minute */
 static void
 sweep_cb(lws_sorted_usec_list_t *sul)
 {
-	int64_t		now = gw_now_usec();
+	int64_t		now = gw_mono_usec();
 	int			i;
 
 	sweep_scheduled = false;
@@ -240,12 +246,23 @@ profile_leave(Client *c)
 	c->profile = NULL;
 	if (--p->nclients == 0)
 	{
-		p->idle_since = gw_now_usec();
+		p->idle_since = gw_mono_usec();
 		if (!sweep_scheduled)
 		{
 			sweep_scheduled = true;
 			lws_sul_schedule(gw_context, 0, &sweep_timer, sweep_cb, SWEEP_USEC);
 		}
+	}
+}
+
+/* a token's memory is wiped before it is freed */
+static void
+free_token(char *token)
+{
+	if (token != NULL)
+	{
+		explicit_bzero(token, strlen(token));
+		free(token);
 	}
 }
 
@@ -349,6 +366,13 @@ timer_cb(lws_sorted_usec_list_t *sul)
 			client_close(c, 1008, "authenticate first");
 			break;
 		case C_READY:
+			if (gw_now_usec() < c->expires_usec)
+			{
+				recheck(c);
+				break;
+			}
+			/* fall through */
+		case C_WAIT_LISTEN:
 			c->state = C_EXPIRED;
 			c->auth_from = C_EXPIRED;	/* a refresh in flight that fails leaves it so */
 			enqueue(c, strdup("{\"type\":\"expired\"}"));
@@ -357,9 +381,17 @@ timer_cb(lws_sorted_usec_list_t *sul)
 		case C_EXPIRED:
 			client_close(c, 4001, "token expired");
 			break;
-		case C_WAIT_LISTEN:
-			break;
 	}
+}
+
+/* the token's next check: at its expiry, or --recheck seconds from now if sooner */
+static void
+schedule_check(Client *c)
+{
+	int64_t		left = c->expires_usec - gw_now_usec();
+	int64_t		every = (int64_t) settings.recheck_secs * LWS_USEC_PER_SEC;
+
+	lws_sul_schedule(gw_context, 0, &c->timer, timer_cb, left < 1 ? 1 : left < every ? left : every);
 }
 
 static void
@@ -401,13 +433,12 @@ authenticated(Client *c, ReqCtx *r, const char *data)
 		client_close(c, 4001, "another profile");
 		return;
 	}
-	free(c->token);
+	free_token(c->token);
 	c->token = r->token;
 	r->token = NULL;
 	c->expires_usec = expires;
 	snprintf(c->auth_id, sizeof(c->auth_id), "%s", r->id);
-	lws_sul_schedule(gw_context, 0, &c->timer, timer_cb,
-					 expires > gw_now_usec() ? expires - gw_now_usec() : 1);
+	schedule_check(c);
 
 	if (c->profile == NULL)
 	{
@@ -428,6 +459,14 @@ authenticated(Client *c, ReqCtx *r, const char *data)
 			nprofiles++;
 			if (pg_listener_ready())
 				listen_profile(p);
+		}
+		if (p->nclients >= settings.max_per_profile)
+		{
+			json_decref(a);
+			send_error(c, r->id, "authenticate", "53300", "too many connections of this profile",
+					   "Close another connection of this profile first.");
+			client_close(c, 4004, "too many connections of this profile");
+			return;
 		}
 		c->profile = p;
 		c->next_in_profile = p->clients;
@@ -462,8 +501,20 @@ answer(void *arg, const char *data, const char *sqlstate, const char *message, c
 			c->reqs = r->next;
 		if (r->next != NULL)
 			r->next->prev = r->prev;
+		c->in_flight--;
 
-		if (r->spec->class == REQ_AUTHENTICATE)
+		if (r->check)
+		{
+			c->check_in_flight = false;
+			if (sqlstate != NULL && strcmp(sqlstate, "28000") == 0)
+			{
+				gw_log("client %llu: its token is no longer accepted", (unsigned long long) c->serial);
+				expire_now(c);
+			}
+			else if (c->state == C_READY)
+				schedule_check(c);
+		}
+		else if (r->spec->class == REQ_AUTHENTICATE)
 		{
 			c->auth_in_flight = false;
 			if (sqlstate != NULL)
@@ -491,8 +542,45 @@ answer(void *arg, const char *data, const char *sqlstate, const char *message, c
 			enqueue(c, frame_result(&req, data));
 		}
 	}
-	free(r->token);
+	free_token(r->token);
 	free(r);
+}
+
+/*
+ * Ask the database whether the client's token still holds (it may have
+ * been revoked, or its key rotated out), so that a socket that only
+ * listens stops hearing events within --recheck seconds of that.
+ */
+static void
+recheck(Client *c)
+{
+	ReqCtx	   *r;
+	const char *sqlstate;
+	int			k;
+	char	   *none[MAX_ARGS] = {NULL};
+
+	if (c->check_in_flight || c->close_code != 0)
+		return;
+	r = calloc(1, sizeof(ReqCtx));
+	k = pg_pick(c->conn_hint);
+	if (r == NULL || k < 0 ||
+		!pg_request(k, c->token, &request_specs[0], none, answer, r, &sqlstate))
+	{
+		/* the database is away: try again later, the token's expiry still holds */
+		free(r);
+		schedule_check(c);
+		return;
+	}
+	r->client = c;
+	r->spec = &request_specs[0];
+	r->check = true;
+	strcpy(r->id, "null");
+	r->next = c->reqs;
+	if (c->reqs != NULL)
+		c->reqs->prev = r;
+	c->reqs = r;
+	c->in_flight++;
+	c->check_in_flight = true;
 }
 
 /* ---- requests ---- */
@@ -501,7 +589,7 @@ answer(void *arg, const char *data, const char *sqlstate, const char *message, c
 static bool
 rate_ok(Client *c)
 {
-	int64_t		now = gw_now_usec();
+	int64_t		now = gw_mono_usec();
 
 	c->allowance += (double) (now - c->allowance_at) * settings.rate / 1e6;
 	c->allowance_at = now;
@@ -584,6 +672,13 @@ handle_frame(Client *c, const char *data, size_t len)
 		return;
 	}
 
+	if (c->in_flight >= settings.client_in_flight)
+	{
+		send_error(c, req.id, req.spec->name, "53300", "too many requests in flight on this connection",
+				   "Wait for answers before sending more.");
+		request_free(&req);
+		return;
+	}
 	r = calloc(1, sizeof(ReqCtx));
 	if (r == NULL)
 	{
@@ -605,12 +700,12 @@ handle_frame(Client *c, const char *data, size_t len)
 				   (k < 0 || strcmp(sqlstate, "08006") == 0) ? "the database is not reachable"
 				   : strcmp(sqlstate, "53300") == 0 ? "the gateway's database connections are saturated"
 				   : "out of memory", "Retry in a moment.");
-		free(r->token);
+		free_token(r->token);
 		free(r);
 		request_free(&req);
 		return;
 	}
-	c->conn_hint = k;
+	c->in_flight++;
 	if (req.spec->class == REQ_AUTHENTICATE)
 	{
 		c->auth_in_flight = true;
@@ -679,7 +774,7 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			c->serial = ++serials;
 			c->state = C_NEW;
 			c->allowance = settings.burst;
-			c->allowance_at = gw_now_usec();
+			c->allowance_at = gw_mono_usec();
 			c->conn_hint = (int) (c->serial % (uint64_t) (settings.pool > 0 ? settings.pool : 1));
 			strcpy(c->auth_id, "null");
 			c->last_seen = c->allowance_at;
@@ -696,12 +791,12 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			break;
 
 		case LWS_CALLBACK_RECEIVE_PONG:
-			c->last_seen = gw_now_usec();
+			c->last_seen = gw_mono_usec();
 			c->ping_sent = false;
 			break;
 
 		case LWS_CALLBACK_RECEIVE:
-			c->last_seen = gw_now_usec();
+			c->last_seen = gw_mono_usec();
 			c->ping_sent = false;
 			if (c->close_code != 0)
 			{
@@ -837,7 +932,7 @@ chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 					free(f);
 				}
 				free(c->rx);
-				free(c->token);
+				free_token(c->token);
 				c->rx = NULL;
 				c->token = NULL;
 				break;
@@ -870,7 +965,7 @@ const struct lws_protocols chat_protocol = {"stylist-chat", chat_callback, sizeo
 static void
 keepalive_cb(lws_sorted_usec_list_t *sul)
 {
-	int64_t		now = gw_now_usec();
+	int64_t		now = gw_mono_usec();
 	int64_t		ping = (int64_t) settings.ping_secs * 1000000;
 	int64_t		dead = ping + (int64_t) settings.pong_secs * 1000000;
 	Client	   *c;

@@ -51,8 +51,8 @@ const LIMITS_BURST = parseInt(E.GATEWAY_LIMITS_BURST || '5', 10);
 const AUTH_TIMEOUT = parseInt(E.GATEWAY_LIMITS_AUTH_TIMEOUT || '2', 10);
 const MAX_FRAME = 65536;		/* the main gateway's --max-frame: the default */
 const SLOW_MAX_FRAME = parseInt(E.GATEWAY_SLOW_MAX_FRAME || '1048576', 10);
-const ID = { mia: E.MIA_ID, leo: E.LEO_ID, eve: E.EVE_ID, sam: E.SAM_ID, kim: E.KIM_ID };
-const TOKEN = { mia: E.MIA_TOKEN, leo: E.LEO_TOKEN, eve: E.EVE_TOKEN, sam: E.SAM_TOKEN, kim: E.KIM_TOKEN };
+const ID = { mia: E.MIA_ID, leo: E.LEO_ID, eve: E.EVE_ID, sam: E.SAM_ID, kim: E.KIM_ID, ola: E.OLA_ID };
+const TOKEN = { mia: E.MIA_TOKEN, leo: E.LEO_TOKEN, eve: E.EVE_TOKEN, sam: E.SAM_TOKEN, kim: E.KIM_TOKEN, ola: E.OLA_TOKEN };
 const CHAT_ML = E.CHAT_MIA_LEO;
 const CHAT_MS = E.CHAT_MIA_SAM;
 const CHAT_KS = E.CHAT_KIM_SAM;
@@ -1388,6 +1388,59 @@ scenario('grace after expiry', 3, async (t) => {
     t.ok(evs.length === 0, 'and got no event while expired', short(evs));
 }, 60000);
 
+scenario('limits of a profile and of a client', 5, async (t) => {
+    /* the limits gateway: --max-per-profile 2 --client-in-flight 3 --recheck 2 */
+    const a = await authed('leo-1', LIMITS, TOKEN.leo, { rate: false });
+    const b = await authed('leo-2', LIMITS, TOKEN.leo, { rate: false });
+    const c = await connect('leo-3', LIMITS, { rate: false });
+    const third = await c.auth(TOKEN.leo);
+    let cl;
+    try {
+        cl = await c.waitClose(5000);
+    } catch (e) {
+        cl = { error: e.message };
+    }
+    t.ok(isErr(third, '53300') && cl.code === 4004,
+        'a third socket of one profile (--max-per-profile 2) gets 53300 and is closed with 4004', `${short(third)}\n${short(cl)}`);
+    /* four database requests at once: the gateway reads them all before any answer */
+    const from = a.frames.length;
+    for (let i = 1; i <= 4; i++)
+        a.send(json({ type: 'history', id: `flight-${i}`, chat_id: CHAT_ML, max_rows: 1 }));
+    try {
+        await a.waitFor(() => a.frames.slice(from).filter((x) => x.type === 'result' || x.type === 'error').length >= 4, 5000, from, '4 answers');
+    } catch (e) { /* counted below */ }
+    const got = a.frames.slice(from);
+    const refused = got.filter((x) => isErr(x, '53300'));
+    const answered = got.filter((x) => x.type === 'result');
+    t.ok(answered.length === 3 && refused.length === 1 && refused[0].id === 'flight-4',
+        'of four requests at once (within the burst), the one beyond --client-in-flight 3 gets 53300 with its id',
+        short(got, 800));
+    a.close();
+    b.close();
+    /* a socket that only listens hears of its token's revocation within --recheck */
+    const o = await authed('ola', LIMITS, TOKEN.ola, { rate: false });
+    const before = o.frames.length;
+    await psql(`SELECT chat.revoke_tokens('${ID.ola}');`);
+    let exp;
+    try {
+        exp = await o.waitFor((f) => f.type === 'expired', 8000, before, 'an expired frame');
+    } catch (e) {
+        exp = { error: e.message };
+    }
+    t.ok(exp.type === 'expired', 'a socket that sends nothing is told "expired" within --recheck of a revocation', short(exp));
+    const after = await o.req({ type: 'inbox' });
+    t.err(after, '28000', 'and its requests get 28000 from then on');
+    o.close();
+    /* what a client writes cannot forge a line of the log */
+    const m = await authed('log', MAIN, TOKEN.sam);
+    await m.req({ type: 'forged\n2026-01-01 00:00:00.000 UTC gateway: client 1: closed' });
+    await sleep(200);
+    const log = fs.readFileSync(E.GATEWAY_LOG, 'utf8');
+    t.ok(log.includes('forged?2026-01-01') && !/^2026-01-01 00:00:00\.000 UTC gateway/m.test(log),
+        'a newline a client sends is written to the log as "?", never as a line of its own');
+    m.close();
+});
+
 scenario('isolation', 2, async (t) => {
     const { eve } = S;
     const about = eve.frames.filter((f) => f.type !== 'error' && json(f).includes(CHAT_ML) || /tangerine|realtime hello|while you were away|live \d/.test(json(f)));
@@ -1435,8 +1488,8 @@ scenario('SIGTERM', 4, async (t) => {
     }
     t.is(rc, '0', 'with exit status 0');
     const log = fs.readFileSync(E.GATEWAY_LOG, 'utf8');
-    const opens = [...log.matchAll(/client (\d+): open from/g)].map((m) => m[1]);
-    const closes = [...log.matchAll(/client (\d+): closed/g)].map((m) => m[1]);
+    const opens = [...log.matchAll(/^\S+ \S+ UTC gateway: client (\d+): open from/gm)].map((m) => m[1]);
+    const closes = [...log.matchAll(/^\S+ \S+ UTC gateway: client (\d+): closed/gm)].map((m) => m[1]);
     const once = (xs) => xs.every((x, i) => xs.indexOf(x) === i);
     const same = json(opens.slice().sort()) === json(closes.slice().sort());
     t.ok(opens.length >= st.connections_total && once(opens) && once(closes) && same,

@@ -97,6 +97,7 @@ LEO=b2000000-0000-4000-8000-000000000002
 EVE=a1000000-0000-4000-8000-000000000003
 SAM=b2000000-0000-4000-8000-000000000004
 KIM=a1000000-0000-4000-8000-000000000005
+OLA=a1000000-0000-4000-8000-000000000006
 BOOKING=c3000000-0000-4000-8000-000000000001
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@" 2>>"$WORK/setup.err"; }
@@ -110,6 +111,7 @@ SELECT chat.upsert_profile('$LEO', 'stylist', 'Leo');
 SELECT chat.upsert_profile('$EVE', 'customer', 'Eve');
 SELECT chat.upsert_profile('$SAM', 'stylist', 'Sam');
 SELECT chat.upsert_profile('$KIM', 'customer', 'Kim');
+SELECT chat.upsert_profile('$OLA', 'customer', 'Ola');
 BEGIN; SELECT chat.act_as('$MIA'); SELECT chat.chat_with('$LEO'); COMMIT;
 BEGIN; SELECT chat.act_as('$MIA'); SELECT chat.chat_with('$SAM'); COMMIT;
 BEGIN; SELECT chat.act_as('$EVE'); SELECT chat.chat_with('$SAM'); COMMIT;
@@ -129,7 +131,7 @@ CHAT_EVE_SAM=$(q -c "SELECT chat.pair_chat_id('$EVE', '$SAM')") || bail "chat id
 CHAT_KIM_SAM=$(q -c "SELECT chat.pair_chat_id('$KIM', '$SAM')") || bail "chat ids"
 token() { q -c "SELECT chat.issue_token('$1', interval '1 hour')"; }
 MIA_TOKEN=$(token $MIA) && LEO_TOKEN=$(token $LEO) && EVE_TOKEN=$(token $EVE) \
-    && SAM_TOKEN=$(token $SAM) && KIM_TOKEN=$(token $KIM) || bail "tokens"
+    && SAM_TOKEN=$(token $SAM) && KIM_TOKEN=$(token $KIM) && OLA_TOKEN=$(token $OLA) || bail "tokens"
 
 # --- the gateways ---------------------------------------------------------
 # three free loopback ports, held at once so that they differ
@@ -173,7 +175,8 @@ wait_gateway() {
 }
 
 start_gateway main "$PORT_MAIN"
-start_gateway limits "$PORT_LIMITS" --rate 5 --burst 5 --auth-timeout 2
+start_gateway limits "$PORT_LIMITS" --rate 5 --burst 5 --auth-timeout 2 --max-per-profile 2 \
+    --client-in-flight 3 --recheck 2
 start_gateway slow "$PORT_SLOW" --max-queue 4096 --max-frame 1048576 --rate 1000 --burst 1000
 for g in "main $PORT_MAIN" "limits $PORT_LIMITS" "slow $PORT_SLOW"; do
     set -- $g
@@ -191,8 +194,8 @@ export GATEWAY_LIMITS_URL="ws://127.0.0.1:$PORT_LIMITS/ws" GATEWAY_LIMITS_RATE=5
 export GATEWAY_LIMITS_AUTH_TIMEOUT=2 GATEWAY_LIMITS_PID=$(cat "$WORK/limits.pid")
 export GATEWAY_SLOW_URL="ws://127.0.0.1:$PORT_SLOW/ws" GATEWAY_SLOW_PID=$(cat "$WORK/slow.pid")
 export GATEWAY_SLOW_MAX_FRAME=1048576
-export MIA_ID=$MIA LEO_ID=$LEO EVE_ID=$EVE SAM_ID=$SAM KIM_ID=$KIM BOOKING_ID=$BOOKING
-export MIA_TOKEN LEO_TOKEN EVE_TOKEN SAM_TOKEN KIM_TOKEN
+export MIA_ID=$MIA LEO_ID=$LEO EVE_ID=$EVE SAM_ID=$SAM KIM_ID=$KIM OLA_ID=$OLA BOOKING_ID=$BOOKING
+export MIA_TOKEN LEO_TOKEN EVE_TOKEN SAM_TOKEN KIM_TOKEN OLA_TOKEN
 export CHAT_MIA_LEO CHAT_MIA_SAM CHAT_EVE_SAM CHAT_KIM_SAM
 # a fast restart of the database server, as its owner
 if [ "$(id -u)" -eq 0 ]; then
