@@ -270,6 +270,12 @@ read_config(const char *path)
 				   *end;
 
 		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f))
+		{
+			fprintf(stderr, "stylist_chat_gateway: %s:%d: line longer than %d bytes\n", path, lineno,
+					(int) sizeof(line) - 2);
+			exit(2);
+		}
 		if ((end = strchr(p, '#')) != NULL)
 			*end = '\0';
 		while (*p == ' ' || *p == '\t')

@@ -482,6 +482,29 @@ scenario('setup', 1, async (t) => {
     }
 });
 
+scenario('settings', 5, async (t) => {
+    const { spawnSync } = require('child_process');
+    const run = (args) => spawnSync(E.GATEWAY_BIN, args, { encoding: 'utf8', timeout: 5000 });
+    let r = run(['--host', '10.1.2.3']);
+    t.ok(r.status === 2 && /not a loopback address/.test(r.stderr),
+        'a non-loopback --host is refused without --public', `${r.status} ${r.stderr}`);
+    r = run(['--port', '70000']);
+    t.ok(r.status === 2 && /port must be a whole number/.test(r.stderr), '--port 70000 is refused', `${r.status} ${r.stderr}`);
+    const dir = fs.mkdtempSync('/tmp/stylist_chat_gwconf.');
+    fs.writeFileSync(`${dir}/a.conf`, 'port = 1\nnonsense = 3\n');
+    r = run(['--config', `${dir}/a.conf`]);
+    t.ok(r.status === 2 && /a\.conf:2: unknown setting "nonsense"/.test(r.stderr),
+        'an unknown setting in the config file is refused with its line', `${r.status} ${r.stderr}`);
+    fs.writeFileSync(`${dir}/b.conf`, `origin = ${'x'.repeat(3000)}\n`);
+    r = run([`--config=${dir}/b.conf`]);
+    t.ok(r.status === 2 && /line longer than/.test(r.stderr), 'a config line too long is refused (--config=FILE)',
+        `${r.status} ${r.stderr}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    r = run(['--help']);
+    t.ok(r.status === 0 && /--pong-timeout/.test(r.stdout) && /--recheck/.test(r.stdout), '--help lists the settings',
+        `${r.status}`);
+});
+
 scenario('handshake', 7, async (t) => {
     const before = await S.mia.data({ type: 'status' });
     let r = await tryHandshake(MAIN, { origin: 'http://evil.example' });

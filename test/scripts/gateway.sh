@@ -189,7 +189,7 @@ done
 # --- the protocol tests -------------------------------------------------------
 export GATEWAY_URL="ws://127.0.0.1:$PORT_MAIN/ws" GATEWAY_ORIGIN="http://127.0.0.1:$PORT_MAIN"
 export GATEWAY_PID=$(cat "$WORK/main.pid") GATEWAY_RC_FILE="$WORK/main.rc" GATEWAY_LOG="$WORK/main.log"
-export GATEWAY_APPNAME=gw_main GATEWAY_POOL=4
+export GATEWAY_APPNAME=gw_main GATEWAY_POOL=4 GATEWAY_BIN=$GW
 export GATEWAY_LIMITS_URL="ws://127.0.0.1:$PORT_LIMITS/ws" GATEWAY_LIMITS_RATE=5 GATEWAY_LIMITS_BURST=5
 export GATEWAY_LIMITS_AUTH_TIMEOUT=2 GATEWAY_LIMITS_PID=$(cat "$WORK/limits.pid")
 export GATEWAY_SLOW_URL="ws://127.0.0.1:$PORT_SLOW/ws" GATEWAY_SLOW_PID=$(cat "$WORK/slow.pid")
