@@ -373,6 +373,9 @@ token_expiry(const char *token, int64_t *unix_usec)
 	off = raw[0] == 1 ? 17 : 26;
 	for (int i = 0; i < 8; i++)
 		pg = (int64_t) (((uint64_t) pg << 8) | raw[off + i]);
+	/* PostgreSQL's timestamps end long before this overflows: such a token is not ours */
+	if (pg < 0 || pg > INT64_MAX - INT64_C(946684800000000))
+		return -1;
 	*unix_usec = pg + INT64_C(946684800000000);
 	return 0;
 }
