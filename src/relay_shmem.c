@@ -59,6 +59,9 @@ typedef struct RelayShared
 	TimestampTz started_at;
 	TimestampTz last_relay_at;
 	RelayDatabaseState database_state;
+	uint64		failed_cycles;	/* cycles that ended in an error */
+	TimestampTz last_error_at;
+	char		last_error[256];
 	pg_atomic_uint64 events_relayed;
 
 	/* the queue, under queue_lock */
@@ -136,6 +139,9 @@ relay_shmem_startup(void)
 		relay_shared->worker_latch = NULL;
 		relay_shared->started_at = 0;
 		relay_shared->last_relay_at = 0;
+		relay_shared->failed_cycles = 0;
+		relay_shared->last_error_at = 0;
+		relay_shared->last_error[0] = '\0';
 		relay_shared->database_state = RELAY_DB_UNKNOWN;
 		pg_atomic_init_u64(&relay_shared->events_relayed, 0);
 	}
@@ -281,22 +287,43 @@ relay_count_relayed(uint64 n)
 }
 
 /*
+ * A cycle of the worker ended in an error (a NOTIFY refused because the
+ * server's notification queue is full, say): what relay_status() shows.
+ */
+void
+relay_record_error(const char *message)
+{
+	SpinLockAcquire(&relay_shared->mutex);
+	relay_shared->failed_cycles++;
+	relay_shared->last_error_at = GetCurrentTimestamp();
+	strlcpy(relay_shared->last_error, message != NULL ? message : "", sizeof(relay_shared->last_error));
+	SpinLockRelease(&relay_shared->mutex);
+}
+
+/*
  * chat._relay_shared_status(OUT preloaded boolean, OUT running boolean,
  *		OUT pid integer, OUT started_at timestamptz, OUT events_relayed bigint,
- *		OUT last_relay_at timestamptz, OUT queued bigint, OUT dropped bigint)
+ *		OUT last_relay_at timestamptz, OUT queued bigint, OUT dropped bigint,
+ *		OUT failed_cycles bigint, OUT last_error text, OUT last_error_at timestamptz)
+ *
+ * Version 1.0 declared the first eight columns only: the tuple is formed
+ * with the caller's descriptor, which takes as many as it has.
  */
 Datum
 chat_relay_shared_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[8];
-	bool		nulls[8] = {0};
+	Datum		values[11];
+	bool		nulls[11] = {0};
 	uint64		queued = 0;
 	uint64		dropped = 0;
 	pid_t		pid = 0;
 	TimestampTz started_at = 0;
 	TimestampTz last_relay_at = 0;
 	uint64		relayed = 0;
+	uint64		failed = 0;
+	TimestampTz error_at = 0;
+	char		error[256] = "";
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -307,6 +334,9 @@ chat_relay_shared_status(PG_FUNCTION_ARGS)
 		pid = relay_shared->worker_pid;
 		started_at = relay_shared->started_at;
 		last_relay_at = relay_shared->last_relay_at;
+		failed = relay_shared->failed_cycles;
+		error_at = relay_shared->last_error_at;
+		memcpy(error, relay_shared->last_error, sizeof(error));
 		SpinLockRelease(&relay_shared->mutex);
 		relayed = pg_atomic_read_u64(&relay_shared->events_relayed);
 		LWLockAcquire(relay_shared->queue_lock, LW_SHARED);
@@ -326,6 +356,13 @@ chat_relay_shared_status(PG_FUNCTION_ARGS)
 	nulls[5] = (last_relay_at == 0);
 	values[6] = Int64GetDatum((int64) queued);
 	values[7] = Int64GetDatum((int64) dropped);
+	values[8] = Int64GetDatum((int64) failed);
+	values[9] = CStringGetTextDatum(error);
+	nulls[9] = (error_at == 0);
+	values[10] = TimestampTzGetDatum(error_at);
+	nulls[10] = (error_at == 0);
+	if (tupdesc->natts > 11)
+		elog(ERROR, "chat._relay_shared_status() declares more columns than the library has");
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -53,7 +53,9 @@
  * in-memory state.  Without the extension in its database the worker
  * waits: events stay in the queue and messages in their tables.
  *
- * An error inside a cycle is logged, the transaction aborted, recovery
+ * An error inside a cycle is logged and kept for relay_status() (a NOTIFY
+ * refused by a full notification queue, whose tail a listener that does
+ * not read holds back, is one), the transaction aborted, recovery
  * scheduled, and the worker backs off (from 100 ms, doubling up to five
  * seconds) before trying again; wake-ups by senders during a back-off do
  * not bring the retry forward.
@@ -220,8 +222,12 @@ relay_worker_main(Datum main_arg)
 		}
 		PG_CATCH();
 		{
-			/* log it, undo the transaction, and try again later */
+			/* log it, keep it for relay_status(), undo, and try again later */
+			ErrorData  *edata;
+
 			MemoryContextSwitchTo(loop_cxt);
+			edata = CopyErrorData();
+			relay_record_error(edata->message);
 			EmitErrorReport();
 			FlushErrorState();
 			AbortCurrentTransaction();

@@ -74,6 +74,7 @@ extern bool relay_shmem_available(void);
 extern void relay_worker_attach(void);
 extern void relay_wake_worker(void);
 extern void relay_count_relayed(uint64 n);
+extern void relay_record_error(const char *message);
 extern void relay_set_database_state(RelayDatabaseState state);
 extern RelayDatabaseState relay_get_database_state(void);
 extern void relay_queue_push(const RelayEvent *events, int n);

@@ -7,13 +7,15 @@
 CREATE OR REPLACE FUNCTION chat._relay_shared_status(OUT preloaded boolean, OUT running boolean,
                                           OUT pid integer, OUT started_at timestamptz,
                                           OUT events_relayed bigint, OUT last_relay_at timestamptz,
-                                          OUT queued bigint, OUT dropped bigint)
+                                          OUT queued bigint, OUT dropped bigint,
+                                          OUT failed_cycles bigint, OUT last_error text,
+                                          OUT last_error_at timestamptz)
 RETURNS record
 AS 'MODULE_PATHNAME', 'chat_relay_shared_status'
 LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION chat._relay_shared_status() IS
-'The relay worker''s shared state: whether the library is preloaded, whether the worker runs, its figures and the queue. Internal: see chat.relay_status().';
+'The relay worker''s shared state: whether the library is preloaded, whether the worker runs, its figures, the queue, and its last error. Internal: see chat.relay_status().';
 REVOKE ALL ON FUNCTION chat._relay_shared_status() FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._relay_event(kind text, chat_id uuid, customer_id uuid, stylist_id uuid,
@@ -62,7 +64,10 @@ CREATE OR REPLACE FUNCTION chat.relay_status(OUT preloaded boolean, OUT running 
                                              OUT pid integer, OUT started_at timestamptz,
                                              OUT events_relayed bigint, OUT last_relay_at timestamptz,
                                              OUT queued bigint, OUT dropped bigint, OUT backlog bigint,
-                                             OUT relayed_database text, OUT relays_this_database boolean)
+                                             OUT relayed_database text, OUT relays_this_database boolean,
+                                             OUT notify_queue_usage double precision,
+                                             OUT failed_cycles bigint, OUT last_error text,
+                                             OUT last_error_at timestamptz)
 RETURNS record
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
@@ -70,9 +75,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     SELECT s.preloaded, s.running, s.pid, s.started_at, s.events_relayed,
-           s.last_relay_at, s.queued, s.dropped
-      INTO preloaded, running, pid, started_at, events_relayed, last_relay_at, queued, dropped
+           s.last_relay_at, s.queued, s.dropped, s.failed_cycles, s.last_error, s.last_error_at
+      INTO preloaded, running, pid, started_at, events_relayed, last_relay_at, queued, dropped,
+           failed_cycles, last_error, last_error_at
       FROM chat._relay_shared_status() s;
+    notify_queue_usage := pg_notification_queue_usage();
     SELECT coalesce(sum(c.last_seq - coalesce(w.relayed_seq, 0)), 0)::bigint INTO backlog
       FROM chat.chats c
       LEFT JOIN chat.relay_watermark w ON w.chat_id = c.chat_id
@@ -87,11 +94,16 @@ BEGIN
             USING DETAIL = 'The worker''s figures are those of that database; the backlog is this database''s messages, which nobody relays.',
                   HINT = 'Set stylist_chat.database to this database and restart the server to relay it.';
     END IF;
+    IF notify_queue_usage >= 0.5 THEN
+        RAISE NOTICE 'the server''s notification queue is % %% full', round(notify_queue_usage * 100)
+            USING DETAIL = 'A session that LISTENs and does not read (or stays in a transaction) holds back the queue for everyone; when it is full the relay''s NOTIFYs fail, and the events wait in the tables until it drains.',
+                  HINT = 'Find the session in pg_stat_activity (the server log names its pid) and end it.';
+    END IF;
 END
 $$;
 
 COMMENT ON FUNCTION chat.relay_status() IS
-'The relay worker: preloaded (is the library in shared_preload_libraries), running, pid, started_at, events_relayed, last_relay_at, queued (events waiting in the queue), dropped (events lost to a full queue, then recovered from the tables), backlog (this database''s messages above the written watermark, which trails the worker by about a second; it scans chat.chats), relayed_database (the one database the worker serves) and relays_this_database. A NOTICE says when this database is not relayed.';
+'The relay worker: preloaded (is the library in shared_preload_libraries), running, pid, started_at, events_relayed, last_relay_at, queued (events waiting in the queue), dropped (events lost to a full queue, then recovered from the tables), backlog (this database''s messages above the written watermark, which trails the worker by about a second; it scans chat.chats), relayed_database (the one database the worker serves), relays_this_database, notify_queue_usage (how full the server''s notification queue is, 0 to 1: a listener that does not read holds it back), failed_cycles, last_error and last_error_at (the worker''s cycles that ended in an error, such as a NOTIFY refused by a full queue, and the last one). A NOTICE says when this database is not relayed, and when the notification queue is half full or more.';
 REVOKE ALL ON FUNCTION chat.relay_status() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.relay_status() TO chat_service;
 

@@ -16,7 +16,12 @@
  * their way are counted), then prints the count as "received N" and exits;
  * it also stops after MAX_SECONDS.
  *
- * Usage: listener DBNAME CHANNEL [MAX_SECONDS]   (default 3600)
+ * With "stall" as a fourth argument it LISTENs and then never reads, until
+ * SIGTERM or MAX_SECONDS: a subscriber that has stopped reading its
+ * socket (test/scripts/stalled_listener.sh), whose backend fills the
+ * socket's buffers and then blocks.
+ *
+ * Usage: listener DBNAME CHANNEL [MAX_SECONDS [stall]]   (default 3600)
  */
 #include <errno.h>
 #include <poll.h>
@@ -59,12 +64,12 @@ main(int argc, char **argv)
 	long long	received = 0;
 	struct sigaction sa;
 
-	if (argc < 3 || argc > 4)
+	if (argc < 3 || argc > 5 || (argc == 5 && strcmp(argv[4], "stall") != 0))
 	{
-		fprintf(stderr, "usage: %s DBNAME CHANNEL [MAX_SECONDS]\n", argv[0]);
+		fprintf(stderr, "usage: %s DBNAME CHANNEL [MAX_SECONDS [stall]]\n", argv[0]);
 		return 2;
 	}
-	if (argc == 4)
+	if (argc >= 4)
 		max_seconds = atof(argv[3]);
 
 	memset(&sa, 0, sizeof(sa));
@@ -97,6 +102,15 @@ main(int argc, char **argv)
 	fflush(stdout);
 
 	deadline = now_s() + max_seconds;
+	if (argc == 5)
+	{
+		/* stalled: read nothing, ever */
+		while (!stop && now_s() < deadline)
+			poll(NULL, 0, 100);
+		printf("received 0\n");
+		PQfinish(conn);
+		return 0;
+	}
 	for (;;)
 	{
 		struct pollfd pfd;

@@ -28,7 +28,7 @@ SELECT chat.listen_channel() AS alice_channel_earlier \gset
 ROLLBACK;
 
 BEGIN;
-SELECT plan(89);
+SELECT plan(91);
 
 \ir fixtures.psql
 
@@ -481,8 +481,10 @@ SELECT is(
       WHERE p.oid = 'chat.relay_status()'::regprocedure AND m = 'o'),
     ARRAY['preloaded boolean', 'running boolean', 'pid integer', 'started_at timestamp with time zone',
           'events_relayed bigint', 'last_relay_at timestamp with time zone', 'queued bigint',
-          'dropped bigint', 'backlog bigint', 'relayed_database text', 'relays_this_database boolean'],
-    'relay_status returns preloaded, running, pid, started_at, events_relayed, last_relay_at, queued, dropped, backlog, relayed_database, relays_this_database');
+          'dropped bigint', 'backlog bigint', 'relayed_database text', 'relays_this_database boolean',
+          'notify_queue_usage double precision', 'failed_cycles bigint', 'last_error text',
+          'last_error_at timestamp with time zone'],
+    'relay_status returns preloaded, running, pid, started_at, events_relayed, last_relay_at, queued, dropped, backlog, relayed_database, relays_this_database, notify_queue_usage, failed_cycles, last_error, last_error_at');
 
 -- chat_service may call it, with nobody acting: one row.
 SELECT chat.reset_actor();
@@ -505,6 +507,11 @@ SELECT ok((SELECT NOT running
           'a running worker''s pid is the stylist_chat relay process');
 SELECT ok((SELECT events_relayed >= 0 AND queued >= 0 AND dropped >= 0 AND backlog >= 0 FROM chat.relay_status()),
           'the counters are not negative');
+SELECT ok((SELECT notify_queue_usage BETWEEN 0 AND 1 AND failed_cycles >= 0
+                  AND (last_error IS NULL) = (last_error_at IS NULL) FROM chat.relay_status()),
+          'notify_queue_usage is a fraction, failed_cycles a count, last_error and its time go together');
+SELECT is((SELECT notify_queue_usage FROM chat.relay_status()), pg_notification_queue_usage(),
+          'notify_queue_usage is the server''s pg_notification_queue_usage()');
 
 -- It names the one database the worker serves, and says whether this is
 -- it (this test's database is not: a NOTICE says so too).

@@ -85,6 +85,7 @@ SELECT pg_catalog.pg_extension_config_dump('chat.token_revocations', '');
 -- objects whose signature or columns change, made anew below
 DROP FUNCTION chat.authenticate(text);
 DROP FUNCTION chat.relay_status();
+DROP FUNCTION chat._relay_shared_status();
 DROP FUNCTION chat._sign_token(bytea, uuid, timestamptz);
 DROP FUNCTION chat._verify_token(text, bytea, bytea);
 DROP VIEW chat.admin_messages;          -- no message text any more
