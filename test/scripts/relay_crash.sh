@@ -82,7 +82,7 @@ ok() {
 diag() { echo "# $*"; }
 bail() { echo "Bail out! $*"; exit 1; }
 
-echo "1..22"
+echo "1..23"
 
 cluster_start || bail "cannot start a cluster"
 trap cleanup EXIT
@@ -211,6 +211,7 @@ ok $([ "$wm" == "500 500" ] && grep -q 'stylist_chat relay recovered 500 message
 WORKER_PID="SELECT pid FROM pg_stat_activity WHERE backend_type = 'stylist_chat relay'"
 pid_before=$(q "$WORKER_PID")
 retries_before=$(grep -c 'will retry' "$LOG")
+failed_before=$(q "SELECT failed_cycles FROM chat._relay_shared_status()")
 q "ALTER TABLE chat.relay_watermark RENAME TO relay_watermark_off" || bail "cannot rename"
 send_sql "$WORK/b.sql" "$CUST" "$CHAT_A" 1 100 b
 "${PSQL[@]}" -f "$WORK/b.sql" >/dev/null 2>>"$WORK/psql.err" || bail "cannot send messages"
@@ -219,6 +220,7 @@ broken_backlog=$(q "SELECT coalesce(sum(c.last_seq - coalesce(w.relayed_seq, 0))
                       FROM chat.chats c LEFT JOIN chat.relay_watermark_off w USING (chat_id)
                      WHERE c.last_seq > coalesce(w.relayed_seq, 0)")
 retries=$(( $(grep -c 'will retry' "$LOG") - retries_before ))
+read -r failed_after last_error <<<"$(q "SELECT failed_cycles, last_error FROM chat._relay_shared_status()" | tr '|' ' ')"
 pid_after=$(q "$WORKER_PID")
 diag "while broken: $retries 'will retry' lines in the log; the worker's pid $pid_before, then $pid_after"
 ok $([ "$broken_backlog" == 100 ] && [ "$retries" -ge 1 ] && [ "$pid_after" == "$pid_before" ]; echo $?) \
@@ -226,6 +228,9 @@ ok $([ "$broken_backlog" == 100 ] && [ "$retries" -ge 1 ] && [ "$pid_after" == "
 # backing off from 100 ms and doubling, about 5 tries fit in these 2-3 s
 ok $([ "$retries" -le 10 ]; echo $?) \
     "the failing worker backs off: $retries tries in the ~2.5 s it was broken while 100 messages were sent (at most 10 expected)"
+# relay_status() reads relay_watermark itself: its shared part tells meanwhile
+ok $([ $((failed_after - failed_before)) -ge 1 ] && [[ "$last_error" == *relay_watermark* ]]; echo $?) \
+    "the worker's failed cycles are counted ($failed_before -> $failed_after) and the last error kept: $last_error"
 q "ALTER TABLE chat.relay_watermark_off RENAME TO relay_watermark" || bail "cannot rename back"
 t=$(wait_until 10 "SELECT backlog FROM chat.relay_status()" 0)
 diag "backlog 0 ${t} s after the table came back"
