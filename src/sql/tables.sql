@@ -84,6 +84,12 @@ CREATE TABLE chat.chats (
     -- messages up to it (the other participant still does)
     customer_cleared_seq bigint NOT NULL DEFAULT 0,
     stylist_cleared_seq  bigint NOT NULL DEFAULT 0,
+    -- the minute of the last activity (the last message, else the chat's
+    -- creation), in minutes since 1970 (1.1, appended): the inbox's index.
+    -- It changes at most once a minute, so that nearly every update of the
+    -- row by a send stays HOT (an index on the exact time would not)
+    activity_minute     bigint GENERATED ALWAYS AS
+        (floor(extract(epoch FROM coalesce(last_message_at, created_at) - to_timestamp(0)) / 60)::bigint) STORED,
     CONSTRAINT chats_pair_key UNIQUE (customer_id, stylist_id),
     CONSTRAINT chats_chat_id_check CHECK (chat_id = chat.pair_chat_id(customer_id, stylist_id)),
     -- one constraint rather than seven: every message updates this row, and
@@ -98,7 +104,9 @@ CREATE TABLE chat.chats (
     FOREIGN KEY (stylist_id, stylist_role) REFERENCES chat.profiles (id, role)
 ) WITH (fillfactor = 80);	-- room for HOT updates: every message updates its chat row
 
-CREATE INDEX chats_stylist_idx ON chat.chats (stylist_id);
+-- each participant's chats by activity, newest first (chat.inbox())
+CREATE INDEX chats_customer_activity_idx ON chat.chats (customer_id, activity_minute DESC);
+CREATE INDEX chats_stylist_activity_idx ON chat.chats (stylist_id, activity_minute DESC);
 
 COMMENT ON TABLE chat.chats IS
 'One chat per customer-stylist pair, for the whole relationship; also the read state of both participants.';

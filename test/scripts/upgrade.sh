@@ -353,10 +353,12 @@ fill() {
 # id sequence, one line each.  A row is hashed as JSON without its NULL
 # columns, so that a column an update appends (NULL in every old row)
 # leaves it unchanged, while any change of an old value shows.  Likewise
-# a column an update appends with a constant default (ADD COLUMN ... NOT
-# NULL DEFAULT 0: pg_attribute.atthasmissing, old rows read the default
-# without being rewritten) is left out of a row that still holds that
-# default.
+# a column that holds its column default is left out of the row (a column
+# an update appends with a constant default, ADD COLUMN ... NOT NULL
+# DEFAULT 0, holds it in every old row; the same rule on both sides, so
+# that an old value that changes from or to its default still shows), and
+# a generated column is left out (computed from the row's other columns,
+# which are all compared).
 snapshot() {
     "${PSQL[@]}" -d "$1" >"$2" 2>>"$WORK/psql.err" <<'EOF'
 DO $$
@@ -376,7 +378,11 @@ BEGIN
           INTO appended
           FROM pg_attribute a
           JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-         WHERE a.attrelid = r.rel AND a.atthasmissing AND NOT a.attisdropped;
+         WHERE a.attrelid = r.rel AND a.attgenerated = '' AND NOT a.attisdropped;
+        SELECT appended || coalesce(string_agg(format(' - %L', a.attname), ''), '')
+          INTO appended
+          FROM pg_attribute a
+         WHERE a.attrelid = r.rel AND a.attgenerated = 's' AND NOT a.attisdropped;
         EXECUTE format('SELECT count(*) || '' rows, md5 '' || coalesce(md5(string_agg(x::text, E''\n'' ORDER BY x::text)), ''-'')
                           FROM (SELECT jsonb_strip_nulls(to_jsonb(t) %s) AS x FROM %s t) y', appended, r.rel)
            INTO v;

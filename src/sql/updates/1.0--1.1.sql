@@ -212,6 +212,14 @@ ALTER TABLE chat.chats ADD COLUMN stylist_muted_until timestamptz;
 ALTER TABLE chat.chats ADD COLUMN customer_cleared_seq bigint NOT NULL DEFAULT 0;
 ALTER TABLE chat.chats ADD COLUMN stylist_cleared_seq bigint NOT NULL DEFAULT 0;
 
+-- the inbox's order, by the minute of each chat's last activity (see
+-- tables.sql); computed for every row, which rewrites chat.chats once
+ALTER TABLE chat.chats ADD COLUMN activity_minute bigint GENERATED ALWAYS AS
+    (floor(extract(epoch FROM coalesce(last_message_at, created_at) - to_timestamp(0)) / 60)::bigint) STORED;
+DROP INDEX chat.chats_stylist_idx;
+CREATE INDEX chats_customer_activity_idx ON chat.chats (customer_id, activity_minute DESC);
+CREATE INDEX chats_stylist_activity_idx ON chat.chats (stylist_id, activity_minute DESC);
+
 -- their result columns change (archived, muted_until, cleared_seq; and
 -- get_chat other_delivered_seq)
 DROP FUNCTION chat.get_chat(uuid);
