@@ -1,6 +1,6 @@
 -- test/pgtap/inbox.sql: the inbox, whole and in pages.
 BEGIN;
-SELECT plan(12);
+SELECT plan(16);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile('5e000000-0000-4000-8000-00000000aa01', 'stylist', 'Sty');
@@ -62,6 +62,76 @@ SELECT results_eq($$SELECT chat_id FROM paged ORDER BY n$$,
                   $$SELECT chat_id FROM chat.inbox()$$,
                   'the pages, in order, are the whole inbox');
 SELECT is((SELECT count(*) FROM chat.inbox(2)), 2::bigint, 'max_rows 2 returns two rows');
+
+-- Many chats in the same minutes (a page reads the minutes of its rows and
+-- sorts them by the exact time): a second stylist with 40 chats whose last
+-- activity falls in three minutes, several at the very same instant, two
+-- of them archived.  Pages of 3 and of 7 give the whole inbox in order.
+SELECT chat.reset_actor();
+SELECT chat.upsert_profile('5e000000-0000-4000-8000-00000000aa02', 'stylist', 'Busy');
+SELECT chat.upsert_profile(('c0000000-0000-4000-8000-0000000001' || lpad(i::text, 2, '0'))::uuid,
+                           'customer', 'Regular ' || i)
+  FROM generate_series(1, 40) i;
+DO $$
+BEGIN
+    FOR i IN 1..40 LOOP
+        PERFORM chat.act_as(('c0000000-0000-4000-8000-0000000001' || lpad(i::text, 2, '0'))::uuid);
+        PERFORM chat.chat_with('5e000000-0000-4000-8000-00000000aa02');
+    END LOOP;
+    PERFORM chat.reset_actor();
+END
+$$;
+UPDATE chat.chats c
+   SET last_message_at = timestamptz '2026-02-01 10:00:00+00' + ((n.i * 7919) % 150 / 4 * 4 || ' seconds')::interval
+  FROM (SELECT chat_id, row_number() OVER (ORDER BY customer_id) AS i
+          FROM chat.chats WHERE stylist_id = '5e000000-0000-4000-8000-00000000aa02') n
+ WHERE c.chat_id = n.chat_id;
+UPDATE chat.chats SET stylist_archived_seq = last_seq
+ WHERE chat_id IN (chat.pair_chat_id('c0000000-0000-4000-8000-000000000107', '5e000000-0000-4000-8000-00000000aa02'),
+                   chat.pair_chat_id('c0000000-0000-4000-8000-000000000133', '5e000000-0000-4000-8000-00000000aa02'));
+SELECT chat.act_as('5e000000-0000-4000-8000-00000000aa02');
+CREATE TEMP TABLE busy_ref AS
+SELECT row_number() OVER (ORDER BY coalesce(last_message_at, created_at) DESC, chat_id) AS n, chat_id
+  FROM chat.chats
+ WHERE stylist_id = '5e000000-0000-4000-8000-00000000aa02' AND stylist_archived_seq IS NULL;
+CREATE TEMP TABLE busy_paged (page_size integer, n serial, chat_id uuid);
+DO $$
+DECLARE
+    v_at timestamptz;
+    v_id uuid;
+    got integer;
+    size integer;
+BEGIN
+    FOREACH size IN ARRAY ARRAY[3, 7] LOOP
+        v_at := NULL;
+        v_id := NULL;
+        LOOP
+            INSERT INTO busy_paged (page_size, chat_id)
+            SELECT size, i.chat_id FROM chat.inbox(size, v_at, v_id) i;
+            GET DIAGNOSTICS got = ROW_COUNT;
+            EXIT WHEN got = 0;
+            SELECT i.activity_at, i.chat_id INTO v_at, v_id
+              FROM chat.inbox(size, v_at, v_id) i ORDER BY i.activity_at, i.chat_id DESC LIMIT 1;
+        END LOOP;
+    END LOOP;
+END
+$$;
+SELECT is((SELECT count(DISTINCT last_message_at) FROM chat.chats
+            WHERE stylist_id = '5e000000-0000-4000-8000-00000000aa02') < 40
+          AND (SELECT count(DISTINCT date_trunc('minute', last_message_at)) FROM chat.chats
+                WHERE stylist_id = '5e000000-0000-4000-8000-00000000aa02') = 3, true,
+          'the busy stylist''s 40 chats fall in three minutes, some at one instant');
+SELECT results_eq($$SELECT chat_id FROM busy_paged WHERE page_size = 3 ORDER BY n$$,
+                  $$SELECT chat_id FROM busy_ref ORDER BY n$$,
+                  'pages of 3 give the 38 chats that are not archived, each once, in order');
+SELECT results_eq($$SELECT chat_id FROM busy_paged WHERE page_size = 7 ORDER BY n$$,
+                  $$SELECT chat_id FROM busy_ref ORDER BY n$$,
+                  'and so do pages of 7');
+SELECT results_eq($$SELECT chat_id FROM chat.inbox(5, archived => true)$$,
+                  $$SELECT chat_id FROM chat.chats
+                     WHERE stylist_id = '5e000000-0000-4000-8000-00000000aa02' AND stylist_archived_seq IS NOT NULL
+                     ORDER BY coalesce(last_message_at, created_at) DESC, chat_id$$,
+                  'the archived page lists the two archived chats, in order');
 
 -- Bad paging arguments.
 SELECT throws_ok($$SELECT * FROM chat.inbox(0)$$, '22023', NULL, 'max_rows 0: 22023');
