@@ -310,6 +310,14 @@ async function main() {
   proxyServer.close();
 }
 
+// killed (a timeout): the gateway goes too
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    if (gateway && gateway.exitCode === null) gateway.kill('SIGKILL');
+    process.exit(1);
+  });
+}
+
 main().catch((e) => {
   console.log(`# ${e.stack}`);
   failed++;

@@ -21,7 +21,11 @@ source test/lib.sh
 WORK=$(mktemp -d /tmp/stylist_chat_browser.XXXXXX)
 chmod 755 "$WORK"
 
+NODE_PID=
 cleanup() {
+    [ -n "$NODE_PID" ] && kill "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null
+    # browser.js stops the gateway it starts; should it have been killed first
+    [ -n "${GATEWAY_PORT:-}" ] && pkill -f -- "stylist_chat_gateway --port $GATEWAY_PORT " 2>/dev/null
     cluster_stop
     rm -rf "$WORK"
 }
@@ -87,8 +91,12 @@ GATEWAY_PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.
 export SHOTS_DIR=${SHOTS_DIR:-$WORK}
 mkdir -p "$SHOTS_DIR"
 
-timeout 300 node test/gateway/browser.js
+# in the background, so that a signal to this script is handled at once
+timeout 300 node test/gateway/browser.js &
+NODE_PID=$!
+wait "$NODE_PID"
 rc=$?
+NODE_PID=
 if [ $rc -ne 0 ]; then
     echo "# gateway log (tail):"
     tail -30 "$GATEWAY_LOG" | sed 's/^/#   /'
