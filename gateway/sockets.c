@@ -268,43 +268,31 @@ free_token(char *token)
 
 /* ---- sending ---- */
 
+/* queue a copy of a frame of len bytes for the client */
 static void
-enqueue(Client *c, char *text)
+enqueue_copy(Client *c, const char *text, size_t len)
 {
-	size_t		len;
 	OutFrame   *f;
 
-	if (text == NULL)
-	{
-		client_close(c, 1011, "out of memory");
-		return;
-	}
 	if (c->close_code != 0)
-	{
-		free(text);
 		return;
-	}
 	if (c->out_bytes > settings.max_queue)
 	{
-		free(text);
 		stats.dropped_slow_consumers++;
 		gw_log("client %llu: slow consumer, %zu bytes queued: closing",
 			   (unsigned long long) c->serial, c->out_bytes);
 		client_close(c, 4002, "slow consumer");
 		return;
 	}
-	len = strlen(text);
 	f = malloc(sizeof(OutFrame) + LWS_PRE + len);
 	if (f == NULL)
 	{
-		free(text);
 		client_close(c, 1011, "out of memory");
 		return;
 	}
 	f->next = NULL;
 	f->len = len;
 	memcpy(f->buf + LWS_PRE, text, len);
-	free(text);
 	if (c->out_tail != NULL)
 		c->out_tail->next = f;
 	else
@@ -313,6 +301,21 @@ enqueue(Client *c, char *text)
 	c->out_bytes += len;
 	lws_callback_on_writable(c->wsi);
 }
+
+/* queue a frame made for the client, and free it (NULL: out of memory) */
+static void
+enqueue(Client *c, char *text)
+{
+	if (text == NULL)
+	{
+		client_close(c, 1011, "out of memory");
+		return;
+	}
+	enqueue_copy(c, text, strlen(text));
+	free(text);
+}
+
+#define enqueue_literal(c, s) enqueue_copy((c), (s), sizeof(s) - 1)
 
 static void
 send_error(Client *c, const char *id, const char *request, const char *sqlstate,
@@ -349,7 +352,7 @@ send_authenticated(Client *c)
 	snprintf(buf, sizeof(buf),
 			 "{\"type\":\"authenticated\",\"id\":%s,\"profile_id\":\"%s\",\"expires_at\":\"%s\"}",
 			 c->auth_id, c->profile->id, when);
-	enqueue(c, strdup(buf));
+	enqueue_copy(c, buf, strlen(buf));
 }
 
 /* ---- timers: the first frame's deadline, the token's expiry, the grace after it ---- */
@@ -375,7 +378,7 @@ timer_cb(lws_sorted_usec_list_t *sul)
 		case C_WAIT_LISTEN:
 			c->state = C_EXPIRED;
 			c->auth_from = C_EXPIRED;	/* a refresh in flight that fails leaves it so */
-			enqueue(c, strdup("{\"type\":\"expired\"}"));
+			enqueue_literal(c, "{\"type\":\"expired\"}");
 			lws_sul_schedule(gw_context, 0, &c->timer, timer_cb, GRACE_USEC);
 			break;
 		case C_EXPIRED:
@@ -401,7 +404,7 @@ expire_now(Client *c)
 		return;
 	c->state = C_EXPIRED;
 	c->auth_from = C_EXPIRED;
-	enqueue(c, strdup("{\"type\":\"expired\"}"));
+	enqueue_literal(c, "{\"type\":\"expired\"}");
 	lws_sul_schedule(gw_context, 0, &c->timer, timer_cb, GRACE_USEC);
 }
 
@@ -546,6 +549,19 @@ answer(void *arg, const char *data, const char *sqlstate, const char *message, c
 	free(r);
 }
 
+/* a request sent to the database, answered by answer(); forgotten when the client goes */
+static void
+track_request(Client *c, ReqCtx *r)
+{
+	r->client = c;
+	r->prev = NULL;
+	r->next = c->reqs;
+	if (c->reqs != NULL)
+		c->reqs->prev = r;
+	c->reqs = r;
+	c->in_flight++;
+}
+
 /*
  * Ask the database whether the client's token still holds (it may have
  * been revoked, or its key rotated out), so that a socket that only
@@ -571,15 +587,10 @@ recheck(Client *c)
 		schedule_check(c);
 		return;
 	}
-	r->client = c;
 	r->spec = &request_specs[0];
 	r->check = true;
 	strcpy(r->id, "null");
-	r->next = c->reqs;
-	if (c->reqs != NULL)
-		c->reqs->prev = r;
-	c->reqs = r;
-	c->in_flight++;
+	track_request(c, r);
 	c->check_in_flight = true;
 }
 
@@ -686,7 +697,6 @@ handle_frame(Client *c, const char *data, size_t len)
 		request_free(&req);
 		return;
 	}
-	r->client = c;
 	r->spec = req.spec;
 	snprintf(r->id, sizeof(r->id), "%s", req.id);
 	if (req.spec->class == REQ_AUTHENTICATE)
@@ -705,7 +715,6 @@ handle_frame(Client *c, const char *data, size_t len)
 		request_free(&req);
 		return;
 	}
-	c->in_flight++;
 	if (req.spec->class == REQ_AUTHENTICATE)
 	{
 		c->auth_in_flight = true;
@@ -713,10 +722,7 @@ handle_frame(Client *c, const char *data, size_t len)
 		if (c->state == C_NEW)
 			c->state = C_AUTHING;
 	}
-	r->next = c->reqs;
-	if (c->reqs != NULL)
-		c->reqs->prev = r;
-	c->reqs = r;
+	track_request(c, r);
 	request_free(&req);
 }
 
@@ -1000,6 +1006,7 @@ sockets_notify(const char *channel, const char *payload, size_t len)
 {
 	Profile    *p = profile_find(channel);
 	char	   *frame;
+	size_t		flen;
 	Client	   *c;
 
 	if (p == NULL)
@@ -1010,10 +1017,11 @@ sockets_notify(const char *channel, const char *payload, size_t len)
 		stats.events_ignored++;
 		return;
 	}
+	flen = strlen(frame);
 	for (c = p->clients; c != NULL; c = c->next_in_profile)
 		if (c->state == C_READY)
 		{
-			enqueue(c, strdup(frame));
+			enqueue_copy(c, frame, flen);
 			stats.events_routed++;
 		}
 	free(frame);
@@ -1036,7 +1044,7 @@ sockets_listen_done(const char *channel)
 			send_authenticated(c);
 		}
 		else if (c->state == C_READY && p->resync)
-			enqueue(c, strdup("{\"type\":\"resync\"}"));
+			enqueue_literal(c, "{\"type\":\"resync\"}");
 	}
 	p->resync = false;
 }
