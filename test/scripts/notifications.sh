@@ -35,26 +35,14 @@ cd "$(dirname "$0")/../.." || exit 1
 source test/lib.sh
 WORK=$(mktemp -d /tmp/stylist_chat_notify.XXXXXX)
 chmod 755 "$WORK"
-BGPIDS=()
 
 cleanup() {
-    local p
-    for p in "${BGPIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
+    stop_background
     cluster_stop
     rm -rf "$WORK"
 }
 
-n=0
-failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-# is GOT WANT DESCRIPTION
-is() {
-    if [ "$1" == "$2" ]; then pass "$3"; else fail "$3"; echo "#   got: $1"; echo "#  want: $2"; fi
-}
+source test/tap.sh
 bail() { echo "Bail out! $*"; sed "s/^/#   /" "$WORK/psql.err" 2>/dev/null | tail -5; exit 1; }
 
 echo "1..13"

@@ -21,22 +21,13 @@ DB=${1:?usage: privacy.sh DBNAME}
 cd "$(dirname "$0")/../.." || exit 1
 WORK=$(mktemp -d /tmp/stylist_chat_privacy.XXXXXX)
 chmod 777 "$WORK"
-BGPIDS=()
 cleanup() {
-    local p
-    for p in "${BGPIDS[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
+    stop_background
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-n=0
-failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-is() {
-    if [ "$1" == "$2" ]; then pass "$3"; else fail "$3"; echo "#   got: $1" | head -c 2000; echo; echo "#  want: $2" | head -c 2000; echo; fi
-}
+source test/tap.sh
 ok() { if [ "$1" == t ]; then pass "$2"; else fail "$2"; echo "#   $3"; fi; }
 bail() { echo "Bail out! $*"; sed "s/^/#   /" "$WORK/psql.err" 2>/dev/null | tail -5; exit 1; }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@" 2>"$WORK/psql.err"; }

@@ -57,23 +57,14 @@ cd "$(dirname "$0")/../.." || exit 1
 source test/lib.sh
 WORK=$(mktemp -d /tmp/stylist_chat_crash.XXXXXX)
 chmod 755 "$WORK"
-BGPIDS=()
 
 cleanup() {
-    local p
-    for p in "${BGPIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
+    stop_background
     cluster_stop
     rm -rf "$WORK"
 }
 
-# TAP
-n=0
-failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+source test/tap.sh
 # ok STATUS DESCRIPTION: pass when STATUS is 0
 ok() {
     if [ "$1" -eq 0 ]; then pass "$2"; else fail "$2"; fi

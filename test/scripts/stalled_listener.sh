@@ -39,22 +39,14 @@ cd "$(dirname "$0")/../.." || exit 1
 source test/lib.sh
 WORK=$(mktemp -d /tmp/stylist_chat_stalled.XXXXXX)
 chmod 755 "$WORK"
-BGPIDS=()
 
 cleanup() {
-    local p
-    for p in "${BGPIDS[@]}"; do
-        kill "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
+    stop_background
     cluster_stop
     rm -rf "$WORK"
 }
 
-n=0
-failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+source test/tap.sh
 check() { if [ "$1" = true ]; then pass "$2"; else fail "$2"; [ -n "${3:-}" ] && echo "#   $3"; fi; }
 bail() { echo "Bail out! $*"; sed "s/^/#   /" "$WORK/err" 2>/dev/null | tail -5; exit 1; }
 
