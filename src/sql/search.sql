@@ -23,8 +23,9 @@
  * Searching one chat is then one GIN intersection of the query's words
  * with that lexeme: its cost follows the matches in the chat, not the
  * chat's size nor the other chats.  The functions behind the index are
- * IMMUTABLE SQL-standard bodies (resolved when created, whatever the
- * caller's search_path); changing them needs a REINDEX in the update
+ * IMMUTABLE C functions (src/search_words.c: the executor computes the
+ * index expression for every message written, and plans it anew for every
+ * statement); changing what they return needs a REINDEX in the update
  * script.  The index is created at the end of the functions it needs,
  * below, both at install and at the update from 1.0.
  *
@@ -83,37 +84,21 @@
  * does.
  */
 
+-- the folding and splitting of text for the index, in C (src/search_words.c):
+-- the executor computes the index expression for every message written
 CREATE OR REPLACE FUNCTION chat._search_text(body text)
 RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN CASE WHEN pg_catalog.octet_length(body) OPERATOR(pg_catalog.=) pg_catalog.char_length(body)
-            -- plain ASCII (most messages): nothing to normalize, no marks
-            THEN pg_catalog.lower(body)
-            WHEN pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.=) 'UTF8'
-            THEN pg_catalog.lower(pg_catalog.normalize(pg_catalog.regexp_replace(
-                     pg_catalog.normalize(body, 'NFKD'),
-                     '[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]', '', 'g'), 'NFC'))
-            ELSE pg_catalog.lower(body) END;
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'chat_search_text';
 
 COMMENT ON FUNCTION chat._search_text(text) IS
-'Text folded for search: NFKD, combining marks removed, NFC, lower case. Behind chat_messages_search_idx: changing it needs a REINDEX. Internal.';
+'Text folded for search: NFKD, combining marks removed, NFC, lower case (plain ASCII: lower case). Behind chat_messages_search_idx: changing it needs a REINDEX. Internal.';
 REVOKE ALL ON FUNCTION chat._search_text(text) FROM PUBLIC, chat_service, chat_user;
-
-CREATE OR REPLACE FUNCTION chat._search_drop_runs(folded text)
-RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN CASE WHEN pg_catalog.char_length(folded) OPERATOR(pg_catalog.<) 500 THEN folded
-            ELSE pg_catalog.regexp_replace(folded, '\S{250}\S{250}\S*', ' ', 'g') END;
-
-COMMENT ON FUNCTION chat._search_drop_runs(text) IS
-'Folded text without its runs of 500 or more characters without a space (the index takes no word over 2047 bytes); shorter text as it is, without a regular expression. Behind chat_messages_search_idx. Internal.';
-REVOKE ALL ON FUNCTION chat._search_drop_runs(text) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._search_words(body text)
 RETURNS tsvector
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN pg_catalog.to_tsvector('pg_catalog.simple'::pg_catalog.regconfig,
-           chat._search_drop_runs(chat._search_text(body)));
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'chat_search_words';
 
 COMMENT ON FUNCTION chat._search_words(text) IS
 'The words of a message body for search: folded, split by the simple configuration, not stemmed; a run of 500 or more characters without a space is left out (the index takes no word over 2047 bytes). Internal.';
@@ -121,21 +106,17 @@ REVOKE ALL ON FUNCTION chat._search_words(text) FROM PUBLIC, chat_service, chat_
 
 CREATE OR REPLACE FUNCTION chat._search_chat_lexeme(chat_id uuid)
 RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN ' chat ' OPERATOR(pg_catalog.||) chat_id::text;
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'chat_search_chat_lexeme';
 
 COMMENT ON FUNCTION chat._search_chat_lexeme(uuid) IS
-'The lexeme naming a chat in chat_messages_search_idx; it contains spaces, which no word does. Internal.';
+'The lexeme naming a chat in chat_messages_search_idx ('' chat <uuid>''); it contains spaces, which no word does. Internal.';
 REVOKE ALL ON FUNCTION chat._search_chat_lexeme(uuid) FROM PUBLIC, chat_service, chat_user;
 
--- not STRICT: a STRICT SQL function whose body is not strict in every
--- argument (the ARRAY constructor) is never inlined, and this one is
--- evaluated for every message written (NULL body: NULL all the same)
 CREATE OR REPLACE FUNCTION chat._search_vector(chat_id uuid, body text)
 RETURNS tsvector
-LANGUAGE sql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
-RETURN chat._search_words(body)
-       OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(ARRAY[chat._search_chat_lexeme(chat_id)]);
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'chat_search_vector';
 
 COMMENT ON FUNCTION chat._search_vector(uuid, text) IS
 'What chat_messages_search_idx holds for a message: its words and the lexeme of its chat. Internal.';

@@ -169,15 +169,15 @@ SELECT is((SELECT pg_get_indexdef(i.indexrelid) || ' / ' || pg_get_expr(i.indpre
              FROM pg_index i WHERE i.indexrelid = 'chat.chat_messages_search_idx'::regclass),
           'CREATE INDEX chat_messages_search_idx ON chat.chat_messages USING gin (chat._search_vector(chat_id, body)) WHERE (deleted_at IS NULL) / (deleted_at IS NULL)',
           'chat_messages: a GIN index of chat._search_vector(chat_id, body) where not deleted');
-SELECT is((SELECT string_agg(p.oid::regprocedure::text || ' ' || p.provolatile::text, ', ' ORDER BY p.oid::regprocedure::text)
-             FROM pg_proc p
-            WHERE p.oid IN ('chat._search_text(text)'::regprocedure, 'chat._search_words(text)'::regprocedure,
-                            'chat._search_vector(uuid,text)'::regprocedure,
-                            'chat._search_chat_lexeme(uuid)'::regprocedure,
-                            'chat._search_drop_runs(text)'::regprocedure)
-              AND p.prosqlbody IS NOT NULL),
-          'chat._search_chat_lexeme(uuid) i, chat._search_drop_runs(text) i, chat._search_text(text) i, chat._search_vector(uuid,text) i, chat._search_words(text) i',
-          'the functions behind the search index are immutable, with bodies resolved when created');
+SELECT is((SELECT string_agg(p.oid::regprocedure::text || ' ' || p.provolatile::text
+                             || CASE WHEN p.proisstrict THEN ' strict' ELSE '' END || ' ' || l.lanname,
+                             ', ' ORDER BY p.oid::regprocedure::text)
+             FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+            WHERE p.pronamespace = 'chat'::regnamespace
+              AND p.proname IN ('_search_text', '_search_words', '_search_vector',
+                                '_search_chat_lexeme', '_search_drop_runs')),
+          'chat._search_chat_lexeme(uuid) i strict c, chat._search_text(text) i strict c, chat._search_vector(uuid,text) i strict c, chat._search_words(text) i strict c',
+          'the functions behind the search index are immutable, strict C functions (no body to inline at every write)');
 
 -- Every chat-owned table (one with a chat_id column) has chat_id leading
 -- its primary key, so that all of a chat co-locates under one key.

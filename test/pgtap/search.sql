@@ -1,7 +1,7 @@
 -- test/pgtap/search.sql: search, rule by rule.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(49);
+SELECT plan(54);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -277,6 +277,50 @@ SELECT is((SELECT count(*) FROM chat.search_all('conditioner')), 0::bigint, '...
 SELECT chat.act_as(pg_temp.id('sam'));
 SELECT isnt((SELECT count(*) FROM chat.search(pg_temp.chat_of('carol', 'sam'), 'shampoo')), 0::bigint,
             'the other participant still finds them');
+
+-- The index's functions are C (src/search_words.c); what they return is
+-- what these SQL definitions of the same folding and splitting return, on
+-- text that takes every branch: ASCII, marks, compatibility forms, letters
+-- without a base, scripts without spaces, long runs at and around 500
+-- characters, control characters, nothing but punctuation, empty.
+CREATE FUNCTION pg_temp.ref_text(body text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+RETURN CASE WHEN octet_length(body) = char_length(body) THEN lower(body)
+            WHEN getdatabaseencoding() = 'UTF8'
+            THEN lower(normalize(regexp_replace(normalize(body, NFKD),
+                     '[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]', '', 'g'), NFC))
+            ELSE lower(body) END;
+CREATE FUNCTION pg_temp.ref_vector(chat uuid, body text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE
+RETURN to_tsvector('pg_catalog.simple',
+                   CASE WHEN char_length(pg_temp.ref_text(body)) < 500 THEN pg_temp.ref_text(body)
+                        ELSE regexp_replace(pg_temp.ref_text(body), '\S{250}\S{250}\S*', ' ', 'g') END)
+       || array_to_tsvector(ARRAY[' chat ' || chat::text]);
+CREATE TEMP TABLE awkward (body text);
+INSERT INTO awkward VALUES
+    ('Hi! Could we move my appointment to 3pm tomorrow?'), ('BALAYAGE Balayáge balayage'),
+    ('Ｆｕｌｌｗｉｄｔｈ ﬁne ligatures ½ ²'), ('ø ł ß Æ İstanbul ΣΊΣΥΦΟΣ'), ('e' || chr(769) || 'te a' || chr(7616) || 'b'),
+    ('我想预约明天下午三点。好的！'), ('日本語のテキスト、句読点。'), ('emoji 💇‍♀️ and 👍🏽 there'),
+    (repeat('x', 499)), (repeat('x', 500)), (repeat('é', 499)), (repeat('é', 500) || ' tail words'),
+    ('before ' || repeat('ab', 300) || ' after ' || repeat('ü', 600) || ' end'),
+    (repeat('word ', 120)), ('tab' || chr(9) || 'new' || chr(10) || 'line' || chr(13) || 'ret'),
+    ('...!!!???'), (''), (' '), ('e-mail: Mia.Smith@Example.COM, +49 (0)30 1234-5678'),
+    ('https://example.com/a/b?c=d#e'), ('x' || chr(8203) || 'y zero width'), ('Ǆ ǅ ǆ titlecase');
+SELECT is((SELECT count(*) FROM awkward
+            WHERE chat._search_text(body) IS DISTINCT FROM pg_temp.ref_text(body)),
+          0::bigint, '_search_text folds as its SQL definition does');
+SELECT is((SELECT count(*) FROM awkward
+            WHERE chat._search_vector('4a8c6f14-3f54-5d0e-9b1a-2e4f6a8c0d12', body)
+                  IS DISTINCT FROM pg_temp.ref_vector('4a8c6f14-3f54-5d0e-9b1a-2e4f6a8c0d12', body)),
+          0::bigint, '_search_vector holds the words and chat lexeme its SQL definition gives');
+SELECT is((SELECT count(*) FROM awkward
+            WHERE chat._search_words(body) || array_to_tsvector(ARRAY[chat._search_chat_lexeme('4a8c6f14-3f54-5d0e-9b1a-2e4f6a8c0d12')])
+                  IS DISTINCT FROM chat._search_vector('4a8c6f14-3f54-5d0e-9b1a-2e4f6a8c0d12', body)),
+          0::bigint, '_search_vector is _search_words and _search_chat_lexeme together');
+SELECT is(chat._search_vector('4a8c6f14-3f54-5d0e-9b1a-2e4f6a8c0d12', repeat('é', 500) || ' tail words'),
+          $$' chat 4a8c6f14-3f54-5d0e-9b1a-2e4f6a8c0d12' 'tail':1 'words':2$$::tsvector,
+          'a run of 500 characters without a space is left out, the rest is indexed');
+SELECT is(chat._search_text(NULL), NULL, 'NULL folds to NULL');
 
 SELECT * FROM finish();
 ROLLBACK;
