@@ -15,18 +15,19 @@ MODULE_big = stylist_chat
 OBJS = src/stylist_chat.o src/actor.o src/chat_id.o src/channel.o \
        src/relay_events.o src/relay_shmem.o src/relay_worker.o src/relay_order.o \
        src/relay_notify.o src/relay_note.o src/token.o src/audit_writer.o \
-       src/search_words.o
+       src/search_words.o src/row_checks.o
 
 # The SQL, one file a concern under src/sql/.  The install script is built
 # from prelude.sql and tables.sql (run once, at install) and the concern
-# files; an upgrade script from src/sql/updates/A--B.sql (run once, at that
-# upgrade) and the same concern files, which create or replace every
-# function and view with its comment and privileges.  The order matters:
-# identity and keys are C functions that the tables use; the rest need
-# the tables.  Released scripts are frozen: stylist_chat--1.0.sql is kept
+# files; an upgrade script from upgrade_guard.sql (it refuses a schema
+# others could write to, before anything changes), the early files,
+# src/sql/updates/A--B.sql (run once, at that upgrade) and the rest of the
+# concern files, which create or replace every function and view with its
+# comment and privileges.  The order matters: identity, keys and checks
+# are C functions that the tables use; the rest need the tables.  Released scripts are frozen: stylist_chat--1.0.sql is kept
 # as it shipped, and when a version is released its built upgrade script
 # is committed beside it and its file under src/sql/updates/ removed.
-SQL_EARLY = src/sql/identity.sql src/sql/keys.sql
+SQL_EARLY = src/sql/identity.sql src/sql/keys.sql src/sql/checks.sql
 SQL_LATE = src/sql/common.sql src/sql/realtime.sql src/sql/profiles.sql \
            src/sql/chats.sql src/sql/messages.sql src/sql/reading.sql \
            src/sql/tokens.sql src/sql/moderation.sql src/sql/views.sql \
@@ -74,7 +75,7 @@ endef
 $(EXTENSION)--$(EXTVERSION).sql: src/sql/prelude.sql $(SQL_EARLY) src/sql/tables.sql $(SQL_LATE) $(EXTENSION).control
 	$(call assemble_sql,$(filter %.sql,$^),CREATE EXTENSION $(EXTENSION))
 
-$(EXTENSION)--%.sql: src/sql/updates/%.sql $(SQL_EARLY) $(SQL_LATE)
+$(EXTENSION)--%.sql: src/sql/upgrade_guard.sql $(SQL_EARLY) src/sql/updates/%.sql $(SQL_LATE)
 	$(call assemble_sql,$^,ALTER EXTENSION $(EXTENSION) UPDATE)
 
 # the WebSocket gateway: its own program, not part of the extension

@@ -89,17 +89,15 @@ CREATE TABLE chat.chats (
     -- It changes at most once a minute, so that nearly every update of the
     -- row by a send stays HOT (an index on the exact time would not)
     activity_minute     bigint GENERATED ALWAYS AS
-        (floor(extract(epoch FROM coalesce(last_message_at, created_at) - to_timestamp(0)) / 60)::bigint) STORED,
+        (chat._activity_minute(coalesce(last_message_at, created_at))) STORED,
     CONSTRAINT chats_pair_key UNIQUE (customer_id, stylist_id),
     CONSTRAINT chats_chat_id_check CHECK (chat_id = chat.pair_chat_id(customer_id, stylist_id)),
-    -- one constraint rather than seven: every message updates this row, and
-    -- each CHECK constraint is prepared anew for every statement
+    -- one call rather than seven comparisons: every message updates this
+    -- row, and each CHECK constraint is prepared anew for every statement
+    -- (src/sql/checks.sql says what it checks)
     CONSTRAINT chats_state_check
-        CHECK (customer_role = 'customer' AND stylist_role = 'stylist'
-               AND last_seq >= 0
-               AND customer_read_seq BETWEEN 0 AND last_seq
-               AND stylist_read_seq BETWEEN 0 AND last_seq
-               AND customer_unread >= 0 AND stylist_unread >= 0),
+        CHECK (chat._chat_state_ok(customer_role, stylist_role, last_seq, customer_read_seq,
+                                   stylist_read_seq, customer_unread, stylist_unread)),
     FOREIGN KEY (customer_id, customer_role) REFERENCES chat.profiles (id, role),
     FOREIGN KEY (stylist_id, stylist_role) REFERENCES chat.profiles (id, role)
 ) WITH (fillfactor = 80);	-- room for HOT updates: every message updates its chat row
@@ -145,17 +143,12 @@ CREATE TABLE chat.chat_messages (
     -- reactions up only for messages that have some
     reaction_count      smallint NOT NULL DEFAULT 0,
     PRIMARY KEY (chat_id, seq),
-    -- one constraint for the same reason as chats_state_check; a tombstone
-    -- has no body and no attachments
+    -- one call for the same reason as chats_state_check: the length of the
+    -- body, the attachments, a tombstone without body or attachments, a
+    -- reply to an earlier message, a text with a sender or a booking card
     CONSTRAINT chat_messages_check
-        CHECK (coalesce(char_length(body), 0) <= 4000
-               AND attachment_count BETWEEN 0 AND 10
-               AND (deleted_at IS NULL) = (body IS NOT NULL)
-               AND (deleted_at IS NULL OR attachment_count = 0)
-               AND (reply_to_seq IS NULL OR reply_to_seq < seq)
-               AND kind IN ('text', 'booking')
-               AND (kind = 'text') = (sender_id IS NOT NULL)
-               AND (kind = 'text') = (card IS NULL))
+        CHECK (chat._message_ok(body, attachment_count, deleted_at, seq, reply_to_seq, kind,
+                                sender_id, card))
 );
 
 CREATE UNIQUE INDEX chat_messages_client_msg_id_key

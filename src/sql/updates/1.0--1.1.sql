@@ -1,48 +1,9 @@
 /*
  * From 1.0 to 1.1: the changes to tables and the objects whose shape
- * changes, run once.  Every function and view is then created anew from
- * the concern files, as at install.
+ * changes, run once, after src/sql/upgrade_guard.sql and the early concern
+ * files (the C functions the tables use).  Every other function and view
+ * is then created anew from the concern files, as at install.
  */
-
--- An install into a schema chat that someone else could write to (see
--- src/sql/prelude.sql) is not upgraded: objects they planted would run
--- with the extension owner's rights.
-DO $$
-DECLARE
-    v_foreign text;
-BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_namespace n
-                WHERE n.nspname = 'chat'
-                  AND (n.nspowner <> (SELECT e.extowner FROM pg_catalog.pg_extension e
-                                       WHERE e.extname = 'stylist_chat')
-                       OR EXISTS (SELECT FROM pg_catalog.aclexplode(n.nspacl) a
-                                   WHERE a.privilege_type = 'CREATE'
-                                     AND a.grantee <> n.nspowner))) THEN
-        RAISE EXCEPTION 'schema chat may be written to by roles other than the extension owner'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Make the extension owner the owner of schema chat and REVOKE CREATE ON SCHEMA chat FROM the others, check what they created there, then update again.';
-    END IF;
-    SELECT string_agg(pg_catalog.pg_describe_object(d.classid, d.objid, 0), ', ') INTO v_foreign
-      FROM (SELECT 'pg_class'::regclass AS classid, oid AS objid FROM pg_catalog.pg_class
-             WHERE relnamespace = 'chat'::regnamespace AND relkind IN ('r', 'v', 'm', 'f', 'p', 'S')
-            UNION ALL
-            SELECT 'pg_proc'::regclass, oid FROM pg_catalog.pg_proc
-             WHERE pronamespace = 'chat'::regnamespace
-            UNION ALL
-            SELECT 'pg_operator'::regclass, oid FROM pg_catalog.pg_operator
-             WHERE oprnamespace = 'chat'::regnamespace) d
-     WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend x
-                        WHERE x.classid = d.classid AND x.objid = d.objid AND x.deptype = 'e')
-       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend x      -- indexes, sequences of columns
-                        WHERE x.classid = d.classid AND x.objid = d.objid AND x.deptype IN ('i', 'a'));
-    IF v_foreign IS NOT NULL THEN
-        RAISE EXCEPTION 'schema chat holds objects that are not part of the extension'
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'Found: ' || v_foreign || '.',
-                  HINT = 'Whoever created them could have them run with the extension owner''s rights: check and drop them, then update again.';
-    END IF;
-END
-$$;
 
 -- the relay worker's bookkeeping (notifications, KPIs) notes what it
 -- relays a little later; what was relayed before this update has nothing
@@ -169,14 +130,14 @@ ALTER TABLE chat.chat_messages ADD COLUMN card jsonb;
 ALTER TABLE chat.chat_messages ADD COLUMN reaction_count smallint NOT NULL DEFAULT 0;
 ALTER TABLE chat.chat_messages DROP CONSTRAINT chat_messages_check;
 ALTER TABLE chat.chat_messages ADD CONSTRAINT chat_messages_check
-        CHECK (coalesce(char_length(body), 0) <= 4000
-               AND attachment_count BETWEEN 0 AND 10
-               AND (deleted_at IS NULL) = (body IS NOT NULL)
-               AND (deleted_at IS NULL OR attachment_count = 0)
-               AND (reply_to_seq IS NULL OR reply_to_seq < seq)
-               AND kind IN ('text', 'booking')
-               AND (kind = 'text') = (sender_id IS NOT NULL)
-               AND (kind = 'text') = (card IS NULL));
+        CHECK (chat._message_ok(body, attachment_count, deleted_at, seq, reply_to_seq, kind,
+                                sender_id, card));
+-- the same rules as 1.0's, in one call (src/sql/checks.sql): each CHECK
+-- is prepared anew for every statement, and every send updates a chat row
+ALTER TABLE chat.chats DROP CONSTRAINT chats_state_check;
+ALTER TABLE chat.chats ADD CONSTRAINT chats_state_check
+        CHECK (chat._chat_state_ok(customer_role, stylist_role, last_seq, customer_read_seq,
+                                   stylist_read_seq, customer_unread, stylist_unread));
 
 -- the readers' rows gain the reply, the kind and card, and the reactions;
 -- send_message gains reply_to_seq
@@ -215,7 +176,7 @@ ALTER TABLE chat.chats ADD COLUMN stylist_cleared_seq bigint NOT NULL DEFAULT 0;
 -- the inbox's order, by the minute of each chat's last activity (see
 -- tables.sql); computed for every row, which rewrites chat.chats once
 ALTER TABLE chat.chats ADD COLUMN activity_minute bigint GENERATED ALWAYS AS
-    (floor(extract(epoch FROM coalesce(last_message_at, created_at) - to_timestamp(0)) / 60)::bigint) STORED;
+    (chat._activity_minute(coalesce(last_message_at, created_at))) STORED;
 DROP INDEX chat.chats_stylist_idx;
 CREATE INDEX chats_customer_activity_idx ON chat.chats (customer_id, activity_minute DESC);
 CREATE INDEX chats_stylist_activity_idx ON chat.chats (stylist_id, activity_minute DESC);
