@@ -169,10 +169,16 @@ BEGIN
           FROM u JOIN c ON c.chat_id = u.chat_id
          WHERE u.seq > c.noted_seq
         UNION ALL
+        -- per chat, a range of its primary key (OFFSET 0 keeps the planner
+        -- from joining the whole table: the generic plan of a batch knows
+        -- neither how many chats it holds nor how long their histories are)
         SELECT c.chat_id, h.seq, h.sender_id, c.customer_id, c.stylist_id, h.created_at
-          FROM c JOIN chat.chat_messages h
-                 ON h.chat_id = c.chat_id AND h.seq > c.noted_seq AND h.seq < c.first_seq
-         WHERE h.sender_id IS NOT NULL
+          FROM c CROSS JOIN LATERAL (
+                SELECT x.seq, x.sender_id, x.created_at
+                  FROM chat.chat_messages x
+                 WHERE x.chat_id = c.chat_id AND x.seq > c.noted_seq AND x.seq < c.first_seq
+                   AND x.sender_id IS NOT NULL
+                OFFSET 0) h
     )
     SELECT array_agg(t.chat_id ORDER BY t.chat_id, t.seq), array_agg(t.seq ORDER BY t.chat_id, t.seq),
            array_agg(CASE WHEN t.sender_id = t.customer_id THEN 'customer' ELSE 'stylist' END
