@@ -60,6 +60,102 @@
  * the mark without an event.
  */
 
+/*
+ * Reading only the chats that may have news.  undelivered() and
+ * catch_up() look for the messages waiting for the actor; a person with
+ * ten thousand chats would have all of them read at every call.  So each
+ * person has a mark (chat.caught_up): a minute M such that none of their
+ * chats whose activity_minute is below M has a message of the other
+ * participant above their delivered mark.  Both calls read only the chats
+ * from M on (an index range of chats_customer_activity_idx or
+ * chats_stylist_activity_idx).
+ *
+ * Why that holds.  A message is written with its chat's last_message_at at
+ * least now(), the start of the writer's transaction, so a chat that gets
+ * news later has an activity_minute at least the minute that transaction
+ * started; a delivered mark never moves back.  So M may move up to the
+ * minute of a time T when a snapshot taken after T was read finds nothing
+ * waiting from the old M on, provided that every transaction that could
+ * still commit a message unseen by that snapshot started at T or later.
+ * T is the earliest start of the transactions running in this database
+ * when the call began (pg_stat_activity), or the call's own if earlier; a
+ * transaction that started before T had committed when T was read, and
+ * the snapshot sees it.  One minute is taken off, for the instant between
+ * a transaction taking its start time and reporting it.  The argument
+ * needs a snapshot per statement: the mark moves only in READ COMMITTED,
+ * and not in a read-only transaction.  When a backend of the database does
+ * not report its transactions (track_activities off), T is unknown and the
+ * mark stays.  A clock set back by more than a minute could hide a
+ * message from these two calls (not from history, messages_since or the
+ * live channel); the mark of a person can be reset by deleting their row
+ * of chat.caught_up.
+ *
+ * When it moves: after an undelivered() call that max_rows did not cut
+ * off, and after a catch_up() call that returned nothing, if a check in a
+ * new snapshot finds no message waiting (a chat that undelivered() skipped
+ * because another session held it locked still has one: the mark stays).
+ * A transaction open anywhere in the database holds the mark back to its
+ * start: the calls then read the chats active since, as they read all of
+ * them before.
+ */
+
+CREATE OR REPLACE FUNCTION chat._activity_horizon()
+RETURNS timestamptz
+LANGUAGE sql VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN bool_or(a.state = 'disabled'
+                             OR (a.xact_start IS NULL
+                                 AND (a.backend_xid IS NOT NULL OR a.backend_xmin IS NOT NULL)))
+                THEN NULL
+                ELSE least(min(a.xact_start), transaction_timestamp()) END
+      FROM pg_stat_activity a
+     WHERE a.datid = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+$$;
+
+COMMENT ON FUNCTION chat._activity_horizon() IS
+'The earliest start of the transactions running in this database, or of the current one if earlier: no message the current snapshot does not see can be written with an earlier time. NULL when a backend does not report its transactions (track_activities off). Internal.';
+REVOKE ALL ON FUNCTION chat._activity_horizon() FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._move_caught_up(actor uuid, horizon timestamptz, from_minute bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_minute bigint := chat._activity_minute(horizon) - 1;
+BEGIN
+    IF v_minute IS NULL OR v_minute <= from_minute
+       OR current_setting('transaction_isolation') <> 'read committed'
+       OR current_setting('transaction_read_only') = 'on' THEN
+        RETURN;
+    END IF;
+    -- in a snapshot of its own, taken after the horizon was read: nothing
+    -- waiting for the actor in the chats from the current mark on
+    IF EXISTS (SELECT FROM chat.chats c
+                WHERE ((c.customer_id = actor AND c.activity_minute >= from_minute
+                        AND c.last_seq > c.customer_delivered_seq)
+                    OR (c.stylist_id = actor AND c.activity_minute >= from_minute
+                        AND c.last_seq > c.stylist_delivered_seq))
+                  AND EXISTS (SELECT FROM chat.chat_messages x
+                               WHERE x.chat_id = c.chat_id
+                                 AND x.seq > CASE WHEN c.customer_id = actor
+                                                  THEN greatest(c.customer_delivered_seq, c.customer_cleared_seq)
+                                                  ELSE greatest(c.stylist_delivered_seq, c.stylist_cleared_seq) END
+                                 AND x.sender_id IS DISTINCT FROM actor)) THEN
+        RETURN;
+    END IF;
+    INSERT INTO chat.caught_up AS u (profile_id, before_minute)
+    VALUES (actor, v_minute)
+    ON CONFLICT (profile_id) DO UPDATE SET before_minute = excluded.before_minute
+     WHERE u.before_minute < excluded.before_minute;
+END
+$$;
+
+COMMENT ON FUNCTION chat._move_caught_up(uuid, timestamptz, bigint) IS
+'Moves the actor''s chat.caught_up mark up to the minute before horizon (from chat._activity_horizon(), read before the caller''s snapshot) when no chat of theirs active from from_minute (the current mark) on has a message waiting for them. Only in READ COMMITTED and read-write transactions. Internal.';
+REVOKE ALL ON FUNCTION chat._move_caught_up(uuid, timestamptz, bigint) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat._parse_received(received jsonb)
 RETURNS TABLE (chat_id uuid, seq bigint)
 LANGUAGE plpgsql IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE
@@ -189,11 +285,17 @@ AS $$
 DECLARE
     v_actor uuid := chat.require_actor();
     p_max integer := chat._check_max_rows($2);
+    -- before any snapshot of this call (see chat._move_caught_up())
+    v_horizon timestamptz := chat._activity_horizon();
+    v_from bigint;
+    v_rows bigint;
     v_chats uuid[];
     v_seqs bigint[];
     v_ack record;
     v_missing uuid;
 BEGIN
+    SELECT u.before_minute INTO v_from FROM chat.caught_up u WHERE u.profile_id = v_actor;
+    v_from := coalesce(v_from, -9223372036854775808);
     /*
      * First the acknowledgement: every chat named is the actor's (or
      * nothing moves, 42501 naming the first that is not), locked in chat_id
@@ -236,8 +338,10 @@ BEGIN
                     THEN greatest(c.customer_delivered_seq, c.customer_cleared_seq)
                     ELSE greatest(c.stylist_delivered_seq, c.stylist_cleared_seq) END AS delivered
           FROM chat.chats c
-         WHERE (c.customer_id = v_actor AND c.last_seq > c.customer_delivered_seq)
-            OR (c.stylist_id = v_actor AND c.last_seq > c.stylist_delivered_seq)
+         WHERE (c.customer_id = v_actor AND c.activity_minute >= v_from
+                AND c.last_seq > c.customer_delivered_seq)
+            OR (c.stylist_id = v_actor AND c.activity_minute >= v_from
+                AND c.last_seq > c.stylist_delivered_seq)
     ), picked AS (
         SELECT m.chat_id, m.seq, m.created_at
           FROM pending p
@@ -257,6 +361,11 @@ BEGIN
       FROM picked k
       JOIN chat._message_rows m ON m.chat_id = k.chat_id AND m.seq = k.seq
      ORDER BY k.created_at, k.chat_id, k.seq;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    IF v_rows = 0 THEN
+        -- nothing waiting: from now on only the chats active since count
+        PERFORM chat._move_caught_up(v_actor, v_horizon, v_from);
+    END IF;
 END
 $$;
 

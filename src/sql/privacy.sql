@@ -536,6 +536,7 @@ BEGIN
     GET DIAGNOSTICS v_consents = ROW_COUNT;
     DELETE FROM chat.notifications x WHERE x.recipient_id = p;
     DELETE FROM chat.notification_preferences x WHERE x.profile_id = p;
+    DELETE FROM chat.caught_up x WHERE x.profile_id = p;
 
     -- their messages still staged for a migration
     RETURN QUERY

@@ -189,7 +189,14 @@ AS $$
 DECLARE
     v_actor uuid := chat.require_actor();
     p_max integer := chat._check_max_rows($1);
+    -- before any snapshot of this call (see chat._move_caught_up())
+    v_horizon timestamptz := chat._activity_horizon();
+    v_from bigint;
+    v_rows bigint;
 BEGIN
+    -- only the chats active since the actor was last caught up
+    SELECT u.before_minute INTO v_from FROM chat.caught_up u WHERE u.profile_id = v_actor;
+    v_from := coalesce(v_from, -9223372036854775808);
     /*
      * One statement, one snapshot.  The actor's chats with something new
      * are locked, so two sessions of one person never fetch the same
@@ -208,8 +215,10 @@ BEGIN
                     THEN greatest(c.customer_delivered_seq, c.customer_cleared_seq)
                     ELSE greatest(c.stylist_delivered_seq, c.stylist_cleared_seq) END AS delivered
           FROM chat.chats c
-         WHERE (c.customer_id = v_actor AND c.last_seq > c.customer_delivered_seq)
-            OR (c.stylist_id = v_actor AND c.last_seq > c.stylist_delivered_seq)
+         WHERE (c.customer_id = v_actor AND c.activity_minute >= v_from
+                AND c.last_seq > c.customer_delivered_seq)
+            OR (c.stylist_id = v_actor AND c.activity_minute >= v_from
+                AND c.last_seq > c.stylist_delivered_seq)
            FOR NO KEY UPDATE SKIP LOCKED
     ), picked AS (
         SELECT m.chat_id, m.seq, m.created_at
@@ -252,6 +261,11 @@ BEGIN
       FROM picked k
       JOIN chat._message_rows m ON m.chat_id = k.chat_id AND m.seq = k.seq
      ORDER BY k.created_at, k.chat_id, k.seq;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    IF v_rows < p_max THEN
+        -- not cut off: caught up, unless a chat was skipped
+        PERFORM chat._move_caught_up(v_actor, v_horizon, v_from);
+    END IF;
 END
 $$;
 

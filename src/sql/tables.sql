@@ -189,6 +189,20 @@ CREATE TABLE chat.relay_watermark (
 COMMENT ON TABLE chat.relay_watermark IS
 'Per chat, the seq up to which the relay worker has notified messages (it trails the worker by about a second; recovery relays what is above it), and the seq up to which they are noted (notifications, KPIs; recovery notes what is between the two).';
 
+-- (1.1) per profile, the minute before which none of their chats has a
+-- message of the other participant waiting for them: chat.undelivered()
+-- and chat.catch_up() read only the chats active from it on (catchup.sql
+-- says when it moves).  Not dumped: without a row they read every chat
+-- once, and set it again.
+CREATE TABLE chat.caught_up (
+    profile_id      uuid PRIMARY KEY REFERENCES chat.profiles (id) ON DELETE CASCADE,
+    before_minute   bigint NOT NULL
+);
+
+COMMENT ON TABLE chat.caught_up IS
+'Per profile, the minute (chats.activity_minute) before which no chat of theirs has a message waiting to be delivered to them: undelivered() and catch_up() read only the chats active from it on. Not dumped.';
+REVOKE ALL ON TABLE chat.caught_up FROM PUBLIC;
+
 CREATE TABLE chat.secrets (
     name            text PRIMARY KEY,
     key             bytea NOT NULL CHECK (octet_length(key) >= 32),

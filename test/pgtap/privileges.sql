@@ -527,6 +527,7 @@ SELECT results_eq(
              ('audit_entries', false, false),
              ('audit_log', true, false),
              ('bookings', false, false),
+             ('caught_up', false, false),
              ('chat_messages', false, false),
              ('chats', false, false),
              ('filter_rules', false, false),

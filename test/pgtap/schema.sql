@@ -20,8 +20,8 @@ SELECT tables_are('chat', ARRAY['profiles', 'bookings', 'chats', 'chat_messages'
                                 'kpi_booking_chats', 'kpi_reactivations', 'legacy_messages',
                                 'legacy_imports', 'legacy_plan', 'legal_holds', 'privacy_requests',
                                 'orphaned_images', 'retention_marks', 'retention_state', 'filter_rules',
-                                'filter_state', 'filtered_messages', 'held_messages'],
-                  'schema chat has exactly its thirty-eight tables');
+                                'filter_state', 'filtered_messages', 'held_messages', 'caught_up'],
+                  'schema chat has exactly its thirty-nine tables');
 SELECT views_are('chat', ARRAY['my_chats', 'my_messages', 'my_media', 'admin_chats', 'admin_messages',
                                'audit_log', 'admin_blocks', 'admin_reports', '_message_rows'],
                  'schema chat has exactly the eight views and the internal _message_rows');

@@ -64,6 +64,20 @@ ALTER TABLE chat.audit_entries ADD CONSTRAINT audit_entries_action_check
 COMMENT ON TABLE chat.audit_entries IS
 'What admins did with chats: read a history (admin_history), hid a message (hide_message), resolved a report (resolve_report) or found messages of the chat by a search (admin_search), with the reason. Append-only for every role but the extension owner; read through chat.audit_log.';
 
+-- (1.1) per profile, the minute before which none of their chats has a
+-- message of the other participant waiting for them: chat.undelivered()
+-- and chat.catch_up() read only the chats active from it on (catchup.sql
+-- says when it moves).  Not dumped: without a row they read every chat
+-- once, and set it again.
+CREATE TABLE chat.caught_up (
+    profile_id      uuid PRIMARY KEY REFERENCES chat.profiles (id) ON DELETE CASCADE,
+    before_minute   bigint NOT NULL
+);
+
+COMMENT ON TABLE chat.caught_up IS
+'Per profile, the minute (chats.activity_minute) before which no chat of theirs has a message waiting to be delivered to them: undelivered() and catch_up() read only the chats active from it on. Not dumped.';
+REVOKE ALL ON TABLE chat.caught_up FROM PUBLIC;
+
 CREATE TABLE chat.reports (
     chat_id         uuid NOT NULL REFERENCES chat.chats (chat_id),
     id              bigint GENERATED ALWAYS AS IDENTITY,
