@@ -238,8 +238,7 @@ BEGIN
      * (An index on the exact time would make every send's update of the
      * chat row a non-HOT one.)
      */
-    v_bound := coalesce(floor(extract(epoch FROM p_before_at - to_timestamp(0)) / 60)::bigint,
-                        9223372036854775807);
+    v_bound := coalesce(chat._activity_minute(p_before_at), 9223372036854775807);
     v_cut := -9223372036854775808;      -- all of them, without max_rows
     IF p_max IS NOT NULL THEN
         SELECT min(t.m) INTO v_cut
@@ -312,3 +311,79 @@ COMMENT ON FUNCTION chat.inbox(integer, timestamptz, uuid, boolean) IS
 'The actor''s chats, most recent activity first: the other participant, a preview of the last message (none once the actor cleared it), the unread count, the pair''s number of bookings, activity_at, whether the chat is archived and until when it is muted (NULL: not muted). Without the chats the actor archived, or with archived => true only those. With max_rows (1 to 1000), one page; the next page starts after the last row''s (activity_at, chat_id), passed as before_activity and before_chat_id.';
 REVOKE ALL ON FUNCTION chat.inbox(integer, timestamptz, uuid, boolean) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.inbox(integer, timestamptz, uuid, boolean) TO chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.admin_inbox(max_rows integer DEFAULT 50,
+                                 before_activity timestamptz DEFAULT NULL,
+                                 before_chat_id uuid DEFAULT NULL)
+RETURNS TABLE (chat_id uuid, customer_id uuid, customer_name text, stylist_id uuid,
+               stylist_name text, created_at timestamptz, last_seq bigint,
+               last_message_at timestamptz, activity_at timestamptz,
+               customer_unread integer, stylist_unread integer)
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_admin uuid := chat._require_admin();
+    p_max integer := chat._require_arg($1, 'max_rows');
+    p_before_at timestamptz := $2;
+    p_before_chat uuid := $3;
+    v_bound bigint;
+    v_cut bigint;
+BEGIN
+    IF p_max NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', p_max
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Page through the chats: the next page starts after the last row''s (activity_at, chat_id).';
+    END IF;
+    IF (p_before_at IS NULL) <> (p_before_chat IS NULL) THEN
+        RAISE EXCEPTION 'before_activity and before_chat_id go together'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the activity_at and chat_id of the last row of the previous page.';
+    END IF;
+
+    -- as inbox() pages one person's chats, over all of them: the minute of
+    -- the max_rows-th chat from chats_activity_idx, then the chats from
+    -- that minute up, sorted by the exact time (no message text: an admin
+    -- reads that through admin_history(), which records the read)
+    v_bound := coalesce(chat._activity_minute(p_before_at), 9223372036854775807);
+    SELECT min(t.m) INTO v_cut
+      FROM (SELECT x.activity_minute AS m
+              FROM chat.chats x
+             WHERE x.activity_minute <= v_bound
+               AND (p_before_at IS NULL
+                    OR coalesce(x.last_message_at, x.created_at) < p_before_at
+                    OR (coalesce(x.last_message_at, x.created_at) = p_before_at
+                        AND x.chat_id > p_before_chat))
+             ORDER BY x.activity_minute DESC
+             LIMIT p_max) t;
+
+    RETURN QUERY
+    WITH page AS (
+        SELECT x.chat_id, x.customer_id, x.stylist_id, x.created_at, x.last_seq,
+               x.last_message_at, coalesce(x.last_message_at, x.created_at) AS activity,
+               x.customer_unread, x.stylist_unread
+          FROM chat.chats x
+         WHERE x.activity_minute BETWEEN v_cut AND v_bound
+           AND (p_before_at IS NULL
+                OR coalesce(x.last_message_at, x.created_at) < p_before_at
+                OR (coalesce(x.last_message_at, x.created_at) = p_before_at
+                    AND x.chat_id > p_before_chat))
+         ORDER BY 7 DESC, x.chat_id
+         LIMIT p_max
+    )
+    SELECT c.chat_id, c.customer_id, pc.display_name, c.stylist_id, ps.display_name,
+           c.created_at, c.last_seq, c.last_message_at, c.activity,
+           c.customer_unread, c.stylist_unread
+      FROM page c
+      JOIN chat.profiles pc ON pc.id = c.customer_id
+      JOIN chat.profiles ps ON ps.id = c.stylist_id
+     ORDER BY c.activity DESC, c.chat_id;
+END
+$$;
+
+COMMENT ON FUNCTION chat.admin_inbox(integer, timestamptz, uuid) IS
+'For an admin (42501 for anyone else): every chat of the platform, most recent activity first, a page of max_rows (1 to 1000) at a time: both participants and their names, the last seq and message time, activity_at and both unread counts; no message text (admin_history() reads that, audited). The next page starts after the last row''s (activity_at, chat_id), passed as before_activity and before_chat_id. A page costs the same with 10 chats or a million.';
+REVOKE ALL ON FUNCTION chat.admin_inbox(integer, timestamptz, uuid) FROM PUBLIC, chat_service, chat_user;
+GRANT EXECUTE ON FUNCTION chat.admin_inbox(integer, timestamptz, uuid) TO chat_service, chat_user;

@@ -105,6 +105,8 @@ CREATE TABLE chat.chats (
 -- each participant's chats by activity, newest first (chat.inbox())
 CREATE INDEX chats_customer_activity_idx ON chat.chats (customer_id, activity_minute DESC);
 CREATE INDEX chats_stylist_activity_idx ON chat.chats (stylist_id, activity_minute DESC);
+-- all chats by activity, newest first (chat.admin_inbox())
+CREATE INDEX chats_activity_idx ON chat.chats (activity_minute DESC);
 
 COMMENT ON TABLE chat.chats IS
 'One chat per customer-stylist pair, for the whole relationship; also the read state of both participants.';

@@ -1,6 +1,6 @@
 -- test/pgtap/inbox.sql: the inbox, whole and in pages.
 BEGIN;
-SELECT plan(16);
+SELECT plan(24);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile('5e000000-0000-4000-8000-00000000aa01', 'stylist', 'Sty');
@@ -140,6 +140,55 @@ SELECT throws_ok($$SELECT * FROM chat.inbox(10, now(), NULL)$$, '22023', NULL,
                  'before_activity without before_chat_id: 22023');
 SELECT throws_ok($$SELECT * FROM chat.inbox(10, NULL, gen_random_uuid())$$, '22023', NULL,
                  'before_chat_id without before_activity: 22023');
+
+-- An admin's view of every chat (admin_inbox): pages of 4 and of 9 give
+-- all the chats of the platform (45, archived ones too), each once, newest
+-- first; nobody else may look.
+SELECT chat.upsert_profile('adadadad-adad-4ada-8ada-adadadadaa01', 'admin', 'Ada');
+SELECT chat.act_as('adadadad-adad-4ada-8ada-adadadadaa01');
+CREATE TEMP TABLE admin_paged (page_size integer, n serial, chat_id uuid);
+DO $$
+DECLARE
+    v_at timestamptz;
+    v_id uuid;
+    got integer;
+    size integer;
+BEGIN
+    FOREACH size IN ARRAY ARRAY[4, 9] LOOP
+        v_at := NULL;
+        v_id := NULL;
+        LOOP
+            INSERT INTO admin_paged (page_size, chat_id)
+            SELECT size, i.chat_id FROM chat.admin_inbox(size, v_at, v_id) i;
+            GET DIAGNOSTICS got = ROW_COUNT;
+            EXIT WHEN got = 0;
+            SELECT i.activity_at, i.chat_id INTO v_at, v_id
+              FROM chat.admin_inbox(size, v_at, v_id) i ORDER BY i.activity_at, i.chat_id DESC LIMIT 1;
+        END LOOP;
+    END LOOP;
+END
+$$;
+SELECT results_eq($$SELECT chat_id FROM admin_paged WHERE page_size = 4 ORDER BY n$$,
+                  $$SELECT chat_id FROM chat.chats ORDER BY coalesce(last_message_at, created_at) DESC, chat_id$$,
+                  'admin_inbox: pages of 4 give every chat, each once, newest first');
+SELECT results_eq($$SELECT chat_id FROM admin_paged WHERE page_size = 9 ORDER BY n$$,
+                  $$SELECT chat_id FROM chat.chats ORDER BY coalesce(last_message_at, created_at) DESC, chat_id$$,
+                  '... and so do pages of 9');
+SELECT is((SELECT customer_name || ' / ' || stylist_name FROM chat.admin_inbox(1)
+            WHERE chat_id = (SELECT chat_id FROM chat.chats
+                              ORDER BY coalesce(last_message_at, created_at) DESC, chat_id LIMIT 1)),
+          (SELECT pc.display_name || ' / ' || ps.display_name
+             FROM chat.chats c JOIN chat.profiles pc ON pc.id = c.customer_id JOIN chat.profiles ps ON ps.id = c.stylist_id
+            ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.chat_id LIMIT 1),
+          'admin_inbox names both participants');
+SELECT throws_ok($$SELECT * FROM chat.admin_inbox(0)$$, '22023', NULL, 'admin_inbox max_rows 0: 22023');
+SELECT throws_ok($$SELECT * FROM chat.admin_inbox(NULL)$$, '22004', NULL, 'admin_inbox max_rows NULL: 22004');
+SELECT throws_ok($$SELECT * FROM chat.admin_inbox(10, now(), NULL)$$, '22023', NULL,
+                 'admin_inbox before_activity without before_chat_id: 22023');
+SELECT chat.act_as('5e000000-0000-4000-8000-00000000aa02');
+SELECT throws_ok($$SELECT * FROM chat.admin_inbox(10)$$, '42501', NULL, 'a stylist may not list every chat');
+SELECT chat.reset_actor();
+SELECT throws_ok($$SELECT * FROM chat.admin_inbox(10)$$, '28000', NULL, 'admin_inbox needs an actor');
 
 -- Nobody acting: 28000, as everywhere.
 SELECT chat.reset_actor();

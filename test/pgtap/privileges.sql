@@ -434,6 +434,7 @@ SELECT results_eq(
              ('chat.admin_filter_rules()'),
              ('chat.admin_held_messages(boolean)'),
              ('chat.admin_history(uuid,text,bigint,integer)'),
+             ('chat.admin_inbox(integer,timestamp with time zone,uuid)'),
              ('chat.admin_legal_holds(boolean)'),
              ('chat.admin_search(text,text,integer,timestamp with time zone,uuid,bigint)'),
              ('chat.apply_retention(integer)'),

@@ -194,6 +194,8 @@ ALTER TABLE chat.chats ADD COLUMN activity_minute bigint GENERATED ALWAYS AS
 DROP INDEX chat.chats_stylist_idx;
 CREATE INDEX chats_customer_activity_idx ON chat.chats (customer_id, activity_minute DESC);
 CREATE INDEX chats_stylist_activity_idx ON chat.chats (stylist_id, activity_minute DESC);
+-- all chats by activity, newest first (chat.admin_inbox())
+CREATE INDEX chats_activity_idx ON chat.chats (activity_minute DESC);
 
 -- their result columns change (archived, muted_until, cleared_seq; and
 -- get_chat other_delivered_seq)
