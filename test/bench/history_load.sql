@@ -6,6 +6,8 @@
 --   chat with the benchmark stylist of 1,000 and 1,000,000 messages;
 --   stylists 5e100000-...-000000000010 and ...-000000010000, with 10 and
 --   10,000 chats of two messages each, with customers c2000000-...-NN.
+--   90,000 more chats without messages (stylists 5e200000-...-NN,
+--   customers c3000000-...-NN), for an admin's view of every chat.
 --   The relay watermark of every loaded chat is set at its last seq, so the
 --   relay has nothing to recover and its backlog stays 0.
 \set ON_ERROR_STOP on
@@ -66,6 +68,21 @@ UPDATE chat.chats c
 INSERT INTO chat.relay_watermark (chat_id, relayed_seq)
 SELECT chat_id, last_seq FROM chat.chats
  WHERE chat_id IN (SELECT chat_id FROM long_chats UNION ALL SELECT chat_id FROM inbox_chats);
+
+-- the platform around them, for an admin's view of every chat: 90,000
+-- more chats of 100 stylists (5e200000-...-NN) and 90,000 customers
+-- (c3000000-...-NN), opened over the last year and never written in
+INSERT INTO chat.profiles (id, role, display_name)
+SELECT ('5e200000-0000-4000-8000-' || lpad(s::text, 12, '0'))::uuid, 'stylist', 'Platform stylist ' || s
+  FROM generate_series(1, 100) s;
+INSERT INTO chat.profiles (id, role, display_name)
+SELECT ('c3000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'customer', 'Platform customer ' || i
+  FROM generate_series(1, 90000) i;
+INSERT INTO chat.chats (chat_id, customer_id, stylist_id, created_at)
+SELECT chat.pair_chat_id(c, s), c, s, now() - interval '1 year' + i * interval '5 minutes'
+  FROM generate_series(1, 90000) i,
+       LATERAL (SELECT ('c3000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid AS c,
+                       ('5e200000-0000-4000-8000-' || lpad((i % 100 + 1)::text, 12, '0'))::uuid AS s) p;
 COMMIT;
 
 RESET session_replication_role;

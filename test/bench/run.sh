@@ -27,8 +27,14 @@
 #      flat out, for 10 s each.
 #   3. Long histories and big inboxes, bulk-loaded (history_load.sql): a
 #      page of chat.history() at the newest end and in the middle of a chat
-#      of 1,000 and of 1,000,000 messages, and chat.inbox() (whole, and its
-#      first page of 50) of a stylist with 10 and with 10,000 chats: the time of one call (a loop inside
+#      of 1,000 and of 1,000,000 messages, and chat.inbox() (whole, its
+#      first page of 50, and the page after the 5th or 5,000th chat) of a
+#      stylist with 10 and with 10,000 chats; chat.admin_inbox(50), first
+#      page and after the 50,000th chat, with 100,000 chats on the platform
+#      (90,000 more loaded without messages); chat.undelivered() of each
+#      stylist, caught up once and then given news in 5 chats (each call
+#      rolled back, bench.undelivered_rolled_back, so that every call finds
+#      the same 5): the time of one call (a loop inside
 #      the server, bench.time_query) and the shared buffers it touches
 #      (EXPLAIN (ANALYZE, BUFFERS), whose Function Scan counts the buffers
 #      of the function's own queries), each on a warm cache.
@@ -520,7 +526,32 @@ m3() {
     H[$1,$2,ms]+="$ms "
     H[$1,$2,buf]+="$buf "
 }
-part all && echo "== 3. timing: ${RUNS} x 8 calls"
+if part all; then
+    # undelivered(): each stylist is caught up once (that call reads every
+    # chat), then 5 of their chats get a message
+    for s in "$S10" "$S10K"; do
+        q -c "SELECT chat.act_as('$s', true)" -c "SELECT count(*) FROM chat.undelivered(1000)" >/dev/null ||
+            die "undelivered() failed"
+    done
+    for i in 1 2 3 4 5 11 12 13 14 15; do
+        c=c2000000-0000-4000-8000-$(printf %012d "$i")
+        s=$S10; [ "$i" -gt 10 ] && s=$S10K
+        q -c "SELECT chat.act_as('$c', true)" \
+          -c "SELECT chat.send_message(chat.pair_chat_id('$c', '$s'), 'Is Friday still fine?')" >/dev/null ||
+            die "cannot send the news"
+    done
+    # the page after the Nth chat: "before_activity, before_chat_id"
+    after() {
+        q -c "SELECT chat.act_as('$1', true)" \
+          -c "SELECT format('%L, %L', activity_at, chat_id) FROM chat.inbox() OFFSET $(($2 - 1)) LIMIT 1" | tail -1
+    }
+    P10=$(after "$S10" 5)
+    P10K=$(after "$S10K" 5000)
+    PADM=$(q -c "SELECT format('%L, %L', coalesce(last_message_at, created_at), chat_id) FROM chat.chats
+                  ORDER BY coalesce(last_message_at, created_at) DESC, chat_id OFFSET 49999 LIMIT 1")
+    NCHATS=$(q -c "SELECT count(*) FROM chat.chats")
+fi
+part all && echo "== 3. timing: ${RUNS} x 14 calls"
 part all && for run in $(seq "$RUNS"); do
     m3 new 1k "$STYLIST" "chat.history('$C1K', NULL, 50)"
     m3 new 1m "$STYLIST" "chat.history('$C1M', NULL, 50)"
@@ -530,6 +561,12 @@ part all && for run in $(seq "$RUNS"); do
     m3 inbox 10k "$S10K" "chat.inbox()"
     m3 page 10 "$S10" "chat.inbox(50)"
     m3 page 10k "$S10K" "chat.inbox(50)"
+    m3 later 10 "$S10" "chat.inbox(50, $P10)"
+    m3 later 10k "$S10K" "chat.inbox(50, $P10K)"
+    m3 page 100k "$ADMIN" "chat.admin_inbox(50)"
+    m3 later 100k "$ADMIN" "chat.admin_inbox(50, $PADM)"
+    m3 undel 10 "$S10" "bench.undelivered_rolled_back()"
+    m3 undel 10k "$S10K" "bench.undelivered_rolled_back()"
 done
 
 #
@@ -842,7 +879,12 @@ printf '   %-42s %12s %12s %8s  %s\n' call small large ratio target
 row3 "history newest page, 1k vs 1M msgs" new 1k 1m 1.5
 row3 "history middle page, 1k vs 1M msgs" mid 1k 1m 1.5
 row3 "inbox, 10 vs 10,000 chats" inbox 10 10k none
-row3 "inbox first page of 50, 10 vs 10,000 chats" page 10 10k none
+row3 "inbox first page of 50, 10 vs 10,000 chats" page 10 10k 1.5
+row3 "inbox page after 5th / 5,000th chat" later 10 10k 1.5
+row3 "admin_inbox(50) of $NCHATS chats vs inbox(50), 10" page 10 100k 1.5
+row3 "admin_inbox after the 50,000th vs inbox" later 10 100k 1.5
+echo "   (rows a page returns: 10 for the stylist of 10 chats, 5 after its 5th; 50 for the others)"
+row3 "undelivered(), 5 chats with news, 10 vs 10k" undel 10 10k 2
 echo
 echo "4. Relay worker memory (pid $PID_BEFORE$([ "$PID_BEFORE" != "$PID_AFTER" ] && echo ", RESTARTED as $PID_AFTER"))"
 echo "   events relayed: $((EV_AFTER - EV_BEFORE)) in ${MEM_SECS} s, sending and draining (listener received $MEM_GOT; dropped from the queue so far: $DROPPED)"

@@ -74,3 +74,21 @@ BEGIN
     RETURN extract(epoch FROM clock_timestamp() - t0) * 1000 / n;
 END
 $$;
+
+-- one call of chat.undelivered() as the session's actor, rolled back (its
+-- delivered marks with it), so that every call finds the same news:
+-- how many rows it returned
+CREATE FUNCTION bench.undelivered_rolled_back() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    BEGIN
+        SELECT count(*) INTO n FROM chat.undelivered();
+        RAISE EXCEPTION 'rolled back' USING ERRCODE = 'P0001';
+    EXCEPTION WHEN raise_exception THEN
+        NULL;
+    END;
+    RETURN n;
+END
+$$;
