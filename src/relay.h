@@ -8,7 +8,7 @@
  *	relay_worker.c	life cycle and main loop, and the worker's transactions
  *	relay_order.c	per-chat order, watermarks and recovery
  *	relay_notify.c	payloads, channel names and the NOTIFYs
- *	relay_note.c	the bookkeeping hook: notifications and KPIs
+ *	relay_note.c	what it hands to the bookkeeping worker (bookkeeper.c)
  *
  * Nothing here is used outside the worker process; what senders and the
  * worker share lives in stylist_chat.h (relay_shmem.c, relay_events.c).
@@ -44,12 +44,9 @@ extern void relay_notify_load(void);
 extern bool relay_notify_event(const RelayEvent *ev);
 extern void relay_notify_tidy(TimestampTz now);
 
-/* relay_note.c: the bookkeeping of the relayed messages */
-extern void relay_note_load(void);
+/* relay_note.c: the messages relayed, for the bookkeeping worker */
 extern void relay_note_message(const RelayEvent *ev);
 extern void relay_note_reset(void);
-extern long relay_note_due_in(void);
-extern void relay_note_recover(void);
-extern void relay_note_flush(void);
+extern void relay_note_hand_over(void);
 
 #endif							/* RELAY_H */

@@ -38,9 +38,9 @@
  * recovery from the tables.  While anything is held back the main loop
  * looks every GAP_POLL_MS.
  *
- * The messages relayed are kept for their bookkeeping (relay_note.c),
- * which runs a little later with those of other batches; recovery first
- * notes what was relayed and not noted yet.
+ * The messages relayed are kept (relay_note.c) and handed to the
+ * bookkeeping worker once their transaction has committed; recovery asks
+ * it to note what was relayed and never handed over.
  *
  * So every committed message is relayed at least once, whatever dies when.
  * Edits, deletes, read marks and new chats travel the same queue, in queue
@@ -166,8 +166,8 @@ relay_order_recover(void)
 
 	relay_xact_begin("stylist_chat relay: recovering");
 
-	/* what was relayed but not noted when the worker stopped */
-	relay_note_recover();
+	/* what was relayed and not handed over when the worker stopped */
+	bookkeeper_request_recovery();
 
 	/* the written watermarks become the known ones */
 	ret = SPI_execute("SELECT chat_id, relayed_seq FROM chat.relay_watermark", true, 0);
@@ -262,11 +262,9 @@ relay_order_recover(void)
 				from = ev.seq;
 			}
 			if (n > 0)
-			{
-				relay_note_flush();
 				write_watermarks(&chats[c].chat_id, &from, 1);
-			}
 			relay_xact_end();
+			relay_note_hand_over();
 
 			if (n > 0)
 			{
@@ -368,8 +366,7 @@ relay_order_batch(RelayEvent *events, int n)
 			w->held_since = 0;
 	}
 
-	/* the bookkeeping, when due, and one watermark per chat at its highest seq */
-	relay_note_flush();
+	/* one watermark per chat at its highest seq */
 	nchats = 0;
 	for (i = 0; i < nmoved; i++)
 		if (moved[i]->batch_seq > moved[i]->relayed_seq)
@@ -381,6 +378,7 @@ relay_order_batch(RelayEvent *events, int n)
 	write_watermarks(moved_chats, moved_seqs, nchats);
 
 	relay_xact_end();
+	relay_note_hand_over();
 
 	/* committed: the notifications are out and the watermarks written */
 	for (i = 0; i < nmoved; i++)
@@ -521,8 +519,13 @@ write_watermarks(pg_uuid_t *chat_ids, int64 *seqs, int n)
 		Oid			argtypes[2] = {UUIDARRAYOID, INT8ARRAYOID};
 		SPIPlanPtr	plan;
 
+		/*
+		 * in chat_id order, as the bookkeeper writes its noted seqs: the
+		 * two never wait for each other in a circle
+		 */
 		plan = SPI_prepare("INSERT INTO chat.relay_watermark AS w (chat_id, relayed_seq)"
-						   " SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
+						   " SELECT u.c, u.s FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS u (c, s)"
+						   " ORDER BY u.c"
 						   " ON CONFLICT (chat_id) DO UPDATE"
 						   " SET relayed_seq = excluded.relayed_seq"
 						   " WHERE w.relayed_seq OPERATOR(pg_catalog.<) excluded.relayed_seq",

@@ -225,6 +225,22 @@ relay_worker_attach(void)
 	before_shmem_exit(relay_worker_detach, (Datum) 0);
 }
 
+/*
+ * Is a relay worker attached?
+ */
+bool
+relay_worker_running(void)
+{
+	pid_t		pid;
+
+	if (relay_shared == NULL)
+		return false;
+	SpinLockAcquire(&relay_shared->mutex);
+	pid = relay_shared->worker_pid;
+	SpinLockRelease(&relay_shared->mutex);
+	return pid != 0;
+}
+
 static void
 relay_worker_detach(int code, Datum arg)
 {

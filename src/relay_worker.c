@@ -182,14 +182,11 @@ relay_worker_main(Datum main_arg)
 	{
 		long		timeout = relay_order_holding() ? Min(GAP_POLL_MS, relay_poll_interval) :
 			relay_poll_interval;
-		long		note_due = relay_note_due_in();
 		TimestampTz now;
 
 		if (retry_at != 0)
 			timeout = Max(1, Min(timeout, TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 																		  retry_at)));
-		else if (note_due >= 0)
-			timeout = Max(1, Min(timeout, note_due));
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout,
@@ -389,14 +386,6 @@ relay_cycle(void)
 		relay_order_recover();
 	}
 
-	/* the bookkeeping of what was relayed, when nothing more came */
-	if (relay_note_due_in() == 0)
-	{
-		relay_xact_begin("stylist_chat relay: bookkeeping");
-		relay_note_flush();
-		relay_xact_end();
-	}
-
 	now = GetCurrentTimestamp();
 	if (TimestampDifferenceExceeds(last_tidy, now, TIDY_INTERVAL_MS))
 	{
@@ -426,7 +415,6 @@ refresh_context(void)
 	if (extension_present)
 	{
 		relay_notify_load();
-		relay_note_load();
 	}
 	relay_xact_end();
 	refreshed_at = GetCurrentTimestamp();

@@ -16,13 +16,15 @@
  *					its life cycle and main loop
  *	relay_order.c	... its per-chat order, watermarks and recovery
  *	relay_notify.c	... its payloads, channel names and NOTIFYs
- *	relay_note.c	... its bookkeeping hook (notifications, KPIs)
+ *	relay_note.c	... what it hands to the bookkeeper
+ *	bookkeeper.c	the background worker that does the bookkeeping of
+ *					relayed messages (notifications, KPIs), off the relay's path
  *	channel.c		private LISTEN channel names
  *	token.c			signed identity tokens
  *	audit_writer.c	audit records that the reader's rollback cannot remove
  *
- * The shared memory and the relay worker exist only when the library is
- * preloaded; without them everything else works and events wait.
+ * The shared memory, the relay worker and the bookkeeper exist only when
+ * the library is preloaded; without them everything else works and events wait.
  *
  * stylist_chat.session_identity (a superuser setting, off by default)
  * decides whether a connection may keep an identity for the whole session
@@ -39,9 +41,9 @@
  * the SQL reads it with current_setting().
  *
  * stylist_chat.notifications and stylist_chat.kpis (server settings, on
- * by default) decide whether the relay worker does the bookkeeping of
- * offline notifications and of the KPI rollups as it relays messages
- * (relay_note.c); stylist_chat.notification_delay and
+ * by default) decide whether the bookkeeping worker keeps the offline
+ * notifications and the KPI rollups of the messages relayed
+ * (bookkeeper.c); stylist_chat.notification_delay and
  * stylist_chat.unread_reminder_delay say when a notification and an unread
  * reminder come due; the SQL reads them with current_setting().
  *
@@ -181,6 +183,7 @@ _PG_init(void)
 								NULL, NULL, NULL);
 		relay_shmem_init();
 		relay_worker_register();
+		bookkeeper_init();
 	}
 
 	MarkGUCPrefixReserved("stylist_chat");

@@ -60,6 +60,23 @@ typedef struct RelayEvent
 
 extern const char *relay_event_kind_name(int kind);
 
+/* a message relayed, as the bookkeeping needs it */
+typedef struct NotedMessage
+{
+	pg_uuid_t	chat_id;
+	int64		seq;
+	pg_uuid_t	sender_id;		/* all zero for a booking card */
+	pg_uuid_t	customer_id;
+	pg_uuid_t	stylist_id;
+	TimestampTz at;
+} NotedMessage;
+
+/* bookkeeper.c: the bookkeeping worker and its ring */
+extern void bookkeeper_init(void);
+extern void bookkeeper_hand_over(const NotedMessage *messages, int n);
+extern void bookkeeper_request_recovery(void);
+extern uint64 bookkeeper_waiting(void);
+
 /* relay_shmem.c: state shared by senders and the relay worker */
 typedef enum RelayDatabaseState
 {
@@ -72,6 +89,7 @@ extern int	relay_queue_size;
 extern void relay_shmem_init(void);
 extern bool relay_shmem_available(void);
 extern void relay_worker_attach(void);
+extern bool relay_worker_running(void);
 extern void relay_wake_worker(void);
 extern void relay_count_relayed(uint64 n);
 extern void relay_record_error(const char *message);

@@ -7,7 +7,7 @@
  *
  * A query reads rollups, never a message row.  They are kept as things
  * happen:
- *   - the relay worker hands every batch of messages it relays to
+ *   - the bookkeeping worker hands every batch of messages relayed to
  *     chat._note_messages(), which calls chat._note_kpis() (when
  *     stylist_chat.kpis is on) in the same transaction: days with
  *     messages per chat and month (a bit a day), messages a day, response
@@ -485,7 +485,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.rebuild_kpis() IS
-'For admins: recomputes every KPI rollup from the bookings and the message history (after stylist_chat.kpis was off, or a bookkeeping failure the server log reported; after an upgrade from 1.0) and returns how many messages it counted. While it runs, upsert_booking() waits for it (up to its lock_timeout) and the relay worker skips the KPIs of what it relays (each chat''s next message brings them in); readers see the figures as they were until it commits.';
+'For admins: recomputes every KPI rollup from the bookings and the message history (after stylist_chat.kpis was off, or a bookkeeping failure the server log reported; after an upgrade from 1.0) and returns how many messages it counted. While it runs, upsert_booking() waits for it (up to its lock_timeout) and the bookkeeping worker skips the KPIs of what is relayed (each chat''s next message brings them in); readers see the figures as they were until it commits.';
 REVOKE ALL ON FUNCTION chat.rebuild_kpis() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.rebuild_kpis() TO chat_service;
 

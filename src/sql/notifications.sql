@@ -2,9 +2,10 @@
  * Offline notifications: whom the application's notification sender (its
  * push, e-mail and SMS) should tell of what, durably and exactly.
  *
- * Nothing of it runs on the send path.  The relay worker, which sees every
- * message once, hands the messages it relayed to chat._note_messages() a
- * tenth of a second later at most (src/relay_note.c), which records, per
+ * Nothing of it runs on the send path, nor on the relay's.  The relay
+ * worker, which sees every message once, hands each message it relayed to
+ * the bookkeeping worker (src/bookkeeper.c), which calls
+ * chat._note_messages() a tenth of a second later at most; it records, per
  * recipient and chat, a 'messages' notification due after
  * stylist_chat.notification_delay and an unread 'reminder' due after
  * stylist_chat.unread_reminder_delay; later messages coalesce into the one
@@ -40,6 +41,22 @@ DECLARE
     v_delay interval;
     v_reminder interval;
 BEGIN
+    -- what is noted already is left out: after a recovery the bookkeeper
+    -- may be handed a message it has noted from the history (each chat's
+    -- noted seq by its key: a generic plan must not read every watermark)
+    SELECT array_agg(u.chat_id ORDER BY u.ord), array_agg(u.seq ORDER BY u.ord),
+           array_agg(u.sender_id ORDER BY u.ord), array_agg(u.customer_id ORDER BY u.ord),
+           array_agg(u.stylist_id ORDER BY u.ord), array_agg(u.at ORDER BY u.ord)
+      INTO chat_ids, seqs, sender_ids, customer_ids, stylist_ids, ats
+      FROM ROWS FROM (unnest(chat_ids), unnest(seqs), unnest(sender_ids),
+                      unnest(customer_ids), unnest(stylist_ids), unnest(ats))
+           WITH ORDINALITY AS u (chat_id, seq, sender_id, customer_id, stylist_id, at, ord)
+     WHERE u.seq > coalesce((SELECT coalesce(w.noted_seq, w.relayed_seq) FROM chat.relay_watermark w
+                              WHERE w.chat_id = u.chat_id), -9223372036854775808);
+    IF chat_ids IS NULL THEN
+        RETURN;
+    END IF;
+
     IF coalesce(current_setting('stylist_chat.notifications', true), 'on') <> 'off' THEN
         v_delay := coalesce(current_setting('stylist_chat.notification_delay', true), '30s')::interval;
         v_reminder := nullif(coalesce(current_setting('stylist_chat.unread_reminder_delay', true),
@@ -115,16 +132,18 @@ BEGIN
 
     -- noted, with the settings on or off: after a restart the worker notes
     -- again only what it relayed and had not noted yet
+    -- (in chat_id order, as the relay worker writes its watermarks)
     INSERT INTO chat.relay_watermark AS w (chat_id, relayed_seq, noted_seq)
     SELECT u.chat_id, max(u.seq), max(u.seq)
       FROM ROWS FROM (unnest(chat_ids), unnest(seqs)) AS u (chat_id, seq)
      GROUP BY u.chat_id
+     ORDER BY u.chat_id
     ON CONFLICT (chat_id) DO UPDATE SET noted_seq = greatest(coalesce(w.noted_seq, 0), excluded.noted_seq);
 END
 $$;
 
 COMMENT ON FUNCTION chat._note_messages(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) IS
-'The bookkeeping of relayed messages, called by the relay worker (with the chat, seq, sender (NULL for a booking card), customer, stylist and time of each, in seq order per chat): records offline notifications (stylist_chat.notifications), keeps the KPI rollups (stylist_chat.kpis), and moves the chats'' noted seq (chat.relay_watermark).';
+'The bookkeeping of relayed messages, called by the bookkeeping worker (with the chat, seq, sender (NULL for a booking card), customer, stylist and time of each, in seq order per chat); what is noted already is left out: records offline notifications (stylist_chat.notifications), keeps the KPI rollups (stylist_chat.kpis), and moves the chats'' noted seq (chat.relay_watermark). Internal.';
 REVOKE ALL ON FUNCTION chat._note_messages(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._note_recover()
@@ -156,7 +175,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat._note_recover() IS
-'Notes (chat._note_messages()) the messages the relay worker relayed and had not noted yet, read from the history: called by the worker when it starts and when it recovers. Returns how many. Internal.';
+'Notes (chat._note_messages()) the messages the relay worker relayed and that were not noted yet, read from the history: called by the bookkeeping worker when it or the relay worker starts or recovers. Returns how many. Internal.';
 REVOKE ALL ON FUNCTION chat._note_recover() FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._quiet_until(profile_id uuid, at timestamptz)

@@ -114,6 +114,8 @@ CREATE FUNCTION pg_temp.forget_messages() RETURNS void LANGUAGE sql AS $$
     DELETE FROM chat.kpi_stylist_responses;
     DELETE FROM chat.kpi_booking_chats;
     DELETE FROM chat.kpi_reactivations;
+    -- and nothing noted: _note_messages() leaves out what is
+    UPDATE chat.relay_watermark SET noted_seq = 0;
 $$;
 
 /*

@@ -73,6 +73,8 @@ SELECT is((SELECT count(*) FROM chat.notifications), 2::bigint,
 SELECT chat._note_messages(ARRAY[pg_temp.chat_of('alice', 'sam')], ARRAY[99::bigint], ARRAY[NULL::uuid],
                            ARRAY[pg_temp.id('alice')], ARRAY[pg_temp.id('sam')], ARRAY[now()]);
 SELECT is((SELECT count(*) FROM chat.notifications), 2::bigint, 'a message without sender (a booking card) notifies nobody');
+-- (seq 99 was only for that: the chat's noted seq goes back to its last message)
+UPDATE chat.relay_watermark SET noted_seq = 3 WHERE chat_id = pg_temp.chat_of('alice', 'sam');
 SELECT is((SELECT count(*) FROM chat.notifications WHERE recipient_id = pg_temp.id('alice')), 0::bigint,
           'the sender is not notified of their own messages');
 
