@@ -234,18 +234,21 @@ bookkeeper_request_recovery(void)
 		SetLatch(latch);
 }
 
-/* how many messages wait in the ring (for chat.relay_status()) */
-uint64
-bookkeeper_waiting(void)
+/*
+ * For chat.relay_status(): the bookkeeper's pid (0 when none runs) and how
+ * many messages wait in its ring.
+ */
+void
+bookkeeper_status(pid_t *pid, uint64 *waiting)
 {
-	uint64		n;
-
+	*pid = 0;
+	*waiting = 0;
 	if (notes == NULL)
-		return 0;
+		return;
 	LWLockAcquire(notes->lock, LW_SHARED);
-	n = notes->head - notes->tail;
+	*pid = notes->worker_pid;
+	*waiting = notes->head - notes->tail;
 	LWLockRelease(notes->lock);
-	return n;
 }
 
 /*

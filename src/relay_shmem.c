@@ -320,7 +320,8 @@ relay_record_error(const char *message)
  * chat._relay_shared_status(OUT preloaded boolean, OUT running boolean,
  *		OUT pid integer, OUT started_at timestamptz, OUT events_relayed bigint,
  *		OUT last_relay_at timestamptz, OUT queued bigint, OUT dropped bigint,
- *		OUT failed_cycles bigint, OUT last_error text, OUT last_error_at timestamptz)
+ *		OUT failed_cycles bigint, OUT last_error text, OUT last_error_at timestamptz,
+ *		OUT bookkeeper_pid integer, OUT notes_waiting bigint)
  *
  * Version 1.0 declared the first eight columns only: the tuple is formed
  * with the caller's descriptor, which takes as many as it has.
@@ -329,8 +330,8 @@ Datum
 chat_relay_shared_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[11];
-	bool		nulls[11] = {0};
+	Datum		values[13];
+	bool		nulls[13] = {0};
 	uint64		queued = 0;
 	uint64		dropped = 0;
 	pid_t		pid = 0;
@@ -340,6 +341,8 @@ chat_relay_shared_status(PG_FUNCTION_ARGS)
 	uint64		failed = 0;
 	TimestampTz error_at = 0;
 	char		error[256] = "";
+	pid_t		bookkeeper_pid;
+	uint64		notes_waiting;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -377,7 +380,11 @@ chat_relay_shared_status(PG_FUNCTION_ARGS)
 	nulls[9] = (error_at == 0);
 	values[10] = TimestampTzGetDatum(error_at);
 	nulls[10] = (error_at == 0);
-	if (tupdesc->natts > 11)
+	bookkeeper_status(&bookkeeper_pid, &notes_waiting);
+	values[11] = Int32GetDatum((int32) bookkeeper_pid);
+	nulls[11] = (bookkeeper_pid == 0);
+	values[12] = Int64GetDatum((int64) notes_waiting);
+	if (tupdesc->natts > 13)
 		elog(ERROR, "chat._relay_shared_status() declares more columns than the library has");
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -75,7 +75,7 @@ typedef struct NotedMessage
 extern void bookkeeper_init(void);
 extern void bookkeeper_hand_over(const NotedMessage *messages, int n);
 extern void bookkeeper_request_recovery(void);
-extern uint64 bookkeeper_waiting(void);
+extern void bookkeeper_status(pid_t *pid, uint64 *waiting);
 
 /* relay_shmem.c: state shared by senders and the relay worker */
 typedef enum RelayDatabaseState

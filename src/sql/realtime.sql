@@ -9,13 +9,14 @@ CREATE OR REPLACE FUNCTION chat._relay_shared_status(OUT preloaded boolean, OUT 
                                           OUT events_relayed bigint, OUT last_relay_at timestamptz,
                                           OUT queued bigint, OUT dropped bigint,
                                           OUT failed_cycles bigint, OUT last_error text,
-                                          OUT last_error_at timestamptz)
+                                          OUT last_error_at timestamptz, OUT bookkeeper_pid integer,
+                                          OUT notes_waiting bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'chat_relay_shared_status'
 LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION chat._relay_shared_status() IS
-'The relay worker''s shared state: whether the library is preloaded, whether the worker runs, its figures, the queue, and its last error. Internal: see chat.relay_status().';
+'The relay worker''s shared state: whether the library is preloaded, whether the worker runs, its figures, the queue, its last error, and the bookkeeper''s pid and ring. Internal: see chat.relay_status().';
 REVOKE ALL ON FUNCTION chat._relay_shared_status() FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._relay_event(kind text, chat_id uuid, customer_id uuid, stylist_id uuid,
@@ -67,7 +68,8 @@ CREATE OR REPLACE FUNCTION chat.relay_status(OUT preloaded boolean, OUT running 
                                              OUT relayed_database text, OUT relays_this_database boolean,
                                              OUT notify_queue_usage double precision,
                                              OUT failed_cycles bigint, OUT last_error text,
-                                             OUT last_error_at timestamptz)
+                                             OUT last_error_at timestamptz, OUT bookkeeper_pid integer,
+                                             OUT notes_waiting bigint)
 RETURNS record
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
@@ -75,9 +77,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     SELECT s.preloaded, s.running, s.pid, s.started_at, s.events_relayed,
-           s.last_relay_at, s.queued, s.dropped, s.failed_cycles, s.last_error, s.last_error_at
+           s.last_relay_at, s.queued, s.dropped, s.failed_cycles, s.last_error, s.last_error_at,
+           s.bookkeeper_pid, s.notes_waiting
       INTO preloaded, running, pid, started_at, events_relayed, last_relay_at, queued, dropped,
-           failed_cycles, last_error, last_error_at
+           failed_cycles, last_error, last_error_at, bookkeeper_pid, notes_waiting
       FROM chat._relay_shared_status() s;
     notify_queue_usage := pg_notification_queue_usage();
     SELECT coalesce(sum(c.last_seq - coalesce(w.relayed_seq, 0)), 0)::bigint INTO backlog
@@ -103,7 +106,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.relay_status() IS
-'The relay worker: preloaded (is the library in shared_preload_libraries), running, pid, started_at, events_relayed, last_relay_at, queued (events waiting in the queue), dropped (events lost to a full queue, then recovered from the tables), backlog (this database''s messages above the written watermark, which trails the worker by about a second; it scans chat.chats), relayed_database (the one database the worker serves), relays_this_database, notify_queue_usage (how full the server''s notification queue is, 0 to 1: a listener that does not read holds it back), failed_cycles, last_error and last_error_at (the worker''s cycles that ended in an error, such as a NOTIFY refused by a full queue, and the last one). A NOTICE says when this database is not relayed, and when the notification queue is half full or more.';
+'The relay worker: preloaded (is the library in shared_preload_libraries), running, pid, started_at, events_relayed, last_relay_at, queued (events waiting in the queue), dropped (events lost to a full queue, then recovered from the tables), backlog (this database''s messages above the written watermark, which trails the worker by about a second; it scans chat.chats), relayed_database (the one database the worker serves), relays_this_database, notify_queue_usage (how full the server''s notification queue is, 0 to 1: a listener that does not read holds it back), failed_cycles, last_error and last_error_at (the worker''s cycles that ended in an error, such as a NOTIFY refused by a full queue, and the last one), bookkeeper_pid (the bookkeeping worker, which keeps notifications and KPIs of what is relayed; NULL when it does not run) and notes_waiting (relayed messages waiting for it). A NOTICE says when this database is not relayed, and when the notification queue is half full or more.';
 REVOKE ALL ON FUNCTION chat.relay_status() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.relay_status() TO chat_service;
 

@@ -310,8 +310,9 @@ SELECT is(
       WHERE p.oid = 'chat.relay_status()'::regprocedure),
     ARRAY['preloaded', 'running', 'pid', 'started_at', 'events_relayed', 'last_relay_at',
           'queued', 'dropped', 'backlog', 'relayed_database', 'relays_this_database',
-          'notify_queue_usage', 'failed_cycles', 'last_error', 'last_error_at'],
-    'chat.relay_status() returns its fifteen columns, 1.0''s eight first, the notification queue and the worker''s errors last');
+          'notify_queue_usage', 'failed_cycles', 'last_error', 'last_error_at',
+          'bookkeeper_pid', 'notes_waiting'],
+    'chat.relay_status() returns its seventeen columns, 1.0''s eight first, then the notification queue, the worker''s errors and the bookkeeper');
 
 -- pg_dump keeps the data of the seven data tables, the audit id sequence
 -- and the token revocations (extension configuration tables), not the keys

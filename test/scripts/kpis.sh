@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# test/scripts/kpis.sh: the KPI rollups kept by the real relay worker are
-# the ones chat.rebuild_kpis() computes from the history.
+# test/scripts/kpis.sh: the KPI rollups kept through the real relay and
+# bookkeeping workers are the ones chat.rebuild_kpis() computes from the
+# history.
 #
 # Its own cluster (test/lib.sh; removed at the end, whatever the end),
 # database postgres, booking cards on (they must not count).  Three
 # stylists, six customers, nine chats with past, future and cancelled
 # bookings.  Then:
 #   1. four sender loops write in every chat, both sides, for a few
-#      seconds, while the relay worker is terminated once: the rollups
+#      seconds, while the relay worker is terminated once, and the
+#      bookkeeper once: the rollups
 #      equal a rebuild (compared row by row, every table), and kpis() of
 #      today counts exactly the participants' messages of today;
 #   2. a session holds the rollups locked as rebuild_kpis() does, for 3 s:
@@ -23,7 +25,10 @@
 #      says what failed, and the chat's next message brings it in;
 #   5. the worker killed right after relaying a message, before noting
 #      it: it is noted once (one notification, counted once) when the
-#      worker starts again.
+#      worker starts again;
+#   6. the bookkeeper killed right after a message was handed to it,
+#      before it noted it: noted once when it starts again, and
+#      relay_status() names the new bookkeeper.
 #
 # Usage: bash test/scripts/kpis.sh [DBNAME] (DBNAME unused: the cluster is
 # its own).  Output: TAP.  About 30 s.
@@ -43,7 +48,7 @@ cleanup() {
 source test/tap.sh
 bail() { echo "Bail out! $*"; sed "s/^/#   /" "$WORK/psql.err" 2>/dev/null | tail -5; exit 1; }
 
-echo "1..16"
+echo "1..19"
 
 cluster_start || bail "cannot start a cluster"
 trap cleanup EXIT
@@ -134,10 +139,12 @@ for w in 1 2 3 4; do
 done
 sleep 1
 q "SELECT pg_terminate_backend(pid) FROM chat.relay_status()" >/dev/null
+sleep 1.5
+q "SELECT pg_terminate_backend(bookkeeper_pid) FROM chat.relay_status()" >/dev/null
 wait "${BGPIDS[@]}" 2>/dev/null
 BGPIDS=()
 is "$(cat "$WORK/failures" 2>/dev/null | wc -l)" "0" "160 messages sent by four senders, both sides, in nine chats"
-is "$(wait_backlog_zero)" "0" "the relay worker, terminated once, relayed them all"
+is "$(wait_backlog_zero)" "0" "the relay worker, terminated once, relayed them all, and the bookkeeper, terminated once, noted them all"
 live=$(q "$DUMP")
 is "$live" "$(rebuilt)" "the rollups kept through the relay are the ones a rebuild computes, row by row"
 is "$(echo "$live" | grep -c '^chats ')|$(echo "$live" | grep -c '^resp ' | sed 's/^0$/none/')" "9|$(echo "$live" | grep -c '^resp ' | sed 's/^0$/some/')" \
@@ -207,6 +214,29 @@ is "$(q "SELECT count(*) FROM chat.notifications
             AND kind = 'messages' AND $seq BETWEEN first_seq AND last_seq")|$(q "SELECT noted_seq = relayed_seq FROM chat.relay_watermark
           WHERE chat_id = chat.pair_chat_id('$(customer 5)', '$(stylist 3)')")" "1|t" \
    "a message relayed just before the worker was killed is noted once: one notification covers it"
+is "$(q "$DUMP")" "$(rebuilt)" "... and the KPIs count it once: equal to a rebuild"
+
+# 6. the bookkeeper killed right after a message was handed to it, before
+# it noted it (it waits a tenth of a second for more)
+old_bk=$(q "SELECT bookkeeper_pid FROM chat.relay_status()")
+seq=$(q "SELECT chat.act_as('$(customer 6)');
+         SELECT chat.send_message(chat.pair_chat_id('$(customer 6)', '$(stylist 3)'), 'right before the bookkeeper goes')" | tail -1)
+for _ in $(seq 100); do
+    [ "$(q "SELECT relayed_seq FROM chat.relay_watermark
+             WHERE chat_id = chat.pair_chat_id('$(customer 6)', '$(stylist 3)')")" = "$seq" ] && break
+    sleep 0.01
+done
+q "SELECT pg_terminate_backend(bookkeeper_pid) FROM chat.relay_status()" >/dev/null
+sleep 1.5
+wait_backlog_zero >/dev/null
+new_bk=$(q "SELECT bookkeeper_pid FROM chat.relay_status()")
+is "$([ -n "$new_bk" ] && [ "$new_bk" != "$old_bk" ] && echo restarted)" "restarted" \
+   "relay_status() names the bookkeeper that started again ($old_bk, then $new_bk)"
+is "$(q "SELECT count(*) FROM chat.notifications
+          WHERE chat_id = chat.pair_chat_id('$(customer 6)', '$(stylist 3)')
+            AND kind = 'messages' AND $seq BETWEEN first_seq AND last_seq")|$(q "SELECT noted_seq = relayed_seq FROM chat.relay_watermark
+          WHERE chat_id = chat.pair_chat_id('$(customer 6)', '$(stylist 3)')")" "1|t" \
+   "a message handed to the bookkeeper just before it was killed is noted once: one notification covers it"
 is "$(q "$DUMP")" "$(rebuilt)" "... and the KPIs count it once: equal to a rebuild"
 
 exit $((failed > 0))
