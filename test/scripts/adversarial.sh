@@ -356,7 +356,7 @@ TABLES=(profiles bookings chats chat_messages media relay_watermark secrets audi
         reactions portfolio_consents notifications notification_preferences kpi_chats kpi_chat_months kpi_days
         kpi_stylist_days kpi_responses kpi_stylist_responses kpi_pairs kpi_bookings kpi_booking_chats kpi_reactivations
         legacy_messages legacy_imports legacy_plan legal_holds privacy_requests orphaned_images retention_marks
-        retention_state filter_rules filter_state filtered_messages held_messages)
+        retention_state filter_rules filter_state filtered_messages held_messages caught_up)
 # table attacks for one role (chat_service loads the staging table of a
 # migration, chat.legacy_messages: not attacked as chat_service)
 table_attacks() {
@@ -433,7 +433,7 @@ SQL
 VIEW_FUNCTIONS="_my_chats _my_messages _my_media _admin_chats _admin_messages _audit_log _admin_blocks _admin_reports"
 USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read listen_channel listen typing
-  undelivered catch_up ack_delivered admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
+  undelivered catch_up ack_delivered admin_history admin_inbox hide_message block unblock report resolve_report pin unpin pinned mark_unread
   react unreact archive unarchive mute unmute clear_history
   gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio
   search search_all admin_search set_notification_preferences notification_preferences kpis stylist_kpis
@@ -441,7 +441,7 @@ USER_API=" authenticate current_actor reset_actor get_or_create_chat chat_with c
 SERVICE_API=" relay_status listen_channel listen typing undelivered catch_up ack_delivered act_as current_actor reset_actor pair_chat_id
   upsert_profile upsert_booking get_or_create_chat chat_with chat_for_booking get_chat history
   messages_since inbox chat_bookings send_message edit_message delete_message mark_read issue_token
-  issue_login_token revoke_tokens rotate_signing_key admin_history hide_message block unblock report resolve_report pin unpin pinned mark_unread
+  issue_login_token revoke_tokens rotate_signing_key admin_history admin_inbox hide_message block unblock report resolve_report pin unpin pinned mark_unread
   react unreact archive unarchive mute unmute clear_history
   gallery grant_portfolio_consent revoke_portfolio_consent my_portfolio portfolio
   search search_all admin_search set_notification_preferences notification_preferences
@@ -600,6 +600,9 @@ view_attacks() {
     done
     rows views "$who: search_all finds own words" '^(00000 rows=[12]|28000 .*)$' "SELECT * FROM chat.search_all('own-bs')"
     rows views "$who: admin_search is refused" '^42501 ' "SELECT * FROM chat.admin_search('secret', 'curious')"
+    rows views "$who: admin_inbox is refused" '^(42501|28000) ' "SELECT * FROM chat.admin_inbox(50)"
+    rows views "$who: admin_inbox is refused, a later page too" '^(42501|28000) ' \
+        "SELECT * FROM chat.admin_inbox(50, now(), '$VICTIM')"
 }
 
 # leak VIEW EXPR OWN_EXPECTED: the leaky function on EXPR in the view's WHERE
