@@ -344,19 +344,20 @@ BEGIN
     END IF;
 
     -- as inbox() pages one person's chats, over all of them: the minute of
-    -- the max_rows-th chat from chats_activity_idx, then the chats from
-    -- that minute up, sorted by the exact time (no message text: an admin
-    -- reads that through admin_history(), which records the read)
+    -- the max_rows-th chat from chats_activity_idx (on the minute negated),
+    -- then the chats from that minute up, sorted by the exact time (no
+    -- message text: an admin reads that through admin_history(), which
+    -- records the read)
     v_bound := coalesce(chat._activity_minute(p_before_at), 9223372036854775807);
     SELECT min(t.m) INTO v_cut
       FROM (SELECT x.activity_minute AS m
               FROM chat.chats x
-             WHERE x.activity_minute <= v_bound
+             WHERE - x.activity_minute >= - v_bound
                AND (p_before_at IS NULL
                     OR coalesce(x.last_message_at, x.created_at) < p_before_at
                     OR (coalesce(x.last_message_at, x.created_at) = p_before_at
                         AND x.chat_id > p_before_chat))
-             ORDER BY x.activity_minute DESC
+             ORDER BY - x.activity_minute
              LIMIT p_max) t;
 
     RETURN QUERY
@@ -365,7 +366,7 @@ BEGIN
                x.last_message_at, coalesce(x.last_message_at, x.created_at) AS activity,
                x.customer_unread, x.stylist_unread
           FROM chat.chats x
-         WHERE x.activity_minute BETWEEN v_cut AND v_bound
+         WHERE - x.activity_minute BETWEEN - v_bound AND - v_cut
            AND (p_before_at IS NULL
                 OR coalesce(x.last_message_at, x.created_at) < p_before_at
                 OR (coalesce(x.last_message_at, x.created_at) = p_before_at

@@ -105,8 +105,11 @@ CREATE TABLE chat.chats (
 -- each participant's chats by activity, newest first (chat.inbox())
 CREATE INDEX chats_customer_activity_idx ON chat.chats (customer_id, activity_minute DESC);
 CREATE INDEX chats_stylist_activity_idx ON chat.chats (stylist_id, activity_minute DESC);
--- all chats by activity, newest first (chat.admin_inbox())
-CREATE INDEX chats_activity_idx ON chat.chats (activity_minute DESC);
+-- all chats by activity, newest first (chat.admin_inbox()); on the minute
+-- negated, so that the queries of one person's chats, on the minute
+-- itself, cannot take it for theirs (a generic plan did: it read the whole
+-- platform's recent chats for one stylist's page)
+CREATE INDEX chats_activity_idx ON chat.chats ((- activity_minute));
 
 COMMENT ON TABLE chat.chats IS
 'One chat per customer-stylist pair, for the whole relationship; also the read state of both participants.';

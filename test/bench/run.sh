@@ -28,8 +28,9 @@
 #   3. Long histories and big inboxes, bulk-loaded (history_load.sql): a
 #      page of chat.history() at the newest end and in the middle of a chat
 #      of 1,000 and of 1,000,000 messages, and chat.inbox() (whole, its
-#      first page of 50, and the page after the 5th or 5,000th chat) of a
-#      stylist with 10 and with 10,000 chats; chat.admin_inbox(50), first
+#      first page of 50, and the page after the 5th or 5,000th chat; and
+#      pages of 10, which both return whole) of a stylist with 10 and with
+#      10,000 chats; chat.admin_inbox(50) and (10), first
 #      page and after the 50,000th chat, with 100,000 chats on the platform
 #      (90,000 more loaded without messages); chat.undelivered() of each
 #      stylist, caught up once and then given news in 5 chats (each call
@@ -108,7 +109,8 @@
 #      connections it held (pg_stat_activity, sampled).
 #
 # About 37 minutes on a 2-core machine.  BENCH_ONLY=send runs parts 1 and
-# 2 alone (about 7 minutes); BENCH_ONLY=search runs the bulk
+# 2 alone (about 7 minutes); BENCH_ONLY=inbox the bulk load and part 3
+# (about 3 minutes); BENCH_ONLY=search runs the bulk
 # load and part 5 alone (a few minutes), for work on search;
 # BENCH_ONLY=bookkeeping part 6 alone (about 5 minutes); BENCH_ONLY=kpis
 # part 7 alone (about 10 minutes, most of it chat._rebuild_kpis(); with
@@ -126,8 +128,8 @@ source test/lib.sh
 
 DB=postgres
 ONLY=${BENCH_ONLY:-}
-case $ONLY in ''|send|search|bookkeeping|kpis|migration|filter|gateway) ;;
-    *) echo "bench: BENCH_ONLY is empty, send, search, bookkeeping, kpis, migration, filter or gateway, not $ONLY" >&2; exit 2 ;; esac
+case $ONLY in ''|send|inbox|search|bookkeeping|kpis|migration|filter|gateway) ;;
+    *) echo "bench: BENCH_ONLY is empty, send, inbox, search, bookkeeping, kpis, migration, filter or gateway, not $ONLY" >&2; exit 2 ;; esac
 # part PART: whether this run does it
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 ADMIN=ad000000-0000-4000-8000-000000000001
@@ -491,7 +493,7 @@ while read -r name value; do G[$name]=$value; done <"$WORK/load.out"
 G[db_max]=$(sort -n "$WORK/gateway_conns" | tail -1)
 fi   # part 10
 
-if part search; then
+if part search || part inbox; then
 #
 # 3. Long histories and big inboxes
 #
@@ -526,7 +528,7 @@ m3() {
     H[$1,$2,ms]+="$ms "
     H[$1,$2,buf]+="$buf "
 }
-if part all; then
+if part inbox; then
     # undelivered(): each stylist is caught up once (that call reads every
     # chat), then 5 of their chats get a message
     for s in "$S10" "$S10K"; do
@@ -551,8 +553,8 @@ if part all; then
                   ORDER BY coalesce(last_message_at, created_at) DESC, chat_id OFFSET 49999 LIMIT 1")
     NCHATS=$(q -c "SELECT count(*) FROM chat.chats")
 fi
-part all && echo "== 3. timing: ${RUNS} x 14 calls"
-part all && for run in $(seq "$RUNS"); do
+part inbox && echo "== 3. timing: ${RUNS} x 18 calls"
+part inbox && for run in $(seq "$RUNS"); do
     m3 new 1k "$STYLIST" "chat.history('$C1K', NULL, 50)"
     m3 new 1m "$STYLIST" "chat.history('$C1M', NULL, 50)"
     m3 mid 1k "$STYLIST" "chat.history('$C1K', 500, 50)"
@@ -563,6 +565,9 @@ part all && for run in $(seq "$RUNS"); do
     m3 page 10k "$S10K" "chat.inbox(50)"
     m3 later 10 "$S10" "chat.inbox(50, $P10)"
     m3 later 10k "$S10K" "chat.inbox(50, $P10K)"
+    m3 ten 10 "$S10" "chat.inbox(10)"
+    m3 ten 10k "$S10K" "chat.inbox(10)"
+    m3 ten 100k "$ADMIN" "chat.admin_inbox(10)"
     m3 page 100k "$ADMIN" "chat.admin_inbox(50)"
     m3 later 100k "$ADMIN" "chat.admin_inbox(50, $PADM)"
     m3 undel 10 "$S10" "bench.undelivered_rolled_back()"
@@ -872,7 +877,7 @@ row3() { # label name small large target
     printf '   %-42s %9.3f ms %9.3f ms %7sx  %s\n' "$1 time" "$ms1" "$ms2" "$rt" "$t1"
     printf '   %-42s %12s %12s %7sx  %s\n' "$1 buffers" "$b1" "$b2" "$rbuf" "$t2"
 }
-if part all; then
+if part inbox; then
 echo
 echo "3. Long histories and big inboxes (time per call; shared buffers hit+read per call)"
 printf '   %-42s %12s %12s %8s  %s\n' call small large ratio target
@@ -884,6 +889,9 @@ row3 "inbox page after 5th / 5,000th chat" later 10 10k 1.5
 row3 "admin_inbox(50) of $NCHATS chats vs inbox(50), 10" page 10 100k 1.5
 row3 "admin_inbox after the 50,000th vs inbox" later 10 100k 1.5
 echo "   (rows a page returns: 10 for the stylist of 10 chats, 5 after its 5th; 50 for the others)"
+echo "   the same with pages of the same rows, inbox(10) and admin_inbox(10):"
+row3 "inbox(10), 10 vs 10,000 chats" ten 10 10k 1.5
+row3 "admin_inbox(10) of $NCHATS vs inbox(10), 10" ten 10 100k 1.5
 row3 "undelivered(), 5 chats with news, 10 vs 10k" undel 10 10k 2
 echo
 echo "4. Relay worker memory (pid $PID_BEFORE$([ "$PID_BEFORE" != "$PID_AFTER" ] && echo ", RESTARTED as $PID_AFTER"))"

@@ -194,8 +194,11 @@ ALTER TABLE chat.chats ADD COLUMN activity_minute bigint GENERATED ALWAYS AS
 DROP INDEX chat.chats_stylist_idx;
 CREATE INDEX chats_customer_activity_idx ON chat.chats (customer_id, activity_minute DESC);
 CREATE INDEX chats_stylist_activity_idx ON chat.chats (stylist_id, activity_minute DESC);
--- all chats by activity, newest first (chat.admin_inbox())
-CREATE INDEX chats_activity_idx ON chat.chats (activity_minute DESC);
+-- all chats by activity, newest first (chat.admin_inbox()); on the minute
+-- negated, so that the queries of one person's chats, on the minute
+-- itself, cannot take it for theirs (a generic plan did: it read the whole
+-- platform's recent chats for one stylist's page)
+CREATE INDEX chats_activity_idx ON chat.chats ((- activity_minute));
 
 -- their result columns change (archived, muted_until, cleared_seq; and
 -- get_chat other_delivered_seq)
