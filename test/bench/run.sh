@@ -604,6 +604,7 @@ fi   # part 4
 #
 # 5. Search
 #
+if part search; then
 echo "== 5. search: ${RUNS} x 8 calls, then send throughput with and without the search index"
 # a rarer word in every 10,000th message of the two long chats: 1 in the
 # chat of 1,000 messages, 100 in the chat of 1,000,000
@@ -640,6 +641,7 @@ declare -A SCPU
 for run in $(seq "$RUNS"); do send_8 with; done
 q -c "DROP INDEX chat.chat_messages_search_idx" >/dev/null || die "DROP INDEX failed"
 for run in $(seq "$RUNS"); do send_8 without; done
+fi   # part 5
 fi   # parts 3, 4 and 5
 
 #
@@ -893,6 +895,8 @@ echo "   the same with pages of the same rows, inbox(10) and admin_inbox(10):"
 row3 "inbox(10), 10 vs 10,000 chats" ten 10 10k 1.5
 row3 "admin_inbox(10) of $NCHATS vs inbox(10), 10" ten 10 100k 1.5
 row3 "undelivered(), 5 chats with news, 10 vs 10k" undel 10 10k 2
+fi   # part 3 of the table
+if part all; then
 echo
 echo "4. Relay worker memory (pid $PID_BEFORE$([ "$PID_BEFORE" != "$PID_AFTER" ] && echo ", RESTARTED as $PID_AFTER"))"
 echo "   events relayed: $((EV_AFTER - EV_BEFORE)) in ${MEM_SECS} s, sending and draining (listener received $MEM_GOT; dropped from the queue so far: $DROPPED)"
@@ -901,7 +905,7 @@ growth=$(mb $((RSS_AFTER - RSS_BEFORE)))
 echo "   growth over $MEM_EVENTS events: VmRSS $growth MB (RssAnon $(mb $((ANON_AFTER - ANON_BEFORE))) MB, RssShmem $(mb $((SHM_AFTER - SHM_BEFORE))) MB)"
 echo "   (RssAnon: the worker's private memory; RssShmem: shared memory it touched, e.g. the event queue and shared buffers)"
 echo "   target: growth < 10 MB: $growth MB $(verdict "$growth" '<' 10)"
-fi   # parts 3 and 4 of the table
+fi   # part 4 of the table
 if part search; then
 echo
 echo "5. Search (time per call; shared buffers hit+read per call; index ${SEARCH_INDEX_MB} MB for $(q -c "SELECT count(*) FROM chat.chat_messages") messages)"
