@@ -921,7 +921,7 @@ echo "   server CPU per message: ${cw} us with the search index, ${cwo} us witho
 fi   # part 5 of the table
 if part bookkeeping; then
 echo
-echo "6. Bookkeeping on the send path (send_message, a listener consuming; notifications and KPIs kept by the relay worker)"
+echo "6. Bookkeeping on the send path (send_message, a listener consuming; notifications and KPIs kept by the bookkeeping worker; (relay): the relay worker's share)"
 printf '   %-24s %7s %12s %14s %10s %9s\n' bookkeeping senders messages/s "vs none" "CPU us/msg" "(relay)"
 for c in 1 32; do
     none=$(median ${BTPS[none,$c]})
