@@ -367,7 +367,7 @@ table_attacks() {
         att tables "$who: INSERT chat.$t" '^42501' "INSERT INTO chat.$t DEFAULT VALUES"
         local col=chat_id
         case $t in profiles | bookings) col=id ;; secrets) col=name ;; token_revocations) col=profile_id ;; used_tokens) col=token_id ;;
-            notification_preferences) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
+            notification_preferences | caught_up) col=profile_id ;; kpi_days | kpi_stylist_days | kpi_responses | kpi_stylist_responses) col=day ;;
             legacy_messages) col=legacy_id ;; privacy_requests) col=profile_id ;; retention_state) col=only_row ;;
             filter_rules) col=name ;; filter_state) col=only_row ;;
             esac
