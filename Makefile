@@ -62,7 +62,7 @@ endif
 
 # every C file includes the shared header
 $(OBJS): src/stylist_chat.h
-src/relay_worker.o src/relay_order.o src/relay_notify.o src/relay_note.o: src/relay.h
+src/relay_worker.o src/relay_order.o src/relay_notify.o src/relay_note.o src/bookkeeper.o: src/relay.h
 
 # assemble a script: a header, then each source under a banner
 define assemble_sql

@@ -60,11 +60,10 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "stylist_chat.h"
+#include "relay.h"
 
 #define NOTE_ARGS 6
 /* hand the messages to SQL when this many have gathered ... */
@@ -422,36 +421,20 @@ cycle(void)
 
 	if (take_recover())
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "stylist_chat bookkeeper: recovering");
+		relay_xact_begin("stylist_chat bookkeeper: recovering");
 		load();
 		recover();
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
+		relay_xact_end();
 	}
 
 	while (due_in(&waiting) == 0 && waiting > 0)
 	{
 		int			n = take();
-		MemoryContext cxt = CurrentMemoryContext;
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "stylist_chat bookkeeper: noting");
+		relay_xact_begin("stylist_chat bookkeeper: noting");
 		load();
 		note(n);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		MemoryContextSwitchTo(cxt);
+		relay_xact_end();
 	}
 }
 

@@ -10,8 +10,10 @@
  *	relay_notify.c	payloads, channel names and the NOTIFYs
  *	relay_note.c	what it hands to the bookkeeping worker (bookkeeper.c)
  *
- * Nothing here is used outside the worker process; what senders and the
- * worker share lives in stylist_chat.h (relay_shmem.c, relay_events.c).
+ * Nothing here is used outside the worker processes (the relay, and the
+ * bookkeeper, bookkeeper.c, which runs its transactions the same way);
+ * what senders and the workers share lives in stylist_chat.h
+ * (relay_shmem.c, relay_events.c).
  *
  *-------------------------------------------------------------------------
  */

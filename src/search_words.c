@@ -116,8 +116,11 @@ words(Datum body, Oid collid)
 {
 	Datum		folded = fold(body, collid);
 	text	   *t = DatumGetTextPP(folded);
+	int			bytes = VARSIZE_ANY_EXHDR(t);
 
-	if (pg_mbstrlen_with_len(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)) >= LONG_RUN_CHARS)
+	/* a character is at least a byte: count only a long text */
+	if (bytes >= LONG_RUN_CHARS &&
+		pg_mbstrlen_with_len(VARDATA_ANY(t), bytes) >= LONG_RUN_CHARS)
 		folded = replace_all(folded, LONG_RUN, " ", collid);
 	return DirectFunctionCall2Coll(to_tsvector_byid, collid,
 								   ObjectIdGetDatum(simple_config_oid()), folded);

@@ -40,22 +40,34 @@ SELECT results_eq(
 
 -- Pages of two, each starting after the last row of the one before, cover
 -- every chat exactly once, in the same order.
-CREATE TEMP TABLE paged (n serial, chat_id uuid, activity_at timestamptz);
-DO $$
+-- Every row of the pages of FN (inbox or admin_inbox) of SIZE rows, in
+-- order, each page starting after the last row of the one before.
+CREATE FUNCTION pg_temp.pages(fn text, size integer)
+RETURNS TABLE (chat_id uuid, activity_at timestamptz) LANGUAGE plpgsql AS $$
 DECLARE
     v_at timestamptz;
     v_id uuid;
+    r record;
     got integer;
 BEGIN
     LOOP
-        INSERT INTO paged (chat_id, activity_at)
-        SELECT i.chat_id, i.activity_at FROM chat.inbox(2, v_at, v_id) i;
-        GET DIAGNOSTICS got = ROW_COUNT;
+        got := 0;
+        FOR r IN EXECUTE format('SELECT i.chat_id, i.activity_at FROM chat.%I($1, $2, $3) i', fn)
+                 USING size, v_at, v_id LOOP
+            chat_id := r.chat_id;
+            activity_at := r.activity_at;
+            RETURN NEXT;
+            v_at := r.activity_at;
+            v_id := r.chat_id;
+            got := got + 1;
+        END LOOP;
         EXIT WHEN got = 0;
-        SELECT p.activity_at, p.chat_id INTO v_at, v_id FROM paged p ORDER BY p.n DESC LIMIT 1;
     END LOOP;
 END
 $$;
+CREATE TEMP TABLE paged (n serial, chat_id uuid, activity_at timestamptz);
+INSERT INTO paged (chat_id, activity_at)
+SELECT p.chat_id, p.activity_at FROM pg_temp.pages('inbox', 2) WITH ORDINALITY p ORDER BY p.ordinality;
 SELECT is((SELECT count(*) FROM paged), 5::bigint, 'pages of 2 return 5 rows in all');
 SELECT is((SELECT count(DISTINCT chat_id) FROM paged), 5::bigint, 'no chat comes twice');
 SELECT results_eq($$SELECT chat_id FROM paged ORDER BY n$$,
@@ -95,27 +107,10 @@ SELECT row_number() OVER (ORDER BY coalesce(last_message_at, created_at) DESC, c
   FROM chat.chats
  WHERE stylist_id = '5e000000-0000-4000-8000-00000000aa02' AND stylist_archived_seq IS NULL;
 CREATE TEMP TABLE busy_paged (page_size integer, n serial, chat_id uuid);
-DO $$
-DECLARE
-    v_at timestamptz;
-    v_id uuid;
-    got integer;
-    size integer;
-BEGIN
-    FOREACH size IN ARRAY ARRAY[3, 7] LOOP
-        v_at := NULL;
-        v_id := NULL;
-        LOOP
-            INSERT INTO busy_paged (page_size, chat_id)
-            SELECT size, i.chat_id FROM chat.inbox(size, v_at, v_id) i;
-            GET DIAGNOSTICS got = ROW_COUNT;
-            EXIT WHEN got = 0;
-            SELECT i.activity_at, i.chat_id INTO v_at, v_id
-              FROM chat.inbox(size, v_at, v_id) i ORDER BY i.activity_at, i.chat_id DESC LIMIT 1;
-        END LOOP;
-    END LOOP;
-END
-$$;
+INSERT INTO busy_paged (page_size, chat_id)
+SELECT size, p.chat_id
+  FROM unnest(ARRAY[3, 7]) size, pg_temp.pages('inbox', size) WITH ORDINALITY p
+ ORDER BY size, p.ordinality;
 SELECT is((SELECT count(DISTINCT last_message_at) FROM chat.chats
             WHERE stylist_id = '5e000000-0000-4000-8000-00000000aa02') < 40
           AND (SELECT count(DISTINCT date_trunc('minute', last_message_at)) FROM chat.chats
@@ -147,27 +142,10 @@ SELECT throws_ok($$SELECT * FROM chat.inbox(10, NULL, gen_random_uuid())$$, '220
 SELECT chat.upsert_profile('adadadad-adad-4ada-8ada-adadadadaa01', 'admin', 'Ada');
 SELECT chat.act_as('adadadad-adad-4ada-8ada-adadadadaa01');
 CREATE TEMP TABLE admin_paged (page_size integer, n serial, chat_id uuid);
-DO $$
-DECLARE
-    v_at timestamptz;
-    v_id uuid;
-    got integer;
-    size integer;
-BEGIN
-    FOREACH size IN ARRAY ARRAY[4, 9] LOOP
-        v_at := NULL;
-        v_id := NULL;
-        LOOP
-            INSERT INTO admin_paged (page_size, chat_id)
-            SELECT size, i.chat_id FROM chat.admin_inbox(size, v_at, v_id) i;
-            GET DIAGNOSTICS got = ROW_COUNT;
-            EXIT WHEN got = 0;
-            SELECT i.activity_at, i.chat_id INTO v_at, v_id
-              FROM chat.admin_inbox(size, v_at, v_id) i ORDER BY i.activity_at, i.chat_id DESC LIMIT 1;
-        END LOOP;
-    END LOOP;
-END
-$$;
+INSERT INTO admin_paged (page_size, chat_id)
+SELECT size, p.chat_id
+  FROM unnest(ARRAY[4, 9]) size, pg_temp.pages('admin_inbox', size) WITH ORDINALITY p
+ ORDER BY size, p.ordinality;
 SELECT results_eq($$SELECT chat_id FROM admin_paged WHERE page_size = 4 ORDER BY n$$,
                   $$SELECT chat_id FROM chat.chats ORDER BY coalesce(last_message_at, created_at) DESC, chat_id$$,
                   'admin_inbox: pages of 4 give every chat, each once, newest first');
