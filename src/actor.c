@@ -722,12 +722,22 @@ chat_require_actor(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *result = palloc(sizeof(pg_uuid_t));
 
-	if (!actor_get(result))
+	actor_require(result);
+	PG_RETURN_UUID_P(result);
+}
+
+/*
+ * The acting profile, or SQLSTATE 28000 (chat.require_actor(), and the
+ * send path in C)
+ */
+void
+actor_require(pg_uuid_t *actor)
+{
+	if (!actor_get(actor))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("no chat profile is acting in this session"),
 				 errhint("Call chat.act_as(profile_id) in the same transaction, or chat.act_as(profile_id, for_session => true).")));
-	PG_RETURN_UUID_P(result);
 }
 
 /*

@@ -199,8 +199,26 @@ fill_event(RelayEvent *ev, FunctionCallInfo fcinfo)
 Datum
 chat_relay_event(PG_FUNCTION_ARGS)
 {
+	RelayEvent	ev;
+
 	if (!relay_shmem_available())
 		PG_RETURN_DATUM(PG_ARGISNULL(5) ? Int64GetDatum(0) : PG_GETARG_DATUM(5));
+
+	fill_event(&ev, fcinfo);
+	relay_event_record(&ev);
+	PG_RETURN_INT64(ev.seq);
+}
+
+/*
+ * Record an event of this transaction, relayed if and when it commits
+ * (chat._relay_event() and the send path in C).  Without shared memory
+ * nothing is recorded.
+ */
+void
+relay_event_record(const RelayEvent *ev)
+{
+	if (!relay_shmem_available())
+		return;
 
 	if (npending == maxpending)
 	{
@@ -219,11 +237,9 @@ chat_relay_event(PG_FUNCTION_ARGS)
 			pending_level = repalloc(pending_level, maxpending * sizeof(int));
 		}
 	}
-	fill_event(&pending[npending], fcinfo);
+	pending[npending] = *ev;
 	pending_level[npending] = GetCurrentTransactionNestLevel();
 	npending++;
-
-	PG_RETURN_INT64(pending[npending - 1].seq);
 }
 
 /*

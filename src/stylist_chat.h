@@ -25,6 +25,7 @@ extern bool relay_note_kpis;
 /* actor.c: who is acting, kept in backend memory */
 extern void actor_init(void);
 extern bool actor_get(pg_uuid_t *actor);
+extern void actor_require(pg_uuid_t *actor);
 
 /* what happened in a chat, on its way to the relay worker */
 typedef enum RelayEventKind
@@ -100,6 +101,7 @@ extern int	relay_queue_pop(RelayEvent *events, int max, bool *overflowed);
 
 /* relay_events.c: the events of the current transaction */
 extern void relay_events_init(void);
+extern void relay_event_record(const RelayEvent *ev);
 
 /* channel.c: private channel names */
 extern void channel_name(const uint8 *key, int keylen, const pg_uuid_t *profile,

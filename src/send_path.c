@@ -1,0 +1,947 @@
+/*-------------------------------------------------------------------------
+ *
+ * send_path.c
+ *	  chat.send_message(): a text message written straight through the
+ *	  table access method.
+ *
+ * A send updates its chat's row (the next seq, the read state of both
+ * participants) and inserts the message.  Written as a statement in
+ * PL/pgSQL, most of its time went to what surrounds the writing: an
+ * executor start-up for every call, the constraints, the generated column
+ * and the index expressions of both tables prepared anew from their node
+ * text, the PL/pgSQL function and its SECURITY DEFINER switch.  Here the
+ * common case, a text message (with or without a client_msg_id) that no
+ * filter rule matches, is written with the pieces the executor itself
+ * uses for each row: an index scan, table_tuple_lock(), ExecConstraints(),
+ * table_tuple_update() and table_tuple_insert(), ExecInsertIndexTuples(),
+ * the after-row triggers of the foreign keys.  The expressions (CHECK
+ * constraints, generated columns, column defaults, index expressions and
+ * predicates) are prepared once per backend, as the tables' owner, and
+ * forgotten at any invalidation of either table or of any function.
+ *
+ * Everything else goes to chat._send_message_sql(), the same send written
+ * in PL/pgSQL: attachments, a booking, a reply, a body out of bounds, a
+ * filter rule that matches, a NULL chat id, and tables carrying triggers
+ * other than those of foreign keys or forced row security.  It gives the
+ * errors of the arguments too.
+ *
+ * The order of the checks is that of the PL/pgSQL send: the actor first;
+ * the chat's row is locked (FOR NO KEY UPDATE) only after its participants
+ * were checked in the statement's snapshot, so that nobody can hold the
+ * lock of someone else's chat; then a retry by client_msg_id (in a
+ * snapshot taken after the lock, as the next statement would), the blocks,
+ * the update, the insert.  In READ COMMITTED the lock follows the row to
+ * its latest version, as an UPDATE does; under REPEATABLE READ or
+ * SERIALIZABLE a row changed since the snapshot is a serialization
+ * failure (40001), as for an UPDATE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/int.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_func.h"
+#include "rewrite/rewriteHandler.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "stylist_chat.h"
+
+#define BODY_MAX_CHARS 4000
+
+/* what is prepared once per backend for one table */
+typedef struct PreparedTable
+{
+	Oid			relid;
+	int			natts;
+	ExprState **checks;			/* one per CHECK constraint, in relcache order */
+	ExprState **generated;		/* per attribute: its generation expression */
+	ExprState **defaults;		/* per attribute: its default, if any */
+	int			ngenerated;
+	Bitmapset  *generated_cols; /* offset by FirstLowInvalidHeapAttributeNumber */
+	int			nindexes;
+	Oid		   *index_oids;
+	List	  **index_exprs;	/* per index: its expressions' states */
+	ExprState **index_preds;	/* per index: its predicate's state */
+} PreparedTable;
+
+typedef struct SendPathCache
+{
+	bool		valid;
+	bool		usable;			/* else every send takes the PL/pgSQL path */
+	Oid			owner;			/* the tables' owner, as whom the rows are
+								 * written */
+	Oid			chats;
+	Oid			messages;
+	Oid			filter_state;
+	Oid			chats_pkey;
+	Oid			client_msg_key;
+	FmgrInfo	sql_send;		/* chat._send_message_sql() */
+
+	/* chat.chats */
+	AttrNumber	c_chat_id,
+				c_customer_id,
+				c_stylist_id,
+				c_last_seq,
+				c_last_message_at,
+				c_customer_read_seq,
+				c_customer_unread,
+				c_stylist_read_seq,
+				c_stylist_unread,
+				c_customer_blocked_at,
+				c_stylist_blocked_at;
+	/* chat.chat_messages */
+	AttrNumber	m_chat_id,
+				m_seq,
+				m_sender_id,
+				m_body,
+				m_client_msg_id,
+				m_attachment_count,
+				m_created_at,
+				m_kind,
+				m_reaction_count;
+	/* chat.filter_state */
+	AttrNumber	f_ci_pattern,
+				f_cs_pattern;
+
+	PreparedTable chats_prep;
+	PreparedTable messages_prep;
+} SendPathCache;
+
+static SendPathCache cache;
+static MemoryContext cache_cxt = NULL;
+static bool callbacks_registered = false;
+static int	send_depth = 0;
+
+PG_FUNCTION_INFO_V1(chat_send_message);
+
+static void
+send_path_forget(Datum arg, Oid relid)
+{
+	/*
+	 * Only marked: a send in progress may still be using the prepared
+	 * states; the next send at the outermost level frees them.
+	 */
+	if (!OidIsValid(relid) || relid == cache.chats || relid == cache.messages ||
+		relid == cache.filter_state)
+		cache.valid = false;
+}
+
+static void
+send_path_forget_syscache(Datum arg, int cacheid, uint32 hashvalue)
+{
+	cache.valid = false;
+}
+
+static AttrNumber
+column(Relation rel, const char *name)
+{
+	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "column \"%s\" of \"%s\" is missing",
+			 name, RelationGetRelationName(rel));
+	return attnum;
+}
+
+/* whether an index has exactly these key columns */
+static bool
+index_is_on(Oid indexoid, AttrNumber a, AttrNumber b)
+{
+	Relation	idx = index_open(indexoid, AccessShareLock);
+	Form_pg_index form = idx->rd_index;
+	bool		ok;
+
+	ok = idx->rd_rel->relam == BTREE_AM_OID &&
+		form->indnkeyatts == (b == InvalidAttrNumber ? 1 : 2) &&
+		form->indkey.values[0] == a &&
+		(b == InvalidAttrNumber || form->indkey.values[1] == b);
+	index_close(idx, NoLock);
+	return ok;
+}
+
+/* only the triggers of foreign keys, and no forced row security */
+static bool
+table_is_plain(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		(rel->rd_rel->relrowsecurity && rel->rd_rel->relforcerowsecurity))
+		return false;
+	if (trigdesc != NULL)
+	{
+		int			i;
+
+		for (i = 0; i < trigdesc->numtriggers; i++)
+			if (RI_FKey_trigger_type(trigdesc->triggers[i].tgfoid) == RI_TRIGGER_NONE)
+				return false;
+	}
+	return true;
+}
+
+static ExprState *
+prepare_expr(Node *node)
+{
+	return ExecInitExpr(expression_planner((Expr *) node), NULL);
+}
+
+/* in cache_cxt, as the tables' owner */
+static void
+prepare_table(PreparedTable *prep, Relation rel)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	TupleConstr *constr = tupdesc->constr;
+	List	   *indexes;
+	ListCell   *lc;
+	int			i;
+
+	memset(prep, 0, sizeof(*prep));
+	prep->relid = RelationGetRelid(rel);
+	prep->natts = tupdesc->natts;
+	prep->generated = palloc0(tupdesc->natts * sizeof(ExprState *));
+	prep->defaults = palloc0(tupdesc->natts * sizeof(ExprState *));
+
+	if (constr != NULL && constr->num_check > 0)
+	{
+		prep->checks = palloc(constr->num_check * sizeof(ExprState *));
+		for (i = 0; i < constr->num_check; i++)
+			prep->checks[i] = prepare_expr(stringToNode(constr->check[i].ccbin));
+	}
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		Node	   *expr;
+
+		if (att->attisdropped || !att->atthasdef)
+			continue;
+		expr = build_column_default(rel, i + 1);
+		if (expr == NULL)
+			continue;
+		if (att->attgenerated == ATTRIBUTE_GENERATED_STORED)
+		{
+			prep->generated[i] = prepare_expr(expr);
+			prep->ngenerated++;
+			prep->generated_cols = bms_add_member(prep->generated_cols,
+												  i + 1 - FirstLowInvalidHeapAttributeNumber);
+		}
+		else
+			prep->defaults[i] = prepare_expr(expr);
+	}
+
+	indexes = RelationGetIndexList(rel);
+	prep->nindexes = list_length(indexes);
+	prep->index_oids = palloc0(prep->nindexes * sizeof(Oid));
+	prep->index_exprs = palloc0(prep->nindexes * sizeof(List *));
+	prep->index_preds = palloc0(prep->nindexes * sizeof(ExprState *));
+	i = 0;
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		IndexInfo  *info = BuildIndexInfo(idx);
+		ListCell   *le;
+
+		prep->index_oids[i] = RelationGetRelid(idx);
+		foreach(le, info->ii_Expressions)
+			prep->index_exprs[i] = lappend(prep->index_exprs[i], prepare_expr(lfirst(le)));
+		if (info->ii_Predicate != NIL)
+			prep->index_preds[i] =
+				ExecInitQual((List *) expression_planner((Expr *) info->ii_Predicate), NULL);
+		index_close(idx, NoLock);
+		i++;
+	}
+}
+
+/*
+ * Look everything up and prepare it, the two tables being locked by the
+ * caller.  Anything unexpected leaves the cache valid but not usable: the
+ * PL/pgSQL send then does the work, and says what is wrong if anything is.
+ */
+static void
+prepare_cache(Relation chats, Relation messages, Relation filter_state)
+{
+	MemoryContext old = MemoryContextSwitchTo(cache_cxt);
+	Oid			nsp = RelationGetNamespace(chats);
+	Oid			save_user;
+	int			save_sec;
+	List	   *name;
+	Oid			argtypes[6] = {UUIDOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, INT8OID};
+	Oid			fn;
+
+	/* an invalidation from here on sends the next call round again */
+	cache.valid = true;
+	cache.owner = chats->rd_rel->relowner;
+	cache.chats_pkey = get_relname_relid("chats_pkey", nsp);
+	cache.client_msg_key = get_relname_relid("chat_messages_client_msg_id_key", nsp);
+
+	cache.c_chat_id = column(chats, "chat_id");
+	cache.c_customer_id = column(chats, "customer_id");
+	cache.c_stylist_id = column(chats, "stylist_id");
+	cache.c_last_seq = column(chats, "last_seq");
+	cache.c_last_message_at = column(chats, "last_message_at");
+	cache.c_customer_read_seq = column(chats, "customer_read_seq");
+	cache.c_customer_unread = column(chats, "customer_unread");
+	cache.c_stylist_read_seq = column(chats, "stylist_read_seq");
+	cache.c_stylist_unread = column(chats, "stylist_unread");
+	cache.c_customer_blocked_at = column(chats, "customer_blocked_at");
+	cache.c_stylist_blocked_at = column(chats, "stylist_blocked_at");
+	cache.m_chat_id = column(messages, "chat_id");
+	cache.m_seq = column(messages, "seq");
+	cache.m_sender_id = column(messages, "sender_id");
+	cache.m_body = column(messages, "body");
+	cache.m_client_msg_id = column(messages, "client_msg_id");
+	cache.m_attachment_count = column(messages, "attachment_count");
+	cache.m_created_at = column(messages, "created_at");
+	cache.m_kind = column(messages, "kind");
+	cache.m_reaction_count = column(messages, "reaction_count");
+	cache.f_ci_pattern = column(filter_state, "ci_pattern");
+	cache.f_cs_pattern = column(filter_state, "cs_pattern");
+
+	name = list_make2(makeString(get_namespace_name(nsp)), makeString("_send_message_sql"));
+	fn = LookupFuncName(name, 6, argtypes, false);
+	fmgr_info_cxt(fn, &cache.sql_send, cache_cxt);
+
+	cache.usable = OidIsValid(cache.chats_pkey) && OidIsValid(cache.client_msg_key) &&
+		index_is_on(cache.chats_pkey, cache.c_chat_id, InvalidAttrNumber) &&
+		index_is_on(cache.client_msg_key, cache.m_chat_id, cache.m_client_msg_id) &&
+		table_is_plain(chats) && table_is_plain(messages);
+
+	if (cache.usable)
+	{
+		/* as the owner, who may execute the functions the expressions call */
+		GetUserIdAndSecContext(&save_user, &save_sec);
+		SetUserIdAndSecContext(cache.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		prepare_table(&cache.chats_prep, chats);
+		prepare_table(&cache.messages_prep, messages);
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* the relation of this name in the schema of chat.send_message() */
+static Oid
+chat_relation(Oid nsp, const char *name)
+{
+	Oid			relid = get_relname_relid(name, nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation \"%s\" of stylist_chat is missing", name);
+	return relid;
+}
+
+/*
+ * Open the three tables, preparing the cache first if it is not valid.
+ * An invalidation that arrives while the locks are taken sends us round
+ * once more, with the tables locked this time.
+ */
+static void
+open_tables(Oid fn_oid, Relation *chats, Relation *messages, Relation *filter_state)
+{
+	for (;;)
+	{
+		bool		was_valid = cache.valid;
+
+		if (!was_valid)
+		{
+			Oid			nsp = get_func_namespace(fn_oid);
+
+			if (send_depth == 1)
+				MemoryContextReset(cache_cxt);
+			memset(&cache, 0, sizeof(cache));
+			cache.chats = chat_relation(nsp, "chats");
+			cache.messages = chat_relation(nsp, "chat_messages");
+			cache.filter_state = chat_relation(nsp, "filter_state");
+		}
+		*chats = table_open(cache.chats, RowExclusiveLock);
+		*messages = table_open(cache.messages, RowExclusiveLock);
+		*filter_state = table_open(cache.filter_state, AccessShareLock);
+		if (!was_valid)
+		{
+			/* what arrived while locking is reflected in the relcache now */
+			prepare_cache(*chats, *messages, *filter_state);
+			return;
+		}
+		if (cache.valid)
+			return;
+		table_close(*chats, NoLock);
+		table_close(*messages, NoLock);
+		table_close(*filter_state, NoLock);
+	}
+}
+
+/* does a rule of the contact filter match the body?  (src/sql/filter.sql) */
+static bool
+filter_matches(Relation filter_state, Snapshot snapshot, Datum body)
+{
+	TableScanDesc scan = table_beginscan(filter_state, snapshot, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(filter_state, NULL);
+	bool		match = false;
+
+	if (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		AttrNumber	cols[2] = {cache.f_ci_pattern, cache.f_cs_pattern};
+		int			i;
+
+		for (i = 0; i < 2 && !match; i++)
+		{
+			bool		isnull;
+			Datum		pattern = slot_getattr(slot, cols[i], &isnull);
+
+			if (!isnull)
+				match = DatumGetBool(DirectFunctionCall2Coll(textregexeq,
+															 DEFAULT_COLLATION_OID,
+															 body, pattern));
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	return match;
+}
+
+/* the one answer for "no such chat" and "not yours" (chat._chat_access_denied()) */
+static void
+access_denied(pg_uuid_t *chat_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("chat %s does not exist or you are not one of its participants",
+					DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(chat_id)))),
+			 errhint("Open a chat with chat.chat_with() or chat.get_or_create_chat().")));
+}
+
+static bool
+uuid_equal(Datum a, pg_uuid_t *b)
+{
+	return memcmp(DatumGetUUIDP(a), b, UUID_LEN) == 0;
+}
+
+/* the chat's row as the snapshot sees it, into slot */
+static bool
+fetch_chat(Relation chats, Snapshot snapshot, pg_uuid_t *chat_id, TupleTableSlot *slot)
+{
+	Relation	idx = index_open(cache.chats_pkey, AccessShareLock);
+	IndexScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(chat_id));
+	scan = index_beginscan(chats, idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	return found;
+}
+
+/*
+ * Lock the chat's row FOR NO KEY UPDATE, leaving its latest version in
+ * slot; false if it was deleted meanwhile (READ COMMITTED).
+ */
+static bool
+lock_chat(Relation chats, Snapshot snapshot, TupleTableSlot *slot)
+{
+	ItemPointerData tid = slot->tts_tid;
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(chats, &tid, snapshot, slot, GetCurrentCommandId(false),
+							  LockTupleNoKeyExclusive, LockWaitBlock,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	switch (result)
+	{
+		case TM_Ok:
+			return true;
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent delete")));
+			return false;
+		case TM_Updated:
+			/* only without FIND_LAST_VERSION, so only for a transaction snapshot */
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+			break;
+		case TM_SelfModified:
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+					 errmsg("tuple to be updated was already modified by an operation triggered by the current command")));
+			break;
+		default:
+			elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+	}
+	return false;
+}
+
+/* the message already stored under this client_msg_id, if any */
+static bool
+find_retry(Relation messages, Snapshot snapshot, pg_uuid_t *chat_id, pg_uuid_t *client_msg_id,
+		   TupleTableSlot *slot)
+{
+	Relation	idx = index_open(cache.client_msg_key, AccessShareLock);
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	bool		found;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(chat_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(client_msg_id));
+	scan = index_beginscan(messages, idx, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	return found;
+}
+
+/* the cached expression states in place of the executor's own */
+static void
+use_prepared(ResultRelInfo *rri, PreparedTable *prep, EState *estate)
+{
+	ResultRelInfoExtra *extra = palloc0(sizeof(ResultRelInfoExtra));
+	int			i,
+				j;
+
+	rri->ri_ConstraintExprs = prep->checks;
+	rri->ri_GeneratedExprs = prep->generated;
+	rri->ri_NumGeneratedNeeded = prep->ngenerated;
+	extra->rinfo = rri;
+	extra->ri_extraUpdatedCols = prep->generated_cols;
+	estate->es_resultrelinfo_extra = lappend(estate->es_resultrelinfo_extra, extra);
+
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+		Oid			indexoid = RelationGetRelid(rri->ri_IndexRelationDescs[i]);
+
+		for (j = 0; j < prep->nindexes; j++)
+			if (prep->index_oids[j] == indexoid)
+			{
+				if (info->ii_Expressions != NIL)
+					info->ii_ExpressionsState = prep->index_exprs[j];
+				if (info->ii_Predicate != NIL)
+					info->ii_PredicateState = prep->index_preds[j];
+				break;
+			}
+	}
+}
+
+/*
+ * Fill the columns not given (given[i] false) of a virtual slot: their
+ * defaults, then every generated column; then materialize it.
+ */
+static void
+complete_row(PreparedTable *prep, TupleTableSlot *slot, const bool *given, EState *estate)
+{
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	int			i;
+
+	econtext->ecxt_scantuple = slot;
+	if (given != NULL)
+		for (i = 0; i < prep->natts; i++)
+			if (!given[i] && prep->defaults[i] != NULL)
+				slot->tts_values[i] = ExecEvalExprSwitchContext(prep->defaults[i], econtext,
+																&slot->tts_isnull[i]);
+	for (i = 0; i < prep->natts; i++)
+		if (prep->generated[i] != NULL)
+			slot->tts_values[i] = ExecEvalExprSwitchContext(prep->generated[i], econtext,
+															&slot->tts_isnull[i]);
+	ExecMaterializeSlot(slot);
+}
+
+static Datum
+call_sql_send(FunctionCallInfo fcinfo)
+{
+	LOCAL_FCINFO(inner, 6);
+	Datum		result;
+	int			i;
+
+	InitFunctionCallInfoData(*inner, &cache.sql_send, 6, fcinfo->fncollation, NULL, NULL);
+	for (i = 0; i < 6; i++)
+		inner->args[i] = fcinfo->args[i];
+	result = FunctionCallInvoke(inner);
+	fcinfo->isnull = inner->isnull;
+	return result;
+}
+
+/* the body is 1 to 4000 characters and not only blanks */
+static bool
+body_is_plain(text *body)
+{
+	const char *p = VARDATA_ANY(body);
+	int			len = VARSIZE_ANY_EXHDR(body);
+	int			i;
+
+	if (len > BODY_MAX_CHARS && pg_mbstrlen_with_len(p, len) > BODY_MAX_CHARS)
+		return false;
+	for (i = 0; i < len; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r')
+			return true;
+	return false;
+}
+
+static Datum
+send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor)
+{
+	pg_uuid_t  *chat_id = PG_GETARG_UUID_P(0);
+	Datum		body = PointerGetDatum(PG_GETARG_TEXT_PP(1));
+	pg_uuid_t  *client_msg_id = PG_ARGISNULL(3) ? NULL : PG_GETARG_UUID_P(3);
+	Relation	chats,
+				messages,
+				filter_state;
+	EState	   *estate;
+	RangeTblEntry *rte_chats,
+			   *rte_messages;
+	ResultRelInfo *chats_rri,
+			   *messages_rri;
+	TupleTableSlot *chat_slot,
+			   *new_chat,
+			   *message;
+	ItemPointerData old_tid;
+	TM_FailureData tmfd;
+	TM_Result	result;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	List	   *recheck;
+	bool	   *given;
+	Datum		customer,
+				stylist;
+	bool		isnull,
+				is_customer,
+				is_stylist;
+	int64		seq;
+	TimestampTz at;
+	RelayEvent	ev;
+	Oid			save_user;
+	int			save_sec;
+
+	PreventCommandIfReadOnly("chat.send_message()");
+
+	open_tables(fcinfo->flinfo->fn_oid, &chats, &messages, &filter_state);
+	if (!cache.usable)
+	{
+		table_close(chats, NoLock);
+		table_close(messages, NoLock);
+		table_close(filter_state, NoLock);
+		return call_sql_send(fcinfo);
+	}
+
+	/* a snapshot of our own, after what this transaction did so far (as SPI) */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	CommandCounterIncrement();
+	UpdateActiveSnapshotCommandId();
+
+	if (filter_matches(filter_state, GetActiveSnapshot(), body))
+	{
+		PopActiveSnapshot();
+		table_close(chats, NoLock);
+		table_close(messages, NoLock);
+		table_close(filter_state, NoLock);
+		return call_sql_send(fcinfo);
+	}
+	table_close(filter_state, NoLock);
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(cache.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+
+	/* as the executor sets itself up for the two tables, with our states */
+	estate = CreateExecutorState();
+	rte_chats = makeNode(RangeTblEntry);
+	rte_chats->rtekind = RTE_RELATION;
+	rte_chats->relid = cache.chats;
+	rte_chats->relkind = RELKIND_RELATION;
+	rte_chats->rellockmode = RowExclusiveLock;
+	rte_chats->updatedCols = bms_make_singleton(cache.c_last_seq - FirstLowInvalidHeapAttributeNumber);
+	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_last_message_at - FirstLowInvalidHeapAttributeNumber);
+	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_customer_read_seq - FirstLowInvalidHeapAttributeNumber);
+	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_customer_unread - FirstLowInvalidHeapAttributeNumber);
+	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_stylist_read_seq - FirstLowInvalidHeapAttributeNumber);
+	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_stylist_unread - FirstLowInvalidHeapAttributeNumber);
+	rte_messages = makeNode(RangeTblEntry);
+	rte_messages->rtekind = RTE_RELATION;
+	rte_messages->relid = cache.messages;
+	rte_messages->relkind = RELKIND_RELATION;
+	rte_messages->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make2(rte_chats, rte_messages));
+	estate->es_snapshot = GetActiveSnapshot();
+	estate->es_output_cid = GetCurrentCommandId(true);
+	chats_rri = makeNode(ResultRelInfo);
+	messages_rri = makeNode(ResultRelInfo);
+	ExecInitResultRelation(estate, chats_rri, 1);
+	ExecInitResultRelation(estate, messages_rri, 2);
+	ExecOpenIndices(chats_rri, false);
+	ExecOpenIndices(messages_rri, false);
+	use_prepared(chats_rri, &cache.chats_prep, estate);
+	use_prepared(messages_rri, &cache.messages_prep, estate);
+	AfterTriggerBeginQuery();
+
+	/* the actor's chat, checked before its row is locked */
+	chat_slot = table_slot_create(chats, &estate->es_tupleTable);
+	if (!fetch_chat(chats, estate->es_snapshot, chat_id, chat_slot))
+		access_denied(chat_id);
+	customer = slot_getattr(chat_slot, cache.c_customer_id, &isnull);
+	stylist = slot_getattr(chat_slot, cache.c_stylist_id, &isnull);
+	if (!uuid_equal(customer, actor) && !uuid_equal(stylist, actor))
+		access_denied(chat_id);
+	if (!lock_chat(chats, estate->es_snapshot, chat_slot))
+		access_denied(chat_id);
+	slot_getallattrs(chat_slot);
+	customer = chat_slot->tts_values[cache.c_customer_id - 1];
+	stylist = chat_slot->tts_values[cache.c_stylist_id - 1];
+	is_customer = uuid_equal(customer, actor);
+	is_stylist = uuid_equal(stylist, actor);
+	if (!is_customer && !is_stylist)
+		access_denied(chat_id);
+
+	/* a retry: what it stored the first time, seen after the lock */
+	if (client_msg_id != NULL)
+	{
+		TupleTableSlot *first = table_slot_create(messages, &estate->es_tupleTable);
+		Snapshot	snapshot = estate->es_snapshot;
+
+		if (!IsolationUsesXactSnapshot())
+		{
+			snapshot = RegisterSnapshot(GetLatestSnapshot());
+			snapshot->curcid = estate->es_snapshot->curcid;
+		}
+		if (find_retry(messages, snapshot, chat_id, client_msg_id, first))
+		{
+			Datum		sender = slot_getattr(first, cache.m_sender_id, &isnull);
+
+			if (isnull || !uuid_equal(sender, actor))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						 errmsg("client_msg_id %s is already used in this chat by the other participant",
+								DatumGetCString(DirectFunctionCall1(uuid_out,
+																	UUIDPGetDatum(client_msg_id)))),
+						 errhint("Make a new random UUID for every new message.")));
+			seq = DatumGetInt64(slot_getattr(first, cache.m_seq, &isnull));
+			if (snapshot != estate->es_snapshot)
+				UnregisterSnapshot(snapshot);
+			AfterTriggerEndQuery(estate);
+			ExecResetTupleTable(estate->es_tupleTable, false);
+			ExecCloseResultRelations(estate);
+			ExecCloseRangeTableRelations(estate);
+			FreeExecutorState(estate);
+			SetUserIdAndSecContext(save_user, save_sec);
+			PopActiveSnapshot();
+			table_close(chats, NoLock);
+			table_close(messages, NoLock);
+			PG_RETURN_INT64(seq);
+		}
+		if (snapshot != estate->es_snapshot)
+			UnregisterSnapshot(snapshot);
+	}
+
+	/* either participant's block stops the send, with the same error */
+	if (!chat_slot->tts_isnull[cache.c_customer_blocked_at - 1] ||
+		!chat_slot->tts_isnull[cache.c_stylist_blocked_at - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this chat is blocked"),
+				 errhint("Nothing can be sent in a blocked chat; its history stays readable.")));
+
+	/*
+	 * The chat's row: the next seq; everything so far read for the sender,
+	 * one more unread for the other; the time of the last message, never
+	 * earlier than the previous one, so that within a chat it follows seq.
+	 */
+	new_chat = table_slot_create(chats, &estate->es_tupleTable);
+	ExecClearTuple(new_chat);
+	memcpy(new_chat->tts_values, chat_slot->tts_values, chats->rd_att->natts * sizeof(Datum));
+	memcpy(new_chat->tts_isnull, chat_slot->tts_isnull, chats->rd_att->natts * sizeof(bool));
+	if (pg_add_s64_overflow(DatumGetInt64(chat_slot->tts_values[cache.c_last_seq - 1]), 1, &seq))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+	at = GetCurrentTransactionStartTimestamp();
+	if (!chat_slot->tts_isnull[cache.c_last_message_at - 1] &&
+		DatumGetTimestampTz(chat_slot->tts_values[cache.c_last_message_at - 1]) > at)
+		at = DatumGetTimestampTz(chat_slot->tts_values[cache.c_last_message_at - 1]);
+	new_chat->tts_values[cache.c_last_seq - 1] = Int64GetDatum(seq);
+	new_chat->tts_values[cache.c_last_message_at - 1] = TimestampTzGetDatum(at);
+	new_chat->tts_isnull[cache.c_last_message_at - 1] = false;
+	{
+		AttrNumber	read_col[2] = {cache.c_customer_read_seq, cache.c_stylist_read_seq};
+		AttrNumber	unread_col[2] = {cache.c_customer_unread, cache.c_stylist_unread};
+		bool		is_sender[2] = {is_customer, is_stylist};
+		int			i;
+
+		for (i = 0; i < 2; i++)
+		{
+			int32		unread;
+
+			if (is_sender[i])
+			{
+				new_chat->tts_values[read_col[i] - 1] = Int64GetDatum(seq);
+				new_chat->tts_values[unread_col[i] - 1] = Int32GetDatum(0);
+			}
+			else
+			{
+				if (pg_add_s32_overflow(DatumGetInt32(chat_slot->tts_values[unread_col[i] - 1]),
+										1, &unread))
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("integer out of range")));
+				new_chat->tts_values[unread_col[i] - 1] = Int32GetDatum(unread);
+			}
+		}
+	}
+	ExecStoreVirtualTuple(new_chat);
+	complete_row(&cache.chats_prep, new_chat, NULL, estate);
+	ExecConstraints(chats_rri, new_chat, estate);
+	CheckCmdReplicaIdentity(chats, CMD_UPDATE);
+	old_tid = chat_slot->tts_tid;
+	result = table_tuple_update(chats, &old_tid, new_chat, estate->es_output_cid,
+								estate->es_snapshot, InvalidSnapshot, true,
+								&tmfd, &lockmode, &update_indexes);
+	if (result != TM_Ok)
+		elog(ERROR, "unexpected table_tuple_update status: %u", result);
+	recheck = NIL;
+	if (update_indexes && chats_rri->ri_NumIndices > 0)
+		recheck = ExecInsertIndexTuples(chats_rri, new_chat, estate, true, false, NULL, NIL);
+	ExecARUpdateTriggers(estate, chats_rri, NULL, NULL, &old_tid, NULL, new_chat,
+						 recheck, NULL, false);
+
+	/* the message */
+	message = table_slot_create(messages, &estate->es_tupleTable);
+	ExecClearTuple(message);
+	memset(message->tts_isnull, true, messages->rd_att->natts * sizeof(bool));
+	given = palloc0(messages->rd_att->natts * sizeof(bool));
+#define SET_COLUMN(col, value) \
+	do { \
+		message->tts_values[(col) - 1] = (value); \
+		message->tts_isnull[(col) - 1] = false; \
+		given[(col) - 1] = true; \
+	} while (0)
+	SET_COLUMN(cache.m_chat_id, UUIDPGetDatum(chat_id));
+	SET_COLUMN(cache.m_seq, Int64GetDatum(seq));
+	SET_COLUMN(cache.m_sender_id, UUIDPGetDatum(actor));
+	SET_COLUMN(cache.m_body, body);
+	if (client_msg_id != NULL)
+		SET_COLUMN(cache.m_client_msg_id, UUIDPGetDatum(client_msg_id));
+	else
+		given[cache.m_client_msg_id - 1] = true;
+	SET_COLUMN(cache.m_attachment_count, Int16GetDatum(0));
+	SET_COLUMN(cache.m_created_at, TimestampTzGetDatum(at));
+	SET_COLUMN(cache.m_kind, CStringGetTextDatum("text"));
+	SET_COLUMN(cache.m_reaction_count, Int16GetDatum(0));
+#undef SET_COLUMN
+	ExecStoreVirtualTuple(message);
+	complete_row(&cache.messages_prep, message, given, estate);
+	ExecConstraints(messages_rri, message, estate);
+	CheckCmdReplicaIdentity(messages, CMD_INSERT);
+	table_tuple_insert(messages, message, estate->es_output_cid, 0, NULL);
+	recheck = NIL;
+	if (messages_rri->ri_NumIndices > 0)
+		recheck = ExecInsertIndexTuples(messages_rri, message, estate, false, false, NULL, NIL);
+	ExecARInsertTriggers(estate, messages_rri, message, recheck, NULL);
+
+	/* relayed when the transaction commits */
+	memset(&ev, 0, sizeof(ev));
+	ev.dbid = MyDatabaseId;
+	ev.kind = RELAY_MESSAGE;
+	ev.chat_id = *chat_id;
+	ev.customer_id = *DatumGetUUIDP(customer);
+	ev.stylist_id = *DatumGetUUIDP(stylist);
+	ev.actor_id = *actor;
+	ev.seq = seq;
+	ev.at = at;
+	relay_event_record(&ev);
+
+	AfterTriggerEndQuery(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	ExecCloseResultRelations(estate);
+	ExecCloseRangeTableRelations(estate);
+	FreeExecutorState(estate);
+	SetUserIdAndSecContext(save_user, save_sec);
+	PopActiveSnapshot();
+	table_close(chats, NoLock);
+	table_close(messages, NoLock);
+	PG_RETURN_INT64(seq);
+}
+
+/*
+ * chat.send_message(chat_id uuid, body text, booking_id uuid,
+ *					 client_msg_id uuid, attachments jsonb,
+ *					 reply_to_seq bigint) returns bigint
+ */
+Datum
+chat_send_message(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t	actor;
+	Datum		result;
+
+	actor_require(&actor);
+
+	if (!callbacks_registered)
+	{
+		cache_cxt = AllocSetContextCreate(CacheMemoryContext, "stylist_chat send path",
+										  ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(send_path_forget, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, send_path_forget_syscache, (Datum) 0);
+		callbacks_registered = true;
+	}
+
+	send_depth++;
+	PG_TRY();
+	{
+		/* only a plain text message; the PL/pgSQL send for anything else */
+		if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || !PG_ARGISNULL(2) || !PG_ARGISNULL(4) ||
+			!PG_ARGISNULL(5) || !body_is_plain(PG_GETARG_TEXT_PP(1)))
+		{
+			Relation	chats,
+						messages,
+						filter_state;
+
+			open_tables(fcinfo->flinfo->fn_oid, &chats, &messages, &filter_state);
+			table_close(chats, NoLock);
+			table_close(messages, NoLock);
+			table_close(filter_state, NoLock);
+			result = call_sql_send(fcinfo);
+		}
+		else
+			result = send_plain(fcinfo, &actor);
+	}
+	PG_FINALLY();
+	{
+		send_depth--;
+	}
+	PG_END_TRY();
+
+	return result;
+}
