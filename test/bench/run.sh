@@ -16,7 +16,10 @@
 #           events): send.sql;
 #        b. the naive design: an INSERT of a row of the same size with an
 #           AFTER INSERT trigger calling pg_notify, and a listener: naive.sql;
-#        c. a bare INSERT of that row into a plain table: bare.sql.
+#        c. a bare INSERT of that row into a plain table: bare.sql;
+#        d. the same send as a, through chat._send_message_sql(), the
+#           PL/pgSQL send that src/send_path.c replaces for a plain text
+#           message (send_sqlpath.sql): what the send in C saves.
 #      Each listener's count is checked against the rows written.  Also the
 #      CPU time the whole cluster spends per message (from /proc: the
 #      postmaster, its children, and the children it reaped), and the relay
@@ -247,7 +250,7 @@ stop_listener() {
 # messages written so far by each variant
 rows_written() {
     case $1 in
-        send) q -c "SELECT sum(last_seq) FROM chat.chats WHERE customer_id::text LIKE 'c0000000-%'" ;;
+        send|send_sqlpath) q -c "SELECT sum(last_seq) FROM chat.chats WHERE customer_id::text LIKE 'c0000000-%'" ;;
         naive) q -c "SELECT count(*) FROM bench.naive_messages" ;;
         bare) q -c "SELECT count(*) FROM bench.bare_messages" ;;
     esac
@@ -270,7 +273,7 @@ RSS_COLD=$(grep VmRSS "/proc/$(relay_pid)/status" | awk '{ print $2 }')
 # 1. Send throughput
 #
 if part send; then
-echo "== 1. send throughput: ${RUNS} x {send_message, naive trigger, bare INSERT} x {$CONCURRENCY} senders x ${SECS} s"
+echo "== 1. send throughput: ${RUNS} x {send_message, naive trigger, bare INSERT, PL/pgSQL send} x {$CONCURRENCY} senders x ${SECS} s"
 declare -A TPS CPU
 # the relay learns of new admins within a second: let it, and let it relay
 # the setup's events, before anybody listens
@@ -278,16 +281,16 @@ sleep 1.5
 wait_drained || die "the relay did not drain the setup's events"
 for run in $(seq "$RUNS"); do
     for c in $CONCURRENCY; do
-        for v in send naive bare; do
+        for v in send naive bare send_sqlpath; do
             before=$(rows_written "$v")
             case $v in
-                send) start_listener "$CHANNEL" ;;
+                send|send_sqlpath) start_listener "$CHANNEL" ;;
                 naive) start_listener bench_naive ;;
             esac
             ticks=$(cluster_ticks)
             relay=$(relay_ticks)
             tps=$(pgbench_tps "$v" "$c")
-            if [ "$v" = send ]; then
+            if [ "$v" = send ] || [ "$v" = send_sqlpath ]; then
                 wait_drained || die "the relay did not drain its backlog within 120 s"
             fi
             written=$(($(rows_written "$v") - before))
@@ -299,8 +302,9 @@ for run in $(seq "$RUNS"); do
             sleep 0.2   # the postmaster reaps the pgbench backends
             CPU[$v,$c]+="$(us_per $(($(cluster_ticks) - ticks)) "$written") "
             [ "$v" = send ] && CPU[relay,$c]+="$(us_per $(($(relay_ticks) - relay)) "$written") "
+            [ "$v" = send_sqlpath ] && CPU[relay_sql,$c]+="$(us_per $(($(relay_ticks) - relay)) "$written") "
             TPS[$v,$c]+="$tps "
-            printf '   run %d, %2d senders, %-5s %8.0f messages/s\n' "$run" "$c" "$v" "$tps"
+            printf '   run %d, %2d senders, %-12s %8.0f messages/s\n' "$run" "$c" "$v" "$tps"
         done
     done
 done
@@ -835,6 +839,13 @@ printf '   %7s %13s %13s %13s %11s\n' senders send_message naive_trigger bare_IN
 for c in $CONCURRENCY; do
     printf '   %7s %13s %13s %13s %11s\n' "$c" "$(median ${CPU[send,$c]})" "$(median ${CPU[naive,$c]})" \
         "$(median ${CPU[bare,$c]})" "($(median ${CPU[relay,$c]}))"
+done
+echo "   the same send through PL/pgSQL (chat._send_message_sql(), as send_message was before src/send_path.c):"
+printf '   %7s %13s %13s %13s %11s\n' senders send_message PL/pgSQL_send C/PL/pgSQL "CPU, us"
+for c in $CONCURRENCY; do
+    s=$(median ${TPS[send,$c]}); p=$(median ${TPS[send_sqlpath,$c]})
+    printf '   %7s %13.0f %13.0f %12sx %11s\n' "$c" "$s" "$p" "$(ratio "$s" "$p")" \
+        "$(median ${CPU[send,$c]}) / $(median ${CPU[send_sqlpath,$c]}) ($(median ${CPU[relay_sql,$c]}))"
 done
 # target_ratio SENDERS VARIANT LIMIT: send_message against naive or bare
 target_ratio() {

@@ -1,0 +1,1 @@
+SELECT chat.act_as(('c0000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid), chat._send_message_sql(chat.pair_chat_id(('c0000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid, '5e000000-0000-4000-8000-000000000001'), 'Hi! Could we move my appointment to 3pm tomorrow? Thanks a lot', NULL, NULL, NULL, NULL);
