@@ -65,6 +65,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -80,6 +81,7 @@
 #include "stylist_chat.h"
 
 #define BODY_MAX_CHARS 4000
+#define SEND_LOCK_TIMEOUT_MS 2000	/* as the SET lock_timeout of the SQL writers */
 
 /* what is prepared once per backend for one table */
 typedef struct PreparedTable
@@ -614,8 +616,12 @@ body_is_plain(text *body)
 	return false;
 }
 
-static Datum
-send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor)
+/*
+ * The send in C; false when the PL/pgSQL send is to do it (the tables are
+ * not as expected, or a filter rule matches the body).
+ */
+static bool
+send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 {
 	pg_uuid_t  *chat_id = PG_GETARG_UUID_P(0);
 	Datum		body = PointerGetDatum(PG_GETARG_TEXT_PP(1));
@@ -633,7 +639,7 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor)
 			   *message;
 	ItemPointerData old_tid;
 	TM_FailureData tmfd;
-	TM_Result	result;
+	TM_Result	status;
 	LockTupleMode lockmode;
 	bool		update_indexes;
 	List	   *recheck;
@@ -657,7 +663,7 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor)
 		table_close(chats, NoLock);
 		table_close(messages, NoLock);
 		table_close(filter_state, NoLock);
-		return call_sql_send(fcinfo);
+		return false;
 	}
 
 	/* a snapshot of our own, after what this transaction did so far (as SPI) */
@@ -671,7 +677,7 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor)
 		table_close(chats, NoLock);
 		table_close(messages, NoLock);
 		table_close(filter_state, NoLock);
-		return call_sql_send(fcinfo);
+		return false;
 	}
 	table_close(filter_state, NoLock);
 
@@ -761,7 +767,8 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor)
 			PopActiveSnapshot();
 			table_close(chats, NoLock);
 			table_close(messages, NoLock);
-			PG_RETURN_INT64(seq);
+			*result = Int64GetDatum(seq);
+			return true;
 		}
 		if (snapshot != estate->es_snapshot)
 			UnregisterSnapshot(snapshot);
@@ -826,11 +833,11 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor)
 	ExecConstraints(chats_rri, new_chat, estate);
 	CheckCmdReplicaIdentity(chats, CMD_UPDATE);
 	old_tid = chat_slot->tts_tid;
-	result = table_tuple_update(chats, &old_tid, new_chat, estate->es_output_cid,
+	status = table_tuple_update(chats, &old_tid, new_chat, estate->es_output_cid,
 								estate->es_snapshot, InvalidSnapshot, true,
 								&tmfd, &lockmode, &update_indexes);
-	if (result != TM_Ok)
-		elog(ERROR, "unexpected table_tuple_update status: %u", result);
+	if (status != TM_Ok)
+		elog(ERROR, "unexpected table_tuple_update status: %u", status);
 	recheck = NIL;
 	if (update_indexes && chats_rri->ri_NumIndices > 0)
 		recheck = ExecInsertIndexTuples(chats_rri, new_chat, estate, true, false, NULL, NIL);
@@ -892,7 +899,8 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor)
 	PopActiveSnapshot();
 	table_close(chats, NoLock);
 	table_close(messages, NoLock);
-	PG_RETURN_INT64(seq);
+	*result = Int64GetDatum(seq);
+	return true;
 }
 
 /*
@@ -904,7 +912,11 @@ Datum
 chat_send_message(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t	actor;
-	Datum		result;
+	Datum		result = (Datum) 0;
+	Datum	   *volatile result_p = &result;
+	volatile bool handled = false;
+	volatile int save_lock_timeout = LockTimeout;
+	volatile bool lock_timeout_set = false;
 
 	actor_require(&actor);
 
@@ -920,9 +932,22 @@ chat_send_message(PG_FUNCTION_ARGS)
 	send_depth++;
 	PG_TRY();
 	{
-		/* only a plain text message; the PL/pgSQL send for anything else */
-		if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || !PG_ARGISNULL(2) || !PG_ARGISNULL(4) ||
-			!PG_ARGISNULL(5) || !body_is_plain(PG_GETARG_TEXT_PP(1)))
+		/*
+		 * Only a plain text message; the PL/pgSQL send for anything else.
+		 * Like every writer, it waits at most 2 s for a lock: lock_timeout
+		 * for the time of the send in C (the PL/pgSQL send sets its own;
+		 * nothing in between sets it, so no GUC state outlives ours).
+		 */
+		if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && PG_ARGISNULL(2) && PG_ARGISNULL(4) &&
+			PG_ARGISNULL(5) && body_is_plain(PG_GETARG_TEXT_PP(1)))
+		{
+			lock_timeout_set = true;
+			LockTimeout = SEND_LOCK_TIMEOUT_MS;
+			handled = send_plain(fcinfo, &actor, result_p);
+			LockTimeout = save_lock_timeout;
+			lock_timeout_set = false;
+		}
+		if (!handled)
 		{
 			Relation	chats,
 						messages,
@@ -932,16 +957,16 @@ chat_send_message(PG_FUNCTION_ARGS)
 			table_close(chats, NoLock);
 			table_close(messages, NoLock);
 			table_close(filter_state, NoLock);
-			result = call_sql_send(fcinfo);
+			*result_p = call_sql_send(fcinfo);
 		}
-		else
-			result = send_plain(fcinfo, &actor);
 	}
 	PG_FINALLY();
 	{
+		if (lock_timeout_set)
+			LockTimeout = save_lock_timeout;
 		send_depth--;
 	}
 	PG_END_TRY();
 
-	return result;
+	return *result_p;
 }

@@ -221,13 +221,14 @@ REVOKE ALL ON FUNCTION chat._send_message_sql(uuid, text, uuid, uuid, jsonb, big
 -- Not SECURITY DEFINER: it writes through the table access method, which
 -- asks for no privilege, as the tables' owner where the executor would
 -- check one (constraints, index expressions, foreign keys), and calls
--- chat._send_message_sql(), which is.
+-- chat._send_message_sql(), which is.  No SET clause either (it costs a
+-- GUC save and restore at every call): it waits at most 2 s for a lock by
+-- itself, as the SQL writers do with SET lock_timeout.
 CREATE OR REPLACE FUNCTION chat.send_message(chat_id uuid, body text, booking_id uuid DEFAULT NULL,
                                   client_msg_id uuid DEFAULT NULL, attachments jsonb DEFAULT NULL,
                                   reply_to_seq bigint DEFAULT NULL)
 RETURNS bigint
 LANGUAGE c VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
-SET lock_timeout = '2s'
 AS 'MODULE_PATHNAME', 'chat_send_message';
 
 COMMENT ON FUNCTION chat.send_message(uuid, text, uuid, uuid, jsonb, bigint) IS

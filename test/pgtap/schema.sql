@@ -285,15 +285,15 @@ SELECT is(
 
 -- The identity functions are C, not definers, and the actor is read-only
 -- to the planner within a statement.
-SELECT is((SELECT l.lanname || ' ' || p.prosecdef || ' ' || array_to_string(p.proconfig, ',')
+SELECT is((SELECT l.lanname || ' ' || p.prosecdef || ' ' || coalesce(array_to_string(p.proconfig, ','), '-')
              FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
             WHERE p.oid = 'chat.send_message(uuid,text,uuid,uuid,jsonb,bigint)'::regprocedure)
           || ' / ' ||
           (SELECT l.lanname || ' ' || p.prosecdef || ' ' || array_to_string(p.proconfig, ',')
              FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
             WHERE p.oid = 'chat._send_message_sql(uuid,text,uuid,uuid,jsonb,bigint)'::regprocedure),
-          'c false lock_timeout=2s / plpgsql true search_path=pg_catalog, pg_temp,lock_timeout=2s',
-          'chat.send_message is C, writing as the tables'' owner itself; its PL/pgSQL path is SECURITY DEFINER; both wait 2 s for a lock');
+          'c false - / plpgsql true search_path=pg_catalog, pg_temp,lock_timeout=2s',
+          'chat.send_message is C, writing as the tables'' owner itself, without SET clause (send_path.sh: it waits 2 s for a lock); its PL/pgSQL path is SECURITY DEFINER');
 SELECT isnt_definer('chat', 'act_as', ARRAY['uuid', 'boolean'],
                     'chat.act_as is not SECURITY DEFINER (it checks the calling user)');
 SELECT volatility_is('chat', 'current_actor', ARRAY[]::name[], 'stable',

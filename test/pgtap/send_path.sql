@@ -5,7 +5,7 @@
 -- column with a default, a trigger) is honoured by the next one.
 -- Everything is rolled back.
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS amcheck;
@@ -121,24 +121,33 @@ SELECT is(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'And a second o
 SELECT chat.act_as('5e000000-0000-4000-8000-00000000cc01');
 SELECT chat.unblock((SELECT id FROM t WHERE name = 'c'));
 
+-- the send waits 2 s for a lock (send_path.sh), and leaves the session's
+-- lock_timeout as it was, after an error too
+SET LOCAL lock_timeout = '123ms';
+SELECT chat.act_as('c0000000-0000-4000-8000-00000000cc01');
+SELECT chat.send_message((SELECT id FROM t WHERE name = 'c'), 'timeout?') AS discard;
+SELECT is(pg_temp.state($$SELECT chat.send_message('00000000-0000-4000-8000-000000000000', 'x')$$) || ' '
+          || current_setting('lock_timeout'), '42501 123ms', 'the session''s lock_timeout is left as it was');
+RESET lock_timeout;
+
 -- 3. several sends in one statement see each other
 SELECT chat.act_as('c0000000-0000-4000-8000-00000000cc01');
 SELECT is((SELECT array_agg(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'burst ' || g) ORDER BY g)
-             FROM generate_series(1, 3) g), ARRAY[6, 7, 8]::bigint[], 'three sends in one statement: seq 6, 7, 8');
+             FROM generate_series(1, 3) g), ARRAY[7, 8, 9]::bigint[], 'three sends in one statement: seq 7, 8, 9');
 
 -- 4. what changed the tables since the first send
 ALTER TABLE chat.chat_messages ADD CONSTRAINT send_path_forbidden CHECK (body <> 'forbidden');
 SELECT throws_ok($$SELECT chat.send_message((SELECT id FROM t WHERE name = 'c'), 'forbidden')$$, '23514', NULL,
                  'a CHECK constraint added after the first send is checked');
 ALTER TABLE chat.chat_messages DROP CONSTRAINT send_path_forbidden;
-CREATE INDEX send_path_upper ON chat.chat_messages ((upper(body))) WHERE seq > 8;
+CREATE INDEX send_path_upper ON chat.chat_messages ((upper(body))) WHERE seq > 9;
 ALTER TABLE chat.chat_messages ADD COLUMN send_path_extra text DEFAULT 'a default';
-SELECT is(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'indexed'), 9::bigint, 'a send after an index and a column were added');
-SELECT is((SELECT send_path_extra FROM chat.chat_messages WHERE chat_id = (SELECT id FROM t WHERE name = 'c') AND seq = 9),
+SELECT is(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'indexed'), 10::bigint, 'a send after an index and a column were added');
+SELECT is((SELECT send_path_extra FROM chat.chat_messages WHERE chat_id = (SELECT id FROM t WHERE name = 'c') AND seq = 10),
           'a default', 'the new column has its default');
 SET LOCAL enable_seqscan = off;
 SET LOCAL enable_bitmapscan = off;
-SELECT is((SELECT seq FROM chat.chat_messages WHERE upper(body) = 'INDEXED' AND seq > 8), 9::bigint,
+SELECT is((SELECT seq FROM chat.chat_messages WHERE upper(body) = 'INDEXED' AND seq > 9), 10::bigint,
           'the new expression index finds it');
 RESET enable_seqscan;
 RESET enable_bitmapscan;
@@ -149,13 +158,13 @@ BEGIN
 END
 $$;
 CREATE TRIGGER send_path_shout BEFORE INSERT ON chat.chat_messages FOR EACH ROW EXECUTE FUNCTION pg_temp.shout();
-SELECT is(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'quiet please'), 10::bigint,
+SELECT is(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'quiet please'), 11::bigint,
           'a table with a trigger of its own: the send goes on');
-SELECT is((SELECT body FROM chat.chat_messages WHERE chat_id = (SELECT id FROM t WHERE name = 'c') AND seq = 10),
+SELECT is((SELECT body FROM chat.chat_messages WHERE chat_id = (SELECT id FROM t WHERE name = 'c') AND seq = 11),
           'QUIET PLEASE', '... through the PL/pgSQL send, which fires it');
 DROP TRIGGER send_path_shout ON chat.chat_messages;
-SELECT is(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'quiet again'), 11::bigint, 'the trigger dropped');
-SELECT is((SELECT body FROM chat.chat_messages WHERE chat_id = (SELECT id FROM t WHERE name = 'c') AND seq = 11),
+SELECT is(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'quiet again'), 12::bigint, 'the trigger dropped');
+SELECT is((SELECT body FROM chat.chat_messages WHERE chat_id = (SELECT id FROM t WHERE name = 'c') AND seq = 12),
           'quiet again', '... and not fired any more');
 
 -- 5. every B-tree index of both tables holds every row, and nothing else
@@ -166,7 +175,7 @@ SELECT is((SELECT count(*) FROM (SELECT bt_index_parent_check(i.indexrelid, true
           8::bigint, 'amcheck finds the 8 B-tree indexes of chats and chat_messages consistent with the rows');
 SELECT chat.act_as('c0000000-0000-4000-8000-00000000cc01');
 SELECT is((SELECT array_agg(seq ORDER BY seq) FROM chat.search((SELECT id FROM t WHERE name = 'c'), 'burst')),
-          ARRAY[6, 7, 8]::bigint[], 'the search index (GIN) finds the three bursts');
+          ARRAY[7, 8, 9]::bigint[], 'the search index (GIN) finds the three bursts');
 
 SELECT * FROM finish();
 ROLLBACK;
