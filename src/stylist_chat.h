@@ -108,6 +108,9 @@ extern void channel_name(const uint8 *key, int keylen, const pg_uuid_t *profile,
 						 char *dest);
 #define CHANNEL_NAME_LEN 45		/* "chat_" and 40 hex digits */
 
+/* writable.c: 25006 for a writing call on a standby or read-only */
+extern void require_writable(const char *what);
+
 /* relay_worker.c: the background worker (its own declarations: relay.h) */
 extern void relay_worker_register(void);
 

@@ -294,6 +294,7 @@ DECLARE
     v_ack record;
     v_missing uuid;
 BEGIN
+    PERFORM chat._require_writable('catch_up');
     SELECT u.before_minute INTO v_from FROM chat.caught_up u WHERE u.profile_id = v_actor;
     v_from := coalesce(v_from, -9223372036854775808);
     /*
@@ -386,6 +387,7 @@ DECLARE
     p_chat uuid := chat._require_arg($1, 'chat_id');
     p_seq bigint := chat._require_arg($2, 'seq');
 BEGIN
+    PERFORM chat._require_writable('ack_delivered');
     IF p_seq < 0 THEN
         RAISE EXCEPTION 'seq must not be negative, not %', p_seq
             USING ERRCODE = 'invalid_parameter_value',

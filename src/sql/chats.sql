@@ -48,6 +48,7 @@ DECLARE
     p_customer uuid := chat._require_arg($1, 'customer_id');
     p_stylist uuid := chat._require_arg($2, 'stylist_id');
 BEGIN
+    PERFORM chat._require_writable('get_or_create_chat');
     IF v_actor NOT IN (p_customer, p_stylist) THEN
         RAISE EXCEPTION 'only the customer or the stylist may open their chat'
             USING ERRCODE = 'insufficient_privilege',
@@ -73,6 +74,7 @@ DECLARE
     v_actor uuid := chat.require_actor();
     p_other uuid := chat._require_arg($1, 'other_id');
 BEGIN
+    PERFORM chat._require_writable('chat_with');
     CASE chat._profile_role(v_actor)
         WHEN 'customer' THEN
             RETURN chat._open_chat(v_actor, p_other);
@@ -104,6 +106,7 @@ DECLARE
     v_customer uuid;
     v_stylist uuid;
 BEGIN
+    PERFORM chat._require_writable('chat_for_booking');
     SELECT b.customer_id, b.stylist_id INTO v_customer, v_stylist
       FROM chat.bookings b WHERE b.id = p_booking;
     IF NOT FOUND OR v_actor NOT IN (v_customer, v_stylist) THEN

@@ -168,6 +168,7 @@ DECLARE
     v_ms numeric;
     v_id bigint;
 BEGIN
+    PERFORM chat._require_writable('add_filter_rule');
     IF p_action NOT IN ('flag', 'mask', 'hold') THEN
         RAISE EXCEPTION 'invalid filter action "%"', p_action
             USING ERRCODE = 'invalid_parameter_value',
@@ -255,6 +256,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
+    PERFORM chat._require_writable('remove_filter_rule');
     PERFORM chat._require_admin();
     DELETE FROM chat.filter_rules f WHERE f.name = chat._require_arg($1, 'name');
     RETURN FOUND;
@@ -328,6 +330,7 @@ DECLARE
     v_h chat.held_messages;
     v_seq bigint;
 BEGIN
+    PERFORM chat._require_writable('approve_held_message');
     v_h := chat._held_to_decide(p_chat, p_id);
     -- decided first: the send below sees the approval under way, and does
     -- not filter the message again
@@ -370,6 +373,7 @@ DECLARE
     p_reason text := chat._check_text($3, 'reason', 500);
     v_h chat.held_messages;
 BEGIN
+    PERFORM chat._require_writable('reject_held_message');
     v_h := chat._held_to_decide(p_chat, p_id);
     -- its images: the application deletes the bytes
     INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)

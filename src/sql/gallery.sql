@@ -126,6 +126,7 @@ DECLARE
     v_msg record;
     v_key text;
 BEGIN
+    PERFORM chat._require_writable('grant_portfolio_consent');
     SELECT m.deleted_at, m.hidden_at INTO v_msg
       FROM chat.chat_messages m
      WHERE m.chat_id = $1 AND m.seq = $2;
@@ -174,6 +175,7 @@ AS $$
 DECLARE
     v_stylist uuid := chat._lock_chat_as_customer($1, $2, $3, 'revoke');
 BEGIN
+    PERFORM chat._require_writable('revoke_portfolio_consent');
     -- also of an image that is gone or hidden: the consent itself ends.
     -- Never dated before its grant: this transaction may have started
     -- before the granting one committed, while it waited for the lock

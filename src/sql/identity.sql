@@ -62,3 +62,12 @@ LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
 COMMENT ON FUNCTION chat._act_as_token(uuid, timestamptz, timestamptz, bytea, boolean) IS
 'Act as the profile of a checked token, for the transaction or the session, until the token expires, its key is rotated out or the profile''s tokens are revoked. Internal: called by chat.authenticate().';
 REVOKE ALL ON FUNCTION chat._act_as_token(uuid, timestamptz, timestamptz, bytea, boolean) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._require_writable(what text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'chat_require_writable'
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION chat._require_writable(text) IS
+'Raises SQLSTATE 25006, naming chat.<what>() and where to call it, on a standby or in a read-only transaction: the first call of every function that writes. Internal.';
+REVOKE ALL ON FUNCTION chat._require_writable(text) FROM PUBLIC, chat_service, chat_user;

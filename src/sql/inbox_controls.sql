@@ -34,6 +34,7 @@ DECLARE
     v_chat record;
     v_read bigint;
 BEGIN
+    PERFORM chat._require_writable('mark_unread');
     SELECT c.customer_id, c.last_seq,
            CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END AS read_seq,
            CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END AS cleared_seq
@@ -77,6 +78,7 @@ DECLARE
     v_actor uuid := chat.require_actor();
     v_pair record := chat._lock_chat($1);
 BEGIN
+    PERFORM chat._require_writable('archive');
     -- archived at the chat's last seq: the next message, whoever sends it,
     -- brings the chat back.  Archiving again moves that to the last seq.
     UPDATE chat.chats c
@@ -105,6 +107,7 @@ DECLARE
     v_actor uuid := chat.require_actor();
     v_pair record := chat._lock_chat($1);
 BEGIN
+    PERFORM chat._require_writable('unarchive');
     UPDATE chat.chats c
        SET customer_archived_seq = CASE WHEN c.customer_id = v_actor
                                         THEN NULL ELSE c.customer_archived_seq END,
@@ -134,6 +137,7 @@ DECLARE
     v_pair record := chat._lock_chat($1);
     p_until timestamptz := coalesce($2, 'infinity');
 BEGIN
+    PERFORM chat._require_writable('mute');
     IF p_until <= now() THEN
         RAISE EXCEPTION 'until must be in the future'
             USING ERRCODE = 'invalid_parameter_value',
@@ -166,6 +170,7 @@ DECLARE
     v_actor uuid := chat.require_actor();
     v_pair record := chat._lock_chat($1);
 BEGIN
+    PERFORM chat._require_writable('unmute');
     UPDATE chat.chats c
        SET customer_muted_until = CASE WHEN c.customer_id = v_actor
                                        THEN NULL ELSE c.customer_muted_until END,
@@ -196,6 +201,7 @@ DECLARE
     v_customer boolean := v_pair.customer_id = v_actor;
     v_chat record;
 BEGIN
+    PERFORM chat._require_writable('clear_history');
     SELECT c.last_seq,
            CASE WHEN v_customer THEN c.customer_read_seq ELSE c.stylist_read_seq END AS read_seq,
            CASE WHEN v_customer THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END AS cleared_seq

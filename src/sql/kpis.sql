@@ -479,6 +479,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM chat._require_writable('rebuild_kpis');
     PERFORM chat._require_admin();
     RETURN chat._rebuild_kpis();
 END

@@ -40,6 +40,7 @@ DECLARE
     v_blocked boolean;
     v_held_by uuid;
 BEGIN
+    PERFORM chat._require_writable('send_message');
     -- the common case, a plain text message, is checked here without
     -- calling out: this is the hot path
     IF p_chat IS NULL THEN
@@ -288,6 +289,7 @@ DECLARE
     v_flag boolean;
     v_hold boolean;
 BEGIN
+    PERFORM chat._require_writable('edit_message');
     IF v_msg.deleted_at IS NOT NULL THEN
         RAISE EXCEPTION 'message % of chat % is deleted', v_msg.seq, v_msg.chat_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -393,6 +395,7 @@ AS $$
 DECLARE
     v_msg chat.chat_messages := chat._own_message($1, $2, 'delete');
 BEGIN
+    PERFORM chat._require_writable('delete_message');
     IF v_msg.deleted_at IS NOT NULL THEN
         RETURN;     -- deleting twice is a no-op
     END IF;

@@ -133,6 +133,7 @@ DECLARE
     p_reason text := chat._audit_reason(chat._require_arg($3, 'reason'));
     v_hidden_at timestamptz;
 BEGIN
+    PERFORM chat._require_writable('hide_message');
     IF p_reason IS NULL THEN
         RAISE EXCEPTION 'reason must not be empty'
             USING ERRCODE = 'invalid_parameter_value',

@@ -232,6 +232,7 @@ DECLARE
     v_due timestamptz;
     v_previews boolean;
 BEGIN
+    PERFORM chat._require_writable('claim_notifications');
     IF p_lease < interval '1 second' OR p_lease > interval '1 hour' THEN
         RAISE EXCEPTION 'lease must be between 1 second and 1 hour'
             USING ERRCODE = 'invalid_parameter_value',
@@ -401,6 +402,7 @@ AS $$
 DECLARE
     p_id bigint := chat._require_arg($1, 'notification_id');
 BEGIN
+    PERFORM chat._require_writable('complete_notification');
     DELETE FROM chat.notifications n WHERE n.id = p_id AND n.status = 'leased';
     RETURN FOUND;
 END
@@ -424,6 +426,7 @@ DECLARE
     v_status text;
     v_at timestamptz;
 BEGIN
+    PERFORM chat._require_writable('fail_notification');
     -- offered again after 30 s, 1 min, 2 min, ... at most an hour; given up
     -- after the 10th attempt
     UPDATE chat.notifications n
@@ -482,6 +485,7 @@ DECLARE
     p_previews boolean := chat._require_arg($1, 'show_previews');
     p_zone text := chat._require_arg($2, 'time_zone');
 BEGIN
+    PERFORM chat._require_writable('set_notification_preferences');
     IF NOT EXISTS (SELECT FROM pg_timezone_names z WHERE z.name = p_zone) THEN
         RAISE EXCEPTION 'unknown time zone "%"', left(p_zone, 100)
             USING ERRCODE = 'invalid_parameter_value',

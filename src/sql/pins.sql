@@ -26,6 +26,7 @@ DECLARE
     v_msg record;
     v_pins integer;
 BEGIN
+    PERFORM chat._require_writable('pin');
     PERFORM chat._lock_chat(p_chat);
     IF p_expires IS NOT NULL AND p_expires <= now() THEN
         RAISE EXCEPTION 'expires_at must be in the future'
@@ -88,6 +89,7 @@ DECLARE
     p_chat uuid := chat._require_arg($1, 'chat_id');
     p_seq bigint := chat._require_arg($2, 'seq');
 BEGIN
+    PERFORM chat._require_writable('unpin');
     PERFORM chat._lock_chat(p_chat);
     DELETE FROM chat.pins p WHERE p.chat_id = p_chat AND p.seq = p_seq;
     IF FOUND THEN

@@ -107,6 +107,7 @@ DECLARE
     p_reason text := chat._check_text($2, 'reason', 500);
     v_id bigint;
 BEGIN
+    PERFORM chat._require_writable('set_legal_hold');
     -- the chat's row first: an erasure or a retention run under way ends
     -- before the hold is placed, and none starts until it is
     PERFORM FROM chat.chats c WHERE c.chat_id = p_chat FOR NO KEY UPDATE;
@@ -144,6 +145,7 @@ DECLARE
     p_reason text := chat._audit_reason($2);
     v_erased text;
 BEGIN
+    PERFORM chat._require_writable('release_legal_hold');
     PERFORM FROM chat.chats c WHERE c.chat_id = p_chat FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'chat % does not exist', p_chat
@@ -424,6 +426,7 @@ AS $$
 DECLARE
     v_actor uuid := chat.require_actor();
 BEGIN
+    PERFORM chat._require_writable('export_my_data');
     INSERT INTO chat.privacy_requests (profile_id, actor_id, action)
     VALUES (v_actor, v_actor, 'export');
     RETURN QUERY SELECT * FROM chat._export(v_actor);
@@ -461,6 +464,7 @@ DECLARE
     v_held_chats uuid[];
     v_held_ids bigint[];
 BEGIN
+    PERFORM chat._require_writable('erase_profile');
     -- the profile's row, then its chats in one order (see the header)
     PERFORM FROM chat.profiles x WHERE x.id = p FOR UPDATE;
     IF NOT FOUND THEN

@@ -17,6 +17,7 @@ DECLARE
     v_old_role text;
     v_erased timestamptz;
 BEGIN
+    PERFORM chat._require_writable('upsert_profile');
     IF p_id = '00000000-0000-0000-0000-000000000000' THEN
         -- events without a sender (booking cards) carry it
         RAISE EXCEPTION 'the nil UUID is not a profile id'
@@ -133,6 +134,7 @@ DECLARE
     v_old record;
     v_existed boolean;
 BEGIN
+    PERFORM chat._require_writable('upsert_booking');
     IF p_status NOT IN ('pending', 'confirmed', 'completed', 'cancelled', 'no_show') THEN
         RAISE EXCEPTION 'invalid booking status "%"', p_status
             USING ERRCODE = 'invalid_parameter_value',

@@ -108,6 +108,7 @@ DECLARE
     v_actor uuid := chat.require_actor();
     p_emoji text;
 BEGIN
+    PERFORM chat._require_writable('react');
     PERFORM chat._reaction_target($1, $2);
     p_emoji := chat._check_emoji($3);
     IF NOT EXISTS (SELECT FROM chat.reactions r
@@ -150,6 +151,7 @@ DECLARE
     p_emoji text;
     v_msg record;
 BEGIN
+    PERFORM chat._require_writable('unreact');
     PERFORM chat._lock_chat(p_chat);
     p_emoji := chat._check_emoji($3);
     SELECT m.deleted_at IS NOT NULL OR m.hidden_at IS NOT NULL AS masked INTO v_msg

@@ -150,6 +150,7 @@ DECLARE
     v_chat record;
     v_read bigint;
 BEGIN
+    PERFORM chat._require_writable('mark_read');
     SELECT c.customer_id, c.last_seq,
            CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END AS read_seq
       INTO v_chat

@@ -22,6 +22,7 @@ DECLARE
     v_actor uuid := chat.require_actor();
     v_pair record := chat._lock_chat($1);
 BEGIN
+    PERFORM chat._require_writable('block');
     -- blocking twice is a no-op: the first time stays
     UPDATE chat.chats c
        SET customer_blocked_at = CASE WHEN c.customer_id = v_actor
@@ -53,6 +54,7 @@ DECLARE
     v_actor uuid := chat.require_actor();
     v_pair record := chat._lock_chat($1);
 BEGIN
+    PERFORM chat._require_writable('unblock');
     -- only the actor's own block goes; unblocking an unblocked chat is a no-op
     UPDATE chat.chats c
        SET customer_blocked_at = CASE WHEN c.customer_id = v_actor
@@ -127,6 +129,7 @@ DECLARE
     v_sender uuid;
     v_id bigint;
 BEGIN
+    PERFORM chat._require_writable('report');
     PERFORM chat._lock_chat(p_chat);
     IF p_reason NOT IN ('spam', 'harassment', 'inappropriate', 'off_platform', 'other') THEN
         RAISE EXCEPTION 'unknown reason "%"', p_reason
@@ -186,6 +189,7 @@ DECLARE
     p_note text := chat._audit_reason($3);
     v_report chat.reports;
 BEGIN
+    PERFORM chat._require_writable('resolve_report');
     IF p_action NOT IN ('dismiss', 'hide_message') THEN
         RAISE EXCEPTION 'unknown action "%"', p_action
             USING ERRCODE = 'invalid_parameter_value',

@@ -94,6 +94,7 @@ BEGIN
                      AND (v.issued_at IS NULL OR r.revoked_at >= v.issued_at)) THEN
         v.profile_id := NULL;
     ELSIF v.single_use THEN
+        PERFORM chat._require_writable('authenticate');
         -- spent once and for all when this transaction commits; expired
         -- entries make room as new ones come (those another login holds
         -- are left to the next: nobody waits on another's open transaction)
@@ -134,6 +135,7 @@ AS $$
 DECLARE
     p_profile uuid := chat._require_arg($1, 'profile_id');
 BEGIN
+    PERFORM chat._require_writable('revoke_tokens');
     IF chat._profile_role(p_profile) IS NULL THEN
         RAISE EXCEPTION 'profile % does not exist', p_profile
             USING ERRCODE = 'invalid_parameter_value';
@@ -159,6 +161,7 @@ AS $$
 DECLARE
     v_current bytea;
 BEGIN
+    PERFORM chat._require_writable('rotate_signing_key');
     SELECT s.key INTO v_current FROM chat.secrets s WHERE s.name = 'signing' FOR UPDATE;
     INSERT INTO chat.secrets AS s (name, key) VALUES ('signing_previous', v_current)
     ON CONFLICT (name) DO UPDATE SET key = excluded.key, created_at = now();
