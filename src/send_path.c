@@ -21,9 +21,10 @@
  *
  * Everything else goes to chat._send_message_sql(), the same send written
  * in PL/pgSQL: attachments, a booking, a reply, a body out of bounds, a
- * filter rule that matches, a NULL chat id, and tables carrying triggers
- * other than those of foreign keys or forced row security.  It gives the
- * errors of the arguments too.
+ * filter rule that matches, a NULL chat id, tables carrying triggers other
+ * than those of foreign keys or forced row security, and a database with
+ * Citus (whose tables may live on other nodes).  It gives the errors of
+ * the arguments too.
  *
  * The order of the checks is that of the PL/pgSQL send: the actor first;
  * the chat's row is locked (FOR NO KEY UPDATE) only after its participants
@@ -54,6 +55,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "common/int.h"
 #include "executor/executor.h"
@@ -66,7 +68,6 @@
 #include "parser/parse_func.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/proc.h"
-#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -336,7 +337,13 @@ prepare_cache(Relation chats, Relation messages, Relation filter_state)
 	fn = LookupFuncName(name, 6, argtypes, false);
 	fmgr_info_cxt(fn, &cache.sql_send, cache_cxt);
 
-	cache.usable = OidIsValid(cache.chats_pkey) && OidIsValid(cache.client_msg_key) &&
+	/*
+	 * With Citus the tables may be distributed, their rows on other nodes:
+	 * only the planner knows where.  (Distributing a table invalidates it,
+	 * which sends us here again.)
+	 */
+	cache.usable = !OidIsValid(get_extension_oid("citus", true)) &&
+		OidIsValid(cache.chats_pkey) && OidIsValid(cache.client_msg_key) &&
 		index_is_on(cache.chats_pkey, cache.c_chat_id, InvalidAttrNumber) &&
 		index_is_on(cache.client_msg_key, cache.m_chat_id, cache.m_client_msg_id) &&
 		table_is_plain(chats) && table_is_plain(messages);
@@ -655,8 +662,6 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 	Oid			save_user;
 	int			save_sec;
 
-	PreventCommandIfReadOnly("chat.send_message()");
-
 	open_tables(fcinfo->flinfo->fn_oid, &chats, &messages, &filter_state);
 	if (!cache.usable)
 	{
@@ -919,6 +924,7 @@ chat_send_message(PG_FUNCTION_ARGS)
 	volatile bool lock_timeout_set = false;
 
 	actor_require(&actor);
+	require_writable("send_message");
 
 	if (!callbacks_registered)
 	{
