@@ -69,7 +69,7 @@ CREATE OR REPLACE FUNCTION chat.relay_status(OUT preloaded boolean, OUT running 
                                              OUT notify_queue_usage double precision,
                                              OUT failed_cycles bigint, OUT last_error text,
                                              OUT last_error_at timestamptz, OUT bookkeeper_pid integer,
-                                             OUT notes_waiting bigint)
+                                             OUT notes_waiting bigint, OUT standby boolean)
 RETURNS record
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
@@ -89,7 +89,12 @@ BEGIN
      WHERE c.last_seq > coalesce(w.relayed_seq, 0);
     relayed_database := chat._relay_database();
     relays_this_database := relayed_database IS NOT DISTINCT FROM current_database();
-    IF NOT preloaded THEN
+    standby := pg_is_in_recovery();
+    IF standby THEN
+        RAISE NOTICE 'this server is a standby: nothing is relayed here'
+            USING DETAIL = 'The relay worker starts when the server is promoted, and relays every message above the watermarks it finds (those the old primary relayed may come again: clients know them by chat and seq).',
+                  HINT = 'Listen on the primary.';
+    ELSIF NOT preloaded THEN
         RAISE NOTICE 'nothing is relayed: stylist_chat is not in shared_preload_libraries'
             USING HINT = 'Add it, set stylist_chat.database and restart the server.';
     ELSIF NOT relays_this_database THEN
@@ -106,7 +111,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.relay_status() IS
-'The relay worker: preloaded (is the library in shared_preload_libraries), running, pid, started_at, events_relayed, last_relay_at, queued (events waiting in the queue), dropped (events lost to a full queue, then recovered from the tables), backlog (this database''s messages above the written watermark, which trails the worker by about a second; it scans chat.chats), relayed_database (the one database the worker serves), relays_this_database, notify_queue_usage (how full the server''s notification queue is, 0 to 1: a listener that does not read holds it back), failed_cycles, last_error and last_error_at (the worker''s cycles that ended in an error, such as a NOTIFY refused by a full queue, and the last one), bookkeeper_pid (the bookkeeping worker, which keeps notifications and KPIs of what is relayed; NULL when it does not run) and notes_waiting (relayed messages waiting for it). A NOTICE says when this database is not relayed, and when the notification queue is half full or more.';
+'The relay worker: preloaded (is the library in shared_preload_libraries), running, pid, started_at, events_relayed, last_relay_at, queued (events waiting in the queue), dropped (events lost to a full queue, then recovered from the tables), backlog (this database''s messages above the written watermark, which trails the worker by about a second; it scans chat.chats), relayed_database (the one database the worker serves), relays_this_database, notify_queue_usage (how full the server''s notification queue is, 0 to 1: a listener that does not read holds it back), failed_cycles, last_error and last_error_at (the worker''s cycles that ended in an error, such as a NOTIFY refused by a full queue, and the last one), bookkeeper_pid (the bookkeeping worker, which keeps notifications and KPIs of what is relayed; NULL when it does not run), notes_waiting (relayed messages waiting for it) and standby (this server is a standby in recovery, where no worker runs until it is promoted). A NOTICE says when this server is a standby, when this database is not relayed, and when the notification queue is half full or more.';
 REVOKE ALL ON FUNCTION chat.relay_status() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.relay_status() TO chat_service;
 
@@ -197,6 +202,7 @@ DECLARE
     v_from bigint;
     v_rows bigint;
 BEGIN
+    PERFORM chat._require_writable('undelivered');
     -- only the chats active since the actor was last caught up
     SELECT u.before_minute INTO v_from FROM chat.caught_up u WHERE u.profile_id = v_actor;
     v_from := coalesce(v_from, -9223372036854775808);

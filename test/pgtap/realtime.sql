@@ -483,8 +483,9 @@ SELECT is(
           'events_relayed bigint', 'last_relay_at timestamp with time zone', 'queued bigint',
           'dropped bigint', 'backlog bigint', 'relayed_database text', 'relays_this_database boolean',
           'notify_queue_usage double precision', 'failed_cycles bigint', 'last_error text',
-          'last_error_at timestamp with time zone', 'bookkeeper_pid integer', 'notes_waiting bigint'],
-    'relay_status returns preloaded, running, pid, started_at, events_relayed, last_relay_at, queued, dropped, backlog, relayed_database, relays_this_database, notify_queue_usage, failed_cycles, last_error, last_error_at, bookkeeper_pid, notes_waiting');
+          'last_error_at timestamp with time zone', 'bookkeeper_pid integer', 'notes_waiting bigint',
+          'standby boolean'],
+    'relay_status returns preloaded, running, pid, started_at, events_relayed, last_relay_at, queued, dropped, backlog, relayed_database, relays_this_database, notify_queue_usage, failed_cycles, last_error, last_error_at, bookkeeper_pid, notes_waiting, standby');
 
 -- chat_service may call it, with nobody acting: one row.
 SELECT chat.reset_actor();

@@ -318,8 +318,8 @@ SELECT is(
     ARRAY['preloaded', 'running', 'pid', 'started_at', 'events_relayed', 'last_relay_at',
           'queued', 'dropped', 'backlog', 'relayed_database', 'relays_this_database',
           'notify_queue_usage', 'failed_cycles', 'last_error', 'last_error_at',
-          'bookkeeper_pid', 'notes_waiting'],
-    'chat.relay_status() returns its seventeen columns, 1.0''s eight first, then the notification queue, the worker''s errors and the bookkeeper');
+          'bookkeeper_pid', 'notes_waiting', 'standby'],
+    'chat.relay_status() returns its eighteen columns, 1.0''s eight first, then the notification queue, the worker''s errors, the bookkeeper and whether the server is a standby');
 
 -- pg_dump keeps the data of the seven data tables, the audit id sequence
 -- and the token revocations (extension configuration tables), not the keys
