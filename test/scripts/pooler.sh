@@ -59,6 +59,11 @@
 #     nothing leaks either; session-scoped act_as is refused with 42501
 #     (and so is 1.0's authenticate(), session-scoped: end users wait for
 #     the update).
+#   - prepared statements: 8 pgbench clients through PgBouncer (pool of 4)
+#     with unnamed statements of the extended protocol (-M extended) run
+#     all 400 transactions; with named prepared statements (-M prepared)
+#     they fail, a statement prepared on one server session missing on
+#     another or clashing with another client's: what README says to set;
 # The counts are printed as TAP diagnostics, with the first leaks of the
 # control run.
 #
@@ -95,7 +100,7 @@ ok() {
 diag() { echo "# $*"; }
 bail() { echo "Bail out! $*"; exit 1; }
 
-echo "1..14"
+echo "1..16"
 
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$PGBOUNCER" ] || bail "pgbouncer is not installed (bash test/deps.sh installs it)"
@@ -371,6 +376,29 @@ setting=$(q -d postgres -c "SELECT count(*) FROM pg_db_role_setting s JOIN pg_ro
                                AND s.setdatabase <> (SELECT oid FROM pg_database WHERE datname = 'pooler10')")
 ok $([ "$states" == "42501 42501 42501 42501 42501" ] && [ "$setting" == 0 ]; echo $?) \
     "a non-superuser cannot enable session_identity for itself: SET, set_config(), ALTER ROLE and ALTER ROLE IN DATABASE are refused and session scope stays refused (SQLSTATEs: $states)"
+
+# ---------------------------------------------------------------------------
+# prepared statements: PgBouncer 1.18 does not follow them in transaction
+# mode; unnamed statements of the extended protocol pass
+# ---------------------------------------------------------------------------
+echo 'SELECT chat.current_actor() IS NULL;' >"$WORK/prepared.sql"
+# pgbench_through MODE: 8 clients, 50 transactions each, through PgBouncer
+pgbench_through() {
+    pgbench -n -M "$1" -c 8 -j 2 -t 50 -f "$WORK/prepared.sql" \
+        -h "$PGB_DIR" -p "$PGB_PORT" -U pooler_app pooled11 >"$WORK/pgbench.$1" 2>&1
+}
+pgbench_through extended
+rc=$?
+processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/pgbench.extended")
+ok $([ "$rc" -eq 0 ] && [ "${processed:-0}" = 400 ] \
+     && grep -q '^number of failed transactions: 0 ' "$WORK/pgbench.extended"; echo $?) \
+    "unnamed statements of the extended protocol (pgbench -M extended) through PgBouncer: $processed of 400 transactions, none failed"
+pgbench_through prepared
+rc=$?
+lost=$(grep -c 'prepared statement .* \(does not exist\|already exists\)' "$WORK/pgbench.prepared")
+diag "pgbench -M prepared through PgBouncer: exit $rc; $(grep -m1 -o 'prepared statement .* \(does not exist\|already exists\)' "$WORK/pgbench.prepared")"
+ok $([ "$rc" -ne 0 ] && [ "$lost" -gt 0 ]; echo $?) \
+    "named prepared statements (pgbench -M prepared) through PgBouncer 1.18 in transaction mode fail: $lost clients met a statement another session prepared, or one theirs was not on (README: the client settings that work)"
 
 # ---------------------------------------------------------------------------
 # the control: the same clients against 1.0's SQL
