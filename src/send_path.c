@@ -65,6 +65,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
 #include "optimizer/optimizer.h"
+#include "utils/guc.h"
 #include "parser/parse_func.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/proc.h"
@@ -98,6 +99,7 @@ typedef struct PreparedTable
 	Oid		   *index_oids;
 	List	  **index_exprs;	/* per index: its expressions' states */
 	ExprState **index_preds;	/* per index: its predicate's state */
+	bool		unsafe;			/* see prepared_is_safe() */
 } PreparedTable;
 
 typedef struct SendPathCache
@@ -144,6 +146,7 @@ typedef struct SendPathCache
 } SendPathCache;
 
 static SendPathCache cache;
+static uint64 invalidations = 0;	/* counted by the callbacks */
 static MemoryContext cache_cxt = NULL;
 static bool callbacks_registered = false;
 static int	send_depth = 0;
@@ -159,13 +162,17 @@ send_path_forget(Datum arg, Oid relid)
 	 */
 	if (!OidIsValid(relid) || relid == cache.chats || relid == cache.messages ||
 		relid == cache.filter_state)
+	{
 		cache.valid = false;
+		invalidations++;
+	}
 }
 
 static void
 send_path_forget_syscache(Datum arg, int cacheid, uint32 hashvalue)
 {
 	cache.valid = false;
+	invalidations++;
 }
 
 static AttrNumber
@@ -195,13 +202,14 @@ index_is_on(Oid indexoid, AttrNumber a, AttrNumber b)
 	return ok;
 }
 
-/* only the triggers of foreign keys, and no forced row security */
+/* only the triggers of foreign keys, no rules, no forced row security */
 static bool
 table_is_plain(Relation rel)
 {
 	TriggerDesc *trigdesc = rel->trigdesc;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		(rel->rd_rules != NULL && rel->rd_rules->numLocks > 0) ||
 		(rel->rd_rel->relrowsecurity && rel->rd_rel->relforcerowsecurity))
 		return false;
 	if (trigdesc != NULL)
@@ -215,10 +223,33 @@ table_is_plain(Relation rel)
 	return true;
 }
 
+/* expressions that read the whole row or a system column other than tableoid */
+static bool unsafe_expressions;
+
+static void
+note_columns(Node *node)
+{
+	Bitmapset  *cols = NULL;
+	int			col = -1;
+
+	pull_varattnos(node, 1, &cols);
+	while ((col = bms_next_member(cols, col)) >= 0)
+	{
+		AttrNumber	attnum = col + FirstLowInvalidHeapAttributeNumber;
+
+		if (attnum == InvalidAttrNumber ||
+			(attnum < 0 && attnum != TableOidAttributeNumber))
+			unsafe_expressions = true;
+	}
+}
+
 static ExprState *
 prepare_expr(Node *node)
 {
-	return ExecInitExpr(expression_planner((Expr *) node), NULL);
+	Expr	   *planned = expression_planner((Expr *) node);
+
+	note_columns((Node *) planned);
+	return ExecInitExpr(planned, NULL);
 }
 
 /* in cache_cxt, as the tables' owner */
@@ -232,6 +263,7 @@ prepare_table(PreparedTable *prep, Relation rel)
 	int			i;
 
 	memset(prep, 0, sizeof(*prep));
+	unsafe_expressions = false;
 	prep->relid = RelationGetRelid(rel);
 	prep->natts = tupdesc->natts;
 	prep->generated = palloc0(tupdesc->natts * sizeof(ExprState *));
@@ -239,7 +271,7 @@ prepare_table(PreparedTable *prep, Relation rel)
 
 	if (constr != NULL && constr->num_check > 0)
 	{
-		prep->checks = palloc(constr->num_check * sizeof(ExprState *));
+		prep->checks = palloc0(constr->num_check * sizeof(ExprState *));
 		for (i = 0; i < constr->num_check; i++)
 			prep->checks[i] = prepare_expr(stringToNode(constr->check[i].ccbin));
 	}
@@ -281,17 +313,38 @@ prepare_table(PreparedTable *prep, Relation rel)
 		foreach(le, info->ii_Expressions)
 			prep->index_exprs[i] = lappend(prep->index_exprs[i], prepare_expr(lfirst(le)));
 		if (info->ii_Predicate != NIL)
-			prep->index_preds[i] =
-				ExecInitQual((List *) expression_planner((Expr *) info->ii_Predicate), NULL);
+		{
+			List	   *pred = (List *) expression_planner((Expr *) info->ii_Predicate);
+
+			note_columns((Node *) pred);
+			prep->index_preds[i] = ExecInitQual(pred, NULL);
+		}
 		index_close(idx, NoLock);
 		i++;
 	}
+	prep->unsafe = unsafe_expressions;
+}
+
+/*
+ * Whether the prepared states can serve call after call: an expression
+ * that reads the whole row keeps a tuple descriptor in the memory of the
+ * call that first ran it, and system columns other than tableoid are not
+ * there before the row is written.  Such a table takes the PL/pgSQL send.
+ */
+static bool
+prepared_is_safe(PreparedTable *prep)
+{
+	return !prep->unsafe;
 }
 
 /*
  * Look everything up and prepare it, the two tables being locked by the
- * caller.  Anything unexpected leaves the cache valid but not usable: the
- * PL/pgSQL send then does the work, and says what is wrong if anything is.
+ * caller.  Anything unexpected leaves the cache not usable: the PL/pgSQL
+ * send then does the work, and says what is wrong if anything is.  The
+ * cache is valid only when all of it was prepared and no invalidation
+ * arrived meanwhile: after an error here the next call starts again.
+ * Prepared as the tables' owner, with the search_path of the SQL
+ * functions (the planner inlines SQL functions by parsing their bodies).
  */
 static void
 prepare_cache(Relation chats, Relation messages, Relation filter_state)
@@ -303,9 +356,9 @@ prepare_cache(Relation chats, Relation messages, Relation filter_state)
 	List	   *name;
 	Oid			argtypes[6] = {UUIDOID, TEXTOID, UUIDOID, UUIDOID, JSONBOID, INT8OID};
 	Oid			fn;
+	uint64		seen = invalidations;
+	int			nest;
 
-	/* an invalidation from here on sends the next call round again */
-	cache.valid = true;
 	cache.owner = chats->rd_rel->relowner;
 	cache.chats_pkey = get_relname_relid("chats_pkey", nsp);
 	cache.client_msg_key = get_relname_relid("chat_messages_client_msg_id_key", nsp);
@@ -353,11 +406,18 @@ prepare_cache(Relation chats, Relation messages, Relation filter_state)
 		/* as the owner, who may execute the functions the expressions call */
 		GetUserIdAndSecContext(&save_user, &save_sec);
 		SetUserIdAndSecContext(cache.owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 		prepare_table(&cache.chats_prep, chats);
 		prepare_table(&cache.messages_prep, messages);
+		cache.usable = prepared_is_safe(&cache.chats_prep) &&
+			prepared_is_safe(&cache.messages_prep);
+		AtEOXact_GUC(true, nest);
 		SetUserIdAndSecContext(save_user, save_sec);
 	}
 	MemoryContextSwitchTo(old);
+	cache.valid = (invalidations == seen);
 }
 
 /* the relation of this name in the schema of chat.send_message() */
@@ -515,6 +575,22 @@ lock_chat(Relation chats, Snapshot snapshot, TupleTableSlot *slot)
 			elog(ERROR, "unexpected table_tuple_lock status: %u", result);
 	}
 	return false;
+}
+
+/* either participant's block stops the send, with the same error */
+static void
+check_not_blocked(TupleTableSlot *chat_slot)
+{
+	bool		isnull_customer,
+				isnull_stylist;
+
+	(void) slot_getattr(chat_slot, cache.c_customer_blocked_at, &isnull_customer);
+	(void) slot_getattr(chat_slot, cache.c_stylist_blocked_at, &isnull_stylist);
+	if (!isnull_customer || !isnull_stylist)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this chat is blocked"),
+				 errhint("Nothing can be sent in a blocked chat; its history stays readable.")));
 }
 
 /* the message already stored under this client_msg_id, if any */
@@ -728,14 +804,19 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 	stylist = slot_getattr(chat_slot, cache.c_stylist_id, &isnull);
 	if (!uuid_equal(customer, actor) && !uuid_equal(stylist, actor))
 		access_denied(chat_id);
+	/* a chat blocked as the snapshot sees it is not locked (as the UPDATE) */
+	if (client_msg_id == NULL)
+		check_not_blocked(chat_slot);
 	if (!lock_chat(chats, estate->es_snapshot, chat_slot))
 		access_denied(chat_id);
+	/* the latest version, as EvalPlanQual would check it */
 	slot_getallattrs(chat_slot);
 	customer = chat_slot->tts_values[cache.c_customer_id - 1];
 	stylist = chat_slot->tts_values[cache.c_stylist_id - 1];
 	is_customer = uuid_equal(customer, actor);
 	is_stylist = uuid_equal(stylist, actor);
-	if (!is_customer && !is_stylist)
+	if ((!is_customer && !is_stylist) ||
+		!uuid_equal(chat_slot->tts_values[cache.c_chat_id - 1], chat_id))
 		access_denied(chat_id);
 
 	/* a retry: what it stored the first time, seen after the lock */
@@ -779,13 +860,7 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 			UnregisterSnapshot(snapshot);
 	}
 
-	/* either participant's block stops the send, with the same error */
-	if (!chat_slot->tts_isnull[cache.c_customer_blocked_at - 1] ||
-		!chat_slot->tts_isnull[cache.c_stylist_blocked_at - 1])
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("this chat is blocked"),
-				 errhint("Nothing can be sent in a blocked chat; its history stays readable.")));
+	check_not_blocked(chat_slot);
 
 	/*
 	 * The chat's row: the next seq; everything so far read for the sender,
@@ -834,6 +909,7 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 		}
 	}
 	ExecStoreVirtualTuple(new_chat);
+	new_chat->tts_tableOid = RelationGetRelid(chats);
 	complete_row(&cache.chats_prep, new_chat, NULL, estate);
 	ExecConstraints(chats_rri, new_chat, estate);
 	CheckCmdReplicaIdentity(chats, CMD_UPDATE);
@@ -874,6 +950,7 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 	SET_COLUMN(cache.m_reaction_count, Int16GetDatum(0));
 #undef SET_COLUMN
 	ExecStoreVirtualTuple(message);
+	message->tts_tableOid = RelationGetRelid(messages);
 	complete_row(&cache.messages_prep, message, given, estate);
 	ExecConstraints(messages_rri, message, estate);
 	CheckCmdReplicaIdentity(messages, CMD_INSERT);
@@ -959,7 +1036,11 @@ chat_send_message(PG_FUNCTION_ARGS)
 						messages,
 						filter_state;
 
+			lock_timeout_set = true;
+			LockTimeout = SEND_LOCK_TIMEOUT_MS;
 			open_tables(fcinfo->flinfo->fn_oid, &chats, &messages, &filter_state);
+			LockTimeout = save_lock_timeout;
+			lock_timeout_set = false;
 			table_close(chats, NoLock);
 			table_close(messages, NoLock);
 			table_close(filter_state, NoLock);

@@ -5,7 +5,7 @@
 -- column with a default, a trigger) is honoured by the next one.
 -- Everything is rolled back.
 BEGIN;
-SELECT plan(31);
+SELECT plan(37);
 
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS amcheck;
@@ -166,6 +166,36 @@ DROP TRIGGER send_path_shout ON chat.chat_messages;
 SELECT is(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'quiet again'), 12::bigint, 'the trigger dropped');
 SELECT is((SELECT body FROM chat.chat_messages WHERE chat_id = (SELECT id FROM t WHERE name = 'c') AND seq = 12),
           'quiet again', '... and not fired any more');
+
+-- which path a send took: the PL/pgSQL send's calls in this transaction
+SET LOCAL track_functions = 'pl';
+CREATE FUNCTION pg_temp.sql_sends() RETURNS bigint LANGUAGE sql AS $$
+    SELECT coalesce((SELECT calls FROM pg_stat_xact_user_functions
+                      WHERE funcid = 'chat._send_message_sql(uuid,text,uuid,uuid,jsonb,bigint)'::regprocedure), 0)
+$$;
+CREATE TEMP TABLE calls AS SELECT pg_temp.sql_sends() AS before;
+SELECT chat.send_message((SELECT id FROM t WHERE name = 'c'), 'plain') AS discard;
+SELECT is(pg_temp.sql_sends() - (SELECT before FROM calls), 0::bigint, 'a plain text message: the send in C');
+CREATE TABLE public.send_path_log (body text);
+CREATE RULE send_path_also AS ON INSERT TO chat.chat_messages DO ALSO INSERT INTO public.send_path_log VALUES (NEW.body);
+SELECT is(pg_temp.state($$SELECT chat.send_message((SELECT id FROM t WHERE name = 'c'), 'ruled')$$), '0A000',
+          'a table with a rule: not written around it; the PL/pgSQL send refuses it (0A000), as it always did');
+DROP RULE send_path_also ON chat.chat_messages;
+ALTER TABLE chat.chat_messages ADD CONSTRAINT send_path_whole_row CHECK (length(chat_messages::text) < 100000);
+SELECT chat.send_message((SELECT id FROM t WHERE name = 'c'), 'whole row') AS discard;
+SELECT chat.send_message((SELECT id FROM t WHERE name = 'c'), 'whole row again') AS discard;
+SELECT is(pg_temp.sql_sends() - (SELECT before FROM calls), 2::bigint,
+          'a CHECK constraint reading the whole row: the PL/pgSQL send (its state would outlive the call)');
+ALTER TABLE chat.chat_messages DROP CONSTRAINT send_path_whole_row;
+-- a failure while preparing leaves nothing half-made for the next send
+ALTER TABLE chat.chat_messages RENAME COLUMN kind TO send_path_kind;
+SELECT is(pg_temp.state($$SELECT chat.send_message((SELECT id FROM t WHERE name = 'c'), 'x')$$) || ' '
+          || pg_temp.state($$SELECT chat.send_message((SELECT id FROM t WHERE name = 'c'), 'x')$$),
+          'XX000 XX000', 'a column of chat_messages renamed: each send fails, the second as the first');
+ALTER TABLE chat.chat_messages RENAME COLUMN send_path_kind TO kind;
+SELECT is(chat.send_message((SELECT id FROM t WHERE name = 'c'), 'renamed back'), 16::bigint,
+          '... and once it has its name back, the send works');
+SELECT is(pg_temp.sql_sends() - (SELECT before FROM calls), 2::bigint, '... in C');
 
 -- 5. every B-tree index of both tables holds every row, and nothing else
 SELECT is((SELECT count(*) FROM (SELECT bt_index_parent_check(i.indexrelid, true)
