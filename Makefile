@@ -5,6 +5,7 @@
 #   make test                everything, on a throwaway cluster, installing what is missing
 #   make demo                a short conversation, on a throwaway cluster
 #   make bench               throughput, latency, scaling and memory figures
+#   make test-citus          on a Citus cluster of three nodes (not part of make test)
 #   make gateway             the WebSocket gateway (gateway/; libwebsockets, libpq, jansson)
 #   make demo-web            the demo in two browser tabs, through the gateway
 
@@ -90,7 +91,7 @@ $(GATEWAY): $(GATEWAY_SRCS) gateway/gateway.h
 	    -I$(shell $(GATEWAY_PG_CONFIG) --includedir) -o $@ $(GATEWAY_SRCS) \
 	    -L$(shell $(GATEWAY_PG_CONFIG) --libdir) -lwebsockets -lev -lpq -ljansson
 
-.PHONY: test demo bench gateway demo-web
+.PHONY: test demo bench gateway demo-web test-citus
 gateway: $(GATEWAY)
 
 demo-web:
@@ -104,3 +105,6 @@ demo:
 
 bench:
 	bash test/bench/run.sh
+
+test-citus:
+	bash test/citus/run.sh
