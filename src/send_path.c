@@ -114,6 +114,8 @@ typedef struct SendPathCache
 	Oid			chats_pkey;
 	Oid			client_msg_key;
 	FmgrInfo	sql_send;		/* chat._send_message_sql() */
+	FmgrInfo	denied;			/* chat._chat_access_denied() */
+	Bitmapset  *chats_updated;	/* the columns a send updates */
 
 	/* chat.chats */
 	AttrNumber	c_chat_id,
@@ -383,12 +385,24 @@ prepare_cache(Relation chats, Relation messages, Relation filter_state)
 	cache.m_created_at = column(messages, "created_at");
 	cache.m_kind = column(messages, "kind");
 	cache.m_reaction_count = column(messages, "reaction_count");
+	{
+		AttrNumber	updated[] = {cache.c_last_seq, cache.c_last_message_at,
+								 cache.c_customer_read_seq, cache.c_customer_unread,
+								 cache.c_stylist_read_seq, cache.c_stylist_unread};
+
+		for (int i = 0; i < (int) lengthof(updated); i++)
+			cache.chats_updated = bms_add_member(cache.chats_updated,
+												 updated[i] - FirstLowInvalidHeapAttributeNumber);
+	}
 	cache.f_ci_pattern = column(filter_state, "ci_pattern");
 	cache.f_cs_pattern = column(filter_state, "cs_pattern");
 
 	name = list_make2(makeString(get_namespace_name(nsp)), makeString("_send_message_sql"));
 	fn = LookupFuncName(name, 6, argtypes, false);
 	fmgr_info_cxt(fn, &cache.sql_send, cache_cxt);
+	name = list_make2(makeString(get_namespace_name(nsp)), makeString("_chat_access_denied"));
+	fn = LookupFuncName(name, 1, argtypes, false);
+	fmgr_info_cxt(fn, &cache.denied, cache_cxt);
 
 	/*
 	 * With Citus the tables may be distributed, their rows on other nodes:
@@ -431,6 +445,15 @@ chat_relation(Oid nsp, const char *name)
 	return relid;
 }
 
+static void
+close_tables(Relation chats, Relation messages, Relation filter_state)
+{
+	table_close(chats, NoLock);
+	table_close(messages, NoLock);
+	if (filter_state != NULL)
+		table_close(filter_state, NoLock);
+}
+
 /*
  * Open the three tables, preparing the cache first if it is not valid.
  * An invalidation that arrives while the locks are taken sends us round
@@ -465,9 +488,7 @@ open_tables(Oid fn_oid, Relation *chats, Relation *messages, Relation *filter_st
 		}
 		if (cache.valid)
 			return;
-		table_close(*chats, NoLock);
-		table_close(*messages, NoLock);
-		table_close(*filter_state, NoLock);
+		close_tables(*chats, *messages, *filter_state);
 	}
 }
 
@@ -500,15 +521,37 @@ filter_matches(Relation filter_state, Snapshot snapshot, Datum body)
 	return match;
 }
 
-/* the one answer for "no such chat" and "not yours" (chat._chat_access_denied()) */
+/* the one answer for "no such chat" and "not yours": chat._chat_access_denied() raises it */
 static void
 access_denied(pg_uuid_t *chat_id)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("chat %s does not exist or you are not one of its participants",
-					DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(chat_id)))),
-			 errhint("Open a chat with chat.chat_with() or chat.get_or_create_chat().")));
+	(void) FunctionCall1(&cache.denied, UUIDPGetDatum(chat_id));
+	elog(ERROR, "chat._chat_access_denied() returned");
+}
+
+/* a range table entry for a table the send writes */
+static RangeTblEntry *
+written_rte(Oid relid, Bitmapset *updated)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	rte->updatedCols = bms_copy(updated);
+	return rte;
+}
+
+/* the executor's end of the send's writes, in the order of ExecutorFinish/End */
+static void
+end_writes(EState *estate)
+{
+	AfterTriggerEndQuery(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	ExecCloseResultRelations(estate);
+	ExecCloseRangeTableRelations(estate);
+	FreeExecutorState(estate);
 }
 
 static bool
@@ -713,8 +756,6 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 				messages,
 				filter_state;
 	EState	   *estate;
-	RangeTblEntry *rte_chats,
-			   *rte_messages;
 	ResultRelInfo *chats_rri,
 			   *messages_rri;
 	TupleTableSlot *chat_slot,
@@ -741,9 +782,7 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 	open_tables(fcinfo->flinfo->fn_oid, &chats, &messages, &filter_state);
 	if (!cache.usable)
 	{
-		table_close(chats, NoLock);
-		table_close(messages, NoLock);
-		table_close(filter_state, NoLock);
+		close_tables(chats, messages, filter_state);
 		return false;
 	}
 
@@ -755,9 +794,7 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 	if (filter_matches(filter_state, GetActiveSnapshot(), body))
 	{
 		PopActiveSnapshot();
-		table_close(chats, NoLock);
-		table_close(messages, NoLock);
-		table_close(filter_state, NoLock);
+		close_tables(chats, messages, filter_state);
 		return false;
 	}
 	table_close(filter_state, NoLock);
@@ -767,23 +804,8 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 
 	/* as the executor sets itself up for the two tables, with our states */
 	estate = CreateExecutorState();
-	rte_chats = makeNode(RangeTblEntry);
-	rte_chats->rtekind = RTE_RELATION;
-	rte_chats->relid = cache.chats;
-	rte_chats->relkind = RELKIND_RELATION;
-	rte_chats->rellockmode = RowExclusiveLock;
-	rte_chats->updatedCols = bms_make_singleton(cache.c_last_seq - FirstLowInvalidHeapAttributeNumber);
-	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_last_message_at - FirstLowInvalidHeapAttributeNumber);
-	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_customer_read_seq - FirstLowInvalidHeapAttributeNumber);
-	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_customer_unread - FirstLowInvalidHeapAttributeNumber);
-	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_stylist_read_seq - FirstLowInvalidHeapAttributeNumber);
-	rte_chats->updatedCols = bms_add_member(rte_chats->updatedCols, cache.c_stylist_unread - FirstLowInvalidHeapAttributeNumber);
-	rte_messages = makeNode(RangeTblEntry);
-	rte_messages->rtekind = RTE_RELATION;
-	rte_messages->relid = cache.messages;
-	rte_messages->relkind = RELKIND_RELATION;
-	rte_messages->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make2(rte_chats, rte_messages));
+	ExecInitRangeTable(estate, list_make2(written_rte(cache.chats, cache.chats_updated),
+										  written_rte(cache.messages, NULL)));
 	estate->es_snapshot = GetActiveSnapshot();
 	estate->es_output_cid = GetCurrentCommandId(true);
 	chats_rri = makeNode(ResultRelInfo);
@@ -844,17 +866,7 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 			seq = DatumGetInt64(slot_getattr(first, cache.m_seq, &isnull));
 			if (snapshot != estate->es_snapshot)
 				UnregisterSnapshot(snapshot);
-			AfterTriggerEndQuery(estate);
-			ExecResetTupleTable(estate->es_tupleTable, false);
-			ExecCloseResultRelations(estate);
-			ExecCloseRangeTableRelations(estate);
-			FreeExecutorState(estate);
-			SetUserIdAndSecContext(save_user, save_sec);
-			PopActiveSnapshot();
-			table_close(chats, NoLock);
-			table_close(messages, NoLock);
-			*result = Int64GetDatum(seq);
-			return true;
+			goto done;
 		}
 		if (snapshot != estate->es_snapshot)
 			UnregisterSnapshot(snapshot);
@@ -972,15 +984,11 @@ send_plain(FunctionCallInfo fcinfo, pg_uuid_t *actor, Datum *result)
 	ev.at = at;
 	relay_event_record(&ev);
 
-	AfterTriggerEndQuery(estate);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	ExecCloseResultRelations(estate);
-	ExecCloseRangeTableRelations(estate);
-	FreeExecutorState(estate);
+done:
+	end_writes(estate);
 	SetUserIdAndSecContext(save_user, save_sec);
 	PopActiveSnapshot();
-	table_close(chats, NoLock);
-	table_close(messages, NoLock);
+	close_tables(chats, messages, NULL);
 	*result = Int64GetDatum(seq);
 	return true;
 }
@@ -1041,9 +1049,7 @@ chat_send_message(PG_FUNCTION_ARGS)
 			open_tables(fcinfo->flinfo->fn_oid, &chats, &messages, &filter_state);
 			LockTimeout = save_lock_timeout;
 			lock_timeout_set = false;
-			table_close(chats, NoLock);
-			table_close(messages, NoLock);
-			table_close(filter_state, NoLock);
+			close_tables(chats, messages, filter_state);
 			*result_p = call_sql_send(fcinfo);
 		}
 	}

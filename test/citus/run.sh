@@ -42,13 +42,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 BASE_PORT=${STYLIST_CHAT_PORT:-5499}
 WORK=
 
-n=0
-failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-is() {
-    if [ "$1" == "$2" ]; then pass "$3"; else fail "$3"; echo "#   got: $1"; echo "#  want: $2"; fi
-}
+source test/tap.sh
 bail() {
     echo "Bail out! $*"
     [ -n "$WORK" ] && tail -5 "$WORK/err" 2>/dev/null | sed 's/^/#   /'
