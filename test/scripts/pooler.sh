@@ -62,8 +62,9 @@
 #   - prepared statements: 8 pgbench clients through PgBouncer (pool of 4)
 #     with unnamed statements of the extended protocol (-M extended) run
 #     all 400 transactions; with named prepared statements (-M prepared)
-#     they fail, a statement prepared on one server session missing on
-#     another or clashing with another client's: what README says to set;
+#     their prepares fail, each of 8 clients' P_0 clashing with another
+#     client's on the same server session (and, as scheduling goes, a
+#     transaction lost where P_0 is missing): what README says to set;
 # The counts are printed as TAP diagnostics, with the first leaks of the
 # control run.
 #
@@ -398,8 +399,14 @@ rc=$?
 lost=$(grep -c 'prepared statement .* \(does not exist\|already exists\)' "$WORK/pgbench.prepared")
 processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/pgbench.prepared")
 diag "pgbench -M prepared through PgBouncer: exit $rc, ${processed:-0} of 400 transactions; $(grep -m1 -o 'prepared statement .* \(does not exist\|already exists\)' "$WORK/pgbench.prepared")"
-ok $([ "$lost" -gt 0 ] && [ "${processed:-0}" -lt 400 ]; echo $?) \
-    "named prepared statements (pgbench -M prepared) through PgBouncer 1.18 in transaction mode fail: $lost clients met a statement another session prepared, or one theirs was not on (README: the client settings that work)"
+# Eight clients prepare P_0 on at most four server sessions: at least four
+# of them meet the statement another client prepared there ("already
+# exists"), whatever the scheduling. Whether a client then also runs P_0
+# on a session that lacks it ("does not exist", the transaction lost)
+# depends on the scheduling: counted, not required.
+missing=$(grep -c 'prepared statement .* does not exist' "$WORK/pgbench.prepared")
+ok $([ "$lost" -ge 4 ]; echo $?) \
+    "named prepared statements (pgbench -M prepared) through PgBouncer 1.18 in transaction mode fail: $lost errors of a statement another client prepared on the same server session or of one missing there ($missing), $((400 - ${processed:-0})) transactions lost (README: the client settings that work)"
 
 # ---------------------------------------------------------------------------
 # the control: the same clients against 1.0's SQL
