@@ -48,7 +48,8 @@
  *	  must have no row for the profile revoked at or after the issue time
  *	  (any row, for a version 1 token).  Both tables are read below the SQL
  *	  layer, like chat.profiles by act_as: no query, no search_path, no
- *	  privilege or row level security in the way.  Without
+ *	  privilege or row level security in the way (on a Citus cluster,
+ *	  this node's copy of them: placement.c).  Without
  *	  chat.token_revocations (the 1.0 SQL) nothing is revoked.
  *
  * A check that fails clears the slot for good, in the saved states too, so
@@ -230,7 +231,7 @@ signing_key_in_use(const uint8 *fingerprint)
 
 	if (!OidIsValid(nspid))
 		return false;
-	relid = get_relname_relid("secrets", nspid);
+	relid = chat_local_relation(nspid, "secrets", NULL, NULL);
 	if (!OidIsValid(relid))
 		return false;
 	name_att = get_attnum(relid, "name");
@@ -303,10 +304,9 @@ token_revoked(const pg_uuid_t *profile_id, const TokenBinding *token)
 
 	if (!OidIsValid(nspid))
 		return false;
-	relid = get_relname_relid("token_revocations", nspid);
+	relid = chat_local_relation(nspid, "token_revocations", "token_revocations_pkey", &indexid);
 	if (!OidIsValid(relid))
 		return false;
-	indexid = get_relname_relid("token_revocations_pkey", nspid);
 	if (OidIsValid(indexid) && IndexGetRelation(indexid, true) != relid)
 		indexid = InvalidOid;
 	profile_att = get_attnum(relid, "profile_id");
@@ -543,8 +543,8 @@ static bool
 profile_exists(pg_uuid_t *profile_id)
 {
 	Oid			nspid = get_namespace_oid("chat", false);
-	Oid			relid = get_relname_relid("profiles", nspid);
-	Oid			indexid = get_relname_relid("profiles_pkey", nspid);
+	Oid			indexid;
+	Oid			relid = chat_local_relation(nspid, "profiles", "profiles_pkey", &indexid);
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;

@@ -27,6 +27,10 @@ extern void actor_init(void);
 extern bool actor_get(pg_uuid_t *actor);
 extern void actor_require(pg_uuid_t *actor);
 
+/* placement.c: this node's rows of a table, on one server or Citus */
+extern Oid	chat_local_relation(Oid nspid, const char *name, const char *index_name,
+								Oid *indexid);
+
 /* what happened in a chat, on its way to the relay worker */
 typedef enum RelayEventKind
 {

@@ -130,10 +130,10 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
 BEGIN
-    INSERT INTO chat.filtered_messages AS f (chat_id, seq, rules, original_body)
-    VALUES ($1, $2, $4, $3)
+    INSERT INTO chat.filtered_messages AS f (chat_id, seq, rules, original_body, filtered_at)
+    VALUES ($1, $2, $4, $3, now())
     ON CONFLICT ON CONSTRAINT filtered_messages_pkey
-    DO UPDATE SET rules = excluded.rules, original_body = excluded.original_body, filtered_at = now();
+    DO UPDATE SET rules = excluded.rules, original_body = excluded.original_body, filtered_at = excluded.filtered_at;
     IF flag THEN
         -- one report a message, from the filter
         INSERT INTO chat.reports (chat_id, reporter_id, seq, reason, note)

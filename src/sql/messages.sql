@@ -29,6 +29,7 @@ DECLARE
     p_reply bigint := $6;
     v_count integer := 0;
     v_seq bigint;
+    v_sent record;
     v_customer uuid;
     v_stylist uuid;
     v_first record;
@@ -158,9 +159,11 @@ BEGIN
      * One statement, the hot path: take the next seq by updating the chat
      * row (its lock serialises the chat's senders until commit; sending
      * marks everything so far read for the sender, and counts one more
-     * unread for the other), store the message, and record its event for
-     * the relay.  created_at is never earlier than the previous message's,
-     * so that within a chat it follows seq.
+     * unread for the other) and store the message; then record its event
+     * for the relay, by a statement of its own: on a Citus cluster the
+     * write runs where the chat's shard is, and an event recorded there
+     * would not reach this node's relay.  created_at is never earlier than
+     * the previous message's, so that within a chat it follows seq.
      */
     WITH c AS (
         UPDATE chat.chats c
@@ -182,11 +185,13 @@ BEGIN
           FROM c
         RETURNING chat_messages.seq
     )
-    SELECT chat._relay_event('message', c.chat_id, c.customer_id, c.stylist_id,
-                             v_actor, c.last_seq, c.last_message_at)
-      INTO v_seq
+    SELECT c.chat_id, c.customer_id, c.stylist_id, c.last_seq, c.last_message_at
+      INTO v_sent
       FROM c JOIN m ON m.seq = c.last_seq;
-    IF v_seq IS NULL THEN
+    IF FOUND THEN
+        v_seq := chat._relay_event('message', v_sent.chat_id, v_sent.customer_id, v_sent.stylist_id,
+                                   v_actor, v_sent.last_seq, v_sent.last_message_at);
+    ELSE
         -- nothing updated: a blocked chat of the actor's, or none at all.
         -- Either side's block gives the same error, which says no more.
         IF EXISTS (SELECT FROM chat.chats c

@@ -497,12 +497,12 @@ BEGIN
                   HINT = 'Pass both quiet_from and quiet_until (e.g. ''22:00'' and ''07:00''), or neither.';
     END IF;
     INSERT INTO chat.notification_preferences AS p
-           (profile_id, show_previews, time_zone, quiet_from, quiet_until)
-    VALUES (v_actor, p_previews, p_zone, $3, $4)
+           (profile_id, show_previews, time_zone, quiet_from, quiet_until, updated_at)
+    VALUES (v_actor, p_previews, p_zone, $3, $4, now())
     ON CONFLICT (profile_id) DO UPDATE
        SET show_previews = excluded.show_previews, time_zone = excluded.time_zone,
            quiet_from = excluded.quiet_from, quiet_until = excluded.quiet_until,
-           updated_at = now();
+           updated_at = excluded.updated_at;
 END
 $$;
 

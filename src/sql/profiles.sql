@@ -45,12 +45,12 @@ BEGIN
                   HINT = 'A person who is both a customer and a stylist has one profile for each.';
     END IF;
 
-    INSERT INTO chat.profiles AS p (id, role, display_name)
-    VALUES (p_id, p_role, p_name)
+    INSERT INTO chat.profiles AS p (id, role, display_name, updated_at)
+    VALUES (p_id, p_role, p_name, now())
     ON CONFLICT (id) DO UPDATE
         SET role = excluded.role,
             display_name = excluded.display_name,
-            updated_at = now()
+            updated_at = excluded.updated_at
         WHERE (p.role, p.display_name) IS DISTINCT FROM (excluded.role, excluded.display_name);
 END
 $$;
@@ -68,12 +68,13 @@ LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_seq bigint;
+    v_sent record;
 BEGIN
     /*
-     * Like a send (see chat.send_message()), in one statement, but from
-     * nobody: both participants have one more unread message and neither
-     * read mark moves.  The caller holds the chat's row locked.
+     * Like a send (see chat._send_message_sql()), in one statement and its
+     * event in another, but from nobody: both participants have one more
+     * unread message and neither read mark moves.  The caller holds the
+     * chat's row locked.
      */
     WITH c AS (
         UPDATE chat.chats c
@@ -101,11 +102,14 @@ BEGIN
           FROM c
         RETURNING chat_messages.seq
     )
-    SELECT chat._relay_event('message', c.chat_id, c.customer_id, c.stylist_id,
-                             NULL, c.last_seq, c.last_message_at)
-      INTO v_seq
+    SELECT c.chat_id, c.customer_id, c.stylist_id, c.last_seq, c.last_message_at
+      INTO v_sent
       FROM c JOIN m ON m.seq = c.last_seq;
-    RETURN v_seq;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN chat._relay_event('message', v_sent.chat_id, v_sent.customer_id, v_sent.stylist_id,
+                             NULL, v_sent.last_seq, v_sent.last_message_at);
 END
 $$;
 
@@ -170,13 +174,13 @@ BEGIN
                   HINT = 'The customer and the stylist of a booking never change; make a new booking.';
     END IF;
 
-    INSERT INTO chat.bookings AS b (id, customer_id, stylist_id, service, starts_at, status)
-    VALUES (p_id, p_customer, p_stylist, p_service, p_starts_at, p_status)
+    INSERT INTO chat.bookings AS b (id, customer_id, stylist_id, service, starts_at, status, updated_at)
+    VALUES (p_id, p_customer, p_stylist, p_service, p_starts_at, p_status, now())
     ON CONFLICT (id) DO UPDATE
         SET service = excluded.service,
             starts_at = excluded.starts_at,
             status = excluded.status,
-            updated_at = now();
+            updated_at = excluded.updated_at;
     IF coalesce(current_setting('stylist_chat.kpis', true), 'on') <> 'off' THEN
         PERFORM chat._note_booking_kpis(p_customer, p_stylist);
     END IF;

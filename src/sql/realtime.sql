@@ -41,11 +41,22 @@ REVOKE ALL ON FUNCTION chat._relay_now(text, uuid, uuid, uuid, uuid, bigint, tim
 
 CREATE OR REPLACE FUNCTION chat._relay_change(kind text, chat_id uuid, seq bigint)
 RETURNS bigint
-LANGUAGE sql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
-    SELECT chat._relay_event($1, c.chat_id, c.customer_id, c.stylist_id,
-                             chat.current_actor(), $3, now())
-      FROM chat.chats c WHERE c.chat_id = $2
+DECLARE
+    v_chat record;
+BEGIN
+    -- the participants read first, the event recorded by a statement of
+    -- its own: on a Citus cluster a statement that reads chat.chats runs
+    -- where the chat's shard is, and an event recorded there would not
+    -- reach this node's relay
+    SELECT c.customer_id, c.stylist_id INTO v_chat FROM chat.chats c WHERE c.chat_id = $2;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN chat._relay_event($1, $2, v_chat.customer_id, v_chat.stylist_id,
+                             chat.current_actor(), $3, now());
+END
 $$;
 
 COMMENT ON FUNCTION chat._relay_change(text, uuid, bigint) IS

@@ -90,7 +90,10 @@ CREATE TABLE chat.chats (
     -- row by a send stays HOT (an index on the exact time would not)
     activity_minute     bigint GENERATED ALWAYS AS
         (chat._activity_minute(coalesce(last_message_at, created_at))) STORED,
-    CONSTRAINT chats_pair_key UNIQUE (customer_id, stylist_id),
+    -- one chat per pair: the chat's id is the pair's (chat.pair_chat_id()),
+    -- so the primary key is the pair's key; no UNIQUE (customer_id,
+    -- stylist_id) besides it, which a table distributed by chat_id over
+    -- several nodes could not enforce (1.1: chats_pair_key dropped)
     CONSTRAINT chats_chat_id_check CHECK (chat_id = chat.pair_chat_id(customer_id, stylist_id)),
     -- one call rather than seven comparisons: every message updates this
     -- row, and each CHECK constraint is prepared anew for every statement

@@ -163,8 +163,8 @@ DECLARE
 BEGIN
     PERFORM chat._require_writable('rotate_signing_key');
     SELECT s.key INTO v_current FROM chat.secrets s WHERE s.name = 'signing' FOR UPDATE;
-    INSERT INTO chat.secrets AS s (name, key) VALUES ('signing_previous', v_current)
-    ON CONFLICT (name) DO UPDATE SET key = excluded.key, created_at = now();
+    INSERT INTO chat.secrets AS s (name, key, created_at) VALUES ('signing_previous', v_current, now())
+    ON CONFLICT (name) DO UPDATE SET key = excluded.key, created_at = excluded.created_at;
     UPDATE chat.secrets s SET key = chat._random_key(), created_at = now()
      WHERE s.name = 'signing';
 END

@@ -53,6 +53,11 @@ DROP VIEW chat.admin_messages;          -- no message text any more
 
 -- blocks: when each participant blocked the chat (chat.block()), appended
 -- as a fresh install has them; NULL, no rewrite of the table
+-- one chat per pair is the primary key's work: the chat's id is the
+-- pair's (chats_chat_id_check); the pair's own UNIQUE constraint, which
+-- a table distributed by chat_id could not keep, goes (tables.sql)
+ALTER TABLE chat.chats DROP CONSTRAINT chats_pair_key;
+
 ALTER TABLE chat.chats ADD COLUMN customer_blocked_at timestamptz;
 ALTER TABLE chat.chats ADD COLUMN stylist_blocked_at timestamptz;
 

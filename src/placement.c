@@ -1,0 +1,135 @@
+/*-------------------------------------------------------------------------
+ *
+ * placement.c
+ *	  Where this node keeps the rows of one of the extension's tables.
+ *
+ * The acting profile's checks (actor.c) read chat.profiles, chat.secrets
+ * and chat.token_revocations below the SQL layer: one probe of an index,
+ * no query, no search_path, no privilege in the way.  On one server the
+ * rows are in those tables.  On a Citus cluster, once
+ * chat.distribute_tables() has made them reference tables, the table of
+ * that name is an empty shell: the rows are in the table's one shard,
+ * which Citus keeps as a copy on every node (the coordinator included),
+ * named after the table and the shard id ("profiles_102008", its primary
+ * key "profiles_pkey_102008"), beside it in schema chat.  Writes reach
+ * every copy in the writing transaction (Citus commits them together), so
+ * this node's copy, read in this transaction's snapshot, says what the
+ * shell would say.
+ *
+ * chat_local_relation() answers with the relation to read: the table
+ * itself where Citus does not know it (no Citus, or a table Citus leaves
+ * alone), else this node's copy of its shard, found through
+ * pg_dist_shard, which it reads the same way (an index probe, no query:
+ * Citus's own catalog tables, in pg_catalog, are not the caller's to
+ * shadow).  A table Citus distributes with no copy here is an error, not
+ * an empty answer: nobody must seem not to exist.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "stylist_chat.h"
+
+/* the shard of a table Citus knows, or 0 (none, or more than one) */
+static int64
+citus_shard_of(Oid relid, int *nshards)
+{
+	Oid			shard_rel = get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE);
+	Oid			shard_index = get_relname_relid("pg_dist_shard_logical_relid_index",
+												PG_CATALOG_NAMESPACE);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	AttrNumber	logical_att;
+	AttrNumber	shardid_att;
+	int64		shardid = 0;
+
+	*nshards = 0;
+	if (!OidIsValid(shard_rel))
+		return 0;				/* no Citus in this database */
+	logical_att = get_attnum(shard_rel, "logicalrelid");
+	shardid_att = get_attnum(shard_rel, "shardid");
+	if (logical_att == InvalidAttrNumber || shardid_att == InvalidAttrNumber)
+		return 0;
+	if (OidIsValid(shard_index) && IndexGetRelation(shard_index, true) != shard_rel)
+		shard_index = InvalidOid;
+
+	rel = table_open(shard_rel, AccessShareLock);
+	ScanKeyInit(&key, logical_att, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, shard_index, OidIsValid(shard_index), NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, shardid_att, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			shardid = DatumGetInt64(d);
+			(*nshards)++;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	return *nshards == 1 ? shardid : 0;
+}
+
+/*
+ * The relation (and, when index_name is given, its index) of chat.<name>
+ * to read on this node.  relid is InvalidOid when the table does not
+ * exist; so is *indexid when the index does not.
+ */
+Oid
+chat_local_relation(Oid nspid, const char *name, const char *index_name, Oid *indexid)
+{
+	Oid			relid = get_relname_relid(name, nspid);
+	int			nshards;
+	int64		shardid;
+	char		shard_name[NAMEDATALEN + 32];
+	Oid			shard_relid;
+
+	if (indexid != NULL)
+		*indexid = index_name != NULL ? get_relname_relid(index_name, nspid) : InvalidOid;
+	if (!OidIsValid(relid))
+		return InvalidOid;
+
+	shardid = citus_shard_of(relid, &nshards);
+	if (nshards == 0)
+		return relid;			/* rows in the table itself */
+	if (nshards > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table chat.%s is split into %d shards, and stylist_chat reads it on every node", name, nshards),
+				 errhint("chat.distribute_tables() makes it a reference table: undistribute it (undistribute_table()) and call it again.")));
+
+	snprintf(shard_name, sizeof(shard_name), "%s_" INT64_FORMAT, name, shardid);
+	shard_relid = get_relname_relid(shard_name, nspid);
+	if (!OidIsValid(shard_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this node has no copy of the reference table chat.%s", name),
+				 errdetail("Its shard " INT64_FORMAT " has no placement here.", shardid),
+				 errhint("Add the coordinator to the cluster's metadata (citus_set_coordinator_host()) so that reference tables have a copy on it.")));
+	if (indexid != NULL && index_name != NULL)
+	{
+		snprintf(shard_name, sizeof(shard_name), "%s_" INT64_FORMAT, index_name, shardid);
+		*indexid = get_relname_relid(shard_name, nspid);
+		if (OidIsValid(*indexid) && IndexGetRelation(*indexid, true) != shard_relid)
+			*indexid = InvalidOid;
+	}
+	return shard_relid;
+}

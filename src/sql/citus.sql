@@ -1,0 +1,106 @@
+/*
+ * Citus: the tables spread over the nodes of a Citus cluster
+ * (chat.distribute_tables()), run once by a superuser on the coordinator
+ * after CREATE EXTENSION stylist_chat there.
+ *
+ * The layout: every table that carries chat_id is distributed by it and
+ * co-located with chat.chats, so that a chat's row, its messages, media,
+ * reactions, pins, reports, notifications and KPI rows are on one node and
+ * a call that touches one chat touches one node; profiles, bookings and
+ * the other tables without chat_id (keys, token state, preferences, the
+ * platform's daily KPIs, the filter's rules) are reference tables, a copy
+ * on every node.  One chat per pair needs no constraint across nodes: the
+ * chat's id is computed from the pair (chat.pair_chat_id()), so the
+ * primary key, which Citus enforces on the shard that holds the id, is the
+ * pair's key.  The staging tables of the legacy migration stay local to
+ * the coordinator, where chat.consolidate_legacy() runs.
+ *
+ * Citus propagates CREATE EXTENSION stylist_chat to the workers, where the
+ * extension creates its tables too; Citus takes those as the shells of
+ * the tables it distributes (it creates no shell for a table an extension
+ * owns).  Two settings make that work, for this function's run only:
+ * citus.enable_local_reference_table_foreign_keys off, or Citus would
+ * first turn the local tables that reference profiles into tables of its
+ * metadata and create their shells on the workers, where the extension's
+ * tables already stand; and citus.enable_unsafe_triggers on, for the
+ * append-only tables' triggers, which fire on each shard for its rows.
+ */
+
+CREATE OR REPLACE FUNCTION chat.distribute_tables()
+RETURNS TABLE (table_name regclass, citus_table_type text)
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning      -- not Citus's notice for each table copied
+AS $$
+DECLARE
+    v_table regclass;
+    v_group integer;
+    v_copied regclass[] := '{}';
+    v_rows boolean;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'chat.distribute_tables() needs Citus, and the extension citus is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Install Citus on every node, CREATE EXTENSION citus, add the workers (citus_add_node()), then call it on the coordinator.';
+    END IF;
+    EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO v_group;
+    IF v_group IS DISTINCT FROM 0 THEN
+        RAISE EXCEPTION 'chat.distribute_tables() runs on the coordinator, and this node is a worker'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Connect to the coordinator: the tables are distributed from there.';
+    END IF;
+    PERFORM chat._require_writable('distribute_tables');
+    PERFORM set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
+    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+
+    -- references first (profiles before bookings, which refer to them),
+    -- then chats, then what refers to it and to its messages
+    FOR v_table IN
+        SELECT c.oid::regclass
+          FROM pg_class c
+          JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                          AND d.refclassid = 'pg_extension'::regclass
+          JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stylist_chat'
+         WHERE c.relkind = 'r' AND c.relname NOT LIKE 'legacy\_%'
+         ORDER BY EXISTS (SELECT FROM pg_attribute a
+                           WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped),
+                  c.relname <> 'profiles', c.relname <> 'bookings',
+                  c.relname <> 'chats', c.relname <> 'chat_messages', c.relname
+    LOOP
+        CONTINUE WHEN EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = v_table);
+        EXECUTE format('SELECT EXISTS (SELECT FROM %s)', v_table) INTO v_rows;
+        IF v_rows THEN
+            v_copied := v_copied || v_table;
+        END IF;
+        IF EXISTS (SELECT FROM pg_attribute a
+                    WHERE a.attrelid = v_table AND a.attname = 'chat_id' AND NOT a.attisdropped) THEN
+            IF v_table = 'chat.chats'::regclass THEN
+                PERFORM create_distributed_table(v_table, 'chat_id');
+            ELSE
+                PERFORM create_distributed_table(v_table, 'chat_id', colocate_with => 'chat.chats');
+            END IF;
+        ELSE
+            PERFORM create_reference_table(v_table);
+        END IF;
+    END LOOP;
+    -- the rows copied into the shards (the keys, the singletons) are not
+    -- left behind, invisible, in the coordinator's own tables
+    FOREACH v_table IN ARRAY v_copied LOOP
+        PERFORM truncate_local_data_after_distributing_table(v_table);
+    END LOOP;
+
+    RETURN QUERY
+    SELECT p.logicalrelid::regclass,
+           CASE WHEN p.partmethod = 'h' THEN 'distributed'
+                WHEN p.partmethod = 'n' AND p.repmodel = 't' THEN 'reference'
+                ELSE 'other' END
+      FROM pg_dist_partition p
+      JOIN pg_class c ON c.oid = p.logicalrelid
+     WHERE c.relnamespace = 'chat'::regnamespace
+     ORDER BY 2, c.relname;
+END
+$$;
+
+COMMENT ON FUNCTION chat.distribute_tables() IS
+'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables stay local); returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
+REVOKE ALL ON FUNCTION chat.distribute_tables() FROM PUBLIC, chat_service, chat_user;
