@@ -452,7 +452,7 @@ load(void)
 		!TimestampDifferenceExceeds(loaded_at, GetCurrentTimestamp(), LOAD_INTERVAL_MS))
 		return;
 	functions_present = false;
-	if (OidIsValid(get_extension_oid("stylist_chat", true)))
+	if (OidIsValid(get_extension_oid("stylist_chat", true)) && !chat_on_citus_worker())
 	{
 		ret = SPI_execute("SELECT pg_catalog.to_regprocedure('chat._note_messages(uuid[], bigint[],"
 						  " uuid[], uuid[], uuid[], timestamp with time zone[])') IS NOT NULL"

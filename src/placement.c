@@ -133,3 +133,41 @@ chat_local_relation(Oid nspid, const char *name, const char *index_name, Oid *in
 	}
 	return shard_relid;
 }
+
+/*
+ * Is this node a worker of a Citus cluster (a group other than the
+ * coordinator's 0 in pg_dist_local_group)?  The relay and the bookkeeper
+ * stand aside there: the coordinator, where every call of the API runs,
+ * records every event, and a worker's relay or bookkeeper would read the
+ * whole cluster's tables through Citus and move the coordinator's
+ * watermarks.  Asked in a transaction.
+ */
+bool
+chat_on_citus_worker(void)
+{
+	Oid			group_rel = get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE);
+	AttrNumber	group_att;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		worker = false;
+
+	if (!OidIsValid(group_rel))
+		return false;
+	group_att = get_attnum(group_rel, "groupid");
+	if (group_att == InvalidAttrNumber)
+		return false;
+	rel = table_open(group_rel, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, group_att, RelationGetDescr(rel), &isnull);
+
+		if (!isnull && DatumGetInt32(d) != 0)
+			worker = true;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return worker;
+}

@@ -411,7 +411,9 @@ refresh_context(void)
 		return;
 
 	relay_xact_begin("stylist_chat relay: reading settings");
-	extension_present = OidIsValid(get_extension_oid("stylist_chat", true));
+	/* a worker of a Citus cluster relays nothing: placement.c */
+	extension_present = OidIsValid(get_extension_oid("stylist_chat", true)) &&
+		!chat_on_citus_worker();
 	if (extension_present)
 	{
 		relay_notify_load();

@@ -30,6 +30,7 @@ extern void actor_require(pg_uuid_t *actor);
 /* placement.c: this node's rows of a table, on one server or Citus */
 extern Oid	chat_local_relation(Oid nspid, const char *name, const char *index_name,
 								Oid *indexid);
+extern bool chat_on_citus_worker(void);
 
 /* what happened in a chat, on its way to the relay worker */
 typedef enum RelayEventKind

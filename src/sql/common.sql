@@ -387,43 +387,61 @@ COMMENT ON FUNCTION chat._reactions(uuid, bigint) IS
 'The reactions to a message as JSON {emoji: count}. Internal.';
 REVOKE ALL ON FUNCTION chat._reactions(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
 
-CREATE OR REPLACE FUNCTION chat._my_reactions(chat_id uuid, seq bigint)
-RETURNS text[]
-LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
-AS $$
-    SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
-      FROM chat.reactions x
-     WHERE x.chat_id = $1 AND x.seq = $2 AND x.profile_id = chat.current_actor()
-$$;
-
-COMMENT ON FUNCTION chat._my_reactions(uuid, bigint) IS
-'The emoji the actor reacted to a message with, oldest first. Internal.';
-REVOKE ALL ON FUNCTION chat._my_reactions(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
-
 -- The message row every reader of messages returns (history,
 -- messages_since, undelivered, the views): a hidden message shows neither
 -- text, attachments, card nor reactions; a deleted one no reactions; a
--- reply carries the quoted message's seq, sender and preview.  Admins' readers take the *_as_written columns.
--- Only the columns a query names are computed.
+-- reply carries the quoted message's seq, sender and preview.  Admins'
+-- readers take the *_as_written columns.  Only the columns a query names
+-- are computed.  The actor's own reactions are the readers' to add (where
+-- has_reactions), with the actor they hold in a variable: a view knows no
+-- actor, and on a Citus cluster the node that runs it does not either.
+--
+-- Subqueries, not the helper functions above: on a Citus cluster a
+-- statement over chat_messages runs where the chat's shard is, and the
+-- subqueries, on tables co-located with it, run there with it; a function
+-- called there would query the distributed tables from inside a shard's
+-- query, which Citus refuses.
 CREATE OR REPLACE VIEW chat._message_rows AS
 SELECT m.chat_id, m.seq, m.sender_id,
        CASE WHEN m.hidden_at IS NULL THEN m.body END AS body,
        m.booking_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at,
        CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
-            ELSE chat._attachments(m.chat_id, m.seq) END AS attachments,
-       CASE WHEN m.hidden_at IS NULL THEN chat._booking_ref(m.booking_id) END AS booking,
+            ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                      'storage_key', a.storage_key, 'content_type', a.content_type,
+                                      'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
+                                  ORDER BY a.position), '[]'::jsonb)
+                    FROM chat.media a
+                   WHERE a.chat_id = m.chat_id AND a.seq = m.seq) END AS attachments,
+       CASE WHEN m.hidden_at IS NULL AND m.booking_id IS NOT NULL
+            THEN (SELECT jsonb_build_object('id', b.id, 'service', b.service,
+                                            'starts_at', b.starts_at, 'status', b.status)
+                    FROM chat.bookings b
+                   WHERE b.id = m.booking_id) END AS booking,
        m.body AS body_as_written,
        CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb
-            ELSE chat._attachments(m.chat_id, m.seq) END AS attachments_as_written,
+            ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                      'storage_key', a.storage_key, 'content_type', a.content_type,
+                                      'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
+                                  ORDER BY a.position), '[]'::jsonb)
+                    FROM chat.media a
+                   WHERE a.chat_id = m.chat_id AND a.seq = m.seq) END AS attachments_as_written,
        m.hidden_reason,
        m.kind,
        CASE WHEN m.hidden_at IS NULL THEN m.card END AS card,
        CASE WHEN m.reply_to_seq IS NOT NULL AND m.hidden_at IS NULL
-            THEN chat._reply_ref(m.chat_id, m.reply_to_seq) END AS reply_to,
+            THEN (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
+                                            'preview', chat._preview(r.body, r.deleted_at,
+                                                                     r.attachment_count, r.hidden_at))
+                    FROM chat.chat_messages r
+                   WHERE r.chat_id = m.chat_id AND r.seq = m.reply_to_seq) END AS reply_to,
        CASE WHEN m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL
-            THEN chat._reactions(m.chat_id, m.seq) ELSE '{}'::jsonb END AS reactions,
-       CASE WHEN m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL
-            THEN chat._my_reactions(m.chat_id, m.seq) ELSE '{}'::text[] END AS my_reactions
+            THEN (SELECT coalesce(jsonb_object_agg(x.emoji, x.n), '{}'::jsonb)
+                    FROM (SELECT x.emoji, count(*) AS n
+                            FROM chat.reactions x
+                           WHERE x.chat_id = m.chat_id AND x.seq = m.seq
+                           GROUP BY x.emoji) x)
+            ELSE '{}'::jsonb END AS reactions,
+       m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL AS has_reactions
   FROM chat.chat_messages m;
 
 COMMENT ON VIEW chat._message_rows IS

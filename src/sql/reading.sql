@@ -16,10 +16,11 @@ AS $$
 DECLARE
     p_chat uuid := chat._require_arg($1, 'chat_id');
     p_max integer := chat._check_max_rows($4);
+    v_actor uuid := chat.require_actor();
     v_cleared bigint;
 BEGIN
     PERFORM chat._participant_chat(p_chat);
-    v_cleared := chat._cleared_seq(p_chat, chat.require_actor());   -- clear_history()
+    v_cleared := chat._cleared_seq(p_chat, v_actor);   -- clear_history()
 
     -- two queries rather than one with a direction switch: each is a plain
     -- range scan of the primary key
@@ -27,7 +28,12 @@ BEGIN
         RETURN QUERY
         SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
                m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
-               m.kind, m.card, m.reply_to, m.reactions, m.my_reactions
+               m.kind, m.card, m.reply_to, m.reactions,
+               CASE WHEN m.has_reactions
+                    THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
+                            FROM chat.reactions x
+                           WHERE x.chat_id = m.chat_id AND x.seq = m.seq AND x.profile_id = v_actor)
+                    ELSE '{}'::text[] END
           FROM chat._message_rows m
          WHERE m.chat_id = p_chat
            AND m.seq < before_seq
@@ -38,7 +44,12 @@ BEGIN
         RETURN QUERY
         SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
                m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
-               m.kind, m.card, m.reply_to, m.reactions, m.my_reactions
+               m.kind, m.card, m.reply_to, m.reactions,
+               CASE WHEN m.has_reactions
+                    THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
+                            FROM chat.reactions x
+                           WHERE x.chat_id = m.chat_id AND x.seq = m.seq AND x.profile_id = v_actor)
+                    ELSE '{}'::text[] END
           FROM chat._message_rows m
          WHERE m.chat_id = p_chat
            AND m.seq > after_seq

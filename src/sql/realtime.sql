@@ -277,7 +277,12 @@ BEGIN
     )
     SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id,
            m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
-           m.kind, m.card, m.reply_to, m.reactions, m.my_reactions
+           m.kind, m.card, m.reply_to, m.reactions,
+           CASE WHEN m.has_reactions
+                THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
+                        FROM chat.reactions x
+                       WHERE x.chat_id = m.chat_id AND x.seq = m.seq AND x.profile_id = v_actor)
+                ELSE '{}'::text[] END
       FROM picked k
       JOIN chat._message_rows m ON m.chat_id = k.chat_id AND m.seq = k.seq
      ORDER BY k.created_at, k.chat_id, k.seq;
