@@ -327,60 +327,18 @@ COMMENT ON FUNCTION chat._preview(text, timestamptz, integer, timestamptz) IS
 'A one-line preview of a message for the inbox. Internal.';
 REVOKE ALL ON FUNCTION chat._preview(text, timestamptz, integer, timestamptz) FROM PUBLIC, chat_service, chat_user;
 
-CREATE OR REPLACE FUNCTION chat._attachments(chat_id uuid, seq bigint)
-RETURNS jsonb
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-                        'storage_key', a.storage_key, 'content_type', a.content_type,
-                        'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
-                    ORDER BY a.position), '[]'::jsonb)
-      FROM chat.media a
-     WHERE a.chat_id = $1 AND a.seq = $2
-$$;
-
-COMMENT ON FUNCTION chat._attachments(uuid, bigint) IS
-'The attachments of a message as a JSON array, in order. Internal.';
-REVOKE ALL ON FUNCTION chat._attachments(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
-
-CREATE OR REPLACE FUNCTION chat._booking_ref(booking_id uuid)
-RETURNS jsonb
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$
-    SELECT jsonb_build_object('id', b.id, 'service', b.service,
-                              'starts_at', b.starts_at, 'status', b.status)
-      FROM chat.bookings b
-     WHERE b.id = $1
-$$;
-
-COMMENT ON FUNCTION chat._booking_ref(uuid) IS
-'A booking as JSON {id, service, starts_at, status}. Internal.';
-REVOKE ALL ON FUNCTION chat._booking_ref(uuid) FROM PUBLIC, chat_service, chat_user;
-
-CREATE OR REPLACE FUNCTION chat._reply_ref(chat_id uuid, seq bigint)
-RETURNS jsonb
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$
-    SELECT jsonb_build_object('seq', m.seq, 'sender_id', m.sender_id,
-                              'preview', chat._preview(m.body, m.deleted_at,
-                                                       m.attachment_count, m.hidden_at))
-      FROM chat.chat_messages m
-     WHERE m.chat_id = $1 AND m.seq = $2
-$$;
-
-COMMENT ON FUNCTION chat._reply_ref(uuid, bigint) IS
-'The message a reply quotes as JSON {seq, sender_id, preview}; the preview is "[deleted]" or "[hidden]" when it was deleted or hidden. Internal.';
-REVOKE ALL ON FUNCTION chat._reply_ref(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
-
+-- PL/pgSQL, not SQL: Citus plans no query of an SQL function's parameters
 CREATE OR REPLACE FUNCTION chat._reactions(chat_id uuid, seq bigint)
 RETURNS jsonb
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 AS $$
-    SELECT coalesce(jsonb_object_agg(r.emoji, r.n), '{}'::jsonb)
-      FROM (SELECT x.emoji, count(*) AS n
-              FROM chat.reactions x
-             WHERE x.chat_id = $1 AND x.seq = $2
-             GROUP BY x.emoji) r
+BEGIN
+    RETURN (SELECT coalesce(jsonb_object_agg(r.emoji, r.n), '{}'::jsonb)
+              FROM (SELECT x.emoji, count(*) AS n
+                      FROM chat.reactions x
+                     WHERE x.chat_id = $1 AND x.seq = $2
+                     GROUP BY x.emoji) r);
+END
 $$;
 
 COMMENT ON FUNCTION chat._reactions(uuid, bigint) IS
@@ -441,7 +399,8 @@ SELECT m.chat_id, m.seq, m.sender_id,
                            WHERE x.chat_id = m.chat_id AND x.seq = m.seq
                            GROUP BY x.emoji) x)
             ELSE '{}'::jsonb END AS reactions,
-       m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL AS has_reactions
+       m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL AS has_reactions,
+       m.attachment_count, m.reply_to_seq
   FROM chat.chat_messages m;
 
 COMMENT ON VIEW chat._message_rows IS

@@ -336,6 +336,8 @@ CREATE OR REPLACE FUNCTION chat._to_tombstones(chat_id uuid, seqs bigint[], imag
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
 #variable_conflict use_column
+DECLARE
+    v_now timestamptz := now();     -- a value: Citus runs the statement on the chat's node
 BEGIN
     -- (the caller holds the chat's row) the messages of seqs that still
     -- have a body or images lose them, keeping their place; their images
@@ -361,7 +363,7 @@ BEGIN
          WHERE f.chat_id = $1 AND f.seq = o.seq
     ), gone AS (
         UPDATE chat.chat_messages m
-           SET body = NULL, attachment_count = 0, deleted_at = coalesce(m.deleted_at, now())
+           SET body = NULL, attachment_count = 0, deleted_at = coalesce(m.deleted_at, v_now)
           FROM old o
          WHERE m.chat_id = $1 AND m.seq = o.seq
         RETURNING m.seq

@@ -25,9 +25,11 @@ DECLARE
     p_expires timestamptz := $4;
     v_msg record;
     v_pins integer;
+    v_cleared bigint;
 BEGIN
     PERFORM chat._require_writable('pin');
     PERFORM chat._lock_chat(p_chat);
+    v_cleared := chat._cleared_seq(p_chat, v_actor);
     IF p_expires IS NOT NULL AND p_expires <= now() THEN
         RAISE EXCEPTION 'expires_at must be in the future'
             USING ERRCODE = 'invalid_parameter_value',
@@ -36,7 +38,7 @@ BEGIN
     SELECT m.deleted_at, m.hidden_at INTO v_msg
       FROM chat.chat_messages m
      WHERE m.chat_id = p_chat AND m.seq = p_seq
-       AND m.seq > chat._cleared_seq(p_chat, v_actor);    -- not what the actor cleared
+       AND m.seq > v_cleared;    -- not what the actor cleared
     IF NOT FOUND THEN
         RAISE EXCEPTION 'message % does not exist in chat %', p_seq, p_chat
             USING ERRCODE = 'invalid_parameter_value';

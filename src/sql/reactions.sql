@@ -66,8 +66,10 @@ DECLARE
     p_seq bigint := chat._require_arg($2, 'seq');
     v_msg record;
     v_blocked boolean;
+    v_cleared bigint;
 BEGIN
     PERFORM chat._lock_chat(p_chat);
+    v_cleared := chat._cleared_seq(p_chat, chat.require_actor());
     SELECT c.customer_blocked_at IS NOT NULL OR c.stylist_blocked_at IS NOT NULL INTO v_blocked
       FROM chat.chats c WHERE c.chat_id = p_chat;
     IF v_blocked THEN
@@ -78,7 +80,7 @@ BEGIN
     SELECT m.deleted_at, m.hidden_at INTO v_msg
       FROM chat.chat_messages m
      WHERE m.chat_id = p_chat AND m.seq = p_seq
-       AND m.seq > chat._cleared_seq(p_chat, chat.require_actor());   -- not what the actor cleared
+       AND m.seq > v_cleared;   -- not what the actor cleared
     IF NOT FOUND THEN
         RAISE EXCEPTION 'message % does not exist in chat %', p_seq, p_chat
             USING ERRCODE = 'invalid_parameter_value';
@@ -150,14 +152,16 @@ DECLARE
     p_seq bigint := chat._require_arg($2, 'seq');
     p_emoji text;
     v_msg record;
+    v_cleared bigint;
 BEGIN
     PERFORM chat._require_writable('unreact');
     PERFORM chat._lock_chat(p_chat);
+    v_cleared := chat._cleared_seq(p_chat, v_actor);
     p_emoji := chat._check_emoji($3);
     SELECT m.deleted_at IS NOT NULL OR m.hidden_at IS NOT NULL AS masked INTO v_msg
       FROM chat.chat_messages m
      WHERE m.chat_id = p_chat AND m.seq = p_seq
-       AND m.seq > chat._cleared_seq(p_chat, v_actor);    -- not what the actor cleared
+       AND m.seq > v_cleared;    -- not what the actor cleared
     IF NOT FOUND THEN
         RAISE EXCEPTION 'message % does not exist in chat %', p_seq, p_chat
             USING ERRCODE = 'invalid_parameter_value';

@@ -18,45 +18,62 @@ DECLARE
     p_max integer := chat._check_max_rows($4);
     v_actor uuid := chat.require_actor();
     v_cleared bigint;
+    v_seqs bigint[];
 BEGIN
     PERFORM chat._participant_chat(p_chat);
     v_cleared := chat._cleared_seq(p_chat, v_actor);   -- clear_history()
 
-    -- two queries rather than one with a direction switch: each is a plain
-    -- range scan of the primary key
+    -- the page's seqs first, by a plain range scan of the primary key in
+    -- either direction; then its rows
     IF newest_first THEN
-        RETURN QUERY
-        SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
-               m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
-               m.kind, m.card, m.reply_to, m.reactions,
-               CASE WHEN m.has_reactions
-                    THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
-                            FROM chat.reactions x
-                           WHERE x.chat_id = m.chat_id AND x.seq = m.seq AND x.profile_id = v_actor)
-                    ELSE '{}'::text[] END
-          FROM chat._message_rows m
-         WHERE m.chat_id = p_chat
-           AND m.seq < before_seq
-           AND m.seq > v_cleared
-         ORDER BY m.seq DESC
-         LIMIT p_max;
+        SELECT array_agg(m.seq ORDER BY m.seq DESC) INTO v_seqs
+          FROM (SELECT m.seq FROM chat.chat_messages m
+                 WHERE m.chat_id = p_chat AND m.seq < before_seq AND m.seq > v_cleared
+                 ORDER BY m.seq DESC LIMIT p_max) m;
     ELSE
-        RETURN QUERY
-        SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
-               m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking,
-               m.kind, m.card, m.reply_to, m.reactions,
-               CASE WHEN m.has_reactions
-                    THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
-                            FROM chat.reactions x
-                           WHERE x.chat_id = m.chat_id AND x.seq = m.seq AND x.profile_id = v_actor)
-                    ELSE '{}'::text[] END
-          FROM chat._message_rows m
-         WHERE m.chat_id = p_chat
-           AND m.seq > after_seq
-           AND m.seq > v_cleared
-         ORDER BY m.seq
-         LIMIT p_max;
+        SELECT array_agg(m.seq ORDER BY m.seq) INTO v_seqs
+          FROM (SELECT m.seq FROM chat.chat_messages m
+                 WHERE m.chat_id = p_chat AND m.seq > after_seq AND m.seq > v_cleared
+                 ORDER BY m.seq LIMIT p_max) m;
     END IF;
+
+    -- the rows of chat._message_rows, but with what the view computes by
+    -- subqueries on the message's chat computed here on p_chat itself:
+    -- on a Citus cluster a statement whose every table names the chat is
+    -- sent whole to the chat's node, one round trip, where subqueries on
+    -- the row's chat_id would be sent to every shard
+    RETURN QUERY
+    SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
+           m.edited_at, m.deleted_at, m.hidden_at,
+           CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
+                ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'storage_key', a.storage_key, 'content_type', a.content_type,
+                                          'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
+                                      ORDER BY a.position), '[]'::jsonb)
+                        FROM chat.media a
+                       WHERE a.chat_id = p_chat AND a.seq = m.seq) END,
+           m.booking, m.kind, m.card,
+           CASE WHEN m.reply_to_seq IS NOT NULL AND m.hidden_at IS NULL
+                THEN (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
+                                                'preview', chat._preview(r.body, r.deleted_at,
+                                                                         r.attachment_count, r.hidden_at))
+                        FROM chat.chat_messages r
+                       WHERE r.chat_id = p_chat AND r.seq = m.reply_to_seq) END,
+           CASE WHEN m.has_reactions
+                THEN (SELECT coalesce(jsonb_object_agg(x.emoji, x.n), '{}'::jsonb)
+                        FROM (SELECT x.emoji, count(*) AS n
+                                FROM chat.reactions x
+                               WHERE x.chat_id = p_chat AND x.seq = m.seq
+                               GROUP BY x.emoji) x)
+                ELSE '{}'::jsonb END,
+           CASE WHEN m.has_reactions
+                THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
+                        FROM chat.reactions x
+                       WHERE x.chat_id = p_chat AND x.seq = m.seq AND x.profile_id = v_actor)
+                ELSE '{}'::text[] END
+      FROM chat._message_rows m
+     WHERE m.chat_id = p_chat AND m.seq = ANY (v_seqs)
+     ORDER BY CASE WHEN newest_first THEN - m.seq ELSE m.seq END;
 END
 $$;
 

@@ -21,15 +21,16 @@ AS $$
 DECLARE
     v_actor uuid := chat.require_actor();
     v_pair record := chat._lock_chat($1);
+    v_now timestamptz := now();     -- a value: Citus runs the statement on the chat's node
 BEGIN
     PERFORM chat._require_writable('block');
     -- blocking twice is a no-op: the first time stays
     UPDATE chat.chats c
        SET customer_blocked_at = CASE WHEN c.customer_id = v_actor
-                                      THEN coalesce(c.customer_blocked_at, now())
+                                      THEN coalesce(c.customer_blocked_at, v_now)
                                       ELSE c.customer_blocked_at END,
            stylist_blocked_at = CASE WHEN c.stylist_id = v_actor
-                                     THEN coalesce(c.stylist_blocked_at, now())
+                                     THEN coalesce(c.stylist_blocked_at, v_now)
                                      ELSE c.stylist_blocked_at END
      WHERE c.chat_id = $1
        AND CASE WHEN c.customer_id = v_actor THEN c.customer_blocked_at

@@ -347,7 +347,11 @@ BEGIN
     RETURN QUERY
     SELECT w.seq, w.sender_id, w.created_at, w.booking_id,
            chat._search_snippet(w.body, v_q.words, v_q.prefix),
-           CASE WHEN w.reply_to_seq IS NOT NULL THEN chat._reply_ref(p_chat, w.reply_to_seq) END
+           (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
+                                      'preview', chat._preview(r.body, r.deleted_at,
+                                                               r.attachment_count, r.hidden_at))
+              FROM chat.chat_messages r
+             WHERE r.chat_id = p_chat AND r.seq = w.reply_to_seq)   -- the quoted message (on p_chat: one node)
       FROM (SELECT m.seq, m.sender_id, m.created_at, m.booking_id, m.body, m.reply_to_seq
               FROM chat.chat_messages m
              WHERE m.chat_id = p_chat AND m.seq < p_before
@@ -367,7 +371,11 @@ BEGIN
     RETURN QUERY
     SELECT w.seq, w.sender_id, w.created_at, w.booking_id,
            chat._search_snippet(w.body, v_q.words, v_q.prefix),
-           CASE WHEN w.reply_to_seq IS NOT NULL THEN chat._reply_ref(p_chat, w.reply_to_seq) END
+           (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
+                                      'preview', chat._preview(r.body, r.deleted_at,
+                                                               r.attachment_count, r.hidden_at))
+              FROM chat.chat_messages r
+             WHERE r.chat_id = p_chat AND r.seq = w.reply_to_seq)   -- the quoted message (on p_chat: one node)
       FROM (SELECT m.seq, m.sender_id, m.created_at, m.booking_id, m.body, m.reply_to_seq
               FROM chat.chat_messages m
              WHERE chat._search_vector(m.chat_id, m.body)
@@ -519,7 +527,7 @@ BEGIN
     RETURN QUERY
     SELECT m.chat_id, m.seq, o.other_id, p.display_name, m.sender_id, m.created_at, m.booking_id,
            chat._search_snippet(m.body, v_q.words, v_q.prefix),
-           CASE WHEN m.reply_to_seq IS NOT NULL THEN chat._reply_ref(m.chat_id, m.reply_to_seq) END
+           (SELECT r.reply_to FROM chat._message_rows r WHERE r.chat_id = m.chat_id AND r.seq = m.seq)
       FROM (SELECT k.chat_id, k.seq
               FROM unnest(v_hit_chats, v_hit_seqs) AS k(chat_id, seq)
               JOIN chat.chat_messages m ON m.chat_id = k.chat_id AND m.seq = k.seq

@@ -165,6 +165,10 @@ DROP FUNCTION chat.history(uuid, bigint, integer);
 DROP FUNCTION chat.messages_since(uuid, bigint, integer);
 DROP FUNCTION chat._messages(uuid, bigint, bigint, integer, boolean);
 DROP FUNCTION chat.undelivered(integer);
+-- the message rows' attachments and booking are subqueries of the view
+-- chat._message_rows now (src/sql/common.sql says why)
+DROP FUNCTION chat._attachments(uuid, bigint);
+DROP FUNCTION chat._booking_ref(uuid);
 
 -- reactions: one per person, emoji and message
 CREATE TABLE chat.reactions (
