@@ -12,8 +12,12 @@
  * on every node.  One chat per pair needs no constraint across nodes: the
  * chat's id is computed from the pair (chat.pair_chat_id()), so the
  * primary key, which Citus enforces on the shard that holds the id, is the
- * pair's key.  The staging tables of the legacy migration stay local to
- * the coordinator, where chat.consolidate_legacy() runs.
+ * pair's key.  Tables only the coordinator reads stay local to it: the
+ * staging tables of the legacy migration (chat.consolidate_legacy() runs
+ * there) and the filter's rules and their joined patterns (a send is
+ * checked there; the trigger that joins the patterns reads the rules, and
+ * a trigger of a reference table fires on every node's copy, where it
+ * could not read them).
  *
  * Citus propagates CREATE EXTENSION stylist_chat to the workers, where the
  * extension creates its tables too; Citus takes those as the shells of
@@ -62,6 +66,7 @@ BEGIN
                           AND d.refclassid = 'pg_extension'::regclass
           JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stylist_chat'
          WHERE c.relkind = 'r' AND c.relname NOT LIKE 'legacy\_%'
+           AND c.relname NOT IN ('filter_rules', 'filter_state')
          ORDER BY EXISTS (SELECT FROM pg_attribute a
                            WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped),
                   c.relname <> 'profiles', c.relname <> 'bookings',
@@ -102,5 +107,5 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.distribute_tables() IS
-'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables stay local); returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
+'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables and the filter''s rules stay local to the coordinator); returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
 REVOKE ALL ON FUNCTION chat.distribute_tables() FROM PUBLIC, chat_service, chat_user;

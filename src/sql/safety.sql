@@ -189,6 +189,7 @@ DECLARE
     p_action text := chat._require_arg($2, 'action');
     p_note text := chat._audit_reason($3);
     v_report chat.reports;
+    v_status text;
 BEGIN
     PERFORM chat._require_writable('resolve_report');
     IF p_action NOT IN ('dismiss', 'hide_message') THEN
@@ -218,14 +219,13 @@ BEGIN
         PERFORM chat.hide_message(v_report.chat_id, v_report.seq,
                                   coalesce(p_note, format('report %s: %s', p_id, v_report.reason)));
     END IF;
+    v_status := CASE p_action WHEN 'dismiss' THEN 'dismissed' ELSE 'actioned' END;
     UPDATE chat.reports r
-       SET status = CASE p_action WHEN 'dismiss' THEN 'dismissed' ELSE 'actioned' END,
-           resolved_at = now(), resolved_by = v_admin, resolution_note = p_note
+       SET status = v_status, resolved_at = now(), resolved_by = v_admin, resolution_note = p_note
      WHERE r.chat_id = v_report.chat_id AND r.id = p_id;
     INSERT INTO chat.audit_entries (chat_id, actor_id, action, seq, reason)
     VALUES (v_report.chat_id, v_admin, 'resolve_report', v_report.seq,
-            left(format('report %s %s', p_id, CASE p_action WHEN 'dismiss' THEN 'dismissed' ELSE 'actioned' END)
-                 || coalesce(': ' || p_note, ''), 500));
+            left(format('report %s %s', p_id, v_status) || coalesce(': ' || p_note, ''), 500));
 END
 $$;
 

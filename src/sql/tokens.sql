@@ -160,12 +160,14 @@ SET lock_timeout = '2s'
 AS $$
 DECLARE
     v_current bytea;
+    v_new bytea;
 BEGIN
     PERFORM chat._require_writable('rotate_signing_key');
     SELECT s.key INTO v_current FROM chat.secrets s WHERE s.name = 'signing' FOR UPDATE;
     INSERT INTO chat.secrets AS s (name, key, created_at) VALUES ('signing_previous', v_current, now())
     ON CONFLICT (name) DO UPDATE SET key = excluded.key, created_at = excluded.created_at;
-    UPDATE chat.secrets s SET key = chat._random_key(), created_at = now()
+    v_new := chat._random_key();    -- a value: Citus sends the statement to every node
+    UPDATE chat.secrets s SET key = v_new, created_at = now()
      WHERE s.name = 'signing';
 END
 $$;
