@@ -36,6 +36,7 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "fmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -170,4 +171,23 @@ chat_on_citus_worker(void)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return worker;
+}
+
+/*
+ * chat._distributed() returns boolean: is chat.chats spread over a Citus
+ * cluster (chat.distribute_tables())?  The readers that span many chats
+ * take one statement per chat there (src/sql/catchup.sql).
+ */
+PG_FUNCTION_INFO_V1(chat_distributed);
+
+Datum
+chat_distributed(PG_FUNCTION_ARGS)
+{
+	Oid			nspid = get_namespace_oid("chat", true);
+	Oid			relid = OidIsValid(nspid) ? get_relname_relid("chats", nspid) : InvalidOid;
+	int			nshards = 0;
+
+	if (OidIsValid(relid))
+		(void) citus_shard_of(relid, &nshards);
+	PG_RETURN_BOOL(nshards > 0);
 }

@@ -131,18 +131,21 @@ BEGIN
         RETURN;
     END IF;
     -- in a snapshot of its own, taken after the horizon was read: nothing
-    -- waiting for the actor in the chats from the current mark on
-    IF EXISTS (SELECT FROM chat.chats c
-                WHERE ((c.customer_id = actor AND c.activity_minute >= from_minute
-                        AND c.last_seq > c.customer_delivered_seq)
-                    OR (c.stylist_id = actor AND c.activity_minute >= from_minute
-                        AND c.last_seq > c.stylist_delivered_seq))
-                  AND EXISTS (SELECT FROM chat.chat_messages x
-                               WHERE x.chat_id = c.chat_id
-                                 AND x.seq > CASE WHEN c.customer_id = actor
-                                                  THEN greatest(c.customer_delivered_seq, c.customer_cleared_seq)
-                                                  ELSE greatest(c.stylist_delivered_seq, c.stylist_cleared_seq) END
-                                 AND x.sender_id IS DISTINCT FROM actor)) THEN
+    -- waiting for the actor in the chats from the current mark on (a
+    -- query, not IF EXISTS (...): Citus sends this one to every shard)
+    PERFORM FROM chat.chats c
+     WHERE ((c.customer_id = actor AND c.activity_minute >= from_minute
+             AND c.last_seq > c.customer_delivered_seq)
+         OR (c.stylist_id = actor AND c.activity_minute >= from_minute
+             AND c.last_seq > c.stylist_delivered_seq))
+       AND EXISTS (SELECT FROM chat.chat_messages x
+                    WHERE x.chat_id = c.chat_id
+                      AND x.seq > CASE WHEN c.customer_id = actor
+                                       THEN greatest(c.customer_delivered_seq, c.customer_cleared_seq)
+                                       ELSE greatest(c.stylist_delivered_seq, c.stylist_cleared_seq) END
+                      AND x.sender_id IS DISTINCT FROM actor)
+     LIMIT 1;
+    IF FOUND THEN
         RETURN;
     END IF;
     INSERT INTO chat.caught_up AS u (profile_id, before_minute)
@@ -270,6 +273,137 @@ COMMENT ON FUNCTION chat._move_delivered_mark(uuid, bigint) IS
 'Moves the actor''s delivered mark of a chat it has locked up to seq (never backwards; 22023 beyond the last seq) and relays a delivered event when that delivers a message of the other participant; returns the mark. Internal: used by catch_up() and ack_delivered().';
 REVOKE ALL ON FUNCTION chat._move_delivered_mark(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
 
+/*
+ * The next messages sent to the actor across their chats, on a Citus
+ * cluster: what the one statement of chat.catch_up() and of
+ * chat.undelivered() does on one server, in one statement per chat, each
+ * sent whole to the chat's node.  The chats with something not delivered
+ * come from every shard at once; then per chat (in chat_id order) its next
+ * messages of the other participant; the oldest max_rows of them across
+ * chats; with deliver (chat.undelivered()) each chat is first locked or,
+ * when another session holds it, left for the next call, and its delivered
+ * mark moves as the one statement moves it, with a delivered event where
+ * a message was fetched; then the rows, per chat, in the order of the one
+ * statement.  The chat row's lock (undelivered) keeps a chat's messages
+ * and marks as they were read while the call runs: its senders wait for
+ * it.
+ */
+CREATE OR REPLACE FUNCTION chat._next_messages(actor_id uuid, from_minute bigint, max_rows integer,
+                                               deliver boolean)
+RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
+               client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
+               my_reactions text[])
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := $1;
+    v_chats uuid[];
+    v_marks bigint[];
+    v_chat uuid;
+    v_mark bigint;
+    v_taken uuid[] := '{}';
+    v_cand_chats uuid[] := '{}';
+    v_cand_seqs bigint[] := '{}';
+    v_cand_ats timestamptz[] := '{}';
+    v_pick_chats uuid[];
+    v_pick_seqs bigint[];
+    v_upto bigint;
+    v_row record;
+BEGIN
+    -- every shard: the actor's chats with something not delivered, and
+    -- where delivery stands (nothing the actor cleared: clear_history())
+    SELECT array_agg(c.chat_id ORDER BY c.chat_id),
+           array_agg(CASE WHEN c.customer_id = v_actor
+                          THEN greatest(c.customer_delivered_seq, c.customer_cleared_seq)
+                          ELSE greatest(c.stylist_delivered_seq, c.stylist_cleared_seq) END
+                     ORDER BY c.chat_id)
+      INTO v_chats, v_marks
+      FROM chat.chats c
+     WHERE (c.customer_id = v_actor AND c.activity_minute >= $2
+            AND c.last_seq > c.customer_delivered_seq)
+        OR (c.stylist_id = v_actor AND c.activity_minute >= $2
+            AND c.last_seq > c.stylist_delivered_seq);
+
+    FOR i IN 1 .. coalesce(cardinality(v_chats), 0) LOOP
+        v_chat := v_chats[i];
+        v_mark := v_marks[i];
+        IF deliver THEN
+            -- held by another session: left for the next call
+            SELECT CASE WHEN c.customer_id = v_actor
+                        THEN greatest(c.customer_delivered_seq, c.customer_cleared_seq)
+                        ELSE greatest(c.stylist_delivered_seq, c.stylist_cleared_seq) END
+              INTO v_mark
+              FROM chat.chats c
+             WHERE c.chat_id = v_chat
+               FOR NO KEY UPDATE SKIP LOCKED;
+            CONTINUE WHEN NOT FOUND;
+            v_taken := v_taken || v_chat;
+        END IF;
+        SELECT v_cand_chats || coalesce(array_agg(x.chat_id ORDER BY x.seq), '{}'),
+               v_cand_seqs || coalesce(array_agg(x.seq ORDER BY x.seq), '{}'),
+               v_cand_ats || coalesce(array_agg(x.created_at ORDER BY x.seq), '{}')
+          INTO v_cand_chats, v_cand_seqs, v_cand_ats
+          FROM (SELECT x.chat_id, x.seq, x.created_at
+                  FROM chat.chat_messages x
+                 WHERE x.chat_id = v_chat AND x.seq > v_mark
+                   AND x.sender_id IS DISTINCT FROM v_actor   -- booking cards too
+                 ORDER BY x.seq
+                 LIMIT $3) x;
+    END LOOP;
+
+    -- the oldest max_rows across chats (no table: this node alone)
+    SELECT array_agg(k.c ORDER BY k.at, k.c, k.s), array_agg(k.s ORDER BY k.at, k.c, k.s)
+      INTO v_pick_chats, v_pick_seqs
+      FROM (SELECT k.c, k.s, k.at
+              FROM unnest(v_cand_chats, v_cand_seqs, v_cand_ats) AS k(c, s, at)
+             ORDER BY k.at, k.c, k.s
+             LIMIT $3) k;
+
+    IF deliver THEN
+        FOREACH v_chat IN ARRAY v_taken LOOP
+            -- not cut off: up to the chat's last message; else up to the
+            -- last row fetched of it (none: the mark stays)
+            IF coalesce(cardinality(v_pick_chats), 0) < $3 THEN
+                SELECT max(x.seq) INTO v_upto FROM chat.chat_messages x WHERE x.chat_id = v_chat;
+            ELSE
+                SELECT max(k.s) INTO v_upto
+                  FROM unnest(v_pick_chats, v_pick_seqs) AS k(c, s) WHERE k.c = v_chat;
+            END IF;
+            CONTINUE WHEN v_upto IS NULL;
+            UPDATE chat.chats c
+               SET customer_delivered_seq = CASE WHEN c.customer_id = v_actor
+                        THEN greatest(c.customer_delivered_seq, v_upto) ELSE c.customer_delivered_seq END,
+                   stylist_delivered_seq = CASE WHEN c.stylist_id = v_actor
+                        THEN greatest(c.stylist_delivered_seq, v_upto) ELSE c.stylist_delivered_seq END
+             WHERE c.chat_id = v_chat
+            RETURNING c.customer_id, c.stylist_id,
+                      CASE WHEN c.customer_id = v_actor THEN c.customer_delivered_seq
+                           ELSE c.stylist_delivered_seq END AS mark
+              INTO v_row;
+            IF v_chat = ANY (v_pick_chats) THEN
+                PERFORM chat._relay_event('delivered', v_chat, v_row.customer_id, v_row.stylist_id,
+                                          v_actor, v_row.mark, now());
+            END IF;
+        END LOOP;
+    END IF;
+
+    RETURN QUERY
+    SELECT r.*
+      FROM (SELECT DISTINCT k.c FROM unnest(v_pick_chats) AS k(c)) AS ch
+     CROSS JOIN LATERAL chat._chat_rows(ch.c, (SELECT array_agg(k.s)
+                                                 FROM unnest(v_pick_chats, v_pick_seqs) AS k(c, s)
+                                                WHERE k.c = ch.c), v_actor) AS r
+     ORDER BY r.created_at, r.chat_id, r.seq;
+END
+$$;
+
+COMMENT ON FUNCTION chat._next_messages(uuid, bigint, integer, boolean) IS
+'On a Citus cluster, the next messages sent to the actor across their chats, oldest first, at most max_rows, in one statement per chat; with deliver, moving the delivered marks (chats held by another session left for the next call) and relaying delivered events. What chat.catch_up() and chat.undelivered() do in one statement on one server. Internal.';
+REVOKE ALL ON FUNCTION chat._next_messages(uuid, bigint, integer, boolean) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat.catch_up(received jsonb DEFAULT NULL, max_rows integer DEFAULT 500)
 RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
@@ -291,37 +425,25 @@ DECLARE
     v_rows bigint;
     v_chats uuid[];
     v_seqs bigint[];
-    v_ack record;
-    v_missing uuid;
 BEGIN
     PERFORM chat._require_writable('catch_up');
     SELECT u.before_minute INTO v_from FROM chat.caught_up u WHERE u.profile_id = v_actor;
     v_from := coalesce(v_from, -9223372036854775808);
     /*
-     * First the acknowledgement: every chat named is the actor's (or
-     * nothing moves, 42501 naming the first that is not), locked in chat_id
-     * order so that two calls never deadlock, then each mark moves up.
+     * First the acknowledgement: every chat named is locked, in chat_id
+     * order so that two calls never deadlock, if it is the actor's (or
+     * nothing moves: 42501 naming the first that is not), then each mark
+     * moves up.  One statement per chat, each on the chat's node on a
+     * Citus cluster.
      */
     SELECT array_agg(r.chat_id ORDER BY r.chat_id), array_agg(r.seq ORDER BY r.chat_id)
       INTO v_chats, v_seqs
       FROM chat._parse_received($1) r;
-    SELECT r.c INTO v_missing
-      FROM unnest(v_chats) AS r(c)
-     WHERE NOT EXISTS (SELECT FROM chat.chats c
-                        WHERE c.chat_id = r.c AND v_actor IN (c.customer_id, c.stylist_id))
-     ORDER BY r.c
-     LIMIT 1;
-    IF FOUND THEN
-        PERFORM chat._chat_access_denied(v_missing);
-    END IF;
-    FOR v_ack IN
-        SELECT r.c, r.s
-          FROM unnest(v_chats, v_seqs) AS r(c, s)
-          JOIN chat.chats c ON c.chat_id = r.c
-         ORDER BY r.c
-           FOR NO KEY UPDATE OF c
-    LOOP
-        PERFORM chat._move_delivered_mark(v_ack.c, v_ack.s);
+    FOR i IN 1 .. coalesce(cardinality(v_chats), 0) LOOP
+        PERFORM chat._lock_chat(v_chats[i]);
+    END LOOP;
+    FOR i IN 1 .. coalesce(cardinality(v_chats), 0) LOOP
+        PERFORM chat._move_delivered_mark(v_chats[i], v_seqs[i]);
     END LOOP;
 
     /*
@@ -329,8 +451,17 @@ BEGIN
      * per chat the next messages of the other participant above the mark.
      * Nothing is locked and no mark moves.  Within a chat created_at
      * follows seq, so the oldest rows across chats are a seq-prefix of
-     * each chat above its mark.
+     * each chat above its mark.  On a Citus cluster, one statement per
+     * chat (chat._next_messages()).
      */
+    IF chat._distributed() THEN
+        RETURN QUERY SELECT * FROM chat._next_messages(v_actor, v_from, p_max, false);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        IF v_rows = 0 THEN
+            PERFORM chat._move_caught_up(v_actor, v_horizon, v_from);
+        END IF;
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH pending AS (
         SELECT c.chat_id,

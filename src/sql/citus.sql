@@ -109,3 +109,12 @@ $$;
 COMMENT ON FUNCTION chat.distribute_tables() IS
 'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables and the filter''s rules stay local to the coordinator); returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
 REVOKE ALL ON FUNCTION chat.distribute_tables() FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._distributed()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'chat_distributed'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION chat._distributed() IS
+'Whether chat.chats is spread over a Citus cluster (chat.distribute_tables()): the readers that span many chats then take one statement per chat. Internal.';
+REVOKE ALL ON FUNCTION chat._distributed() FROM PUBLIC, chat_service, chat_user;

@@ -3,6 +3,66 @@
  * mark with its unread counter.
  */
 
+/*
+ * The rows of chat._message_rows of some messages of one chat, with the
+ * actor's own reactions: what the view computes by subqueries on the
+ * message's chat is computed here on the chat itself, so that on a Citus
+ * cluster the statement, whose every table names the chat, is sent whole
+ * to the chat's node (one round trip), where subqueries on the row's
+ * chat_id would be sent to every shard.  The view's definition, for one
+ * chat: test/pgtap/message_rows.sql compares them.
+ */
+CREATE OR REPLACE FUNCTION chat._chat_rows(chat_id uuid, seqs bigint[], actor_id uuid)
+RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
+               client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
+               my_reactions text[])
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_chat uuid := $1;
+    v_actor uuid := $3;
+BEGIN
+    RETURN QUERY
+    SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
+           m.edited_at, m.deleted_at, m.hidden_at,
+           CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
+                ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                          'storage_key', a.storage_key, 'content_type', a.content_type,
+                                          'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
+                                      ORDER BY a.position), '[]'::jsonb)
+                        FROM chat.media a
+                       WHERE a.chat_id = p_chat AND a.seq = m.seq) END,
+           m.booking, m.kind, m.card,
+           CASE WHEN m.reply_to_seq IS NOT NULL AND m.hidden_at IS NULL
+                THEN (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
+                                                'preview', chat._preview(r.body, r.deleted_at,
+                                                                         r.attachment_count, r.hidden_at))
+                        FROM chat.chat_messages r
+                       WHERE r.chat_id = p_chat AND r.seq = m.reply_to_seq) END,
+           CASE WHEN m.has_reactions
+                THEN (SELECT coalesce(jsonb_object_agg(x.emoji, x.n), '{}'::jsonb)
+                        FROM (SELECT x.emoji, count(*) AS n
+                                FROM chat.reactions x
+                               WHERE x.chat_id = p_chat AND x.seq = m.seq
+                               GROUP BY x.emoji) x)
+                ELSE '{}'::jsonb END,
+           CASE WHEN m.has_reactions
+                THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
+                        FROM chat.reactions x
+                       WHERE x.chat_id = p_chat AND x.seq = m.seq AND x.profile_id = v_actor)
+                ELSE '{}'::text[] END
+      FROM chat._message_rows m
+     WHERE m.chat_id = p_chat AND m.seq = ANY ($2);
+END
+$$;
+
+COMMENT ON FUNCTION chat._chat_rows(uuid, bigint[], uuid) IS
+'The messages of one chat whose seqs are given, as chat._message_rows has them, with the actor''s own reactions; in no order. Internal: the readers of messages (history(), messages_since(), catch-up on a Citus cluster) check access first.';
+REVOKE ALL ON FUNCTION chat._chat_rows(uuid, bigint[], uuid) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat._messages(chat_id uuid, after_seq bigint, before_seq bigint,
                                max_rows integer, newest_first boolean)
 RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
@@ -37,43 +97,12 @@ BEGIN
                  ORDER BY m.seq LIMIT p_max) m;
     END IF;
 
-    -- the rows of chat._message_rows, but with what the view computes by
-    -- subqueries on the message's chat computed here on p_chat itself:
-    -- on a Citus cluster a statement whose every table names the chat is
-    -- sent whole to the chat's node, one round trip, where subqueries on
-    -- the row's chat_id would be sent to every shard
     RETURN QUERY
-    SELECT m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
-           m.edited_at, m.deleted_at, m.hidden_at,
-           CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
-                ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                                          'storage_key', a.storage_key, 'content_type', a.content_type,
-                                          'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
-                                      ORDER BY a.position), '[]'::jsonb)
-                        FROM chat.media a
-                       WHERE a.chat_id = p_chat AND a.seq = m.seq) END,
-           m.booking, m.kind, m.card,
-           CASE WHEN m.reply_to_seq IS NOT NULL AND m.hidden_at IS NULL
-                THEN (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
-                                                'preview', chat._preview(r.body, r.deleted_at,
-                                                                         r.attachment_count, r.hidden_at))
-                        FROM chat.chat_messages r
-                       WHERE r.chat_id = p_chat AND r.seq = m.reply_to_seq) END,
-           CASE WHEN m.has_reactions
-                THEN (SELECT coalesce(jsonb_object_agg(x.emoji, x.n), '{}'::jsonb)
-                        FROM (SELECT x.emoji, count(*) AS n
-                                FROM chat.reactions x
-                               WHERE x.chat_id = p_chat AND x.seq = m.seq
-                               GROUP BY x.emoji) x)
-                ELSE '{}'::jsonb END,
-           CASE WHEN m.has_reactions
-                THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
-                        FROM chat.reactions x
-                       WHERE x.chat_id = p_chat AND x.seq = m.seq AND x.profile_id = v_actor)
-                ELSE '{}'::text[] END
-      FROM chat._message_rows m
-     WHERE m.chat_id = p_chat AND m.seq = ANY (v_seqs)
-     ORDER BY CASE WHEN newest_first THEN - m.seq ELSE m.seq END;
+    SELECT r.seq, r.sender_id, r.body, r.booking_id, r.client_msg_id, r.created_at,
+           r.edited_at, r.deleted_at, r.hidden_at, r.attachments, r.booking, r.kind, r.card,
+           r.reply_to, r.reactions, r.my_reactions
+      FROM chat._chat_rows(p_chat, v_seqs, v_actor) r
+     ORDER BY CASE WHEN newest_first THEN - r.seq ELSE r.seq END;
 END
 $$;
 

@@ -86,6 +86,8 @@ LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_citus_worker boolean := false;
 BEGIN
     SELECT s.preloaded, s.running, s.pid, s.started_at, s.events_relayed,
            s.last_relay_at, s.queued, s.dropped, s.failed_cycles, s.last_error, s.last_error_at,
@@ -101,10 +103,17 @@ BEGIN
     relayed_database := chat._relay_database();
     relays_this_database := relayed_database IS NOT DISTINCT FROM current_database();
     standby := pg_is_in_recovery();
+    IF to_regclass('pg_catalog.pg_dist_local_group') IS NOT NULL THEN
+        EXECUTE 'SELECT groupid <> 0 FROM pg_catalog.pg_dist_local_group' INTO v_citus_worker;
+    END IF;
     IF standby THEN
         RAISE NOTICE 'this server is a standby: nothing is relayed here'
             USING DETAIL = 'The relay worker starts when the server is promoted, and relays every message above the watermarks it finds (those the old primary relayed may come again: clients know them by chat and seq).',
                   HINT = 'Listen on the primary.';
+    ELSIF v_citus_worker THEN
+        RAISE NOTICE 'this node is a worker of a Citus cluster: nothing is relayed here'
+            USING DETAIL = 'Every call of the API runs on the coordinator, whose relay worker relays the events of every node''s chats.',
+                  HINT = 'Listen on the coordinator.';
     ELSIF NOT preloaded THEN
         RAISE NOTICE 'nothing is relayed: stylist_chat is not in shared_preload_libraries'
             USING HINT = 'Add it, set stylist_chat.database and restart the server.';
@@ -122,7 +131,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.relay_status() IS
-'The relay worker: preloaded (is the library in shared_preload_libraries), running, pid, started_at, events_relayed, last_relay_at, queued (events waiting in the queue), dropped (events lost to a full queue, then recovered from the tables), backlog (this database''s messages above the written watermark, which trails the worker by about a second; it scans chat.chats), relayed_database (the one database the worker serves), relays_this_database, notify_queue_usage (how full the server''s notification queue is, 0 to 1: a listener that does not read holds it back), failed_cycles, last_error and last_error_at (the worker''s cycles that ended in an error, such as a NOTIFY refused by a full queue, and the last one), bookkeeper_pid (the bookkeeping worker, which keeps notifications and KPIs of what is relayed; NULL when it does not run), notes_waiting (relayed messages waiting for it) and standby (this server is a standby in recovery, where no worker runs until it is promoted). A NOTICE says when this server is a standby, when this database is not relayed, and when the notification queue is half full or more.';
+'The relay worker: preloaded (is the library in shared_preload_libraries), running, pid, started_at, events_relayed, last_relay_at, queued (events waiting in the queue), dropped (events lost to a full queue, then recovered from the tables), backlog (this database''s messages above the written watermark, which trails the worker by about a second; it scans chat.chats), relayed_database (the one database the worker serves), relays_this_database, notify_queue_usage (how full the server''s notification queue is, 0 to 1: a listener that does not read holds it back), failed_cycles, last_error and last_error_at (the worker''s cycles that ended in an error, such as a NOTIFY refused by a full queue, and the last one), bookkeeper_pid (the bookkeeping worker, which keeps notifications and KPIs of what is relayed; NULL when it does not run), notes_waiting (relayed messages waiting for it) and standby (this server is a standby in recovery, where no worker runs until it is promoted). A NOTICE says when this server is a standby or a worker of a Citus cluster (the coordinator relays), when this database is not relayed, and when the notification queue is half full or more.';
 REVOKE ALL ON FUNCTION chat.relay_status() FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.relay_status() TO chat_service;
 
@@ -225,8 +234,17 @@ BEGIN
      * waited for: its messages come with the next call.  Within a chat created_at follows seq, so the oldest
      * rows across chats are a seq-prefix of each chat.  The delivery mark
      * moves to the last row fetched, or, when nothing was cut off, to the
-     * last message this snapshot sees (skipping the actor's own).
+     * last message this snapshot sees (skipping the actor's own).  On a
+     * Citus cluster, one statement per chat (chat._next_messages()).
      */
+    IF chat._distributed() THEN
+        RETURN QUERY SELECT * FROM chat._next_messages(v_actor, v_from, p_max, true);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        IF v_rows < p_max THEN
+            PERFORM chat._move_caught_up(v_actor, v_horizon, v_from);
+        END IF;
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH pending AS (
         SELECT c.chat_id,
