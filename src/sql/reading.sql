@@ -12,7 +12,7 @@
  * chat_id would be sent to every shard.  The view's definition, for one
  * chat: test/pgtap/message_rows.sql compares them.
  */
-CREATE OR REPLACE FUNCTION chat._chat_rows(chat_id uuid, seqs bigint[], actor_id uuid)
+CREATE OR REPLACE FUNCTION chat._chat_rows(in_chat uuid, seqs bigint[], actor_id uuid)
 RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
                deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,

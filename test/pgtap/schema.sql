@@ -1,7 +1,8 @@
 -- test/pgtap/schema.sql: the shape of the chat schema, as the install script
--- promises it.  Read-only: every check looks at the catalogs.
+-- promises it.  Every check looks at the catalogs, but one that writes a
+-- pair's rows and rolls them back.
 BEGIN;
-SELECT plan(99);
+SELECT plan(101);
 
 -- The extension lives in schema chat and cannot be moved out of it.
 SELECT has_schema('chat', 'schema chat exists');
@@ -202,14 +203,33 @@ SELECT is(
     '{}'::text[],
     'every chat-owned table has chat_id leading its primary key');
 
--- One chat per pair: a unique constraint on (customer_id, stylist_id), and
--- chat_id tied to the pair by a check constraint.
-SELECT col_is_unique('chat', 'chats', ARRAY['customer_id', 'stylist_id'],
-                     'chats: unique (customer_id, stylist_id)');
+-- One chat per pair: chat_id, the primary key, is tied to the pair by a
+-- check constraint; no other unique constraint, which a table distributed
+-- by chat_id could not keep.
+SELECT is((SELECT array_agg(pg_get_constraintdef(oid) ORDER BY conname) FROM pg_constraint
+            WHERE conrelid = 'chat.chats'::regclass AND contype IN ('u', 'p', 'x')),
+          ARRAY['PRIMARY KEY (chat_id)'],
+          'chats: the primary key (chat_id) is its one unique constraint');
 SELECT ok(EXISTS (SELECT FROM pg_constraint
                    WHERE conrelid = 'chat.chats'::regclass AND contype = 'c'
                      AND pg_get_constraintdef(oid) LIKE '%chat_id = chat.pair_chat_id(customer_id, stylist_id)%'),
           'chats: chat_id is checked to be chat.pair_chat_id(customer_id, stylist_id)');
+-- ... so that a second row of a pair is refused, under its id or another
+SAVEPOINT pair;
+SELECT chat.upsert_profile('c1000000-0000-4000-8000-0000000000a1', 'customer', 'Pair A'),
+       chat.upsert_profile('51000000-0000-4000-8000-0000000000a1', 'stylist', 'Pair B');
+INSERT INTO chat.chats (chat_id, customer_id, stylist_id)
+VALUES (chat.pair_chat_id('c1000000-0000-4000-8000-0000000000a1', '51000000-0000-4000-8000-0000000000a1'),
+        'c1000000-0000-4000-8000-0000000000a1', '51000000-0000-4000-8000-0000000000a1');
+SELECT throws_ok($$INSERT INTO chat.chats (chat_id, customer_id, stylist_id)
+                   VALUES (chat.pair_chat_id('c1000000-0000-4000-8000-0000000000a1', '51000000-0000-4000-8000-0000000000a1'),
+                           'c1000000-0000-4000-8000-0000000000a1', '51000000-0000-4000-8000-0000000000a1')$$,
+                 '23505', NULL, 'chats: a second row of a pair is refused by the primary key');
+SELECT throws_ok($$INSERT INTO chat.chats (chat_id, customer_id, stylist_id)
+                   VALUES ('9dfc89c4-3391-48ae-b02f-0a6ac608fd2e',
+                           'c1000000-0000-4000-8000-0000000000a1', '51000000-0000-4000-8000-0000000000a1')$$,
+                 '23514', NULL, '... and under another id by the check constraint');
+ROLLBACK TO SAVEPOINT pair;
 
 -- An idempotency key is unique within its chat.
 SELECT ok(EXISTS (SELECT FROM pg_index i
