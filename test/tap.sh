@@ -5,6 +5,8 @@
 #   pass DESCRIPTION, fail DESCRIPTION   one test; the counts are in n and failed
 #   is GOT WANT DESCRIPTION              passes when GOT is WANT, else shows both
 #   stop_background                      kills the pids in BGPIDS and waits
+#   wait_until SECONDS COMMAND...        runs the command every 0.1 s until it
+#                                        succeeds (0) or the time is up (1)
 
 n=0
 failed=0
@@ -21,4 +23,13 @@ stop_background() {
         kill "$p" 2>/dev/null
     done
     wait 2>/dev/null
+}
+
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.1
+    done
 }

@@ -156,53 +156,46 @@ BEGIN
     END IF;
 
     /*
-     * One statement, the hot path: take the next seq by updating the chat
-     * row (its lock serialises the chat's senders until commit; sending
-     * marks everything so far read for the sender, and counts one more
-     * unread for the other) and store the message; then record its event
-     * for the relay, by a statement of its own: on a Citus cluster the
-     * write runs where the chat's shard is, and an event recorded there
-     * would not reach this node's relay.  created_at is never earlier than
-     * the previous message's, so that within a chat it follows seq.
+     * Take the next seq by updating the chat row (its lock serialises the
+     * chat's senders until commit; sending marks everything so far read for
+     * the sender, and counts one more unread for the other), store the
+     * message, then record its event for the relay: three statements, so
+     * that on a Citus cluster each is sent whole to the chat's node (a
+     * data-modifying WITH would be split there, its rows shipped to every
+     * node and committed on two), and the event is recorded here, where
+     * the relay is, not there.  created_at is never earlier than the
+     * previous message's, so that within a chat it follows seq.
      */
-    WITH c AS (
-        UPDATE chat.chats c
-           SET last_seq = c.last_seq + 1,
-               last_message_at = greatest(now(), c.last_message_at),
-               customer_read_seq = CASE WHEN c.customer_id = v_actor THEN c.last_seq + 1 ELSE c.customer_read_seq END,
-               customer_unread = CASE WHEN c.customer_id = v_actor THEN 0 ELSE c.customer_unread + 1 END,
-               stylist_read_seq = CASE WHEN c.stylist_id = v_actor THEN c.last_seq + 1 ELSE c.stylist_read_seq END,
-               stylist_unread = CASE WHEN c.stylist_id = v_actor THEN 0 ELSE c.stylist_unread + 1 END
-         WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
-           AND c.customer_blocked_at IS NULL AND c.stylist_blocked_at IS NULL
-        RETURNING c.chat_id, c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
-    ), m AS (
-        INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id,
-                                        client_msg_id, attachment_count, created_at,
-                                        reply_to_seq)
-        SELECT c.chat_id, c.last_seq, v_actor, p_body, p_booking, p_client_msg_id, v_count,
-               c.last_message_at, p_reply
-          FROM c
-        RETURNING chat_messages.seq
-    )
-    SELECT c.chat_id, c.customer_id, c.stylist_id, c.last_seq, c.last_message_at
-      INTO v_sent
-      FROM c JOIN m ON m.seq = c.last_seq;
-    IF FOUND THEN
-        v_seq := chat._relay_event('message', v_sent.chat_id, v_sent.customer_id, v_sent.stylist_id,
-                                   v_actor, v_sent.last_seq, v_sent.last_message_at);
-    ELSE
+    UPDATE chat.chats c
+       SET last_seq = c.last_seq + 1,
+           last_message_at = greatest(now(), c.last_message_at),
+           customer_read_seq = CASE WHEN c.customer_id = v_actor THEN c.last_seq + 1 ELSE c.customer_read_seq END,
+           customer_unread = CASE WHEN c.customer_id = v_actor THEN 0 ELSE c.customer_unread + 1 END,
+           stylist_read_seq = CASE WHEN c.stylist_id = v_actor THEN c.last_seq + 1 ELSE c.stylist_read_seq END,
+           stylist_unread = CASE WHEN c.stylist_id = v_actor THEN 0 ELSE c.stylist_unread + 1 END
+     WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
+       AND c.customer_blocked_at IS NULL AND c.stylist_blocked_at IS NULL
+    RETURNING c.chat_id, c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
+      INTO v_sent;
+    IF NOT FOUND THEN
         -- nothing updated: a blocked chat of the actor's, or none at all.
         -- Either side's block gives the same error, which says no more.
-        IF EXISTS (SELECT FROM chat.chats c
-                    WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
-                      AND (c.customer_blocked_at IS NOT NULL OR c.stylist_blocked_at IS NOT NULL)) THEN
+        PERFORM FROM chat.chats c
+         WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)
+           AND (c.customer_blocked_at IS NOT NULL OR c.stylist_blocked_at IS NOT NULL);
+        IF FOUND THEN
             RAISE EXCEPTION 'this chat is blocked'
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       HINT = 'Nothing can be sent in a blocked chat; its history stays readable.';
         END IF;
         PERFORM chat._chat_access_denied(p_chat);
     END IF;
+    INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id,
+                                    client_msg_id, attachment_count, created_at, reply_to_seq)
+    VALUES (v_sent.chat_id, v_sent.last_seq, v_actor, p_body, p_booking, p_client_msg_id, v_count,
+            v_sent.last_message_at, p_reply);
+    v_seq := chat._relay_event('message', v_sent.chat_id, v_sent.customer_id, v_sent.stylist_id,
+                               v_actor, v_sent.last_seq, v_sent.last_message_at);
 
     IF v_count > 0 THEN
         INSERT INTO chat.media (chat_id, seq, position, storage_key, content_type,

@@ -71,43 +71,34 @@ DECLARE
     v_sent record;
 BEGIN
     /*
-     * Like a send (see chat._send_message_sql()), in one statement and its
-     * event in another, but from nobody: both participants have one more
-     * unread message and neither read mark moves.  The caller holds the
-     * chat's row locked.
+     * Like a send (see chat._send_message_sql(), and why three statements),
+     * but from nobody: both participants have one more unread message and
+     * neither read mark moves.  The caller holds the chat's row locked.
      */
-    WITH c AS (
-        UPDATE chat.chats c
-           SET last_seq = c.last_seq + 1,
-               last_message_at = greatest(now(), c.last_message_at),
-               customer_unread = c.customer_unread + 1,
-               stylist_unread = c.stylist_unread + 1
-         WHERE c.chat_id = $1
-        RETURNING c.chat_id, c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
-    ), m AS (
-        INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id, created_at,
-                                        kind, card)
-        SELECT c.chat_id, c.last_seq, NULL,
-               CASE $3 WHEN 'booked' THEN 'Booked'
-                       WHEN 'confirmed' THEN 'Booking confirmed'
-                       WHEN 'rescheduled' THEN 'Booking rescheduled'
-                       WHEN 'cancelled' THEN 'Booking cancelled'
-                       WHEN 'completed' THEN 'Booking completed'
-                       WHEN 'no_show' THEN 'Missed booking'
-                       WHEN 'pending' THEN 'Booking pending' END || ': ' || $4,
-               $2, c.last_message_at, 'booking',
-               jsonb_strip_nulls(jsonb_build_object(
-                   'event', $3, 'booking_id', $2, 'service', $4, 'starts_at', $5,
-                   'status', $6, 'previous_starts_at', $7))
-          FROM c
-        RETURNING chat_messages.seq
-    )
-    SELECT c.chat_id, c.customer_id, c.stylist_id, c.last_seq, c.last_message_at
-      INTO v_sent
-      FROM c JOIN m ON m.seq = c.last_seq;
+    UPDATE chat.chats c
+       SET last_seq = c.last_seq + 1,
+           last_message_at = greatest(now(), c.last_message_at),
+           customer_unread = c.customer_unread + 1,
+           stylist_unread = c.stylist_unread + 1
+     WHERE c.chat_id = $1
+    RETURNING c.chat_id, c.last_seq, c.last_message_at, c.customer_id, c.stylist_id
+      INTO v_sent;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
+    INSERT INTO chat.chat_messages (chat_id, seq, sender_id, body, booking_id, created_at, kind, card)
+    VALUES (v_sent.chat_id, v_sent.last_seq, NULL,
+            CASE $3 WHEN 'booked' THEN 'Booked'
+                    WHEN 'confirmed' THEN 'Booking confirmed'
+                    WHEN 'rescheduled' THEN 'Booking rescheduled'
+                    WHEN 'cancelled' THEN 'Booking cancelled'
+                    WHEN 'completed' THEN 'Booking completed'
+                    WHEN 'no_show' THEN 'Missed booking'
+                    WHEN 'pending' THEN 'Booking pending' END || ': ' || $4,
+            $2, v_sent.last_message_at, 'booking',
+            jsonb_strip_nulls(jsonb_build_object(
+                'event', $3, 'booking_id', $2, 'service', $4, 'starts_at', $5,
+                'status', $6, 'previous_starts_at', $7)));
     RETURN chat._relay_event('message', v_sent.chat_id, v_sent.customer_id, v_sent.stylist_id,
                              NULL, v_sent.last_seq, v_sent.last_message_at);
 END

@@ -78,10 +78,6 @@ s_error() {
     printf '%s | %s' "$(sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\): \(.*\)/\1 \2/p' "$WORK/s_error" | head -1)" \
         "$(sed -n 's/^HINT:  //p' "$WORK/s_error" | head -1)"
 }
-wait_until() {  # wait_until SECONDS COMMAND...: until the command succeeds
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.1; done
-}
 caught_up() {   # the standby has replayed what the primary wrote
     [ "$(s "SELECT pg_last_wal_replay_lsn() >= '$(p "SELECT pg_current_wal_lsn()")'::pg_lsn")" = t ]
 }
