@@ -24,6 +24,11 @@
  * shadow).  A table Citus distributes with no copy here is an error, not
  * an empty answer: nobody must seem not to exist.
  *
+ * Two more questions of the same kind: chat_on_citus_worker() (is this
+ * node a Citus worker, where the relay and the bookkeeper stand aside) and
+ * chat._distributed() (is chat.chats spread over a cluster, where the
+ * readers that span many chats take one statement per chat).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -16,19 +16,36 @@
 # PostgreSQL (as the postgres OS user), listening on 127.0.0.1 only (Citus
 # connects its nodes over TCP) on ports STYLIST_CHAT_PORT+1..+3 (default
 # 5500-5502), their unix sockets in their own directories, with
-# shared_preload_libraries = 'citus,stylist_chat'; all removed at the end,
-# whatever the end.
+# shared_preload_libraries = 'citus,stylist_chat'; beside it one plain
+# server (port +4) to compare with.  All removed at the end, whatever the
+# end.
 #
-# What it checks today (the tables are not distributed yet):
-#   - the Citus built is the one wanted, and the coordinator sees its two
-#     workers;
-#   - CREATE EXTENSION stylist_chat on the coordinator is propagated to the
-#     workers by Citus;
-#   - on the coordinator, with the tables local, a conversation works: a
-#     chat, two messages, history(); the send takes the PL/pgSQL path
-#     (chat._send_message_sql()), since the send in C writes local tables
-#     directly and steps aside wherever Citus is installed;
-#   - the relay worker runs on the coordinator and relays what was sent.
+# What it checks:
+#   - the Citus built is the one wanted, the coordinator sees its two
+#     workers, CREATE EXTENSION stylist_chat there reaches the workers;
+#   - chat.distribute_tables(): refused on a worker; on the coordinator
+#     every table with chat_id distributed by it and co-located with
+#     chat.chats, shards on both workers, profiles and bookings (and the
+#     other tables without chat_id) reference tables, the filter's and the
+#     migration's tables local; a second call changes nothing;
+#   - test/citus/conversation.sql (sends of every kind, reactions, pins,
+#     edits, deletes, history, search, gallery, inbox, read and delivery
+#     marks, undelivered(), catch_up(), blocks, reports, the filter, legal
+#     holds, keys) answers on the coordinator exactly as on one server;
+#   - a call on one chat goes to the node that holds it: history() and a
+#     send (PL/pgSQL) send every statement to that node alone, and the send
+#     commits there without two-phase commit (citus.log_remote_commands);
+#   - 64 clients of the coordinator open the chat of one pair at the same
+#     instant: one id, one row;
+#   - real time: test/chat_client.c, following the client protocol against
+#     the coordinator (LISTEN, catch_up()), receives each of 200 messages
+#     sent by 4 concurrent senders through the coordinator once; the
+#     workers' relays relay nothing and say so;
+#   - identity: a worker takes no one's word for an actor: a login of
+#     chat_user there gets 28000 without one and 42501 for act_as(); a
+#     token the coordinator issued authenticates there (the keys are a
+#     reference table), a forged one does not, and once the coordinator
+#     revokes the profile's tokens the worker refuses it too.
 #
 # Output: TAP, then "N passed, N failed".
 set -uo pipefail
@@ -95,11 +112,11 @@ make -s PG_CONFIG="$PG_CONFIG" >"$WORK/err" 2>&1 && make -s PG_CONFIG="$PG_CONFI
 # ---------------------------------------------------------------------------
 BINDIR=$("$PG_CONFIG" --bindir)
 as_pg() { runuser -u postgres -- "$@"; }
-NODES=(coordinator worker1 worker2)
+NODES=(coordinator worker1 worker2 single)
 port_of() { echo $((BASE_PORT + 1 + $1)); }
 cleanup() {
     local i
-    for i in 0 1 2; do
+    for i in 0 1 2 3; do
         [ -f "$WORK/${NODES[$i]}/data/postmaster.pid" ] &&
             as_pg "$BINDIR/pg_ctl" -D "$WORK/${NODES[$i]}/data" -m immediate -w stop >/dev/null 2>&1
     done
@@ -107,7 +124,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-for i in 0 1 2; do
+for i in 0 1 2 3; do
     d=$WORK/${NODES[$i]}
     mkdir -p "$d" && chown postgres: "$d"
     as_pg "$BINDIR/initdb" -D "$d/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >>"$WORK/err" 2>&1 \
@@ -116,7 +133,7 @@ for i in 0 1 2; do
 listen_addresses = '127.0.0.1'
 port = $(port_of $i)
 unix_socket_directories = '$d'
-shared_preload_libraries = 'citus,stylist_chat'
+shared_preload_libraries = '$([ "$i" -lt 3 ] && echo citus,)stylist_chat'
 fsync = off
 max_connections = 100
 log_min_messages = warning
@@ -151,26 +168,172 @@ version=$(on 0 "SELECT extversion FROM pg_extension WHERE extname = 'stylist_cha
 is "$(on 1 "SELECT extversion FROM pg_extension WHERE extname = 'stylist_chat'") $(on 2 "SELECT extversion FROM pg_extension WHERE extname = 'stylist_chat'")" \
     "$version $version" "CREATE EXTENSION stylist_chat on the coordinator is propagated to both workers ($version)"
 
+# the plain server to compare with
+on 3 "ALTER ROLE postgres SET stylist_chat.session_identity = on" >/dev/null || bail "role setting (single)"
+on 3 "CREATE EXTENSION stylist_chat" >/dev/null || bail "CREATE EXTENSION stylist_chat (single)"
+
+# ---------------------------------------------------------------------------
+# the layout
+# ---------------------------------------------------------------------------
+is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker1" -p "$(port_of 1)" -U postgres -d postgres \
+        -c "SELECT * FROM chat.distribute_tables()" 2>&1 | grep -o 'ERROR: .*')" \
+    "ERROR:  chat.distribute_tables() runs on the coordinator, and this node is a worker" \
+    "chat.distribute_tables() on a worker: refused, naming the coordinator"
+layout=$(on 0 "SELECT citus_table_type, count(*) FROM chat.distribute_tables() GROUP BY 1 ORDER BY 1" | tr '\n' ' ')
+[ -n "$layout" ] || bail "chat.distribute_tables()"
+echo "# chat.distribute_tables(): $layout"
+is "$(on 0 "SELECT coalesce(string_agg(c.relname, ', ' ORDER BY c.relname), 'none')
+              FROM pg_class c
+             WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind = 'r'
+               AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'chat_id')
+               AND c.relname NOT LIKE 'legacy\_%'
+               AND NOT EXISTS (SELECT FROM pg_dist_partition p
+                                WHERE p.logicalrelid = c.oid AND p.partmethod = 'h'
+                                  AND p.colocationid = (SELECT colocationid FROM pg_dist_partition
+                                                         WHERE logicalrelid = 'chat.chats'::regclass)
+                                  AND column_to_column_name(p.logicalrelid, p.partkey) = 'chat_id')")" \
+    none "every table with chat_id (but the migration's staging) is distributed by chat_id, co-located with chat.chats"
+is "$(on 0 "SELECT count(*) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
+             WHERE c.relnamespace = 'chat'::regnamespace AND p.partmethod = 'h'")" \
+   "$(on 0 "SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind = 'r'
+               AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'chat_id')
+               AND c.relname NOT LIKE 'legacy\_%'")" "... and only those"
+is "$(on 0 "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_dist_partition p
+             JOIN pg_class c ON c.oid = p.logicalrelid
+            WHERE c.relname IN ('profiles', 'bookings') AND p.partmethod = 'n' AND p.repmodel = 't'")" \
+    "bookings profiles" "profiles and bookings are reference tables"
+is "$(on 0 "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class c
+            WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind = 'r'
+              AND c.relname !~ '_[0-9]+$'
+              AND NOT EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = c.oid)")" \
+    "filter_rules filter_state legacy_imports legacy_messages legacy_plan" \
+    "the filter's and the migration's tables stay local to the coordinator; nothing else does"
+is "$(on 0 "SELECT count(DISTINCT s.nodeport) FROM pg_dist_shard_placement s JOIN pg_dist_shard d USING (shardid)
+             WHERE d.logicalrelid = 'chat.chat_messages'::regclass")" 2 "the messages' shards are on both workers"
+is "$(on 0 "SELECT citus_table_type, count(*) FROM chat.distribute_tables() GROUP BY 1 ORDER BY 1" | tr '\n' ' ')" \
+    "$layout" "a second call of chat.distribute_tables() changes nothing"
+
+# ---------------------------------------------------------------------------
+# the same answers as one server
+# ---------------------------------------------------------------------------
+mask() { sed -E 's/^psql:[^:]*:[0-9]*: //; s/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+(\+[0-9:]+)?/<time>/g'; }
+for i in 3 0; do
+    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/${NODES[$i]}" -p "$(port_of "$i")" -U postgres -d postgres \
+        -f test/citus/conversation.sql 2>&1 | mask >"$WORK/conversation.${NODES[$i]}"
+done
+lines=$(wc -l <"$WORK/conversation.single")
+errors=$(grep -c '^ERROR' "$WORK/conversation.single")
+if diff "$WORK/conversation.single" "$WORK/conversation.coordinator" >"$WORK/conversation.diff"; then
+    pass "test/citus/conversation.sql answers on the coordinator as on one server ($lines lines, $errors of them the errors it asks for)"
+else
+    fail "test/citus/conversation.sql answers on the coordinator as on one server ($lines lines, $errors of them the errors it asks for)"
+    head -20 "$WORK/conversation.diff" | sed 's/^/#   /'
+fi
+is "$errors" 5 "... which are 5: an empty body, a stranger's chat twice, a seq beyond the last, a blocked chat"
+
+# ---------------------------------------------------------------------------
+# one chat, one node
+# ---------------------------------------------------------------------------
 CUST=c0000000-0000-4000-8000-000000000001
 STYL=5e000000-0000-4000-8000-000000000001
-on 0 "SELECT chat.upsert_profile('$CUST', 'customer', 'Ann'), chat.upsert_profile('$STYL', 'stylist', 'Leo')" >/dev/null \
-    || bail "profiles"
-out=$(on 0 "SET track_functions = 'pl';
-            BEGIN;
-            SELECT chat.act_as('$CUST');
-            SELECT chat.send_message(chat.chat_with('$STYL'), 'Is Friday still fine?');
-            SELECT chat.send_message(chat.pair_chat_id('$CUST', '$STYL'), 'At 3, I mean');
-            SELECT calls FROM pg_stat_xact_user_functions
-             WHERE funcid = 'chat._send_message_sql(uuid,text,uuid,uuid,jsonb,bigint)'::regprocedure;
-            COMMIT;")
-is "$(echo "$out" | tr '\n' ' ')" " 1 2 2 " \
-    "on the coordinator, tables local: two sends, seq 1 and 2, both through the PL/pgSQL send (the send in C steps aside with Citus)"
-is "$(on 0 "SELECT chat.act_as('$STYL'); SELECT string_agg(body, ' / ' ORDER BY seq) FROM chat.history(chat.pair_chat_id('$CUST', '$STYL'))" | tail -1)" \
-    "Is Friday still fine? / At 3, I mean" "... and the stylist reads them with history()"
-relayed() { [ "$(on 0 "SELECT running AND backlog = 0 AND events_relayed >= 3 FROM chat.relay_status()")" = t ]; }
-for _ in $(seq 100); do relayed && break; sleep 0.1; done
-relayed && pass "the relay worker runs on the coordinator and relayed the chat and its two messages" \
-    || fail "the relay worker runs on the coordinator and relayed the chat and its two messages"
+CHAT=$(on 0 "SELECT chat.pair_chat_id('$CUST', '$STYL')")
+# the statements a call sends, and to which nodes: citus.log_remote_commands
+remote() {
+    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(port_of 0)" -U postgres -d postgres \
+        -c "SELECT chat.act_as('$STYL', true)" -c "SET citus.log_remote_commands = on" \
+        -c "SET client_min_messages = log" -c "$1" 2>&1 >/dev/null
+}
+home=$(on 0 "SELECT nodeport FROM pg_dist_shard_placement
+              WHERE shardid = get_shard_id_for_distribution_column('chat.chats', '$CHAT')")
+out=$(remote "SELECT count(*) FROM chat.history('$CHAT')")
+is "$(echo "$out" | grep -c '^NOTICE:  issuing') $(echo "$out" | grep -o 'on server [^ ]*' | sort -u | tr '\n' ' ')" \
+    "4 on server postgres@127.0.0.1:$home " \
+    "history(): its 4 statements go to the node that holds the chat (port $home), and to no other"
+out=$(remote "SELECT chat.send_message('$CHAT', 'a reply, by PL/pgSQL', reply_to_seq => 2)")
+is "$(echo "$out" | grep -o 'on server [^ ]*' | sort -u | tr '\n' ' ')$(echo "$out" | grep -c 'PREPARE TRANSACTION') $(echo "$out" | grep -c '^NOTICE:  issuing COMMIT$')" \
+    "on server postgres@127.0.0.1:$home 0 1" \
+    "a send: every statement to that node, committed there without two-phase commit"
+echo "# a send: $(echo "$out" | grep -c '^NOTICE:  issuing') commands: $(echo "$out" | sed -n 's/^NOTICE:  issuing \([A-Z]*\( [A-Z]*\)\?\).*/\1/p' | tr '\n' ',' | sed 's/,$//')"
+
+# ---------------------------------------------------------------------------
+# one chat per pair, 64 clients at once
+# ---------------------------------------------------------------------------
+RC=c0000000-0000-4000-8000-0000000000aa
+RS=5e000000-0000-4000-8000-0000000000aa
+on 0 "SELECT chat.upsert_profile('$RC', 'customer', 'Race C'), chat.upsert_profile('$RS', 'stylist', 'Race S')" >/dev/null \
+    || bail "the race's profiles"
+at=$(on 0 "SELECT extract(epoch FROM clock_timestamp() + interval '4 seconds')")
+for k in $(seq 64); do
+    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(port_of 0)" -U postgres -d postgres \
+        -c "SELECT pg_sleep(greatest(0, $at - extract(epoch FROM clock_timestamp())))" \
+        -c "SELECT chat.get_or_create_chat('$RC', '$RS')" >"$WORK/race.$k" 2>&1 &
+done
+wait
+is "$(cat "$WORK"/race.* | grep -v '^$' | sort | uniq -c | awk '{ print $1 }')" 64 \
+    "64 clients of the coordinator open the pair's chat at the same instant: all 64 get one id"
+is "$(on 0 "SELECT count(*) FROM chat.chats WHERE customer_id = '$RC' AND stylist_id = '$RS'")" 1 "... and there is one row"
+
+# ---------------------------------------------------------------------------
+# real time across nodes
+# ---------------------------------------------------------------------------
+N=200
+TC=c0000000-0000-4000-8000-0000000000bb
+TS=5e000000-0000-4000-8000-0000000000bb
+on 0 "SELECT chat.upsert_profile('$TC', 'customer', 'Live C'), chat.upsert_profile('$TS', 'stylist', 'Live S')" >/dev/null \
+    || bail "the live profiles"
+TCHAT=$(on 0 "SELECT chat.get_or_create_chat('$TC', '$TS')")
+gcc -O2 -Wall -Wextra -Werror -o "$WORK/chat_client" test/chat_client.c \
+    -I"$("$PG_CONFIG" --includedir)" -L"$("$PG_CONFIG" --libdir)" -lpq 2>>"$WORK/err" \
+    || bail "test/chat_client.c does not build"
+PGHOST=$WORK/coordinator PGPORT=$(port_of 0) PGUSER=postgres PGAPPNAME=chat_client \
+    "$WORK/chat_client" -d postgres -p "$TS" -n "$N" -t 120 >"$WORK/client.out" 2>"$WORK/client.err" &
+CLIENT=$!
+client_connected() { [ "$(on 0 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chat_client' AND state = 'idle'")" -ge 1 ]; }
+wait_until 20 client_connected || bail "the chat client did not connect"
+sender() {
+    local k
+    for k in $(seq "$1" 4 "$N"); do
+        PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(port_of 0)" -U postgres -d postgres \
+            -c "BEGIN" -c "SELECT chat.act_as('$TC')" -c "SELECT chat.send_message('$TCHAT', 'live $k')" \
+            -c "COMMIT" >/dev/null 2>>"$WORK/sender.err"
+    done
+}
+for k in 1 2 3 4; do sender "$k" & done
+wait $(jobs -p | grep -v "^$CLIENT$") 2>/dev/null
+is "$(on 0 "SELECT count(*) FROM chat.chat_messages WHERE chat_id = '$TCHAT'")" "$N" "4 senders sent $N messages through the coordinator"
+if wait "$CLIENT"; then pass "the stylist's client, against the coordinator, received them all and exited 0"; else fail "the stylist's client, against the coordinator, received them all and exited 0"; fi
+is "$(grep -c "^message chat=$TCHAT " "$WORK/client.out")/$(grep "^message chat=$TCHAT " "$WORK/client.out" | sed -n 's/.* seq=\([0-9]*\) .*/\1/p' | sort -nu | wc -l)" \
+    "$N/$N" "... each once: $N lines, $N distinct seqs"
+is "$(on 1 "SELECT events_relayed FROM chat.relay_status()") $(on 2 "SELECT events_relayed FROM chat.relay_status()")" \
+    "0 0" "the workers' relays relayed nothing"
+is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker1" -p "$(port_of 1)" -U postgres -d postgres \
+        -c "SELECT 1 FROM chat.relay_status()" 2>&1 | grep -o 'NOTICE: .*')" \
+    "NOTICE:  this node is a worker of a Citus cluster: nothing is relayed here" "... and say why"
+
+# ---------------------------------------------------------------------------
+# identity on a worker
+# ---------------------------------------------------------------------------
+on 0 "CREATE ROLE phone LOGIN IN ROLE chat_user" >/dev/null || bail "role phone"
+w1() {  # as phone on worker1: the SQLSTATE of the last statement, or its output
+    PATH=$BINDIR:$PATH psql -X -qAt -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -h "$WORK/worker1" -p "$(port_of 1)" \
+        -U phone -d postgres "$@" 2>&1 | tail -1
+}
+is "$(w1 -c "SELECT count(*) FROM chat.history('$CHAT')")" "ERROR:  28000" \
+    "a chat_user login on a worker, no actor: history() gives 28000"
+is "$(w1 -c "SELECT chat.act_as('$CUST')")" "ERROR:  42501" "... and act_as() 42501: no one's word is taken there"
+is "$(w1 -c "SET stylist_chat.actor = '$CUST'")" "ERROR:  42602" \
+    "... nor a setting's: there is no stylist_chat.actor to set (42602)"
+is "$(w1 -c "SET chat.actor = '$CUST'" -c "SELECT count(*) FROM chat.history('$CHAT')")" "ERROR:  28000" \
+    "... and a setting of another name is nobody's identity: 28000"
+TOKEN=$(on 0 "SELECT chat.issue_token('$CUST', '1 hour')")
+is "$(w1 -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)" -c "SELECT count(*) FROM chat.history('$CHAT')")" \
+    "$(on 0 "SELECT chat.act_as('$CUST', true); SELECT count(*) FROM chat.history('$CHAT')" | tail -1)" \
+    "a token the coordinator issued authenticates on the worker, which reads the chat's history as the coordinator does"
+FORGED="${TOKEN%?}$([ "${TOKEN: -1}" = A ] && echo B || echo A)"
+is "$(w1 -c "SELECT chat.authenticate('$FORGED', false)")" "ERROR:  28000" "... a token with one character changed does not"
+on 0 "SELECT chat.revoke_tokens('$CUST')" >/dev/null
+is "$(w1 -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)")" "ERROR:  28000" \
+    "once the coordinator revokes the profile's tokens, the worker refuses the token too"
 
 echo "$n passed, $failed failed"
 [ "$failed" -eq 0 ]
