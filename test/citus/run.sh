@@ -264,13 +264,16 @@ on 0 "SELECT chat.upsert_profile('$RC', 'customer', 'Race C'), chat.upsert_profi
     || bail "the race's profiles"
 at=$(on 0 "SELECT extract(epoch FROM clock_timestamp() + interval '4 seconds')")
 for k in $(seq 64); do
+    # half of them the customer's devices, half the stylist's
     PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(port_of 0)" -U postgres -d postgres \
+        -c "BEGIN" -c "SELECT chat.act_as('$([ $((k % 2)) -eq 0 ] && echo "$RC" || echo "$RS")')" \
         -c "SELECT pg_sleep(greatest(0, $at - extract(epoch FROM clock_timestamp())))" \
-        -c "SELECT chat.get_or_create_chat('$RC', '$RS')" >"$WORK/race.$k" 2>&1 &
+        -c "SELECT chat.get_or_create_chat('$RC', '$RS')" -c "COMMIT" >"$WORK/race.$k" 2>&1 &
 done
 wait
-is "$(cat "$WORK"/race.* | grep -v '^$' | sort | uniq -c | awk '{ print $1 }')" 64 \
-    "64 clients of the coordinator open the pair's chat at the same instant: all 64 get one id"
+is "$(cat "$WORK"/race.* | grep -v '^$' | sort | uniq -c | awk '{ print $1 " " $2 }')" \
+    "64 $(on 0 "SELECT chat.pair_chat_id('$RC', '$RS')")" \
+    "64 clients of the coordinator (32 as the customer, 32 as the stylist) open the pair's chat at the same instant: all get its id"
 is "$(on 0 "SELECT count(*) FROM chat.chats WHERE customer_id = '$RC' AND stylist_id = '$RS'")" 1 "... and there is one row"
 
 # ---------------------------------------------------------------------------
@@ -281,7 +284,8 @@ TC=c0000000-0000-4000-8000-0000000000bb
 TS=5e000000-0000-4000-8000-0000000000bb
 on 0 "SELECT chat.upsert_profile('$TC', 'customer', 'Live C'), chat.upsert_profile('$TS', 'stylist', 'Live S')" >/dev/null \
     || bail "the live profiles"
-TCHAT=$(on 0 "SELECT chat.get_or_create_chat('$TC', '$TS')")
+TCHAT=$(on 0 "SELECT chat.act_as('$TC'); SELECT chat.chat_with('$TS')" | tail -1)
+[ -n "$TCHAT" ] || bail "the live chat"
 gcc -O2 -Wall -Wextra -Werror -o "$WORK/chat_client" test/chat_client.c \
     -I"$("$PG_CONFIG" --includedir)" -L"$("$PG_CONFIG" --libdir)" -lpq 2>>"$WORK/err" \
     || bail "test/chat_client.c does not build"
