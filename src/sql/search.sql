@@ -524,19 +524,27 @@ BEGIN
         END LOOP;
     END IF;
 
+    -- the page: the newest max_rows hits (their times came with them)
+    SELECT array_agg(k.c), array_agg(k.s) INTO v_hit_chats, v_hit_seqs
+      FROM (SELECT k.c, k.s FROM unnest(v_hit_chats, v_hit_seqs, v_hit_ats) AS k(c, s, at)
+             ORDER BY k.at DESC, k.c DESC, k.s DESC
+             LIMIT p_max) k;
+    -- its rows: joins on chat_id alone, which a Citus cluster runs on
+    -- each node for the chats it holds
     RETURN QUERY
-    SELECT m.chat_id, m.seq, o.other_id, p.display_name, m.sender_id, m.created_at, m.booking_id,
+    SELECT m.chat_id, m.seq, CASE WHEN c.customer_id = v_actor THEN c.stylist_id ELSE c.customer_id END,
+           p.display_name, m.sender_id, m.created_at, m.booking_id,
            chat._search_snippet(m.body, v_q.words, v_q.prefix),
-           (SELECT r.reply_to FROM chat._message_rows r WHERE r.chat_id = m.chat_id AND r.seq = m.seq)
-      FROM (SELECT k.chat_id, k.seq
-              FROM unnest(v_hit_chats, v_hit_seqs) AS k(chat_id, seq)
-              JOIN chat.chat_messages m ON m.chat_id = k.chat_id AND m.seq = k.seq
-             ORDER BY m.created_at DESC, m.chat_id DESC, m.seq DESC
-             LIMIT p_max) AS k
+           CASE WHEN r.seq IS NOT NULL
+                THEN jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
+                                        'preview', chat._preview(r.body, r.deleted_at,
+                                                                 r.attachment_count, r.hidden_at)) END
+      FROM unnest(v_hit_chats, v_hit_seqs) AS k(chat_id, seq)
       JOIN chat.chat_messages m ON m.chat_id = k.chat_id AND m.seq = k.seq
-      JOIN LATERAL (SELECT CASE WHEN c.customer_id = v_actor THEN c.stylist_id ELSE c.customer_id END AS other_id
-                      FROM chat.chats c WHERE c.chat_id = k.chat_id) AS o ON true
-      LEFT JOIN chat.profiles p ON p.id = o.other_id
+      JOIN chat.chats c ON c.chat_id = m.chat_id
+      LEFT JOIN chat.profiles p
+             ON p.id = CASE WHEN c.customer_id = v_actor THEN c.stylist_id ELSE c.customer_id END
+      LEFT JOIN chat.chat_messages r ON r.chat_id = m.chat_id AND r.seq = m.reply_to_seq
      ORDER BY m.created_at DESC, m.chat_id DESC, m.seq DESC;
 END
 $$;

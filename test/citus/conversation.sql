@@ -52,6 +52,8 @@ SELECT array_agg(seq ORDER BY seq) FROM chat.history(:'chat', 6, 3);
 SELECT array_agg(seq ORDER BY seq) FROM chat.messages_since(:'chat', 2, 3);
 SELECT array_agg(seq ORDER BY seq) FROM chat.search(:'chat', 'friday');
 SELECT array_agg(seq ORDER BY seq) FROM chat.search(:'chat', 'reply');
+SELECT chat_id = :'chat', seq, other_id, other_name, snippet, reply_to FROM chat.search_all('reply');
+SELECT chat_id = :'chat', seq, snippet FROM chat.search_all('friday OR pictures');
 SELECT seq, position, storage_key FROM chat.gallery(:'chat') ORDER BY seq, position;
 SELECT customer_id, stylist_id, last_seq, unread_count, other_read_seq FROM chat.get_chat(:'chat');
 SELECT booking_id, service, status FROM chat.chat_bookings(:'chat') ORDER BY booking_id;
