@@ -2,23 +2,11 @@
 # test/citus/run.sh (make test-citus): stylist_chat on a Citus cluster of
 # three nodes on this machine.  Not part of make test.
 #
-# Citus 13.2 (the last release line for PostgreSQL 15) is not packaged by
-# Debian 12: its source is read from CITUS_SOURCE (default
-# ../shared/vendor/citus beside the repository: citus-13.2.2.tar.gz and
-# pg15-have_createdb_privilege.patch, without which it does not compile
-# against current 15.x headers).  It is built once and its staged install
-# kept in STYLIST_CHAT_CACHE (default /var/cache/stylist_chat), keyed by
-# the Citus and PostgreSQL versions; every run installs it from there (as
-# root: it goes beside the server's own extensions).  A first build takes
-# about 80 s on 2 cores; the rest of a run about 20 s.
-#
-# The cluster: a coordinator and two workers, each its own throwaway
-# PostgreSQL (as the postgres OS user), listening on 127.0.0.1 only (Citus
-# connects its nodes over TCP) on ports STYLIST_CHAT_PORT+1..+3 (default
-# 5500-5502), their unix sockets in their own directories, with
-# shared_preload_libraries = 'citus,stylist_chat'; beside it one plain
-# server (port +4) to compare with.  All removed at the end, whatever the
-# end.
+# The cluster (test/citus/cluster.sh): Citus 13.2.2 built once from its
+# source and cached, a coordinator and two workers on 127.0.0.1, ports
+# STYLIST_CHAT_PORT+1..+3 (default 5500-5502), and a plain server (+4) to
+# compare with; all removed at the end, whatever the end.  About 25 s a
+# run once Citus is built (the first build takes about 70 s on 2 cores).
 #
 # What it checks:
 #   - the Citus built is the one wanted, the coordinator sees its two
@@ -29,9 +17,10 @@
 #     other tables without chat_id) reference tables, the filter's and the
 #     migration's tables local; a second call changes nothing;
 #   - test/citus/conversation.sql (sends of every kind, reactions, pins,
-#     edits, deletes, history, search, gallery, inbox, read and delivery
-#     marks, undelivered(), catch_up(), blocks, reports, the filter, legal
-#     holds, keys) answers on the coordinator exactly as on one server;
+#     edits, deletes, history, search in a chat and across chats, gallery,
+#     inbox, read and delivery marks, undelivered(), catch_up(), blocks,
+#     reports, the filter, legal holds, keys) answers on the coordinator
+#     exactly as on one server;
 #   - a call on one chat goes to the node that holds it: history() and a
 #     send (PL/pgSQL) send every statement to that node alone, and the send
 #     commits there without two-phase commit (citus.log_remote_commands);
@@ -51,11 +40,6 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
-REPO=$PWD
-CITUS_VERSION=13.2.2
-CITUS_SOURCE=${CITUS_SOURCE:-$REPO/../shared/vendor/citus}
-CACHE=${STYLIST_CHAT_CACHE:-/var/cache/stylist_chat}
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 BASE_PORT=${STYLIST_CHAT_PORT:-5499}
 WORK=
 
@@ -66,95 +50,16 @@ bail() {
     echo "$n passed, $((failed + 1)) failed"
     exit 1
 }
+source test/citus/cluster.sh
 
-# ---------------------------------------------------------------------------
-# Citus: built once, installed from the cache
-# ---------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || bail "run as root: Citus is installed beside the server's extensions"
 bash test/deps.sh || bail "test/deps.sh"
-build_deps=(liblz4-dev libzstd-dev libkrb5-dev flex)
-missing=()
-for p in "${build_deps[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
-        || bail "cannot install ${missing[*]}"
-fi
-PGVERSION=$("$PG_CONFIG" --version | awk '{ print $2 }')
-STAGE=$CACHE/citus-$CITUS_VERSION-pg$PGVERSION
 WORK=$(mktemp -d /tmp/stylist_chat_citus.XXXXXX)
 chmod 755 "$WORK"
-if [ ! -f "$STAGE.complete" ]; then
-    [ -f "$CITUS_SOURCE/citus-$CITUS_VERSION.tar.gz" ] && [ -f "$CITUS_SOURCE/pg15-have_createdb_privilege.patch" ] \
-        || bail "no Citus source in $CITUS_SOURCE (set CITUS_SOURCE)"
-    echo "# building Citus $CITUS_VERSION against PostgreSQL $PGVERSION (once; kept in $STAGE)"
-    start=$SECONDS
-    rm -rf "$STAGE" "$STAGE.complete"
-    mkdir -p "$STAGE" "$WORK/build"
-    tar xzf "$CITUS_SOURCE/citus-$CITUS_VERSION.tar.gz" -C "$WORK/build" || bail "cannot unpack Citus"
-    (
-        cd "$WORK/build/citus-$CITUS_VERSION" &&
-        patch -s -p1 <"$CITUS_SOURCE/pg15-have_createdb_privilege.patch" &&
-        ./configure -q --without-libcurl PG_CONFIG="$PG_CONFIG" &&
-        make -s -j"$(nproc)" &&
-        make -s install DESTDIR="$STAGE"
-    ) >"$WORK/err" 2>&1 || bail "Citus does not build (log: $WORK/err)"
-    touch "$STAGE.complete"
-    echo "# built in $((SECONDS - start)) s"
-fi
-cp -a "$STAGE/." / || bail "cannot install Citus from $STAGE"
-make -s PG_CONFIG="$PG_CONFIG" >"$WORK/err" 2>&1 && make -s PG_CONFIG="$PG_CONFIG" install >>"$WORK/err" 2>&1 \
-    || bail "stylist_chat does not build"
-
-# ---------------------------------------------------------------------------
-# three nodes
-# ---------------------------------------------------------------------------
-BINDIR=$("$PG_CONFIG" --bindir)
-as_pg() { runuser -u postgres -- "$@"; }
-NODES=(coordinator worker1 worker2 single)
-port_of() { echo $((BASE_PORT + 1 + $1)); }
-cleanup() {
-    local i
-    for i in 0 1 2 3; do
-        [ -f "$WORK/${NODES[$i]}/data/postmaster.pid" ] &&
-            as_pg "$BINDIR/pg_ctl" -D "$WORK/${NODES[$i]}/data" -m immediate -w stop >/dev/null 2>&1
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+trap citus_stop EXIT
 trap 'exit 130' INT TERM
-for i in 0 1 2 3; do
-    d=$WORK/${NODES[$i]}
-    mkdir -p "$d" && chown postgres: "$d"
-    as_pg "$BINDIR/initdb" -D "$d/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >>"$WORK/err" 2>&1 \
-        || bail "initdb ${NODES[$i]}"
-    cat >>"$d/data/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-port = $(port_of $i)
-unix_socket_directories = '$d'
-shared_preload_libraries = '$([ "$i" -lt 3 ] && echo citus,)stylist_chat'
-fsync = off
-max_connections = 100
-log_min_messages = warning
-EOF
-    as_pg "$BINDIR/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 start >/dev/null 2>>"$WORK/err" \
-        || { tail -5 "$d/server.log" >>"$WORK/err"; bail "${NODES[$i]} does not start"; }
-done
-# on NODE (0 coordinator, 1, 2 workers): psql -c SQL
-on() {
-    local i=$1; shift
-    PATH=$BINDIR:$PATH psql -X -qAt -v ON_ERROR_STOP=1 -h "$WORK/${NODES[$i]}" -p "$(port_of "$i")" \
-        -U postgres -d postgres -c "$1" 2>>"$WORK/err"
-}
-for i in 0 1 2; do
-    on "$i" "ALTER ROLE postgres SET stylist_chat.session_identity = on" >/dev/null || bail "role setting"
-    on "$i" "CREATE EXTENSION citus" >/dev/null || bail "CREATE EXTENSION citus on ${NODES[$i]}"
-done
-on 0 "SELECT citus_set_coordinator_host('127.0.0.1', $(port_of 0))" >/dev/null || bail "coordinator host"
-for i in 1 2; do
-    on 0 "SELECT citus_add_node('127.0.0.1', $(port_of "$i"))" >/dev/null || bail "citus_add_node ${NODES[$i]}"
-done
+citus_install
+citus_start off
 
 # ---------------------------------------------------------------------------
 # the checks
@@ -169,13 +74,12 @@ is "$(on 1 "SELECT extversion FROM pg_extension WHERE extname = 'stylist_chat'")
     "$version $version" "CREATE EXTENSION stylist_chat on the coordinator is propagated to both workers ($version)"
 
 # the plain server to compare with
-on 3 "ALTER ROLE postgres SET stylist_chat.session_identity = on" >/dev/null || bail "role setting (single)"
 on 3 "CREATE EXTENSION stylist_chat" >/dev/null || bail "CREATE EXTENSION stylist_chat (single)"
 
 # ---------------------------------------------------------------------------
 # the layout
 # ---------------------------------------------------------------------------
-is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker1" -p "$(port_of 1)" -U postgres -d postgres \
+is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker1" -p "$(citus_port_of 1)" -U postgres -d postgres \
         -c "SELECT * FROM chat.distribute_tables()" 2>&1 | grep -o 'ERROR: .*')" \
     "ERROR:  chat.distribute_tables() runs on the coordinator, and this node is a worker" \
     "chat.distribute_tables() on a worker: refused, naming the coordinator"
@@ -218,7 +122,7 @@ is "$(on 0 "SELECT citus_table_type, count(*) FROM chat.distribute_tables() GROU
 # ---------------------------------------------------------------------------
 mask() { sed -E 's/^psql:[^:]*:[0-9]*: //; s/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+(\+[0-9:]+)?/<time>/g'; }
 for i in 3 0; do
-    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/${NODES[$i]}" -p "$(port_of "$i")" -U postgres -d postgres \
+    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/${NODES[$i]}" -p "$(citus_port_of "$i")" -U postgres -d postgres \
         -f test/citus/conversation.sql 2>&1 | mask >"$WORK/conversation.${NODES[$i]}"
 done
 lines=$(wc -l <"$WORK/conversation.single")
@@ -239,7 +143,7 @@ STYL=5e000000-0000-4000-8000-000000000001
 CHAT=$(on 0 "SELECT chat.pair_chat_id('$CUST', '$STYL')")
 # the statements a call sends, and to which nodes: citus.log_remote_commands
 remote() {
-    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(port_of 0)" -U postgres -d postgres \
+    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U postgres -d postgres \
         -c "SELECT chat.act_as('$STYL', true)" -c "SET citus.log_remote_commands = on" \
         -c "SET client_min_messages = log" -c "$1" 2>&1 >/dev/null
 }
@@ -265,7 +169,7 @@ on 0 "SELECT chat.upsert_profile('$RC', 'customer', 'Race C'), chat.upsert_profi
 at=$(on 0 "SELECT extract(epoch FROM clock_timestamp() + interval '4 seconds')")
 for k in $(seq 64); do
     # half of them the customer's devices, half the stylist's
-    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(port_of 0)" -U postgres -d postgres \
+    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U postgres -d postgres \
         -c "BEGIN" -c "SELECT chat.act_as('$([ $((k % 2)) -eq 0 ] && echo "$RC" || echo "$RS")')" \
         -c "SELECT pg_sleep(greatest(0, $at - extract(epoch FROM clock_timestamp())))" \
         -c "SELECT chat.get_or_create_chat('$RC', '$RS')" -c "COMMIT" >"$WORK/race.$k" 2>&1 &
@@ -289,7 +193,7 @@ TCHAT=$(on 0 "SELECT chat.act_as('$TC'); SELECT chat.chat_with('$TS')" | tail -1
 gcc -O2 -Wall -Wextra -Werror -o "$WORK/chat_client" test/chat_client.c \
     -I"$("$PG_CONFIG" --includedir)" -L"$("$PG_CONFIG" --libdir)" -lpq 2>>"$WORK/err" \
     || bail "test/chat_client.c does not build"
-PGHOST=$WORK/coordinator PGPORT=$(port_of 0) PGUSER=postgres PGAPPNAME=chat_client \
+PGHOST=$WORK/coordinator PGPORT=$(citus_port_of 0) PGUSER=postgres PGAPPNAME=chat_client \
     "$WORK/chat_client" -d postgres -p "$TS" -n "$N" -t 120 >"$WORK/client.out" 2>"$WORK/client.err" &
 CLIENT=$!
 client_connected() { [ "$(on 0 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chat_client' AND state = 'idle'")" -ge 1 ]; }
@@ -297,7 +201,7 @@ wait_until 20 client_connected || bail "the chat client did not connect"
 sender() {
     local k
     for k in $(seq "$1" 4 "$N"); do
-        PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(port_of 0)" -U postgres -d postgres \
+        PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U postgres -d postgres \
             -c "BEGIN" -c "SELECT chat.act_as('$TC')" -c "SELECT chat.send_message('$TCHAT', 'live $k')" \
             -c "COMMIT" >/dev/null 2>>"$WORK/sender.err"
     done
@@ -310,7 +214,7 @@ is "$(grep -c "^message chat=$TCHAT " "$WORK/client.out")/$(grep "^message chat=
     "$N/$N" "... each once: $N lines, $N distinct seqs"
 is "$(on 1 "SELECT events_relayed FROM chat.relay_status()") $(on 2 "SELECT events_relayed FROM chat.relay_status()")" \
     "0 0" "the workers' relays relayed nothing"
-is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker1" -p "$(port_of 1)" -U postgres -d postgres \
+is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker1" -p "$(citus_port_of 1)" -U postgres -d postgres \
         -c "SELECT 1 FROM chat.relay_status()" 2>&1 | grep -o 'NOTICE: .*')" \
     "NOTICE:  this node is a worker of a Citus cluster: nothing is relayed here" "... and say why"
 
@@ -319,7 +223,7 @@ is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker1" -p "$(port_of 1)" -U po
 # ---------------------------------------------------------------------------
 on 0 "CREATE ROLE phone LOGIN IN ROLE chat_user" >/dev/null || bail "role phone"
 w1() {  # as phone on worker1: the SQLSTATE of the last statement, or its output
-    PATH=$BINDIR:$PATH psql -X -qAt -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -h "$WORK/worker1" -p "$(port_of 1)" \
+    PATH=$BINDIR:$PATH psql -X -qAt -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -h "$WORK/worker1" -p "$(citus_port_of 1)" \
         -U phone -d postgres "$@" 2>&1 | tail -1
 }
 is "$(w1 -c "SELECT count(*) FROM chat.history('$CHAT')")" "ERROR:  28000" \
