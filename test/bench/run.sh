@@ -120,6 +120,11 @@
 # KPI_CHATS=10000 KPI_MESSAGES=1000000, about a minute); BENCH_ONLY=migration
 # part 8 alone (about 5 minutes); BENCH_ONLY=filter part 9 alone (about 5
 # minutes); BENCH_ONLY=gateway part 10 alone (about 2 minutes).
+#
+#  11. Optional: send throughput on one server against a Citus coordinator
+#      and two workers on the same machine (test/bench/citus.sh, as root;
+#      about 4 minutes): BENCH_ONLY=citus alone, or BENCH_CITUS=1 after
+#      the other parts.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -132,7 +137,8 @@ source test/lib.sh
 DB=postgres
 ONLY=${BENCH_ONLY:-}
 case $ONLY in ''|send|inbox|search|bookkeeping|kpis|migration|filter|gateway) ;;
-    *) echo "bench: BENCH_ONLY is empty, send, inbox, search, bookkeeping, kpis, migration, filter or gateway, not $ONLY" >&2; exit 2 ;; esac
+    citus) exec bash "$BENCH/citus.sh" ;;
+    *) echo "bench: BENCH_ONLY is empty, send, inbox, search, bookkeeping, kpis, migration, filter, gateway or citus, not $ONLY" >&2; exit 2 ;; esac
 # part PART: whether this run does it
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 ADMIN=ad000000-0000-4000-8000-000000000001
@@ -1015,5 +1021,14 @@ echo "   target: <= 64 KB a connection: $(verdict "${G[rss_per_connection_kb]}" 
 echo "   database connections: at most ${G[db_max]} (pg_stat_activity), ${G[gateway_db_connections]} by the gateway's own count"
 echo "   target: <= 8: $(verdict "${G[db_max]}" '<=' 8)"
 fi   # part 10 of the table
+if [ -z "$ONLY" ]; then
+    if [ "${BENCH_CITUS:-0}" = 1 ]; then
+        cluster_stop     # the two cores for the Citus cluster alone
+        bash "$BENCH/citus.sh"
+    else
+        echo
+        echo "11. Send throughput on a Citus cluster: not run (BENCH_CITUS=1, or BENCH_ONLY=citus alone; see test/bench/citus.sh)"
+    fi
+fi
 echo
 echo "total runtime: $(($(date +%s) - T_START)) s"
