@@ -25,6 +25,97 @@
  * attempts).
  */
 
+/*
+ * The bookkeeping of a batch on a Citus cluster (chat._note_messages()
+ * calls it there): chat by chat, each statement naming the chat, so that
+ * Citus sends it whole to the chat's node; what the one statement does on
+ * one server, for the notifications: per recipient and kind, the chat's
+ * messages of the batch above its noted seq added to the notification
+ * waiting if the worker can lock it now, else a new one; then the chat's
+ * noted seq.  The KPIs are not kept there (README, "Growing past one
+ * server").  Plans chosen per call (not the caller's generic ones), which
+ * Citus needs to route by the chat's value.
+ */
+CREATE OR REPLACE FUNCTION chat._note_messages_by_chat(chat_ids uuid[], seqs bigint[], sender_ids uuid[],
+                                                       customer_ids uuid[], stylist_ids uuid[],
+                                                       ats timestamptz[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = auto
+AS $$
+DECLARE
+    v_chat uuid;
+    v_noted bigint;
+    v_last bigint;
+    v_delay interval;
+    v_reminder interval;
+    v_notify boolean := coalesce(current_setting('stylist_chat.notifications', true), 'on') <> 'off';
+    v_id bigint;
+    k record;
+BEGIN
+    IF v_notify THEN
+        v_delay := coalesce(current_setting('stylist_chat.notification_delay', true), '30s')::interval;
+        v_reminder := nullif(coalesce(current_setting('stylist_chat.unread_reminder_delay', true),
+                                      '4h')::interval, interval '0');
+    END IF;
+    -- in chat_id order, as the relay worker writes its watermarks
+    FOR v_chat IN SELECT DISTINCT u.c FROM unnest(chat_ids) AS u(c) ORDER BY u.c LOOP
+        -- what is noted already is left out (see chat._note_messages())
+        SELECT coalesce(w.noted_seq, w.relayed_seq) INTO v_noted
+          FROM chat.relay_watermark w WHERE w.chat_id = v_chat;
+        v_noted := coalesce(v_noted, -9223372036854775808);
+        SELECT max(u.s) INTO v_last
+          FROM ROWS FROM (unnest(chat_ids), unnest(seqs)) AS u (c, s)
+         WHERE u.c = v_chat AND u.s > v_noted;
+        CONTINUE WHEN v_last IS NULL;
+        IF v_notify THEN
+            FOR k IN
+                SELECT CASE WHEN u.sender_id = u.customer_id THEN u.stylist_id ELSE u.customer_id END
+                           AS recipient_id,
+                       x.kind, min(u.seq) AS first_seq, max(u.seq) AS last_seq,
+                       min(u.at) AS first_at, max(u.at) AS last_at, min(u.at) + x.delay AS due_at
+                  FROM ROWS FROM (unnest(chat_ids), unnest(seqs), unnest(sender_ids),
+                                  unnest(customer_ids), unnest(stylist_ids), unnest(ats))
+                       AS u (chat_id, seq, sender_id, customer_id, stylist_id, at)
+                 CROSS JOIN (VALUES ('messages', v_delay), ('reminder', v_reminder)) AS x (kind, delay)
+                 WHERE u.chat_id = v_chat AND u.seq > v_noted
+                   AND u.sender_id IS NOT NULL      -- booking cards notify nobody
+                   AND x.delay IS NOT NULL
+                 GROUP BY 1, x.kind, x.delay
+                 ORDER BY 1, x.kind
+            LOOP
+                SELECT n.id INTO v_id
+                  FROM chat.notifications n
+                 WHERE n.chat_id = v_chat AND n.recipient_id = k.recipient_id AND n.kind = k.kind
+                   AND n.status = 'waiting'
+                 ORDER BY n.id DESC
+                 LIMIT 1
+                   FOR UPDATE SKIP LOCKED;
+                IF FOUND THEN
+                    UPDATE chat.notifications n
+                       SET last_seq = greatest(n.last_seq, k.last_seq),
+                           last_at = greatest(n.last_at, k.last_at)
+                     WHERE n.chat_id = v_chat AND n.id = v_id;
+                ELSE
+                    INSERT INTO chat.notifications (recipient_id, chat_id, kind, first_seq, last_seq,
+                                                    first_at, last_at, available_at)
+                    VALUES (k.recipient_id, v_chat, k.kind, k.first_seq, k.last_seq,
+                            k.first_at, k.last_at, k.due_at);
+                END IF;
+            END LOOP;
+        END IF;
+        INSERT INTO chat.relay_watermark AS w (chat_id, relayed_seq, noted_seq)
+        VALUES (v_chat, v_last, v_last)
+        ON CONFLICT (chat_id) DO UPDATE SET noted_seq = greatest(coalesce(w.noted_seq, 0), excluded.noted_seq);
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION chat._note_messages_by_chat(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) IS
+'On a Citus cluster, the bookkeeping of relayed messages chat by chat: their notifications and noted seqs (not their KPIs). Internal: chat._note_messages() calls it there.';
+REVOKE ALL ON FUNCTION chat._note_messages_by_chat(uuid[], bigint[], uuid[], uuid[], uuid[], timestamptz[]) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat._note_messages(chat_ids uuid[], seqs bigint[], sender_ids uuid[],
                                                customer_ids uuid[], stylist_ids uuid[],
                                                ats timestamptz[])
@@ -41,6 +132,10 @@ DECLARE
     v_delay interval;
     v_reminder interval;
 BEGIN
+    IF chat._distributed() THEN
+        PERFORM chat._note_messages_by_chat(chat_ids, seqs, sender_ids, customer_ids, stylist_ids, ats);
+        RETURN;
+    END IF;
     -- what is noted already is left out: after a recovery the bookkeeper
     -- may be handed a message it has noted from the history (each chat's
     -- noted seq by its key: a generic plan must not read every watermark)
@@ -231,6 +326,9 @@ DECLARE
     v_quiet_end timestamptz;
     v_due timestamptz;
     v_previews boolean;
+    v_now timestamptz := now();
+    v_held bigint[] := '{}';
+    v_id bigint;
 BEGIN
     PERFORM chat._require_writable('claim_notifications');
     IF p_lease < interval '1 second' OR p_lease > interval '1 hour' THEN
@@ -244,19 +342,29 @@ BEGIN
     LOOP
         v_round := v_round + 1;
         v_seen := 0;
-        FOR r IN SELECT n.* FROM chat.notifications n
-                  WHERE n.status <> 'failed' AND n.available_at <= now()
+        -- the candidates, then each locked by its key, or skipped when
+        -- another sender (or the worker) holds it, or it is gone or no
+        -- longer due: on a Citus cluster the candidates come from every
+        -- shard, and each lock from the chat's node
+        FOR r IN SELECT n.chat_id, n.id FROM chat.notifications n
+                  WHERE n.status <> 'failed' AND n.available_at <= v_now
+                    AND n.id <> ALL (v_held)       -- held by others: passed over
                   ORDER BY n.available_at
                   LIMIT p_max - v_claimed + 16
-                    FOR UPDATE SKIP LOCKED
         LOOP
             v_seen := v_seen + 1;
-            -- merged into one taken earlier in this loop?
-            PERFORM FROM chat.notifications n WHERE n.id = r.id;
-            CONTINUE WHEN NOT FOUND;
+            v_id := r.id;
+            SELECT n.* INTO r FROM chat.notifications n
+             WHERE n.chat_id = r.chat_id AND n.id = r.id
+               AND n.status <> 'failed' AND n.available_at <= v_now
+               FOR UPDATE SKIP LOCKED;
+            IF NOT FOUND THEN
+                v_held := v_held || v_id;
+                CONTINUE;
+            END IF;
 
             IF r.status = 'leased' AND r.attempts >= 10 THEN
-                UPDATE chat.notifications SET status = 'failed' WHERE id = r.id;
+                UPDATE chat.notifications n SET status = 'failed' WHERE n.chat_id = r.chat_id AND n.id = r.id;
                 CONTINUE;
             END IF;
 
@@ -265,7 +373,8 @@ BEGIN
             IF r.status = 'waiting' THEN
                 WITH gone AS (
                     DELETE FROM chat.notifications o
-                     WHERE o.id IN (SELECT o2.id FROM chat.notifications o2
+                     WHERE o.chat_id = r.chat_id
+                       AND o.id IN (SELECT o2.id FROM chat.notifications o2
                                      WHERE o2.recipient_id = r.recipient_id
                                        AND o2.chat_id = r.chat_id AND o2.kind = r.kind
                                        AND o2.status = 'waiting' AND o2.id <> r.id
@@ -298,7 +407,7 @@ BEGIN
              WHERE ch.chat_id = r.chat_id
                AND r.recipient_id IN (ch.customer_id, ch.stylist_id);
             IF NOT FOUND OR c.blocked OR c.muted_until > now() THEN
-                DELETE FROM chat.notifications WHERE id = r.id;
+                DELETE FROM chat.notifications n WHERE n.chat_id = r.chat_id AND n.id = r.id;
                 CONTINUE;
             END IF;
             v_sender := CASE WHEN c.customer_id = r.recipient_id THEN c.stylist_id ELSE c.customer_id END;
@@ -320,7 +429,7 @@ BEGIN
                AND m.sender_id = v_sender
                AND m.deleted_at IS NULL AND m.hidden_at IS NULL;
             IF x.n = 0 THEN
-                DELETE FROM chat.notifications WHERE id = r.id;
+                DELETE FROM chat.notifications n WHERE n.chat_id = r.chat_id AND n.id = r.id;
                 CONTINUE;
             END IF;
 
@@ -330,7 +439,7 @@ BEGIN
                 UPDATE chat.notifications n
                    SET first_seq = x.first_seq, first_at = x.first_at, last_seq = r.last_seq,
                        last_at = r.last_at, available_at = v_due
-                 WHERE n.id = r.id;
+                 WHERE n.chat_id = r.chat_id AND n.id = r.id;
                 CONTINUE;
             END IF;
 
@@ -347,7 +456,7 @@ BEGIN
                 UPDATE chat.notifications n
                    SET first_seq = x.first_seq, first_at = x.first_at, last_seq = r.last_seq,
                        last_at = r.last_at, available_at = v_quiet_end
-                 WHERE n.id = r.id;
+                 WHERE n.chat_id = r.chat_id AND n.id = r.id;
                 CONTINUE;
             END IF;
 
@@ -355,7 +464,7 @@ BEGIN
                SET status = 'leased', first_seq = x.first_seq, first_at = x.first_at,
                    last_seq = r.last_seq, last_at = r.last_at,
                    available_at = now() + p_lease, attempts = n.attempts + 1
-             WHERE n.id = r.id;
+             WHERE n.chat_id = r.chat_id AND n.id = r.id;
             SELECT p.show_previews INTO v_previews
               FROM chat.notification_preferences p WHERE p.profile_id = r.recipient_id;
             v_previews := coalesce(v_previews, false);

@@ -121,6 +121,12 @@ is "$(on 0 "SELECT citus_table_type, count(*) FROM chat.distribute_tables() GROU
 # the same answers as one server
 # ---------------------------------------------------------------------------
 mask() { sed -E 's/^psql:[^:]*:[0-9]*: //; s/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+(\+[0-9:]+)?/<time>/g'; }
+# offline notifications due a second after a message, on both
+for i in 3 0; do
+    on "$i" "ALTER SYSTEM SET stylist_chat.notification_delay = '1s'" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null \
+        || bail "notification_delay on ${NODES[$i]}"
+done
+sleep 0.5
 for i in 3 0; do
     PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/${NODES[$i]}" -p "$(citus_port_of "$i")" -U postgres -d postgres \
         -f test/citus/conversation.sql 2>&1 | mask >"$WORK/conversation.${NODES[$i]}"
@@ -134,6 +140,18 @@ else
     head -20 "$WORK/conversation.diff" | sed 's/^/#   /'
 fi
 is "$errors" 5 "... which are 5: an empty body, a stranger's chat twice, a seq beyond the last, a blocked chat"
+# the bookkeeping worker notes what the relay relayed: the same notifications
+noted() { [ "$(on "$1" "SELECT count(*) FROM chat.chats c LEFT JOIN chat.relay_watermark w USING (chat_id)
+                       WHERE coalesce(w.noted_seq, 0) < c.last_seq")" = 0 ]; }
+wait_until 20 noted 3 && wait_until 20 noted 0 || fail "the bookkeeping workers noted every message"
+notes() { on "$1" "SELECT string_agg(concat_ws(' ', recipient_id, kind, first_seq, last_seq, status), ', '
+                           ORDER BY recipient_id, kind) FROM chat.notifications"; }
+is "$(notes 0)" "$(notes 3)" "the coordinator's bookkeeping worker records the offline notifications one server records ($(on 0 "SELECT count(*) FROM chat.notifications") of them)"
+sleep 1.2
+claims() { on "$1" "SELECT string_agg(concat_ws(' ', kind, recipient_id, sender_name, message_count, first_seq, last_seq, preview), ', '
+                            ORDER BY recipient_id, kind) FROM chat.claim_notifications(10, '1 minute')"; }
+one=$(claims 3)
+is "$(claims 0)" "$one" "claim_notifications() gives the coordinator's sender what it gives one server's (${one:0:60}...)"
 
 # ---------------------------------------------------------------------------
 # one chat, one node
