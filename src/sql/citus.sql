@@ -118,3 +118,20 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION chat._distributed() IS
 'Whether chat.chats is spread over a Citus cluster (chat.distribute_tables()): the readers that span many chats then take one statement per chat. Internal.';
 REVOKE ALL ON FUNCTION chat._distributed() FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._refuse_on_citus(what text)
+RETURNS void
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+AS $$
+BEGIN
+    IF chat._distributed() THEN
+        RAISE EXCEPTION 'chat.%() does not run on a Citus cluster yet', what
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'README, "Growing past one server", says what runs there and what does not yet.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION chat._refuse_on_citus(text) IS
+'Raises 0A000, naming chat.<what>(), where the tables are spread over a Citus cluster: the first call of the functions that do not run there yet (the KPIs, exports and erasure, retention and its image queue, the legacy migration). Internal.';
+REVOKE ALL ON FUNCTION chat._refuse_on_citus(text) FROM PUBLIC, chat_service, chat_user;

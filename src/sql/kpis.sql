@@ -480,6 +480,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM chat._require_writable('rebuild_kpis');
+    PERFORM chat._refuse_on_citus('rebuild_kpis');
     PERFORM chat._require_admin();
     RETURN chat._rebuild_kpis();
 END
@@ -648,6 +649,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM chat._refuse_on_citus('kpis');
     PERFORM chat._require_admin();
     PERFORM chat._check_period($1, $2);
     RETURN QUERY SELECT * FROM chat._kpis(NULL, $1, $2);
@@ -669,6 +671,7 @@ DECLARE
     v_actor uuid := chat.require_actor();
     p_stylist uuid := chat._require_arg($1, 'stylist_id');
 BEGIN
+    PERFORM chat._refuse_on_citus('stylist_kpis');
     -- a stylist sees their own figures; an admin anyone's.  Anyone else
     -- learns nothing, not even whether the profile is a stylist
     IF v_actor IS DISTINCT FROM p_stylist AND chat._profile_role(v_actor) IS DISTINCT FROM 'admin' THEN

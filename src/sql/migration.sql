@@ -236,6 +236,7 @@ SET jit = off
 AS $$
 BEGIN
     PERFORM chat._require_admin();
+    PERFORM chat._refuse_on_citus('consolidate_legacy');
     PERFORM chat._require_arg(dry_run, 'dry_run');
     PERFORM chat._check_batch_size(batch_size);
     -- runs take turns, a step at a time: one plans while none imports (a

@@ -401,6 +401,7 @@ DECLARE
     p_profile uuid := chat._require_arg($1, 'profile_id');
     p_reason text := chat._audit_reason($2);
 BEGIN
+    PERFORM chat._refuse_on_citus('export_profile');
     IF chat._profile_role(p_profile) IS NULL THEN
         RAISE EXCEPTION 'profile % does not exist', p_profile
             USING ERRCODE = 'invalid_parameter_value';
@@ -427,6 +428,7 @@ DECLARE
     v_actor uuid := chat.require_actor();
 BEGIN
     PERFORM chat._require_writable('export_my_data');
+    PERFORM chat._refuse_on_citus('export_my_data');
     INSERT INTO chat.privacy_requests (profile_id, actor_id, action)
     VALUES (v_actor, v_actor, 'export');
     RETURN QUERY SELECT * FROM chat._export(v_actor);
@@ -465,6 +467,7 @@ DECLARE
     v_held_ids bigint[];
 BEGIN
     PERFORM chat._require_writable('erase_profile');
+    PERFORM chat._refuse_on_citus('erase_profile');
     -- the profile's row, then its chats in one order (see the header)
     PERFORM FROM chat.profiles x WHERE x.id = p FOR UPDATE;
     IF NOT FOUND THEN

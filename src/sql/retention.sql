@@ -82,6 +82,7 @@ DECLARE
     v_held_ids bigint[];
 BEGIN
     PERFORM chat._require_writable('apply_retention');
+    PERFORM chat._refuse_on_citus('apply_retention');
     redacted_messages := 0; redacted_images := 0; chats_visited := 0;
     held_chats := 0; busy_chats := 0; round_complete := false;
     IF v_keep IS NULL THEN
@@ -223,6 +224,7 @@ DECLARE
     p_max integer := chat._check_max_rows($1);
 BEGIN
     PERFORM chat._require_writable('take_orphaned_images');
+    PERFORM chat._refuse_on_citus('take_orphaned_images');
     -- the oldest first; rows another taker holds are left to it
     RETURN QUERY
     WITH taken AS (

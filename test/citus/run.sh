@@ -20,7 +20,10 @@
 #     edits, deletes, history, search in a chat and across chats, gallery,
 #     inbox, read and delivery marks, undelivered(), catch_up(), blocks,
 #     reports, the filter, legal holds, keys) answers on the coordinator
-#     exactly as on one server;
+#     exactly as on one server; the offline notifications the
+#     coordinator's bookkeeping worker records, and what
+#     claim_notifications() gives, are one server's too; what does not run
+#     there yet (chat.kpis() for one) says so with 0A000;
 #   - a call on one chat goes to the node that holds it: history() and a
 #     send (PL/pgSQL) send every statement to that node alone, and the send
 #     commits there without two-phase commit (citus.log_remote_commands);
@@ -140,6 +143,14 @@ else
     head -20 "$WORK/conversation.diff" | sed 's/^/#   /'
 fi
 is "$errors" 5 "... which are 5: an empty body, a stranger's chat twice, a seq beyond the last, a blocked chat"
+kpis_as_admin() {
+    PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY="$1" -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U postgres \
+        -d postgres -c "SELECT chat.act_as('ad000000-0000-4000-8000-000000000001', true)" \
+        -c "SELECT count(*) FROM chat.kpis(current_date - 7, current_date)" 2>&1 | grep -m1 '^ERROR'
+}
+is "$(kpis_as_admin sqlstate) / $(kpis_as_admin terse)" \
+    "ERROR:  0A000 / ERROR:  chat.kpis() does not run on a Citus cluster yet" \
+    "what does not run there yet says so: chat.kpis() gives 0A000, naming itself"
 # the bookkeeping worker notes what the relay relayed: the same notifications
 noted() { [ "$(on "$1" "SELECT count(*) FROM chat.chats c LEFT JOIN chat.relay_watermark w USING (chat_id)
                        WHERE coalesce(w.noted_seq, 0) < c.last_seq")" = 0 ]; }

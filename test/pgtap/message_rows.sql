@@ -6,7 +6,7 @@
 -- a hidden and a deleted one.  And what a single server says of Citus.
 -- Everything is rolled back.
 BEGIN;
-SELECT plan(9);
+SELECT plan(10);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile('5e000000-0000-4000-8000-00000000ee01', 'stylist', 'Sty');
@@ -78,6 +78,8 @@ SELECT is((SELECT array_agg(seq ORDER BY seq) FROM from_view
 
 -- one server: nothing is distributed, and distributing needs Citus
 SELECT is(chat._distributed(), false, 'on one server chat._distributed() is false');
+SELECT lives_ok($$SELECT chat._refuse_on_citus('kpis')$$,
+                'chat._refuse_on_citus() lets everything run on one server');
 SELECT throws_ok('SELECT * FROM chat.distribute_tables()', '55000',
                  'chat.distribute_tables() needs Citus, and the extension citus is not installed in this database',
                  'chat.distribute_tables() without Citus: 55000, and what to do');
