@@ -15,6 +15,12 @@
  * 25006, a message that names the function, and a hint that says where
  * to call it.
  *
+ * A worker of a Citus cluster answers the same way: the API writes on the
+ * coordinator, whose relay worker records and relays every event (a
+ * worker's relay stands aside), so a message sent through a worker would
+ * be stored and reach its recipient only by catch-up.  A worker serves the
+ * reads, like a standby (placement.c says how this node knows).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -37,6 +43,11 @@ require_writable(const char *what)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("chat.%s() writes, and this server is a standby", what),
 				 errhint("Call it on the primary. A standby serves the reads: history(), messages_since(), inbox(), search(), gallery(), get_chat() and the like.")));
+	if (chat_on_citus_worker())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("chat.%s() writes, and this node is a worker of a Citus cluster", what),
+				 errhint("Call it on the coordinator, whose relay tells the listeners. A worker serves the reads: history(), messages_since(), inbox(), search(), gallery(), get_chat() and the like.")));
 	if (XactReadOnly)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),

@@ -36,8 +36,10 @@
 #   - identity: a worker takes no one's word for an actor: a login of
 #     chat_user there gets 28000 without one and 42501 for act_as(); a
 #     token the coordinator issued authenticates there (the keys are a
-#     reference table), a forged one does not, and once the coordinator
-#     revokes the profile's tokens the worker refuses it too.
+#     reference table) and reads there, but every write is refused there
+#     (25006, as on a standby); a forged token does not authenticate, and
+#     once the coordinator revokes the profile's tokens the worker refuses
+#     it too.
 #
 # Output: TAP, then "N passed, N failed".
 set -uo pipefail
@@ -266,6 +268,11 @@ TOKEN=$(on 0 "SELECT chat.issue_token('$CUST', '1 hour')")
 is "$(w1 -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)" -c "SELECT count(*) FROM chat.history('$CHAT')")" \
     "$(on 0 "SELECT chat.act_as('$CUST', true); SELECT count(*) FROM chat.history('$CHAT')" | tail -1)" \
     "a token the coordinator issued authenticates on the worker, which reads the chat's history as the coordinator does"
+is "$(w1 -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)" -c "SELECT chat.send_message('$CHAT', 'from a worker')")" \
+    "ERROR:  25006" "... but a write there is refused (25006), as on a standby: writes go through the coordinator, whose relay sees them"
+is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker1" -p "$(citus_port_of 1)" -U phone -d postgres \
+        -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)" -c "SELECT chat.mark_read('$CHAT')" 2>&1 | grep -m1 '^ERROR')" \
+    "ERROR:  chat.mark_read() writes, and this node is a worker of a Citus cluster" "... naming the call and the node"
 FORGED="${TOKEN%?}$([ "${TOKEN: -1}" = A ] && echo B || echo A)"
 is "$(w1 -c "SELECT chat.authenticate('$FORGED', false)")" "ERROR:  28000" "... a token with one character changed does not"
 on 0 "SELECT chat.revoke_tokens('$CUST')" >/dev/null
