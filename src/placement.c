@@ -25,9 +25,10 @@
  * an empty answer: nobody must seem not to exist.
  *
  * Two more questions of the same kind: chat_on_citus_worker() (is this
- * node a Citus worker, where the relay and the bookkeeper stand aside) and
- * chat._distributed() (is chat.chats spread over a cluster, where the
- * readers that span many chats take one statement per chat).
+ * node a Citus worker, where the relay and the bookkeeper stand aside and
+ * the API does not write) and chat._distributed() (is chat.chats
+ * distributed by hash over a cluster, where the readers that span many
+ * chats take one statement per chat).
  *
  *-------------------------------------------------------------------------
  */
@@ -45,9 +46,52 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
 
 #include "stylist_chat.h"
+
+/*
+ * How Citus spreads a table: its pg_dist_partition.partmethod ('h' by
+ * hash, 'n' a reference table or a table of the coordinator alone), or 0
+ * when Citus does not know it (or is not there).
+ */
+static char
+citus_partition_method(Oid relid)
+{
+	Oid			part_rel = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	Oid			part_index = get_relname_relid("pg_dist_partition_logical_relid_index",
+											   PG_CATALOG_NAMESPACE);
+	AttrNumber	logical_att;
+	AttrNumber	method_att;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char		method = 0;
+
+	if (!OidIsValid(part_rel))
+		return 0;
+	logical_att = get_attnum(part_rel, "logicalrelid");
+	method_att = get_attnum(part_rel, "partmethod");
+	if (logical_att == InvalidAttrNumber || method_att == InvalidAttrNumber)
+		return 0;
+	if (OidIsValid(part_index) && IndexGetRelation(part_index, true) != part_rel)
+		part_index = InvalidOid;
+
+	rel = table_open(part_rel, AccessShareLock);
+	ScanKeyInit(&key, logical_att, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, part_index, OidIsValid(part_index), NULL, 1, &key);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, method_att, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			method = DatumGetChar(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return method;
+}
 
 /* the shard of a table Citus knows, or 0 (none, or more than one) */
 static int64
@@ -103,6 +147,7 @@ Oid
 chat_local_relation(Oid nspid, const char *name, const char *index_name, Oid *indexid)
 {
 	Oid			relid = get_relname_relid(name, nspid);
+	char		method;
 	int			nshards;
 	int64		shardid;
 	char		shard_name[NAMEDATALEN + 32];
@@ -113,14 +158,19 @@ chat_local_relation(Oid nspid, const char *name, const char *index_name, Oid *in
 	if (!OidIsValid(relid))
 		return InvalidOid;
 
-	shardid = citus_shard_of(relid, &nshards);
-	if (nshards == 0)
+	method = citus_partition_method(relid);
+	if (method == 0)
 		return relid;			/* rows in the table itself */
-	if (nshards > 1)
+	if (method != 'n')
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("table chat.%s is split into %d shards, and stylist_chat reads it on every node", name, nshards),
+				 errmsg("table chat.%s is distributed, and stylist_chat reads it on every node", name),
 				 errhint("chat.distribute_tables() makes it a reference table: undistribute it (undistribute_table()) and call it again.")));
+	shardid = citus_shard_of(relid, &nshards);
+	if (nshards != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table chat.%s has %d shards in Citus's metadata, and a reference table has one", name, nshards)));
 
 	snprintf(shard_name, sizeof(shard_name), "%s_" INT64_FORMAT, name, shardid);
 	shard_relid = get_relname_relid(shard_name, nspid);
@@ -190,9 +240,7 @@ chat_distributed(PG_FUNCTION_ARGS)
 {
 	Oid			nspid = get_namespace_oid("chat", true);
 	Oid			relid = OidIsValid(nspid) ? get_relname_relid("chats", nspid) : InvalidOid;
-	int			nshards = 0;
 
-	if (OidIsValid(relid))
-		(void) citus_shard_of(relid, &nshards);
-	PG_RETURN_BOOL(nshards > 0);
+	/* distributed by hash: a table of the coordinator alone is not spread */
+	PG_RETURN_BOOL(OidIsValid(relid) && citus_partition_method(relid) == 'h');
 }

@@ -430,15 +430,18 @@ BEGIN
     SELECT u.before_minute INTO v_from FROM chat.caught_up u WHERE u.profile_id = v_actor;
     v_from := coalesce(v_from, -9223372036854775808);
     /*
-     * First the acknowledgement: every chat named is locked, in chat_id
-     * order so that two calls never deadlock, if it is the actor's (or
-     * nothing moves: 42501 naming the first that is not), then each mark
-     * moves up.  One statement per chat, each on the chat's node on a
-     * Citus cluster.
+     * First the acknowledgement: every chat named is the actor's (or
+     * nothing moves, 42501 naming the first that is not, without waiting
+     * for any lock), then each is locked, in chat_id order so that two
+     * calls never deadlock, then each mark moves up.  One statement per
+     * chat, each on the chat's node on a Citus cluster.
      */
     SELECT array_agg(r.chat_id ORDER BY r.chat_id), array_agg(r.seq ORDER BY r.chat_id)
       INTO v_chats, v_seqs
       FROM chat._parse_received($1) r;
+    FOR i IN 1 .. coalesce(cardinality(v_chats), 0) LOOP
+        PERFORM chat._participant_chat(v_chats[i]);
+    END LOOP;
     FOR i IN 1 .. coalesce(cardinality(v_chats), 0) LOOP
         PERFORM chat._lock_chat(v_chats[i]);
     END LOOP;

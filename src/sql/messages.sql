@@ -194,6 +194,12 @@ BEGIN
                                     client_msg_id, attachment_count, created_at, reply_to_seq)
     VALUES (v_sent.chat_id, v_sent.last_seq, v_actor, p_body, p_booking, p_client_msg_id, v_count,
             v_sent.last_message_at, p_reply);
+    IF NOT FOUND THEN
+        -- only a rule on the table (its owner's doing) can swallow it
+        RAISE EXCEPTION 'the message was not stored: a rule on chat.chat_messages took its place'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'chat.chat_messages takes no rule that replaces its inserts; drop the rule.';
+    END IF;
     v_seq := chat._relay_event('message', v_sent.chat_id, v_sent.customer_id, v_sent.stylist_id,
                                v_actor, v_sent.last_seq, v_sent.last_message_at);
 

@@ -327,8 +327,11 @@ DECLARE
     v_due timestamptz;
     v_previews boolean;
     v_now timestamptz := now();
+    v_distributed boolean := chat._distributed();
+    v_candidates refcursor;
+    v_candidate record;
+    v_locked integer;
     v_held bigint[] := '{}';
-    v_id bigint;
 BEGIN
     PERFORM chat._require_writable('claim_notifications');
     IF p_lease < interval '1 second' OR p_lease > interval '1 hour' THEN
@@ -338,30 +341,45 @@ BEGIN
     END IF;
 
     -- rounds of candidates, oldest first, until enough are claimed: most
-    -- that come due are dropped (delivered in time)
+    -- that come due are dropped (delivered in time).  On one server the
+    -- candidates are the rows no other session holds, locked as they are
+    -- read; on a Citus cluster, where no statement over every shard takes
+    -- locks, the candidates come unlocked from every shard, and each is
+    -- then locked on its chat's node, or passed over for the rest of the
+    -- call when another session holds it
     LOOP
-        v_round := v_round + 1;
         v_seen := 0;
-        -- the candidates, then each locked by its key, or skipped when
-        -- another sender (or the worker) holds it, or it is gone or no
-        -- longer due: on a Citus cluster the candidates come from every
-        -- shard, and each lock from the chat's node
-        FOR r IN SELECT n.chat_id, n.id FROM chat.notifications n
-                  WHERE n.status <> 'failed' AND n.available_at <= v_now
-                    AND n.id <> ALL (v_held)       -- held by others: passed over
-                  ORDER BY n.available_at
-                  LIMIT p_max - v_claimed + 16
+        v_locked := 0;
+        IF v_distributed THEN
+            OPEN v_candidates FOR
+                SELECT n.chat_id, n.id FROM chat.notifications n
+                 WHERE n.status <> 'failed' AND n.available_at <= v_now
+                   AND n.id <> ALL (v_held)
+                 ORDER BY n.available_at
+                 LIMIT p_max - v_claimed + 16;
+        ELSE
+            OPEN v_candidates FOR
+                SELECT n.chat_id, n.id FROM chat.notifications n
+                 WHERE n.status <> 'failed' AND n.available_at <= v_now
+                 ORDER BY n.available_at
+                 LIMIT p_max - v_claimed + 16
+                   FOR UPDATE SKIP LOCKED;
+        END IF;
         LOOP
+            FETCH v_candidates INTO v_candidate;
+            EXIT WHEN NOT FOUND;
             v_seen := v_seen + 1;
-            v_id := r.id;
+            -- (on one server, a row this call holds already; gone if merged
+            -- into one taken earlier in this loop)
             SELECT n.* INTO r FROM chat.notifications n
-             WHERE n.chat_id = r.chat_id AND n.id = r.id
+             WHERE n.chat_id = v_candidate.chat_id AND n.id = v_candidate.id
                AND n.status <> 'failed' AND n.available_at <= v_now
                FOR UPDATE SKIP LOCKED;
             IF NOT FOUND THEN
-                v_held := v_held || v_id;
+                v_held := v_held || v_candidate.id;
                 CONTINUE;
             END IF;
+            v_locked := v_locked + 1;
 
             IF r.status = 'leased' AND r.attempts >= 10 THEN
                 UPDATE chat.notifications n SET status = 'failed' WHERE n.chat_id = r.chat_id AND n.id = r.id;
@@ -491,6 +509,12 @@ BEGIN
             v_claimed := v_claimed + 1;
             EXIT WHEN v_claimed >= p_max;
         END LOOP;
+        CLOSE v_candidates;
+        -- a round that locked nothing does not count: its candidates are
+        -- passed over from now on, so the rounds end
+        IF v_locked > 0 THEN
+            v_round := v_round + 1;
+        END IF;
         EXIT WHEN v_claimed >= p_max OR v_seen = 0 OR v_round >= 20;
     END LOOP;
 END

@@ -99,6 +99,12 @@ BEGIN
             jsonb_strip_nulls(jsonb_build_object(
                 'event', $3, 'booking_id', $2, 'service', $4, 'starts_at', $5,
                 'status', $6, 'previous_starts_at', $7)));
+    IF NOT FOUND THEN
+        -- only a rule on the table (its owner's doing) can swallow it
+        RAISE EXCEPTION 'the message was not stored: a rule on chat.chat_messages took its place'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'chat.chat_messages takes no rule that replaces its inserts; drop the rule.';
+    END IF;
     RETURN chat._relay_event('message', v_sent.chat_id, v_sent.customer_id, v_sent.stylist_id,
                              NULL, v_sent.last_seq, v_sent.last_message_at);
 END
