@@ -23,7 +23,9 @@
 # sender held was offered again (attempt >= 2) and completed; the queue is
 # empty.  Then stylist_chat.notifications = off records nothing, and with
 # unread reminders at 3 s, an online stylist who does not read gets one
-# reminder, one who reads gets none.  Last, with chat.notifications
+# reminder, one who reads gets none.  A claim of 1, with the 400 oldest
+# of 600 due notifications held by another session, gets the one after
+# them.  Last, with chat.notifications
 # renamed away (the bookkeeping fails), a message is relayed all the
 # same and the log says the bookkeeping of 1 message failed.
 #
@@ -45,7 +47,7 @@ cleanup() {
 source test/tap.sh
 bail() { echo "Bail out! $*"; sed "s/^/#   /" "$WORK/psql.err" 2>/dev/null | tail -5; exit 1; }
 
-echo "1..13"
+echo "1..14"
 
 cluster_start "stylist_chat.notification_delay = 3" "stylist_chat.unread_reminder_delay = 0" \
     || bail "cannot start a cluster"
@@ -209,6 +211,33 @@ is "$(q "SELECT string_agg(kind || ':' || (chat_id = chat.pair_chat_id('$(custom
                            || ':' || message_count, ',')
            FROM chat.claim_notifications(50, '3 s')")" "reminder:true:19" \
    "the online stylist who did not read gets one reminder (19 unread); the one who read, none"
+
+# a sender crowded out by another still gets its turn (the sender above is
+# gone): 600 notifications due for chat 7's message, the oldest 400 held
+# by another session's open transaction; a claim of 1 finds one after them
+CHAT7=$(chat_of 7)
+q "INSERT INTO chat.notifications (chat_id, recipient_id, kind, first_seq, last_seq, first_at, last_at, available_at)
+   SELECT '$CHAT7', '$(stylist 7)', 'messages', m.seq, m.seq, m.created_at, m.created_at,
+          now() - (i || ' seconds')::interval
+     FROM generate_series(1, 600) i, chat.chat_messages m
+    WHERE m.chat_id = '$CHAT7' AND m.body = 'nobody hears'" >/dev/null
+PGAPPNAME=crowd "${PSQL[@]}" -c "BEGIN" \
+    -c "SELECT count(*) FROM (SELECT 1 FROM chat.notifications WHERE chat_id = '$CHAT7'
+                               ORDER BY available_at LIMIT 400 FOR UPDATE) l" \
+    -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+CROWD=$!
+BGPIDS+=($CROWD)
+for _ in $(seq 50); do
+    [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'crowd' AND query LIKE '%pg_sleep%'")" = 1 ] && break
+    sleep 0.1
+done
+is "$(q "SELECT count(*) FROM chat.notifications WHERE chat_id = '$CHAT7'")/$(
+      q "SELECT count(*) FROM (SELECT 1 FROM chat.notifications WHERE chat_id = '$CHAT7' FOR UPDATE SKIP LOCKED) s")/$(
+      q "SELECT count(*) FROM chat.claim_notifications(1, '3 s')")" "600/200/1" \
+   "with the 400 oldest of 600 due notifications held by another session, a claim of 1 gets one after them"
+kill "$CROWD" 2>/dev/null
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'crowd'" >/dev/null
+q "DELETE FROM chat.notifications WHERE chat_id = '$CHAT7'" >/dev/null
 
 # a bookkeeping that fails (a DBA renamed the table) does not stop delivery
 q "ALTER TABLE chat.notifications RENAME TO notifications_away"
