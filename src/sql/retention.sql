@@ -222,9 +222,52 @@ AS $$
 #variable_conflict use_column
 DECLARE
     p_max integer := chat._check_max_rows($1);
+    v_taken integer := 0;
+    v_held bigint[] := '{}';
+    v_seen integer;
+    c record;
+    t record;
 BEGIN
     PERFORM chat._require_writable('take_orphaned_images');
-    PERFORM chat._refuse_on_citus('take_orphaned_images');
+    IF chat._distributed() THEN
+        /*
+         * On a Citus cluster no statement over every shard takes locks:
+         * the oldest candidates come unlocked from every shard, then each
+         * is locked on its chat's node, or passed over for the rest of the
+         * call when another taker holds it, and removed.
+         */
+        LOOP
+            v_seen := 0;
+            FOR c IN SELECT o.chat_id, o.id FROM chat.orphaned_images o
+                      WHERE o.id <> ALL (v_held)
+                      ORDER BY o.orphaned_at, o.id
+                      LIMIT p_max - v_taken + 16
+            LOOP
+                v_seen := v_seen + 1;
+                PERFORM FROM chat.orphaned_images o
+                 WHERE o.chat_id = c.chat_id AND o.id = c.id
+                   FOR UPDATE SKIP LOCKED;
+                IF NOT FOUND THEN
+                    v_held := v_held || c.id;
+                    CONTINUE;
+                END IF;
+                DELETE FROM chat.orphaned_images o
+                 WHERE o.chat_id = c.chat_id AND o.id = c.id
+                RETURNING o.storage_key, o.chat_id, o.seq, o.position, o.reason, o.orphaned_at INTO t;
+                storage_key := t.storage_key;
+                chat_id := t.chat_id;
+                seq := t.seq;
+                "position" := t.position;
+                reason := t.reason;
+                orphaned_at := t.orphaned_at;
+                RETURN NEXT;
+                v_taken := v_taken + 1;
+                EXIT WHEN v_taken >= p_max;
+            END LOOP;
+            EXIT WHEN v_taken >= p_max OR v_seen = 0;
+        END LOOP;
+        RETURN;
+    END IF;
     -- the oldest first; rows another taker holds are left to it
     RETURN QUERY
     WITH taken AS (

@@ -118,6 +118,14 @@ SELECT chat_id = :'chat', reason FROM chat.admin_legal_holds();
 SELECT chat.release_legal_hold(:'chat', 'closed');
 SELECT chat.revoke_tokens(:c);
 SELECT chat.rotate_signing_key();
+-- an image deleted with its message: the application's deleter takes its key
+SELECT chat.act_as(:c, true);
+SELECT chat.send_message(:'chat', 'one more picture',
+       attachments => '[{"storage_key": "k/c.jpg", "content_type": "image/jpeg", "byte_size": 300, "width": 30, "height": 30}]') AS pic2 \gset
+SELECT chat.delete_message(:'chat', :pic2);
+SELECT chat.reset_actor();
+SELECT storage_key, chat_id = :'chat', seq = :pic2, position, reason FROM chat.take_orphaned_images(10);
+SELECT count(*) FROM chat.take_orphaned_images(10);
 -- everyone sees the end of it the same way
 SELECT chat.act_as(:s, true);
 SELECT seq, sender_id, body, hidden_at IS NOT NULL AS hidden, reactions, my_reactions

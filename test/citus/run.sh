@@ -19,9 +19,9 @@
 #   - test/citus/conversation.sql (sends of every kind, reactions, pins,
 #     edits, deletes, history, search in a chat and across chats, gallery,
 #     inbox, read and delivery marks, undelivered(), catch_up(), blocks,
-#     reports, the filter, legal holds, keys) answers on the coordinator
-#     exactly as on one server; the offline notifications the
-#     coordinator's bookkeeping worker records, and what
+#     reports, the filter, legal holds, keys, the image queue) answers on
+#     the coordinator exactly as on one server; the offline notifications
+#     the coordinator's bookkeeping worker records, and what
 #     claim_notifications() gives, are one server's too; what does not run
 #     there yet (chat.kpis() for one) says so with 0A000;
 #   - a call on one chat goes to the node that holds it: history() and a
