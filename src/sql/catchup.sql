@@ -393,9 +393,10 @@ BEGIN
     RETURN QUERY
     SELECT r.*
       FROM (SELECT DISTINCT k.c FROM unnest(v_pick_chats) AS k(c)) AS ch
-     CROSS JOIN LATERAL chat._chat_rows(ch.c, (SELECT array_agg(k.s)
-                                                 FROM unnest(v_pick_chats, v_pick_seqs) AS k(c, s)
-                                                WHERE k.c = ch.c), v_actor) AS r
+     CROSS JOIN LATERAL (SELECT min(k.s) AS lo, max(k.s) AS hi, array_agg(k.s) AS seqs
+                           FROM unnest(v_pick_chats, v_pick_seqs) AS k(c, s)
+                          WHERE k.c = ch.c) AS p
+     CROSS JOIN LATERAL chat._chat_rows(ch.c, p.lo, p.hi, p.seqs, v_actor) AS r
      ORDER BY r.created_at, r.chat_id, r.seq;
 END
 $$;

@@ -10,9 +10,11 @@
  * cluster the statement, whose every table names the chat, is sent whole
  * to the chat's node (one round trip), where subqueries on the row's
  * chat_id would be sent to every shard.  The view's definition, for one
- * chat: test/pgtap/message_rows.sql compares them.
+ * chat: test/pgtap/message_rows.sql compares them.  The messages are those
+ * from seq lo to hi, all of them (a page of history: one range of the
+ * primary key), or only those of seqs among them.
  */
-CREATE OR REPLACE FUNCTION chat._chat_rows(in_chat uuid, seqs bigint[], actor_id uuid)
+CREATE OR REPLACE FUNCTION chat._chat_rows(in_chat uuid, lo bigint, hi bigint, seqs bigint[], actor_id uuid)
 RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
                deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
@@ -23,7 +25,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     p_chat uuid := $1;
-    v_actor uuid := $3;
+    v_actor uuid := $5;
 BEGIN
     RETURN QUERY
     SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
@@ -55,13 +57,14 @@ BEGIN
                        WHERE x.chat_id = p_chat AND x.seq = m.seq AND x.profile_id = v_actor)
                 ELSE '{}'::text[] END
       FROM chat._message_rows m
-     WHERE m.chat_id = p_chat AND m.seq = ANY ($2);
+     WHERE m.chat_id = p_chat AND m.seq BETWEEN $2 AND $3
+       AND ($4 IS NULL OR m.seq = ANY ($4));
 END
 $$;
 
-COMMENT ON FUNCTION chat._chat_rows(uuid, bigint[], uuid) IS
-'The messages of one chat whose seqs are given, as chat._message_rows has them, with the actor''s own reactions; in no order. Internal: the readers of messages (history(), messages_since(), catch-up on a Citus cluster) check access first.';
-REVOKE ALL ON FUNCTION chat._chat_rows(uuid, bigint[], uuid) FROM PUBLIC, chat_service, chat_user;
+COMMENT ON FUNCTION chat._chat_rows(uuid, bigint, bigint, bigint[], uuid) IS
+'The messages of one chat from seq lo to hi (with seqs, only those of them), as chat._message_rows has them, with the actor''s own reactions; in no order. Internal: the readers of messages (history(), messages_since(), catch-up on a Citus cluster) check access first.';
+REVOKE ALL ON FUNCTION chat._chat_rows(uuid, bigint, bigint, bigint[], uuid) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._messages(chat_id uuid, after_seq bigint, before_seq bigint,
                                max_rows integer, newest_first boolean)
@@ -78,30 +81,35 @@ DECLARE
     p_max integer := chat._check_max_rows($4);
     v_actor uuid := chat.require_actor();
     v_cleared bigint;
-    v_seqs bigint[];
+    v_lo bigint;
+    v_hi bigint;
 BEGIN
     PERFORM chat._participant_chat(p_chat);
     v_cleared := chat._cleared_seq(p_chat, v_actor);   -- clear_history()
 
-    -- the page's seqs first, by a plain range scan of the primary key in
-    -- either direction; then its rows
+    -- the page's first and last seq, by a range scan of the primary key
+    -- in either direction (every message between them is on the page);
+    -- then its rows, by one range scan
     IF newest_first THEN
-        SELECT array_agg(m.seq ORDER BY m.seq DESC) INTO v_seqs
+        SELECT min(m.seq), max(m.seq) INTO v_lo, v_hi
           FROM (SELECT m.seq FROM chat.chat_messages m
                  WHERE m.chat_id = p_chat AND m.seq < before_seq AND m.seq > v_cleared
                  ORDER BY m.seq DESC LIMIT p_max) m;
     ELSE
-        SELECT array_agg(m.seq ORDER BY m.seq) INTO v_seqs
+        SELECT min(m.seq), max(m.seq) INTO v_lo, v_hi
           FROM (SELECT m.seq FROM chat.chat_messages m
                  WHERE m.chat_id = p_chat AND m.seq > after_seq AND m.seq > v_cleared
                  ORDER BY m.seq LIMIT p_max) m;
+    END IF;
+    IF v_lo IS NULL THEN
+        RETURN;
     END IF;
 
     RETURN QUERY
     SELECT r.seq, r.sender_id, r.body, r.booking_id, r.client_msg_id, r.created_at,
            r.edited_at, r.deleted_at, r.hidden_at, r.attachments, r.booking, r.kind, r.card,
            r.reply_to, r.reactions, r.my_reactions
-      FROM chat._chat_rows(p_chat, v_seqs, v_actor) r
+      FROM chat._chat_rows(p_chat, v_lo, v_hi, NULL, v_actor) r
      ORDER BY CASE WHEN newest_first THEN - r.seq ELSE r.seq END;
 END
 $$;

@@ -6,7 +6,7 @@
 -- a hidden and a deleted one.  And what a single server says of Citus.
 -- Everything is rolled back.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile('5e000000-0000-4000-8000-00000000ee01', 'stylist', 'Sty');
@@ -55,14 +55,18 @@ SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.c
   FROM chat._message_rows m
  WHERE m.chat_id = (SELECT id FROM t);
 
-SELECT set_eq($$SELECT * FROM chat._chat_rows((SELECT id FROM t), ARRAY[1, 2, 3, 4, 5, 6, 7]::bigint[],
+SELECT set_eq($$SELECT * FROM chat._chat_rows((SELECT id FROM t), 1, 7, NULL,
                                              'c0000000-0000-4000-8000-00000000ee01')$$,
               $$SELECT * FROM from_view$$,
               'chat._chat_rows() gives the rows of the view chat._message_rows');
-SELECT set_eq($$SELECT * FROM chat._chat_rows((SELECT id FROM t), ARRAY[2, 4]::bigint[],
+SELECT set_eq($$SELECT * FROM chat._chat_rows((SELECT id FROM t), 2, 4, NULL,
                                              'c0000000-0000-4000-8000-00000000ee01')$$,
-              $$SELECT * FROM from_view WHERE seq IN (2, 4)$$,
-              '... and only those asked for');
+              $$SELECT * FROM from_view WHERE seq BETWEEN 2 AND 4$$,
+              '... only those of the range asked for');
+SELECT set_eq($$SELECT * FROM chat._chat_rows((SELECT id FROM t), 2, 6, ARRAY[2, 4, 6]::bigint[],
+                                             'c0000000-0000-4000-8000-00000000ee01')$$,
+              $$SELECT * FROM from_view WHERE seq IN (2, 4, 6)$$,
+              '... or only those of the seqs asked for');
 -- what the rows hold, so that the comparison compares something
 SELECT is((SELECT jsonb_array_length(attachments) FROM from_view WHERE seq = 2), 2,
           'the message with two images has them');
