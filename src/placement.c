@@ -43,11 +43,64 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "fmgr.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "stylist_chat.h"
+
+/*
+ * The rows of Citus's catalog table pg_catalog.<catalog> for a table of
+ * ours (by logicalrelid, through <index> when it is there): how many have
+ * <column> set, and in *value (copied) that column of the last of them.
+ * None when Citus is not there.
+ */
+static int
+citus_catalog_lookup(const char *catalog, const char *index, Oid relid, const char *column,
+					 Datum *value)
+{
+	Oid			cat_rel = get_relname_relid(catalog, PG_CATALOG_NAMESPACE);
+	Oid			cat_index = get_relname_relid(index, PG_CATALOG_NAMESPACE);
+	AttrNumber	logical_att;
+	AttrNumber	value_att;
+	int16		typlen;
+	bool		typbyval;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	int			n = 0;
+
+	*value = (Datum) 0;
+	if (!OidIsValid(cat_rel))
+		return 0;				/* no Citus in this database */
+	logical_att = get_attnum(cat_rel, "logicalrelid");
+	value_att = get_attnum(cat_rel, column);
+	if (logical_att == InvalidAttrNumber || value_att == InvalidAttrNumber)
+		return 0;
+	get_typlenbyval(get_atttype(cat_rel, value_att), &typlen, &typbyval);
+	if (OidIsValid(cat_index) && IndexGetRelation(cat_index, true) != cat_rel)
+		cat_index = InvalidOid;
+
+	rel = table_open(cat_rel, AccessShareLock);
+	ScanKeyInit(&key, logical_att, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, cat_index, OidIsValid(cat_index), NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, value_att, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			*value = datumCopy(d, typbyval, typlen);
+			n++;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return n;
+}
 
 /*
  * How Citus spreads a table: its pg_dist_partition.partmethod ('h' by
@@ -57,85 +110,23 @@
 static char
 citus_partition_method(Oid relid)
 {
-	Oid			part_rel = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
-	Oid			part_index = get_relname_relid("pg_dist_partition_logical_relid_index",
-											   PG_CATALOG_NAMESPACE);
-	AttrNumber	logical_att;
-	AttrNumber	method_att;
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	char		method = 0;
+	Datum		method;
 
-	if (!OidIsValid(part_rel))
+	if (citus_catalog_lookup("pg_dist_partition", "pg_dist_partition_logical_relid_index",
+							 relid, "partmethod", &method) == 0)
 		return 0;
-	logical_att = get_attnum(part_rel, "logicalrelid");
-	method_att = get_attnum(part_rel, "partmethod");
-	if (logical_att == InvalidAttrNumber || method_att == InvalidAttrNumber)
-		return 0;
-	if (OidIsValid(part_index) && IndexGetRelation(part_index, true) != part_rel)
-		part_index = InvalidOid;
-
-	rel = table_open(part_rel, AccessShareLock);
-	ScanKeyInit(&key, logical_att, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, part_index, OidIsValid(part_index), NULL, 1, &key);
-	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, method_att, RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-			method = DatumGetChar(d);
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return method;
+	return DatumGetChar(method);
 }
 
 /* the shard of a table Citus knows, or 0 (none, or more than one) */
 static int64
 citus_shard_of(Oid relid, int *nshards)
 {
-	Oid			shard_rel = get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE);
-	Oid			shard_index = get_relname_relid("pg_dist_shard_logical_relid_index",
-												PG_CATALOG_NAMESPACE);
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	AttrNumber	logical_att;
-	AttrNumber	shardid_att;
-	int64		shardid = 0;
+	Datum		shardid;
 
-	*nshards = 0;
-	if (!OidIsValid(shard_rel))
-		return 0;				/* no Citus in this database */
-	logical_att = get_attnum(shard_rel, "logicalrelid");
-	shardid_att = get_attnum(shard_rel, "shardid");
-	if (logical_att == InvalidAttrNumber || shardid_att == InvalidAttrNumber)
-		return 0;
-	if (OidIsValid(shard_index) && IndexGetRelation(shard_index, true) != shard_rel)
-		shard_index = InvalidOid;
-
-	rel = table_open(shard_rel, AccessShareLock);
-	ScanKeyInit(&key, logical_att, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, shard_index, OidIsValid(shard_index), NULL, 1, &key);
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, shardid_att, RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-		{
-			shardid = DatumGetInt64(d);
-			(*nshards)++;
-		}
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-
-	return *nshards == 1 ? shardid : 0;
+	*nshards = citus_catalog_lookup("pg_dist_shard", "pg_dist_shard_logical_relid_index",
+									relid, "shardid", &shardid);
+	return *nshards == 1 ? DatumGetInt64(shardid) : 0;
 }
 
 /*

@@ -426,6 +426,8 @@ DECLARE
     v_rows bigint;
     v_chats uuid[];
     v_seqs bigint[];
+    v_mine uuid[];
+    v_missing uuid;
 BEGIN
     PERFORM chat._require_writable('catch_up');
     SELECT u.before_minute INTO v_from FROM chat.caught_up u WHERE u.profile_id = v_actor;
@@ -434,15 +436,20 @@ BEGIN
      * First the acknowledgement: every chat named is the actor's (or
      * nothing moves, 42501 naming the first that is not, without waiting
      * for any lock), then each is locked, in chat_id order so that two
-     * calls never deadlock, then each mark moves up.  One statement per
-     * chat, each on the chat's node on a Citus cluster.
+     * calls never deadlock, then each mark moves up.  The chats are
+     * checked by one statement (on a Citus cluster, of the shards that
+     * hold them), locked and moved by one statement per chat (each on the
+     * chat's node there).
      */
     SELECT array_agg(r.chat_id ORDER BY r.chat_id), array_agg(r.seq ORDER BY r.chat_id)
       INTO v_chats, v_seqs
       FROM chat._parse_received($1) r;
-    FOR i IN 1 .. coalesce(cardinality(v_chats), 0) LOOP
-        PERFORM chat._participant_chat(v_chats[i]);
-    END LOOP;
+    v_mine := ARRAY(SELECT c.chat_id FROM chat.chats c
+                     WHERE c.chat_id = ANY (v_chats) AND v_actor IN (c.customer_id, c.stylist_id));
+    SELECT r.c INTO v_missing FROM unnest(v_chats) AS r(c) WHERE r.c <> ALL (v_mine) ORDER BY r.c LIMIT 1;
+    IF FOUND THEN
+        PERFORM chat._chat_access_denied(v_missing);
+    END IF;
     FOR i IN 1 .. coalesce(cardinality(v_chats), 0) LOOP
         PERFORM chat._lock_chat(v_chats[i]);
     END LOOP;

@@ -345,6 +345,35 @@ COMMENT ON FUNCTION chat._reactions(uuid, bigint) IS
 'The reactions to a message as JSON {emoji: count}. Internal.';
 REVOKE ALL ON FUNCTION chat._reactions(uuid, bigint) FROM PUBLIC, chat_service, chat_user;
 
+-- The shapes of a message row's image and of the message it quotes: one
+-- place for the readers that build them in their own subqueries (the view
+-- below, chat._chat_rows(), search), which on a Citus cluster run where
+-- the chat's shard is.  Their columns as arguments, no table read.
+CREATE OR REPLACE FUNCTION chat._attachment_json(storage_key text, content_type text, byte_size bigint,
+                                                 width integer, height integer)
+RETURNS jsonb
+LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+    SELECT jsonb_build_object('storage_key', $1, 'content_type', $2, 'byte_size', $3,
+                              'width', $4, 'height', $5)
+$$;
+
+COMMENT ON FUNCTION chat._attachment_json(text, text, bigint, integer, integer) IS
+'An attachment of a message row as JSON {storage_key, content_type, byte_size, width, height}. Internal.';
+REVOKE ALL ON FUNCTION chat._attachment_json(text, text, bigint, integer, integer) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._reply_json(seq bigint, sender_id uuid, body text, deleted_at timestamptz,
+                                            attachment_count integer, hidden_at timestamptz)
+RETURNS jsonb
+LANGUAGE sql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+    SELECT jsonb_build_object('seq', $1, 'sender_id', $2, 'preview', chat._preview($3, $4, $5, $6))
+$$;
+
+COMMENT ON FUNCTION chat._reply_json(bigint, uuid, text, timestamptz, integer, timestamptz) IS
+'The message a reply quotes as JSON {seq, sender_id, preview}; the preview is "[deleted]" or "[hidden]" when it was deleted or hidden. Internal.';
+REVOKE ALL ON FUNCTION chat._reply_json(bigint, uuid, text, timestamptz, integer, timestamptz) FROM PUBLIC, chat_service, chat_user;
+
 -- The message row every reader of messages returns (history,
 -- messages_since, undelivered, the views): a hidden message shows neither
 -- text, attachments, card nor reactions; a deleted one no reactions; a
@@ -364,9 +393,8 @@ SELECT m.chat_id, m.seq, m.sender_id,
        CASE WHEN m.hidden_at IS NULL THEN m.body END AS body,
        m.booking_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at,
        CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
-            ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                                      'storage_key', a.storage_key, 'content_type', a.content_type,
-                                      'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
+            ELSE (SELECT coalesce(jsonb_agg(chat._attachment_json(a.storage_key, a.content_type, a.byte_size,
+                                                            a.width, a.height)
                                   ORDER BY a.position), '[]'::jsonb)
                     FROM chat.media a
                    WHERE a.chat_id = m.chat_id AND a.seq = m.seq) END AS attachments,
@@ -377,9 +405,8 @@ SELECT m.chat_id, m.seq, m.sender_id,
                    WHERE b.id = m.booking_id) END AS booking,
        m.body AS body_as_written,
        CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb
-            ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                                      'storage_key', a.storage_key, 'content_type', a.content_type,
-                                      'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
+            ELSE (SELECT coalesce(jsonb_agg(chat._attachment_json(a.storage_key, a.content_type, a.byte_size,
+                                                            a.width, a.height)
                                   ORDER BY a.position), '[]'::jsonb)
                     FROM chat.media a
                    WHERE a.chat_id = m.chat_id AND a.seq = m.seq) END AS attachments_as_written,
@@ -387,9 +414,8 @@ SELECT m.chat_id, m.seq, m.sender_id,
        m.kind,
        CASE WHEN m.hidden_at IS NULL THEN m.card END AS card,
        CASE WHEN m.reply_to_seq IS NOT NULL AND m.hidden_at IS NULL
-            THEN (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
-                                            'preview', chat._preview(r.body, r.deleted_at,
-                                                                     r.attachment_count, r.hidden_at))
+            THEN (SELECT chat._reply_json(r.seq, r.sender_id, r.body, r.deleted_at,
+                                            r.attachment_count, r.hidden_at)
                     FROM chat.chat_messages r
                    WHERE r.chat_id = m.chat_id AND r.seq = m.reply_to_seq) END AS reply_to,
        CASE WHEN m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL

@@ -31,17 +31,15 @@ BEGIN
     SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
            m.edited_at, m.deleted_at, m.hidden_at,
            CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
-                ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                                          'storage_key', a.storage_key, 'content_type', a.content_type,
-                                          'byte_size', a.byte_size, 'width', a.width, 'height', a.height)
+                ELSE (SELECT coalesce(jsonb_agg(chat._attachment_json(a.storage_key, a.content_type, a.byte_size,
+                                                                a.width, a.height)
                                       ORDER BY a.position), '[]'::jsonb)
                         FROM chat.media a
                        WHERE a.chat_id = p_chat AND a.seq = m.seq) END,
            m.booking, m.kind, m.card,
            CASE WHEN m.reply_to_seq IS NOT NULL AND m.hidden_at IS NULL
-                THEN (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
-                                                'preview', chat._preview(r.body, r.deleted_at,
-                                                                         r.attachment_count, r.hidden_at))
+                THEN (SELECT chat._reply_json(r.seq, r.sender_id, r.body, r.deleted_at,
+                                                r.attachment_count, r.hidden_at)
                         FROM chat.chat_messages r
                        WHERE r.chat_id = p_chat AND r.seq = m.reply_to_seq) END,
            CASE WHEN m.has_reactions

@@ -347,9 +347,8 @@ BEGIN
     RETURN QUERY
     SELECT w.seq, w.sender_id, w.created_at, w.booking_id,
            chat._search_snippet(w.body, v_q.words, v_q.prefix),
-           (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
-                                      'preview', chat._preview(r.body, r.deleted_at,
-                                                               r.attachment_count, r.hidden_at))
+           (SELECT chat._reply_json(r.seq, r.sender_id, r.body, r.deleted_at,
+                                    r.attachment_count, r.hidden_at)
               FROM chat.chat_messages r
              WHERE r.chat_id = p_chat AND r.seq = w.reply_to_seq)   -- the quoted message (on p_chat: one node)
       FROM (SELECT m.seq, m.sender_id, m.created_at, m.booking_id, m.body, m.reply_to_seq
@@ -371,9 +370,8 @@ BEGIN
     RETURN QUERY
     SELECT w.seq, w.sender_id, w.created_at, w.booking_id,
            chat._search_snippet(w.body, v_q.words, v_q.prefix),
-           (SELECT jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
-                                      'preview', chat._preview(r.body, r.deleted_at,
-                                                               r.attachment_count, r.hidden_at))
+           (SELECT chat._reply_json(r.seq, r.sender_id, r.body, r.deleted_at,
+                                    r.attachment_count, r.hidden_at)
               FROM chat.chat_messages r
              WHERE r.chat_id = p_chat AND r.seq = w.reply_to_seq)   -- the quoted message (on p_chat: one node)
       FROM (SELECT m.seq, m.sender_id, m.created_at, m.booking_id, m.body, m.reply_to_seq
@@ -536,9 +534,8 @@ BEGIN
            p.display_name, m.sender_id, m.created_at, m.booking_id,
            chat._search_snippet(m.body, v_q.words, v_q.prefix),
            CASE WHEN r.seq IS NOT NULL
-                THEN jsonb_build_object('seq', r.seq, 'sender_id', r.sender_id,
-                                        'preview', chat._preview(r.body, r.deleted_at,
-                                                                 r.attachment_count, r.hidden_at)) END
+                THEN chat._reply_json(r.seq, r.sender_id, r.body, r.deleted_at,
+                                      r.attachment_count, r.hidden_at) END
       FROM unnest(v_hit_chats, v_hit_seqs) AS k(chat_id, seq)
       JOIN chat.chat_messages m ON m.chat_id = k.chat_id AND m.seq = k.seq
       JOIN chat.chats c ON c.chat_id = m.chat_id
