@@ -103,7 +103,7 @@ wait_imported() {
     done
     return 1
 }
-backend_of() { q -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$1'"; }
+backend_of() { q -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$1' AND backend_type = 'client backend'"; }
 
 # 1. cancelled, terminated, crashed
 run_import cancelled 500
@@ -127,7 +127,7 @@ ok "$([ "$got2" -gt "$got" ] && [ "$got2" -lt 18000 ] && echo t)" \
 run_import crashed 500
 wait_imported $((got2 + 1500)) || bail "the third run did not start"
 bpid=$(backend_of crashed)
-kill -9 "$bpid"
+kill -9 "$bpid" || bail "no backend of the third run to kill (pid: $bpid)"
 wait "$pid"
 for i in $(seq 1 100); do
     pg_isready -q -d "$DB" && q -c "SELECT 1" >/dev/null 2>&1 && break
