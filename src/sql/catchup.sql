@@ -391,7 +391,10 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    SELECT r.*
+    SELECT r.chat_id, r.seq, r.sender_id, r.body, r.booking_id, r.client_msg_id, r.created_at,
+           r.edited_at, r.deleted_at, r.hidden_at, r.attachments,
+           CASE WHEN r.hidden_at IS NULL THEN chat._booking_json(r.booking_id) END,
+           r.kind, r.card, r.reply_to, r.reactions, r.my_reactions
       FROM (SELECT DISTINCT k.c FROM unnest(v_pick_chats) AS k(c)) AS ch
      CROSS JOIN LATERAL (SELECT min(k.s) AS lo, max(k.s) AS hi, array_agg(k.s) AS seqs
                            FROM unnest(v_pick_chats, v_pick_seqs) AS k(c, s)

@@ -38,6 +38,7 @@ SET client_min_messages = warning      -- not Citus's notice for each table copi
 AS $$
 DECLARE
     v_table regclass;
+    v_function regprocedure;
     v_group integer;
     v_copied regclass[] := '{}';
     v_rows boolean;
@@ -92,6 +93,21 @@ BEGIN
     -- left behind, invisible, in the coordinator's own tables
     FOREACH v_table IN ARRAY v_copied LOOP
         PERFORM truncate_local_data_after_distributing_table(v_table);
+    END LOOP;
+
+    -- the calls on one chat that run whole on the chat's node, one round
+    -- trip each: the chat's id is their in_chat, and they are delegated
+    -- inside the API's functions too (force_delegation: every statement
+    -- of theirs names that chat)
+    FOREACH v_function IN ARRAY ARRAY[
+        'chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean)',
+        'chat._chat_page(uuid, uuid, bigint, bigint, integer, boolean)']::regprocedure[]
+    LOOP
+        CONTINUE WHEN EXISTS (SELECT FROM pg_dist_object o
+                               WHERE o.classid = 'pg_proc'::regclass AND o.objid = v_function
+                                 AND o.distribution_argument_index IS NOT NULL);
+        PERFORM create_distributed_function(v_function, 'in_chat', colocate_with => 'chat.chats',
+                                            force_delegation => true);
     END LOOP;
 
     RETURN QUERY

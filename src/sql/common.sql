@@ -374,6 +374,28 @@ COMMENT ON FUNCTION chat._reply_json(bigint, uuid, text, timestamptz, integer, t
 'The message a reply quotes as JSON {seq, sender_id, preview}; the preview is "[deleted]" or "[hidden]" when it was deleted or hidden. Internal.';
 REVOKE ALL ON FUNCTION chat._reply_json(bigint, uuid, text, timestamptz, integer, timestamptz) FROM PUBLIC, chat_service, chat_user;
 
+-- The booking a message names, as JSON, read by a statement of its own:
+-- on a Citus cluster, a statement of a call that runs whole on the chat's
+-- node (chat._chat_page()) may not read the bookings, a reference table,
+-- together with the chat's tables, so the readers of one chat
+-- (chat._chat_rows()) leave the booking to their callers, which add it
+-- with this.  The view below keeps it as a subquery: its statements are
+-- sent by the coordinator to the chat's node, where a function may not
+-- read a table of the cluster.
+CREATE OR REPLACE FUNCTION chat._booking_json(booking_id uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT jsonb_build_object('id', b.id, 'service', b.service,
+                              'starts_at', b.starts_at, 'status', b.status)
+      FROM chat.bookings b
+     WHERE b.id = $1
+$$;
+
+COMMENT ON FUNCTION chat._booking_json(uuid) IS
+'The booking a message names as JSON {id, service, starts_at, status}; NULL when there is none. Internal.';
+REVOKE ALL ON FUNCTION chat._booking_json(uuid) FROM PUBLIC, chat_service, chat_user;
+
 -- The message row every reader of messages returns (history,
 -- messages_since, undelivered, the views): a hidden message shows neither
 -- text, attachments, card nor reactions; a deleted one no reactions; a

@@ -10,68 +10,51 @@
  * Everything else, and every error of the arguments, comes here, to the
  * same send written out in PL/pgSQL.
  */
-CREATE OR REPLACE FUNCTION chat._send_message_sql(chat_id uuid, body text, booking_id uuid,
-                                                  client_msg_id uuid, attachments jsonb,
-                                                  reply_to_seq bigint)
-RETURNS bigint
+/*
+ * What a send writes, in the chat: the retry of a client_msg_id found, the
+ * booking and the quoted message checked, a held message stored for an
+ * admin, or the message with its images and what the filter found in it.
+ * The actor is an argument: the caller (chat._send_message_sql()) asked
+ * for it.  Every statement names the chat: on a Citus cluster the call is
+ * sent whole to the chat's node (chat.distribute_tables() makes it a
+ * distributed function, co-located with chat.chats, delegated even inside
+ * a transaction), one round trip for the send, and runs there as the
+ * coordinator's connection, the extension's owner: nobody else may call
+ * it.  stored is true for a new message, whose event the caller records
+ * where the relay is.  seq is NULL when the message was held.
+ */
+CREATE OR REPLACE FUNCTION chat._store_message(in_chat uuid, in_actor uuid, body text, booking_id uuid,
+                                               client_msg_id uuid, attachments jsonb,
+                                               reply_to_seq bigint, attachment_count integer,
+                                               written text, rules text[], flag boolean, hold boolean,
+                                               OUT seq bigint, OUT customer_id uuid, OUT stylist_id uuid,
+                                               OUT created_at timestamptz, OUT stored boolean)
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '2s'
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_actor uuid := chat.require_actor();
     p_chat uuid := $1;
-    p_body text := $2;
-    p_booking uuid := $3;
-    p_client_msg_id uuid := $4;
-    p_reply bigint := $6;
-    v_count integer := 0;
-    v_seq bigint;
+    v_actor uuid := $2;
+    p_body text := $3;
+    p_booking uuid := $4;
+    p_client_msg_id uuid := $5;
+    p_reply bigint := $7;
+    v_count integer := $8;
+    v_hold boolean := $12;
     v_sent record;
+    v_first record;
     v_customer uuid;
     v_stylist uuid;
-    v_first record;
-    v_written text;
-    v_rules text[];
-    v_flag boolean;
-    v_match boolean;
-    v_hold boolean;
     v_blocked boolean;
     v_held_by uuid;
 BEGIN
-    PERFORM chat._require_writable('send_message');
-    -- the common case, a plain text message, is checked here without
-    -- calling out: this is the hot path
-    IF p_chat IS NULL THEN
-        PERFORM chat._require_arg(p_chat, 'chat_id');
-    END IF;
-    IF $5 IS NOT NULL THEN
-        v_count := chat._check_attachments($5);
-    END IF;
-    IF p_body IS NULL OR v_count > 0 OR char_length(p_body) NOT BETWEEN 1 AND 4000
-       OR btrim(p_body, E' \t\n\r') = '' THEN
-        p_body := chat._check_body(p_body, v_count);
-    END IF;
-
-    -- the filter of contact details (src/sql/filter.sql): one question
-    -- (does any rule match?), and the rules only for a message that one
-    -- matches.  An admin's approval of a held message sends it now
+    stored := false;
+    -- an admin's approval of a held message sends it now
     -- (chat.approve_held_message()): not held again
-    -- (chat._filter_matches(), written out: the hot path calls no function
-    -- for it)
-    SELECT coalesce(p_body ~ s.ci_pattern, false) OR coalesce(p_body ~ s.cs_pattern, false)
-      INTO v_match FROM chat.filter_state s;
-    IF v_match THEN
-        v_written := p_body;
-        SELECT f.filtered, f.rules, f.flag, f.hold INTO p_body, v_rules, v_flag, v_hold
-          FROM chat._filter(v_written) f;
-        IF v_hold AND EXISTS (SELECT FROM chat.held_messages h
-                               WHERE h.chat_id = p_chat AND h.sender_id = v_actor
-                                 AND h.status = 'approved' AND h.seq IS NULL) THEN
-            v_hold := false;
-        END IF;
+    IF v_hold AND EXISTS (SELECT FROM chat.held_messages h
+                           WHERE h.chat_id = p_chat AND h.sender_id = v_actor
+                             AND h.status = 'approved' AND h.seq IS NULL) THEN
+        v_hold := false;
     END IF;
 
     IF p_client_msg_id IS NOT NULL THEN
@@ -92,9 +75,10 @@ BEGIN
                     USING ERRCODE = 'unique_violation',
                           HINT = 'Make a new random UUID for every new message.';
             END IF;
-            RETURN v_first.seq;
+            seq := v_first.seq;
+            RETURN;
         END IF;
-        IF v_written IS NOT NULL THEN
+        IF written IS NOT NULL THEN
             -- a retry of a message held for a moderator: still held
             SELECT h.sender_id INTO v_held_by FROM chat.held_messages h
              WHERE h.chat_id = p_chat AND h.client_msg_id = p_client_msg_id AND h.seq IS NULL
@@ -105,7 +89,7 @@ BEGIN
                         USING ERRCODE = 'unique_violation',
                               HINT = 'Make a new random UUID for every new message.';
                 END IF;
-                RETURN NULL;
+                RETURN;
             END IF;
         END IF;
     END IF;
@@ -113,7 +97,12 @@ BEGIN
     IF p_booking IS NOT NULL OR p_reply IS NOT NULL THEN
         -- the actor's chat first: whether a booking or a message exists is
         -- nobody else's business
-        SELECT * INTO v_customer, v_stylist FROM chat._participant_chat(p_chat);
+        SELECT c.customer_id, c.stylist_id INTO v_customer, v_stylist
+          FROM chat.chats c
+         WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
+        IF NOT FOUND THEN
+            PERFORM chat._chat_access_denied(p_chat);
+        END IF;
     END IF;
 
     IF p_booking IS NOT NULL THEN
@@ -150,21 +139,17 @@ BEGIN
         END IF;
         INSERT INTO chat.held_messages (chat_id, sender_id, body, filtered_body, booking_id, client_msg_id,
                                         attachments, reply_to_seq, rules)
-        VALUES (p_chat, v_actor, v_written, p_body, p_booking, p_client_msg_id,
-                CASE WHEN v_count > 0 THEN $5 END, p_reply, v_rules);
-        RETURN NULL;
+        VALUES (p_chat, v_actor, written, p_body, p_booking, p_client_msg_id,
+                CASE WHEN v_count > 0 THEN $6 END, p_reply, rules);
+        RETURN;
     END IF;
 
     /*
      * Take the next seq by updating the chat row (its lock serialises the
      * chat's senders until commit; sending marks everything so far read for
-     * the sender, and counts one more unread for the other), store the
-     * message, then record its event for the relay: three statements, so
-     * that on a Citus cluster each is sent whole to the chat's node (a
-     * data-modifying WITH would be split there, its rows shipped to every
-     * node and committed on two), and the event is recorded here, where
-     * the relay is, not there.  created_at is never earlier than the
-     * previous message's, so that within a chat it follows seq.
+     * the sender, and counts one more unread for the other), then store the
+     * message.  created_at is never earlier than the previous message's, so
+     * that within a chat it follows seq.
      */
     UPDATE chat.chats c
        SET last_seq = c.last_seq + 1,
@@ -200,22 +185,91 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   HINT = 'chat.chat_messages takes no rule that replaces its inserts; drop the rule.';
     END IF;
-    v_seq := chat._relay_event('message', v_sent.chat_id, v_sent.customer_id, v_sent.stylist_id,
-                               v_actor, v_sent.last_seq, v_sent.last_message_at);
 
     IF v_count > 0 THEN
         INSERT INTO chat.media (chat_id, seq, position, storage_key, content_type,
                                 byte_size, width, height)
-        SELECT p_chat, v_seq, a.ord, a.e->>'storage_key', a.e->>'content_type',
+        SELECT p_chat, v_sent.last_seq, a.ord, a.e->>'storage_key', a.e->>'content_type',
                (a.e->>'byte_size')::numeric::bigint, (a.e->>'width')::numeric::integer,
                (a.e->>'height')::numeric::integer
-          FROM jsonb_array_elements($5) WITH ORDINALITY AS a(e, ord);
+          FROM jsonb_array_elements($6) WITH ORDINALITY AS a(e, ord);
     END IF;
-    IF cardinality(v_rules) > 0 THEN
-        PERFORM chat._filter_record(p_chat, v_seq, v_written, v_rules, v_flag);
+    IF cardinality(rules) > 0 THEN
+        PERFORM chat._filter_record(p_chat, v_sent.last_seq, written, rules, flag);
     END IF;
 
-    RETURN v_seq;
+    seq := v_sent.last_seq;
+    customer_id := v_sent.customer_id;
+    stylist_id := v_sent.stylist_id;
+    created_at := v_sent.last_message_at;
+    stored := true;
+END
+$$;
+
+COMMENT ON FUNCTION chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean) IS
+'What chat.send_message() writes in the chat, as the actor it is given: the message (stored), its retry (its first seq), or a held message (seq NULL). On a Citus cluster, sent whole to the chat''s node. Internal: chat._send_message_sql() checks the arguments, runs the filter and records the event.';
+REVOKE ALL ON FUNCTION chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._send_message_sql(chat_id uuid, body text, booking_id uuid,
+                                                  client_msg_id uuid, attachments jsonb,
+                                                  reply_to_seq bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_chat uuid := $1;
+    p_body text := $2;
+    v_count integer := 0;
+    v_sent record;
+    v_written text;
+    v_rules text[];
+    v_flag boolean;
+    v_hold boolean;
+    v_match boolean;
+BEGIN
+    PERFORM chat._require_writable('send_message');
+    -- the common case, a plain text message, is checked here without
+    -- calling out: this is the hot path
+    IF p_chat IS NULL THEN
+        PERFORM chat._require_arg(p_chat, 'chat_id');
+    END IF;
+    IF $5 IS NOT NULL THEN
+        v_count := chat._check_attachments($5);
+    END IF;
+    IF p_body IS NULL OR v_count > 0 OR char_length(p_body) NOT BETWEEN 1 AND 4000
+       OR btrim(p_body, E' \t\n\r') = '' THEN
+        p_body := chat._check_body(p_body, v_count);
+    END IF;
+
+    -- the filter of contact details (src/sql/filter.sql): one question
+    -- (does any rule match?), and the rules only for a message that one
+    -- matches (chat._filter_matches(), written out: the hot path calls no
+    -- function for it).  The rules are the coordinator's, on a Citus
+    -- cluster: the filter runs here
+    SELECT coalesce(p_body ~ s.ci_pattern, false) OR coalesce(p_body ~ s.cs_pattern, false)
+      INTO v_match FROM chat.filter_state s;
+    IF v_match THEN
+        v_written := p_body;
+        SELECT f.filtered, f.rules, f.flag, f.hold INTO p_body, v_rules, v_flag, v_hold
+          FROM chat._filter(v_written) f;
+    END IF;
+
+    -- everything in the chat by one call: on a Citus cluster, one round
+    -- trip to the chat's node
+    SELECT * INTO v_sent
+      FROM chat._store_message(p_chat, v_actor, p_body, $3, $4, $5, $6, v_count,
+                               v_written, v_rules, v_flag, coalesce(v_hold, false)) s;
+    IF v_sent.stored THEN
+        -- recorded here, where the relay is
+        PERFORM chat._relay_event('message', p_chat, v_sent.customer_id, v_sent.stylist_id,
+                                  v_actor, v_sent.seq, v_sent.created_at);
+    END IF;
+    RETURN v_sent.seq;
 END
 $$;
 

@@ -6,19 +6,22 @@
 /*
  * The rows of chat._message_rows of some messages of one chat, with the
  * actor's own reactions: what the view computes by subqueries on the
- * message's chat is computed here on the chat itself, so that on a Citus
- * cluster the statement, whose every table names the chat, is sent whole
- * to the chat's node (one round trip), where subqueries on the row's
- * chat_id would be sent to every shard.  The view's definition, for one
+ * message's chat is computed here on the chat itself, from the table, so
+ * that on a Citus cluster the statement, whose every table names the chat,
+ * is sent whole to the chat's node (one round trip), where subqueries on
+ * the row's chat_id would be sent to every shard, and runs inside a call
+ * delegated to that node (chat._chat_page()), where a statement may not
+ * read a reference table with the chat's (the view's booking).  The view's definition, for one
  * chat: test/pgtap/message_rows.sql compares them.  The messages are those
  * from seq lo to hi, all of them (a page of history: one range of the
- * primary key), or only those of seqs among them.
+ * primary key), or only those of seqs among them.  Without the booking a
+ * message names: the callers add it (chat._booking_json() says why).
  */
 CREATE OR REPLACE FUNCTION chat._chat_rows(in_chat uuid, lo bigint, hi bigint, seqs bigint[], actor_id uuid)
 RETURNS TABLE (chat_id uuid, seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
                deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
-               booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
+               kind text, card jsonb, reply_to jsonb, reactions jsonb,
                my_reactions text[])
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 AS $$
@@ -28,44 +31,53 @@ DECLARE
     v_actor uuid := $5;
 BEGIN
     RETURN QUERY
-    SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
-           m.edited_at, m.deleted_at, m.hidden_at,
+    SELECT m.chat_id, m.seq, m.sender_id, CASE WHEN m.hidden_at IS NULL THEN m.body END,
+           m.booking_id, m.client_msg_id, m.created_at, m.edited_at, m.deleted_at, m.hidden_at,
            CASE WHEN m.attachment_count = 0 OR m.hidden_at IS NOT NULL THEN '[]'::jsonb
                 ELSE (SELECT coalesce(jsonb_agg(chat._attachment_json(a.storage_key, a.content_type, a.byte_size,
                                                                 a.width, a.height)
                                       ORDER BY a.position), '[]'::jsonb)
                         FROM chat.media a
                        WHERE a.chat_id = p_chat AND a.seq = m.seq) END,
-           m.booking, m.kind, m.card,
+           m.kind, CASE WHEN m.hidden_at IS NULL THEN m.card END,
            CASE WHEN m.reply_to_seq IS NOT NULL AND m.hidden_at IS NULL
                 THEN (SELECT chat._reply_json(r.seq, r.sender_id, r.body, r.deleted_at,
                                                 r.attachment_count, r.hidden_at)
                         FROM chat.chat_messages r
                        WHERE r.chat_id = p_chat AND r.seq = m.reply_to_seq) END,
-           CASE WHEN m.has_reactions
+           CASE WHEN m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL
                 THEN (SELECT coalesce(jsonb_object_agg(x.emoji, x.n), '{}'::jsonb)
                         FROM (SELECT x.emoji, count(*) AS n
                                 FROM chat.reactions x
                                WHERE x.chat_id = p_chat AND x.seq = m.seq
                                GROUP BY x.emoji) x)
                 ELSE '{}'::jsonb END,
-           CASE WHEN m.has_reactions
+           CASE WHEN m.reaction_count > 0 AND m.deleted_at IS NULL AND m.hidden_at IS NULL
                 THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
                         FROM chat.reactions x
                        WHERE x.chat_id = p_chat AND x.seq = m.seq AND x.profile_id = v_actor)
                 ELSE '{}'::text[] END
-      FROM chat._message_rows m
+      FROM chat.chat_messages m
      WHERE m.chat_id = p_chat AND m.seq BETWEEN $2 AND $3
        AND ($4 IS NULL OR m.seq = ANY ($4));
 END
 $$;
 
 COMMENT ON FUNCTION chat._chat_rows(uuid, bigint, bigint, bigint[], uuid) IS
-'The messages of one chat from seq lo to hi (with seqs, only those of them), as chat._message_rows has them, with the actor''s own reactions; in no order. Internal: the readers of messages (history(), messages_since(), catch-up on a Citus cluster) check access first.';
+'The messages of one chat from seq lo to hi (with seqs, only those of them), as chat._message_rows has them but for the booking, with the actor''s own reactions; in no order. Internal: the readers of messages (history(), messages_since(), catch-up on a Citus cluster) check access first.';
 REVOKE ALL ON FUNCTION chat._chat_rows(uuid, bigint, bigint, bigint[], uuid) FROM PUBLIC, chat_service, chat_user;
 
-CREATE OR REPLACE FUNCTION chat._messages(chat_id uuid, after_seq bigint, before_seq bigint,
-                               max_rows integer, newest_first boolean)
+/*
+ * A page of one chat for an actor the caller names: the access check, the
+ * actor's cleared mark, the page's bounds and its rows, every statement on
+ * the chat.  On a Citus cluster the call is sent whole to the chat's node
+ * (chat.distribute_tables() makes it a distributed function, co-located
+ * with chat.chats), one round trip for the page, and runs there as the
+ * coordinator's connection, the extension's owner: nobody else may call
+ * it.
+ */
+CREATE OR REPLACE FUNCTION chat._chat_page(in_chat uuid, in_actor uuid, after_seq bigint,
+                                           before_seq bigint, max_rows integer, newest_first boolean)
 RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
                client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
                deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
@@ -75,15 +87,21 @@ LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
 AS $$
 #variable_conflict use_column
 DECLARE
-    p_chat uuid := chat._require_arg($1, 'chat_id');
-    p_max integer := chat._check_max_rows($4);
-    v_actor uuid := chat.require_actor();
+    p_chat uuid := $1;
+    v_actor uuid := $2;
+    p_max integer := $5;
     v_cleared bigint;
     v_lo bigint;
     v_hi bigint;
 BEGIN
-    PERFORM chat._participant_chat(p_chat);
-    v_cleared := chat._cleared_seq(p_chat, v_actor);   -- clear_history()
+    -- the actor's cleared mark (clear_history()) is NULL for anyone else
+    SELECT CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq
+                ELSE c.stylist_cleared_seq END INTO v_cleared
+      FROM chat.chats c
+     WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id);
+    IF NOT FOUND THEN
+        PERFORM chat._chat_access_denied(p_chat);
+    END IF;
 
     -- the page's first and last seq, by a range scan of the primary key
     -- in either direction (every message between them is on the page);
@@ -105,10 +123,35 @@ BEGIN
 
     RETURN QUERY
     SELECT r.seq, r.sender_id, r.body, r.booking_id, r.client_msg_id, r.created_at,
-           r.edited_at, r.deleted_at, r.hidden_at, r.attachments, r.booking, r.kind, r.card,
-           r.reply_to, r.reactions, r.my_reactions
+           r.edited_at, r.deleted_at, r.hidden_at, r.attachments,
+           CASE WHEN r.hidden_at IS NULL THEN chat._booking_json(r.booking_id) END,
+           r.kind, r.card, r.reply_to, r.reactions, r.my_reactions
       FROM chat._chat_rows(p_chat, v_lo, v_hi, NULL, v_actor) r
      ORDER BY CASE WHEN newest_first THEN - r.seq ELSE r.seq END;
+END
+$$;
+
+COMMENT ON FUNCTION chat._chat_page(uuid, uuid, bigint, bigint, integer, boolean) IS
+'A page of a chat''s messages for the actor it is given (42501 unless a participant): newest first before before_seq, or oldest first after after_seq. On a Citus cluster, sent whole to the chat''s node. Internal: chat._messages() checks the arguments.';
+REVOKE ALL ON FUNCTION chat._chat_page(uuid, uuid, bigint, bigint, integer, boolean) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._messages(chat_id uuid, after_seq bigint, before_seq bigint,
+                               max_rows integer, newest_first boolean)
+RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
+               client_msg_id uuid, created_at timestamptz, edited_at timestamptz,
+               deleted_at timestamptz, hidden_at timestamptz, attachments jsonb,
+               booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
+               my_reactions text[])
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+AS $$
+DECLARE
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_max integer := chat._check_max_rows($4);
+    v_actor uuid := chat.require_actor();
+BEGIN
+    -- one call on the chat: on a Citus cluster, one round trip
+    RETURN QUERY
+    SELECT * FROM chat._chat_page(p_chat, v_actor, $2, $3, p_max, $5);
 END
 $$;
 

@@ -24,9 +24,12 @@
 #     the coordinator's bookkeeping worker records, and what
 #     claim_notifications() gives, are one server's too; what does not run
 #     there yet (chat.kpis() for one) says so with 0A000;
-#   - a call on one chat goes to the node that holds it: history() and a
-#     send (PL/pgSQL) send every statement to that node alone, and the send
-#     commits there without two-phase commit (citus.log_remote_commands);
+#   - a call on one chat goes to the node that holds it, whole, in one
+#     statement: history() (chat._chat_page()) and a send
+#     (chat._store_message()) send that node one call and nothing else
+#     but the transaction's BEGIN and COMMIT, and no other node anything;
+#     the send commits there without two-phase commit
+#     (citus.log_remote_commands);
 #   - 64 clients of the coordinator open the chat of one pair at the same
 #     instant: one id, one row;
 #   - real time: test/chat_client.c, following the client protocol against
@@ -34,7 +37,8 @@
 #     sent by 4 concurrent senders through the coordinator once; the
 #     workers' relays relay nothing and say so;
 #   - identity: a worker takes no one's word for an actor: a login of
-#     chat_user there gets 28000 without one and 42501 for act_as(); a
+#     chat_user there gets 28000 without one and 42501 for act_as() and for
+#     the delegated calls, which take the actor as an argument; a
 #     token the coordinator issued authenticates there (the keys are a
 #     reference table) and reads there, but every write is refused there
 #     (25006, as on a standby); a forged token does not authenticate, and
@@ -180,15 +184,22 @@ remote() {
 }
 home=$(on 0 "SELECT nodeport FROM pg_dist_shard_placement
               WHERE shardid = get_shard_id_for_distribution_column('chat.chats', '$CHAT')")
+# the commands a call sends: "node statement" a line, BEGIN and COMMIT
+# named by their first word
+commands() {
+    echo "$1" | sed -n 's/^NOTICE:  issuing \(.*\)$/\1/p' \
+        | sed -e 's/^BEGIN .*/BEGIN/' -e 's/^SELECT \(.*\) FROM \([a-z_.]*\)(.*/\2/' \
+        | paste -d ' ' <(echo "$1" | grep -o 'on server [^ ]*' | sed 's/.*://') - | tr '\n' ';'
+}
 out=$(remote "SELECT count(*) FROM chat.history('$CHAT')")
-is "$(echo "$out" | grep -c '^NOTICE:  issuing') $(echo "$out" | grep -o 'on server [^ ]*' | sort -u | tr '\n' ' ')" \
-    "4 on server postgres@127.0.0.1:$home " \
-    "history(): its 4 statements go to the node that holds the chat (port $home), and to no other"
+is "$(commands "$out")" "$home BEGIN;$home chat._chat_page;$home COMMIT;" \
+    "history(): one call of chat._chat_page() on the node that holds the chat (port $home), in its transaction, and nothing to any other"
 out=$(remote "SELECT chat.send_message('$CHAT', 'a reply, by PL/pgSQL', reply_to_seq => 2)")
-is "$(echo "$out" | grep -o 'on server [^ ]*' | sort -u | tr '\n' ' ')$(echo "$out" | grep -c 'PREPARE TRANSACTION') $(echo "$out" | grep -c '^NOTICE:  issuing COMMIT$')" \
-    "on server postgres@127.0.0.1:$home 0 1" \
-    "a send: every statement to that node, committed there without two-phase commit"
-echo "# a send: $(echo "$out" | grep -c '^NOTICE:  issuing') commands: $(echo "$out" | sed -n 's/^NOTICE:  issuing \([A-Z]*\( [A-Z]*\)\?\).*/\1/p' | tr '\n' ',' | sed 's/,$//')"
+is "$(commands "$out")" "$home BEGIN;$home chat._store_message;$home COMMIT;" \
+    "a send: one call of chat._store_message() on that node, committed there without two-phase commit"
+out=$(remote "SELECT count(*) FROM chat.messages_since('$CHAT', 0)")
+is "$(commands "$out")" "$home BEGIN;$home chat._chat_page;$home COMMIT;" \
+    "messages_since(): one call of chat._chat_page() on that node"
 
 # ---------------------------------------------------------------------------
 # one chat per pair, 64 clients at once
@@ -264,6 +275,17 @@ is "$(w1 -c "SET stylist_chat.actor = '$CUST'")" "ERROR:  42602" \
     "... nor a setting's: there is no stylist_chat.actor to set (42602)"
 is "$(w1 -c "SET chat.actor = '$CUST'" -c "SELECT count(*) FROM chat.history('$CHAT')")" "ERROR:  28000" \
     "... and a setting of another name is nobody's identity: 28000"
+# the calls the coordinator sends whole to a chat's node take the actor as
+# an argument: they are the owner's alone, on the worker and on the
+# coordinator (the coordinator's SECURITY DEFINER functions call them,
+# over Citus's connection as the owner)
+is "$(w1 -c "SELECT count(*) FROM chat._chat_page('$CHAT', '$CUST', 0, NULL, 10, false)")" "ERROR:  42501" \
+    "... nor an argument's: chat._chat_page(), which takes the actor as one, is refused to a chat_user login on a worker (42501)"
+is "$(w1 -c "SELECT chat._store_message('$CHAT', '$CUST', 'as someone else', NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, false)")" \
+    "ERROR:  42501" "... and so is chat._store_message()"
+is "$(PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY=sqlstate -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U phone -d postgres \
+        -c "SELECT count(*) FROM chat._chat_page('$CHAT', '$CUST', 0, NULL, 10, false)" 2>&1 | tail -1)" "ERROR:  42501" \
+    "... and on the coordinator"
 TOKEN=$(on 0 "SELECT chat.issue_token('$CUST', '1 hour')")
 is "$(w1 -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)" -c "SELECT count(*) FROM chat.history('$CHAT')")" \
     "$(on 0 "SELECT chat.act_as('$CUST', true); SELECT count(*) FROM chat.history('$CHAT')" | tail -1)" \

@@ -6,7 +6,7 @@
 -- a hidden and a deleted one.  And what a single server says of Citus.
 -- Everything is rolled back.
 BEGIN;
-SELECT plan(11);
+SELECT plan(13);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile('5e000000-0000-4000-8000-00000000ee01', 'stylist', 'Sty');
@@ -42,9 +42,10 @@ SELECT is((SELECT count(*) FROM chat._message_rows WHERE chat_id = (SELECT id FR
           'the chat has 7 messages (a booking card first)');
 
 -- the view's rows, the actor's reactions added as every reader adds them
+-- (chat._chat_rows() leaves the booking to its callers)
 CREATE TEMP VIEW from_view AS
 SELECT m.chat_id, m.seq, m.sender_id, m.body, m.booking_id, m.client_msg_id, m.created_at,
-       m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.booking, m.kind, m.card,
+       m.edited_at, m.deleted_at, m.hidden_at, m.attachments, m.kind, m.card,
        m.reply_to, m.reactions,
        CASE WHEN m.has_reactions
             THEN (SELECT coalesce(array_agg(x.emoji ORDER BY x.created_at, x.emoji), '{}')
@@ -75,10 +76,19 @@ SELECT is((SELECT reactions FROM from_view WHERE seq = 2), '{"👍": 2, "❤️"
 SELECT is((SELECT my_reactions FROM from_view WHERE seq = 2), ARRAY['❤️', '👍'],
           '... which my_reactions lists (oldest first; at one time, by emoji)');
 SELECT is((SELECT array_agg(seq ORDER BY seq) FROM from_view
-            WHERE booking IS NOT NULL OR reply_to IS NOT NULL OR hidden_at IS NOT NULL
+            WHERE booking_id IS NOT NULL OR reply_to IS NOT NULL OR hidden_at IS NOT NULL
                OR deleted_at IS NOT NULL),
           ARRAY[1, 3, 4, 5, 6, 7]::bigint[],
           'a booking card, a message about a booking, replies, a hidden and a deleted message are among them');
+
+-- the booking, which the callers add: as the view has it
+SELECT set_eq($$SELECT seq, booking FROM chat.history((SELECT id FROM t))$$,
+              $$SELECT seq, booking FROM chat._message_rows WHERE chat_id = (SELECT id FROM t)$$,
+              'history() gives each message the booking the view gives it');
+SELECT is((SELECT array_agg(seq ORDER BY seq) FROM chat.messages_since((SELECT id FROM t), 0)
+            WHERE booking->>'service' = 'Cut'),
+          ARRAY[1, 3]::bigint[],
+          '... which the card and the message about the booking have');
 
 -- one server: nothing is distributed, and distributing needs Citus
 SELECT is(chat._distributed(), false, 'on one server chat._distributed() is false');
