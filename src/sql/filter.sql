@@ -401,21 +401,26 @@ CREATE OR REPLACE FUNCTION chat._empty_held_messages(chat_ids uuid[], ids bigint
                                                      OUT emptied bigint, OUT images bigint)
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
+DECLARE
+    v_now timestamptz := now();     -- a value: on Citus the statement runs on the chat's node
 BEGIN
     -- (the caller holds the rows) those with content lose it; one that
-    -- still waits is rejected, for the reason given; images are queued
+    -- still waits is rejected, for the reason given; images are queued.
+    -- Every table is read for the chats of chat_ids: on a Citus cluster,
+    -- called for one chat, the statement is sent whole to its node
     WITH old AS (
         SELECT h.chat_id, h.id, h.attachments
           FROM ROWS FROM (unnest($1), unnest($2)) AS x (chat_id, id)
           JOIN chat.held_messages h ON h.chat_id = x.chat_id AND h.id = x.id
-         WHERE h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL
+         WHERE h.chat_id = ANY ($1)
+           AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
     ), done AS (
         UPDATE chat.held_messages h
            SET body = NULL, filtered_body = NULL, attachments = NULL,
                status = CASE WHEN h.status = 'held' THEN 'rejected' ELSE h.status END,
-               decided_at = coalesce(h.decided_at, now()), decided_by = coalesce(h.decided_by, $3),
+               decided_at = coalesce(h.decided_at, v_now), decided_by = coalesce(h.decided_by, $3),
                reason = CASE WHEN h.status = 'held' THEN $4 ELSE h.reason END
-          FROM old o WHERE h.chat_id = o.chat_id AND h.id = o.id
+          FROM old o WHERE h.chat_id = ANY ($1) AND h.chat_id = o.chat_id AND h.id = o.id
         RETURNING 1
     ), queued AS (
         INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)

@@ -38,6 +38,11 @@
  * Locks.  Erasure, a hold and retention take the rows of the chats they
  * act on (FOR NO KEY UPDATE, in chat order): a hold placed while a
  * participant is being erased comes before or after it, never half-way.
+ *
+ * On a Citus cluster an erasure runs on the coordinator as on one server,
+ * every statement on one chat (sent whole to its node) or on a reference
+ * table: the chats are listed from every shard, then locked one by one,
+ * in chat order, on their nodes.
  */
 
 -- the privacy requests are append-only, as the audit log
@@ -82,11 +87,15 @@ CREATE OR REPLACE TRIGGER legal_holds_no_truncate
     BEFORE TRUNCATE ON chat.legal_holds
     FOR EACH STATEMENT EXECUTE FUNCTION chat._legal_holds_append_only();
 
+-- PL/pgSQL, not SQL: Citus plans no statement of an SQL function that
+-- takes parameters (STRICT, the SQL form was never inlined either)
 CREATE OR REPLACE FUNCTION chat._held(chat_id uuid)
 RETURNS boolean
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 AS $$
-    SELECT EXISTS (SELECT FROM chat.legal_holds h WHERE h.chat_id = $1 AND h.released_at IS NULL)
+BEGIN
+    RETURN EXISTS (SELECT FROM chat.legal_holds h WHERE h.chat_id = $1 AND h.released_at IS NULL);
+END
 $$;
 
 COMMENT ON FUNCTION chat._held(uuid) IS
@@ -463,23 +472,37 @@ DECLARE
     v_chat uuid;
     v_seqs bigint[];
     v_keys jsonb;
-    v_held_chats uuid[];
     v_held_ids bigint[];
+    v_n bigint;
+    v_now timestamptz := now();     -- a value: Citus runs the statements on the chats' nodes
 BEGIN
     PERFORM chat._require_writable('erase_profile');
-    PERFORM chat._refuse_on_citus('erase_profile');
     -- the profile's row, then its chats in one order (see the header)
     PERFORM FROM chat.profiles x WHERE x.id = p FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'profile % does not exist', p
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT array_agg(c.chat_id ORDER BY c.chat_id) INTO v_chats
-      FROM (SELECT c.chat_id FROM chat.chats c
-             WHERE p IN (c.customer_id, c.stylist_id)
-             ORDER BY c.chat_id
-               FOR NO KEY UPDATE) c;
-    v_chats := coalesce(v_chats, '{}');
+    IF chat._distributed() THEN
+        -- a Citus cluster locks rows of one chat's node at a time: the
+        -- chats from every shard, then each locked on its node, in order.
+        -- One connection a node for the rest of the transaction: Citus
+        -- changes a reference table with foreign keys to it (profiles,
+        -- below) only after statements that used no more
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+        SELECT coalesce(array_agg(c.chat_id ORDER BY c.chat_id), '{}') INTO v_chats
+          FROM chat.chats c WHERE p IN (c.customer_id, c.stylist_id);
+        FOREACH v_chat IN ARRAY v_chats LOOP
+            PERFORM FROM chat.chats c WHERE c.chat_id = v_chat FOR NO KEY UPDATE;
+        END LOOP;
+    ELSE
+        SELECT array_agg(c.chat_id ORDER BY c.chat_id) INTO v_chats
+          FROM (SELECT c.chat_id FROM chat.chats c
+                 WHERE p IN (c.customer_id, c.stylist_id)
+                 ORDER BY c.chat_id
+                   FOR NO KEY UPDATE) c;
+        v_chats := coalesce(v_chats, '{}');
+    END IF;
     -- the chats on legal hold keep everything
     SELECT coalesce(array_agg(x.chat_id), '{}') INTO v_free
       FROM unnest(v_chats) x(chat_id) WHERE NOT chat._held(x.chat_id);
@@ -492,55 +515,65 @@ BEGIN
      ORDER BY h.chat_id;
     GET DIAGNOSTICS v_held = ROW_COUNT;
 
-    -- the messages: tombstones (chat._to_tombstones()), and the keys of
-    -- their images for the application to delete the bytes
+    -- chat by chat, every statement on one chat (on a Citus cluster, on
+    -- its node): the messages become tombstones (chat._to_tombstones()),
+    -- with the keys of their images for the application to delete the
+    -- bytes; their reactions go, and the counts of the messages they were
+    -- on; their messages held by the filter are emptied (rejected if they
+    -- waited); the notes of their pins and reports go
     v_messages := 0;
     v_images := 0;
+    v_reactions := 0;
     FOREACH v_chat IN ARRAY v_free LOOP
+        SELECT coalesce(array_agg(m.seq), '{}') INTO v_seqs
+          FROM chat.chat_messages m WHERE m.chat_id = v_chat AND m.sender_id = p;
         SELECT t.redacted, t.images INTO v_seqs, v_keys
-          FROM chat._to_tombstones(v_chat, ARRAY(SELECT m.seq FROM chat.chat_messages m
-                                                  WHERE m.chat_id = v_chat AND m.sender_id = p),
-                                   'erased') t;
+          FROM chat._to_tombstones(v_chat, v_seqs, 'erased') t;
         RETURN QUERY
         SELECT 'image'::text, v_chat, (i->>'seq')::bigint, i->>'storage_key', NULL::text
           FROM jsonb_array_elements(v_keys) i;
         PERFORM chat._relay_change('deleted', v_chat, s) FROM unnest(v_seqs) s;
         v_messages := v_messages + cardinality(v_seqs);
         v_images := v_images + jsonb_array_length(v_keys);
+
+        WITH gone AS (
+            DELETE FROM chat.reactions r
+             WHERE r.chat_id = v_chat AND r.profile_id = p
+            RETURNING r.seq
+        ), counted AS (
+            UPDATE chat.chat_messages m
+               SET reaction_count = m.reaction_count - g.n
+              FROM (SELECT g.seq, count(*) AS n FROM gone g GROUP BY g.seq) g
+             WHERE m.chat_id = v_chat AND m.seq = g.seq
+        )
+        SELECT v_reactions + count(*) INTO v_reactions FROM gone;
+
+        SELECT array_agg(h.id) INTO v_held_ids
+          FROM (SELECT h.id FROM chat.held_messages h
+                 WHERE h.chat_id = v_chat AND h.sender_id = p
+                   AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
+                   FOR UPDATE) h;
+        IF v_held_ids IS NOT NULL THEN
+            PERFORM chat._empty_held_messages(array_fill(v_chat, ARRAY[cardinality(v_held_ids)]), v_held_ids,
+                                              v_admin, 'its sender''s data was erased', 'erased');
+        END IF;
+
+        UPDATE chat.pins x SET note = NULL
+         WHERE x.chat_id = v_chat AND x.pinned_by = p AND x.note IS NOT NULL;
+        UPDATE chat.reports x SET note = NULL
+         WHERE x.chat_id = v_chat AND x.reporter_id = p AND x.note IS NOT NULL;
     END LOOP;
 
-    -- their reactions, and the counts of the messages they were on
-    WITH gone AS (
-        DELETE FROM chat.reactions r
-         WHERE r.chat_id = ANY (v_free) AND r.profile_id = p
-        RETURNING r.chat_id, r.seq
-    ), counted AS (
-        UPDATE chat.chat_messages m
-           SET reaction_count = m.reaction_count - g.n
-          FROM (SELECT g.chat_id, g.seq, count(*) AS n FROM gone g GROUP BY g.chat_id, g.seq) g
-         WHERE m.chat_id = g.chat_id AND m.seq = g.seq
-    )
-    SELECT count(*) INTO v_reactions FROM gone;
-
-    -- their messages held by the filter: emptied, rejected if they waited
-    SELECT array_agg(h.chat_id), array_agg(h.id) INTO v_held_chats, v_held_ids
-      FROM (SELECT h.chat_id, h.id FROM chat.held_messages h
-             WHERE h.chat_id = ANY (v_free) AND h.sender_id = p
-               AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
-               FOR UPDATE) h;
-    PERFORM chat._empty_held_messages(v_held_chats, v_held_ids, v_admin, 'its sender''s data was erased',
-                                      'erased');
-
-    UPDATE chat.pins x SET note = NULL
-     WHERE x.chat_id = ANY (v_free) AND x.pinned_by = p AND x.note IS NOT NULL;
-    UPDATE chat.reports x SET note = NULL
-     WHERE x.chat_id = ANY (v_free) AND x.reporter_id = p AND x.note IS NOT NULL;
     -- consents they gave, and those of their portfolio, end (kept as the
-    -- record of them)
-    UPDATE chat.portfolio_consents x
-       SET revoked_at = greatest(now(), x.granted_at), revoked_by = v_admin
-     WHERE x.chat_id = ANY (v_chats) AND p IN (x.granted_by, x.stylist_id) AND x.revoked_at IS NULL;
-    GET DIAGNOSTICS v_consents = ROW_COUNT;
+    -- record of them), in every chat of theirs
+    v_consents := 0;
+    FOREACH v_chat IN ARRAY v_chats LOOP
+        UPDATE chat.portfolio_consents x
+           SET revoked_at = greatest(v_now, x.granted_at), revoked_by = v_admin
+         WHERE x.chat_id = v_chat AND p IN (x.granted_by, x.stylist_id) AND x.revoked_at IS NULL;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_consents := v_consents + v_n;
+    END LOOP;
     DELETE FROM chat.notifications x WHERE x.recipient_id = p;
     DELETE FROM chat.notification_preferences x WHERE x.profile_id = p;
     DELETE FROM chat.caught_up x WHERE x.profile_id = p;
@@ -569,7 +602,7 @@ BEGIN
     VALUES (p, clock_timestamp())
     ON CONFLICT (profile_id) DO UPDATE SET revoked_at = greatest(t.revoked_at, excluded.revoked_at);
     UPDATE chat.profiles x
-       SET display_name = 'Erased profile', erased_at = coalesce(x.erased_at, now()), updated_at = now()
+       SET display_name = 'Erased profile', erased_at = coalesce(x.erased_at, v_now), updated_at = v_now
      WHERE x.id = p;
 
     INSERT INTO chat.privacy_requests (profile_id, actor_id, action, reason, summary)

@@ -43,7 +43,9 @@
 #     reference table) and reads there, but every write is refused there
 #     (25006, as on a standby); a forged token does not authenticate, and
 #     once the coordinator revokes the profile's tokens the worker refuses
-#     it too.
+#     it too;
+#   - a person's data erased (test/citus/erasure.sql): erase_profile()
+#     answers on the coordinator as on one server.
 #
 # Output: TAP, then "N passed, N failed".
 set -uo pipefail
@@ -195,6 +197,9 @@ out=$(remote "SELECT count(*) FROM chat.history('$CHAT')")
 is "$(commands "$out")" "$home BEGIN;$home chat._chat_page;$home COMMIT;" \
     "history(): one call of chat._chat_page() on the node that holds the chat (port $home), in its transaction, and nothing to any other"
 out=$(remote "SELECT chat.send_message('$CHAT', 'a reply, by PL/pgSQL', reply_to_seq => 2)")
+# the same message on one server, for the erasure's comparison at the end
+on 3 "SELECT chat.act_as('$STYL', true); SELECT chat.send_message('$CHAT', 'a reply, by PL/pgSQL', reply_to_seq => 2)" >/dev/null \
+    || bail "the reply on one server"
 is "$(commands "$out")" "$home BEGIN;$home chat._store_message;$home COMMIT;" \
     "a send: one call of chat._store_message() on that node, committed there without two-phase commit"
 out=$(remote "SELECT count(*) FROM chat.messages_since('$CHAT', 0)")
@@ -300,6 +305,23 @@ is "$(w1 -c "SELECT chat.authenticate('$FORGED', false)")" "ERROR:  28000" "... 
 on 0 "SELECT chat.revoke_tokens('$CUST')" >/dev/null
 is "$(w1 -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)")" "ERROR:  28000" \
     "once the coordinator revokes the profile's tokens, the worker refuses the token too"
+
+# ---------------------------------------------------------------------------
+# a person's data erased, on the coordinator as on one server
+# ---------------------------------------------------------------------------
+for i in 3 0; do
+    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/${NODES[$i]}" -p "$(citus_port_of "$i")" -U postgres -d postgres \
+        -f test/citus/erasure.sql 2>&1 | mask >"$WORK/erasure.${NODES[$i]}"
+done
+lines=$(wc -l <"$WORK/erasure.single")
+if diff "$WORK/erasure.single" "$WORK/erasure.coordinator" >"$WORK/erasure.diff"; then
+    pass "test/citus/erasure.sql: erase_profile() answers on the coordinator as on one server ($lines lines)"
+else
+    fail "test/citus/erasure.sql: erase_profile() answers on the coordinator as on one server ($lines lines)"
+    head -20 "$WORK/erasure.diff" | sed 's/^/#   /'
+fi
+is "$(grep -c '^ERROR' "$WORK/erasure.single") $(grep -c '^erase|request 7|{"images": 2, "messages": 7,' "$WORK/erasure.single")" "0 1" \
+    "... without an error, erasing the customer's 7 messages and 2 images"
 
 echo "$n passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,36 @@
+-- test/citus/erasure.sql: a person's data erased, run by test/citus/run.sh
+-- at its end, after test/citus/conversation.sql, on one server and on the
+-- Citus cluster's coordinator, whose outputs must be the same (times
+-- masked).  The customer of the conversation, with a message of theirs
+-- held by the filter first: their messages become tombstones in place,
+-- their images' keys come back and are queued for the deleter, their
+-- reactions go, the held message is emptied and rejected, their name is
+-- erased; a second erasure finds nothing left.
+\set c '''c0000000-0000-4000-8000-000000000001'''
+\set s '''5e000000-0000-4000-8000-000000000001'''
+\set a '''ad000000-0000-4000-8000-000000000001'''
+\set VERBOSITY terse
+\pset footer off
+SET client_min_messages = warning;
+SELECT chat.pair_chat_id(:c, :s) AS chat \gset
+SELECT chat.act_as(:a, true);
+SELECT chat.add_filter_rule('phone', '[0-9]{9}', 'hold');
+SELECT chat.act_as(:c, true);
+SELECT chat.send_message(:'chat', 'my number: 987654321');
+SELECT chat.act_as(:a, true);
+SELECT chat.remove_filter_rule('phone');
+SELECT item, chat_id = :'chat' AS this_chat, seq, storage_key, detail
+  FROM chat.erase_profile(:c, 'request 7') ORDER BY item, seq, storage_key;
+SELECT action, reason, summary FROM chat.privacy_log(:c);
+SELECT chat_id = :'chat', status, body IS NULL AS emptied, reason FROM chat.admin_held_messages(true) ORDER BY held_id;
+SELECT chat.reset_actor();
+SELECT storage_key, chat_id = :'chat', seq, reason FROM chat.take_orphaned_images(10) ORDER BY storage_key;
+SELECT chat.act_as(:s, true);
+SELECT seq, sender_id, body, deleted_at IS NOT NULL AS deleted, attachments, reactions
+  FROM chat.history(:'chat') ORDER BY seq;
+SELECT customer_name FROM chat.get_chat(:'chat');
+-- once more: nothing is left to erase
+SELECT chat.act_as(:a, true);
+SELECT count(*) FROM chat.erase_profile(:c, 'again');
+SELECT summary FROM chat.privacy_log(:c) ORDER BY id DESC LIMIT 1;
+SELECT chat.reset_actor();
