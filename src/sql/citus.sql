@@ -101,7 +101,8 @@ BEGIN
     -- of theirs names that chat)
     FOREACH v_function IN ARRAY ARRAY[
         'chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean)',
-        'chat._chat_page(uuid, uuid, bigint, bigint, integer, boolean)']::regprocedure[]
+        'chat._chat_page(uuid, uuid, bigint, bigint, integer, boolean)',
+        'chat._mark_read_on_chat(uuid, uuid, bigint)']::regprocedure[]
     LOOP
         CONTINUE WHEN EXISTS (SELECT FROM pg_dist_object o
                                WHERE o.classid = 'pg_proc'::regclass AND o.objid = v_function

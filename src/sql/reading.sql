@@ -208,9 +208,9 @@ COMMENT ON FUNCTION chat.messages_since(uuid, bigint, integer) IS
 REVOKE ALL ON FUNCTION chat.messages_since(uuid, bigint, integer) FROM PUBLIC, chat_service, chat_user;
 GRANT EXECUTE ON FUNCTION chat.messages_since(uuid, bigint, integer) TO chat_service, chat_user;
 
-CREATE OR REPLACE FUNCTION chat._move_read_mark(chat_id uuid, actor_id uuid, is_customer boolean,
-                                                read_seq bigint, last_seq bigint)
-RETURNS bigint
+CREATE OR REPLACE FUNCTION chat._set_read_mark(chat_id uuid, actor_id uuid, is_customer boolean,
+                                               read_seq bigint, last_seq bigint)
+RETURNS void
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
 DECLARE
@@ -232,32 +232,51 @@ BEGIN
         UPDATE chat.chats c SET stylist_read_seq = $4, stylist_unread = v_unread
          WHERE c.chat_id = $1;
     END IF;
+END
+$$;
+
+COMMENT ON FUNCTION chat._set_read_mark(uuid, uuid, boolean, bigint, bigint) IS
+'Sets the actor''s read mark of a chat it has locked to read_seq and recounts the actor''s unread counter exactly. Internal: the callers record the read event.';
+REVOKE ALL ON FUNCTION chat._set_read_mark(uuid, uuid, boolean, bigint, bigint) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._move_read_mark(chat_id uuid, actor_id uuid, is_customer boolean,
+                                                read_seq bigint, last_seq bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+BEGIN
+    PERFORM chat._set_read_mark($1, $2, $3, $4, $5);
     PERFORM chat._relay_change('read', $1, $4);
     RETURN $4;
 END
 $$;
 
 COMMENT ON FUNCTION chat._move_read_mark(uuid, uuid, boolean, bigint, bigint) IS
-'Moves the actor''s read mark of a chat it has locked to read_seq, recounts the actor''s unread counter exactly, and relays a read event; returns the mark. Internal: used by mark_read() and mark_unread().';
+'Moves the actor''s read mark of a chat it has locked to read_seq, recounts the actor''s unread counter exactly, and relays a read event; returns the mark. Internal: used by mark_unread() and clear_history().';
 REVOKE ALL ON FUNCTION chat._move_read_mark(uuid, uuid, boolean, bigint, bigint) FROM PUBLIC, chat_service, chat_user;
 
-CREATE OR REPLACE FUNCTION chat.mark_read(chat_id uuid, up_to_seq bigint DEFAULT NULL)
-RETURNS bigint
+/*
+ * What mark_read() does in the chat, for the actor it is given: the chat
+ * locked, up_to_seq checked, the mark moved forward (never back) with the
+ * unread counter recounted.  Every statement on the chat: on a Citus
+ * cluster the call runs whole on the chat's node (a distributed function,
+ * chat.distribute_tables()), as the coordinator's connection, the
+ * extension's owner, who alone may call it.  moved says whether the
+ * caller records a read event, with the pair it returns.
+ */
+CREATE OR REPLACE FUNCTION chat._mark_read_on_chat(in_chat uuid, in_actor uuid, up_to_seq bigint,
+                                                   OUT read_seq bigint, OUT moved boolean,
+                                                   OUT customer_id uuid, OUT stylist_id uuid)
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '2s'
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_actor uuid := chat.require_actor();
-    p_chat uuid := chat._require_arg($1, 'chat_id');
-    p_up_to bigint := $2;
+    p_chat uuid := $1;
+    v_actor uuid := $2;
+    p_up_to bigint := $3;
     v_chat record;
-    v_read bigint;
 BEGIN
-    PERFORM chat._require_writable('mark_read');
-    SELECT c.customer_id, c.last_seq,
+    SELECT c.customer_id, c.stylist_id, c.last_seq,
            CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END AS read_seq
       INTO v_chat
       FROM chat.chats c
@@ -272,12 +291,44 @@ BEGIN
                   DETAIL = format('The chat''s messages are numbered 1 to %s.', v_chat.last_seq),
                   HINT = 'Pass NULL to mark everything read.';
     END IF;
-    v_read := coalesce(p_up_to, v_chat.last_seq);
-    IF v_read <= v_chat.read_seq THEN
-        RETURN v_chat.read_seq;     -- never backwards
+    customer_id := v_chat.customer_id;
+    stylist_id := v_chat.stylist_id;
+    read_seq := coalesce(p_up_to, v_chat.last_seq);
+    moved := read_seq > v_chat.read_seq;
+    IF NOT moved THEN
+        read_seq := v_chat.read_seq;     -- never backwards
+        RETURN;
     END IF;
-    RETURN chat._move_read_mark(p_chat, v_actor, v_chat.customer_id = v_actor, v_read,
-                                v_chat.last_seq);
+    PERFORM chat._set_read_mark(p_chat, v_actor, v_chat.customer_id = v_actor, read_seq, v_chat.last_seq);
+END
+$$;
+
+COMMENT ON FUNCTION chat._mark_read_on_chat(uuid, uuid, bigint) IS
+'What chat.mark_read() does in the chat for the actor it is given: returns the read mark, whether it moved, and the pair. On a Citus cluster, sent whole to the chat''s node. Internal: mark_read() records the event.';
+REVOKE ALL ON FUNCTION chat._mark_read_on_chat(uuid, uuid, bigint) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.mark_read(chat_id uuid, up_to_seq bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    v_actor uuid := chat.require_actor();
+    p_chat uuid := chat._require_arg($1, 'chat_id');
+    p_up_to bigint := $2;
+    v_mark record;
+BEGIN
+    PERFORM chat._require_writable('mark_read');
+    -- one call on the chat: on a Citus cluster, one round trip; the event
+    -- recorded here, where the relay is
+    SELECT * INTO v_mark FROM chat._mark_read_on_chat(p_chat, v_actor, p_up_to) r;
+    IF v_mark.moved THEN
+        PERFORM chat._relay_event('read', p_chat, v_mark.customer_id, v_mark.stylist_id,
+                                  v_actor, v_mark.read_seq, now());
+    END IF;
+    RETURN v_mark.read_seq;
 END
 $$;
 

@@ -25,8 +25,9 @@
 #     claim_notifications() gives, are one server's too; what does not run
 #     there yet (chat.kpis() for one) says so with 0A000;
 #   - a call on one chat goes to the node that holds it, whole, in one
-#     statement: history() (chat._chat_page()) and a send
-#     (chat._store_message()) send that node one call and nothing else
+#     statement: history() and messages_since() (chat._chat_page()), a
+#     send (chat._store_message()) and mark_read()
+#     (chat._mark_read_on_chat()) send that node one call and nothing else
 #     but the transaction's BEGIN and COMMIT, and no other node anything;
 #     the send commits there without two-phase commit
 #     (citus.log_remote_commands);
@@ -205,6 +206,9 @@ is "$(commands "$out")" "$home BEGIN;$home chat._store_message;$home COMMIT;" \
 out=$(remote "SELECT count(*) FROM chat.messages_since('$CHAT', 0)")
 is "$(commands "$out")" "$home BEGIN;$home chat._chat_page;$home COMMIT;" \
     "messages_since(): one call of chat._chat_page() on that node"
+out=$(remote "SELECT chat.mark_read('$CHAT')")
+is "$(commands "$out")" "$home BEGIN;$home chat._mark_read_on_chat;$home COMMIT;" \
+    "mark_read(): one call of chat._mark_read_on_chat() on that node"
 
 # ---------------------------------------------------------------------------
 # one chat per pair, 64 clients at once
@@ -288,6 +292,8 @@ is "$(w1 -c "SELECT count(*) FROM chat._chat_page('$CHAT', '$CUST', 0, NULL, 10,
     "... nor an argument's: chat._chat_page(), which takes the actor as one, is refused to a chat_user login on a worker (42501)"
 is "$(w1 -c "SELECT chat._store_message('$CHAT', '$CUST', 'as someone else', NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, false)")" \
     "ERROR:  42501" "... and so is chat._store_message()"
+is "$(w1 -c "SELECT chat._mark_read_on_chat('$CHAT', '$CUST', NULL)")" "ERROR:  42501" \
+    "... and chat._mark_read_on_chat()"
 is "$(PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY=sqlstate -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U phone -d postgres \
         -c "SELECT count(*) FROM chat._chat_page('$CHAT', '$CUST', 0, NULL, 10, false)" 2>&1 | tail -1)" "ERROR:  42501" \
     "... and on the coordinator"
