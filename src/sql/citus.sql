@@ -150,5 +150,5 @@ END
 $$;
 
 COMMENT ON FUNCTION chat._refuse_on_citus(text) IS
-'Raises 0A000, naming chat.<what>(), where the tables are spread over a Citus cluster: the first call of the functions that do not run there yet (the KPIs, exports and erasure, retention, the legacy migration). Internal.';
+'Raises 0A000, naming chat.<what>(), where the tables are spread over a Citus cluster: the first call of the functions that do not run there yet (the KPIs, retention, the legacy migration). Internal.';
 REVOKE ALL ON FUNCTION chat._refuse_on_citus(text) FROM PUBLIC, chat_service, chat_user;

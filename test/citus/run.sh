@@ -45,8 +45,9 @@
 #     (25006, as on a standby); a forged token does not authenticate, and
 #     once the coordinator revokes the profile's tokens the worker refuses
 #     it too;
-#   - a person's data erased (test/citus/erasure.sql): erase_profile()
-#     answers on the coordinator as on one server.
+#   - a person's data exported and erased (test/citus/privacy.sql):
+#     export_my_data(), export_profile() and erase_profile() answer on the
+#     coordinator as on one server.
 #
 # Output: TAP, then "N passed, N failed".
 set -uo pipefail
@@ -313,21 +314,24 @@ is "$(w1 -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)")" "ERROR:  28
     "once the coordinator revokes the profile's tokens, the worker refuses the token too"
 
 # ---------------------------------------------------------------------------
-# a person's data erased, on the coordinator as on one server
+# a person's data exported and erased, on the coordinator as on one server
 # ---------------------------------------------------------------------------
 for i in 3 0; do
     PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/${NODES[$i]}" -p "$(citus_port_of "$i")" -U postgres -d postgres \
-        -f test/citus/erasure.sql 2>&1 | mask >"$WORK/erasure.${NODES[$i]}"
+        -f test/citus/privacy.sql 2>&1 | mask >"$WORK/privacy.${NODES[$i]}"
 done
-lines=$(wc -l <"$WORK/erasure.single")
-if diff "$WORK/erasure.single" "$WORK/erasure.coordinator" >"$WORK/erasure.diff"; then
-    pass "test/citus/erasure.sql: erase_profile() answers on the coordinator as on one server ($lines lines)"
+lines=$(wc -l <"$WORK/privacy.single")
+if diff "$WORK/privacy.single" "$WORK/privacy.coordinator" >"$WORK/privacy.diff"; then
+    pass "test/citus/privacy.sql: export_my_data(), export_profile() and erase_profile() answer on the coordinator as on one server ($lines lines)"
 else
-    fail "test/citus/erasure.sql: erase_profile() answers on the coordinator as on one server ($lines lines)"
-    head -20 "$WORK/erasure.diff" | sed 's/^/#   /'
+    fail "test/citus/privacy.sql: export_my_data(), export_profile() and erase_profile() answer on the coordinator as on one server ($lines lines)"
+    head -20 "$WORK/privacy.diff" | sed 's/^/#   /'
 fi
-is "$(grep -c '^ERROR' "$WORK/erasure.single") $(grep -c '^erase|request 7|{"images": 2, "messages": 7,' "$WORK/erasure.single")" "0 1" \
-    "... without an error, erasing the customer's 7 messages and 2 images"
+is "$(grep -c '^ERROR' "$WORK/privacy.single") $(grep -c '^{"format": "stylist_chat export"' "$WORK/privacy.single") $(grep -c '^,\?{"chat_id" : "[0-9a-f-]*", "seq" : [0-9]*, "sender_id"' "$WORK/privacy.single")" \
+    "0 2 $(( 2 * $(on 3 "SELECT count(*) FROM chat.chat_messages WHERE chat_id = '$CHAT'") ))" \
+    "... without an error: two documents, each with every message of the customer's chat"
+is "$(grep -c '^erase|request 7|{"images": 2, "messages": 7,' "$WORK/privacy.single")" "1" \
+    "... and an erasure of the customer's 7 messages and 2 images"
 
 echo "$n passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,11 +1,12 @@
--- test/citus/erasure.sql: a person's data erased, run by test/citus/run.sh
--- at its end, after test/citus/conversation.sql, on one server and on the
--- Citus cluster's coordinator, whose outputs must be the same (times
--- masked).  The customer of the conversation, with a message of theirs
--- held by the filter first: their messages become tombstones in place,
--- their images' keys come back and are queued for the deleter, their
--- reactions go, the held message is emptied and rejected, their name is
--- erased; a second erasure finds nothing left.
+-- test/citus/privacy.sql: a person's data exported, then erased, run by
+-- test/citus/run.sh at its end, after test/citus/conversation.sql, on one
+-- server and on the Citus cluster's coordinator, whose outputs must be
+-- the same (times masked).  The customer of the conversation exports
+-- their data, an admin exports it for them; then, with a message of
+-- theirs held by the filter, an admin erases it: their messages become
+-- tombstones in place, their images' keys come back and are queued for
+-- the deleter, their reactions go, the held message is emptied and
+-- rejected, their name is erased; a second erasure finds nothing left.
 \set c '''c0000000-0000-4000-8000-000000000001'''
 \set s '''5e000000-0000-4000-8000-000000000001'''
 \set a '''ad000000-0000-4000-8000-000000000001'''
@@ -13,6 +14,11 @@
 \pset footer off
 SET client_min_messages = warning;
 SELECT chat.pair_chat_id(:c, :s) AS chat \gset
+-- the exports: the same document, line by line
+SELECT chat.act_as(:c, true);
+SELECT * FROM chat.export_my_data();
+SELECT chat.act_as(:a, true);
+SELECT * FROM chat.export_profile(:c, 'request 6');
 SELECT chat.act_as(:a, true);
 SELECT chat.add_filter_rule('phone', '[0-9]{9}', 'hold');
 SELECT chat.act_as(:c, true);
