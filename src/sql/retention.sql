@@ -24,6 +24,12 @@
  * counts among the redacted messages of the run.  What the other participant had not
  * read of it is no longer unread.  Clients see it when they read the
  * history again (no event is relayed for years-old messages).
+ *
+ * On a Citus cluster a run takes the same steps, each statement on one
+ * chat (sent whole to its node) or on a reference table: the chats it may
+ * visit are read from every shard at once; the held messages past the
+ * policy are taken from every shard, then checked and locked one by one
+ * on their chats' nodes.
  */
 
 CREATE OR REPLACE FUNCTION chat._retention_interval()
@@ -80,16 +86,27 @@ DECLARE
     v_i bigint;
     v_held_chats uuid[];
     v_held_ids bigint[];
+    v_next uuid[];
+    v_k integer := 0;
+    v_seqs bigint[];
+    v_h record;
+    v_distributed boolean := chat._distributed();
+    v_now timestamptz := now();     -- a value: on Citus the statements run on the nodes
 BEGIN
     PERFORM chat._require_writable('apply_retention');
-    PERFORM chat._refuse_on_citus('apply_retention');
+    IF v_distributed THEN
+        -- on a Citus cluster, one connection a node for the transaction:
+        -- Citus changes a reference table with foreign keys to it
+        -- (retention_state, below) only after statements that used no more
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
     redacted_messages := 0; redacted_images := 0; chats_visited := 0;
     held_chats := 0; busy_chats := 0; round_complete := false;
     IF v_keep IS NULL THEN
         RAISE NOTICE 'stylist_chat.retention is off: messages are kept';
         RETURN;
     END IF;
-    v_cutoff := now() - v_keep;
+    v_cutoff := v_now - v_keep;
 
     -- one run at a time: another under way has the row (which install
     -- and update make; made again here should it be missing)
@@ -100,17 +117,23 @@ BEGIN
         RETURN;
     END IF;
     v_after := coalesce(v_after, '00000000-0000-0000-0000-000000000000');
+    -- the chats this run may visit, in order, by one statement (on a Citus
+    -- cluster, one that reads every shard once)
+    SELECT coalesce(array_agg(x.chat_id ORDER BY x.chat_id), '{}') INTO v_next
+      FROM (SELECT c.chat_id FROM chat.chats c WHERE c.chat_id > v_after
+             ORDER BY c.chat_id LIMIT p_batch) x;
 
     LOOP
         IF chats_visited >= p_batch OR redacted_messages >= p_batch THEN
             EXIT;
         END IF;
-        SELECT c.chat_id INTO v_chat FROM chat.chats c WHERE c.chat_id > v_after ORDER BY c.chat_id LIMIT 1;
-        IF NOT FOUND THEN
+        v_k := v_k + 1;
+        IF v_k > cardinality(v_next) THEN
             round_complete := true;
             v_after := NULL;
             EXIT;
         END IF;
+        v_chat := v_next[v_k];
         chats_visited := chats_visited + 1;
         v_mark := coalesce((SELECT k.redacted_seq FROM chat.retention_marks k WHERE k.chat_id = v_chat),
                            -9223372036854775808);
@@ -144,11 +167,11 @@ BEGIN
 
         -- the participants' messages among them: tombstones (booking
         -- cards stay)
+        SELECT coalesce(array_agg(m.seq), '{}') INTO v_seqs
+          FROM chat.chat_messages m
+         WHERE m.chat_id = v_chat AND m.seq > v_mark AND m.seq <= v_upto AND m.kind = 'text';
         SELECT cardinality(t.redacted), jsonb_array_length(t.images) INTO v_n, v_i
-          FROM chat._to_tombstones(v_chat, ARRAY(SELECT m.seq FROM chat.chat_messages m
-                                                  WHERE m.chat_id = v_chat AND m.seq > v_mark
-                                                    AND m.seq <= v_upto AND m.kind = 'text'),
-                                   'retention') t;
+          FROM chat._to_tombstones(v_chat, v_seqs, 'retention') t;
 
         INSERT INTO chat.retention_marks AS k (chat_id, redacted_seq)
         VALUES (v_chat, v_upto)
@@ -165,21 +188,46 @@ BEGIN
     -- messages the filter held (src/sql/filter.sql) past the policy, as
     -- many as the run has room for: emptied, rejected if they still wait,
     -- their images queued; not in a chat on legal hold
-    SELECT array_agg(h.chat_id), array_agg(h.id) INTO v_held_chats, v_held_ids
-      FROM (SELECT h.chat_id, h.id FROM chat.held_messages h
+    IF v_distributed THEN
+        -- on a Citus cluster rows are locked on one node at a time, and a
+        -- statement sent to the nodes calls no function that reads the
+        -- cluster's tables: the candidates from every shard, then each
+        -- checked and locked on its chat's node (the held, locked or
+        -- emptied meanwhile among them leave the run fewer than its room)
+        FOR v_h IN
+            SELECT h.chat_id, h.id FROM chat.held_messages h
              WHERE h.held_at < v_cutoff
                AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
-               AND NOT chat._held(h.chat_id)
-             ORDER BY h.held_at
+             ORDER BY h.held_at, h.chat_id, h.id
              LIMIT greatest(p_batch - redacted_messages, 0)
-               FOR UPDATE SKIP LOCKED) h;
-    SELECT redacted_messages + e.emptied, redacted_images + e.images INTO redacted_messages, redacted_images
-      FROM chat._empty_held_messages(v_held_chats, v_held_ids, '00000000-0000-0000-0000-000000000000',
-                                     'past the retention period', 'retention') e;
+        LOOP
+            CONTINUE WHEN chat._held(v_h.chat_id);
+            PERFORM FROM chat.held_messages h
+             WHERE h.chat_id = v_h.chat_id AND h.id = v_h.id
+               AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
+               FOR UPDATE SKIP LOCKED;
+            CONTINUE WHEN NOT FOUND;
+            SELECT redacted_messages + e.emptied, redacted_images + e.images INTO redacted_messages, redacted_images
+              FROM chat._empty_held_messages(ARRAY[v_h.chat_id], ARRAY[v_h.id], '00000000-0000-0000-0000-000000000000',
+                                             'past the retention period', 'retention') e;
+        END LOOP;
+    ELSE
+        SELECT array_agg(h.chat_id), array_agg(h.id) INTO v_held_chats, v_held_ids
+          FROM (SELECT h.chat_id, h.id FROM chat.held_messages h
+                 WHERE h.held_at < v_cutoff
+                   AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
+                   AND NOT chat._held(h.chat_id)
+                 ORDER BY h.held_at
+                 LIMIT greatest(p_batch - redacted_messages, 0)
+                   FOR UPDATE SKIP LOCKED) h;
+        SELECT redacted_messages + e.emptied, redacted_images + e.images INTO redacted_messages, redacted_images
+          FROM chat._empty_held_messages(v_held_chats, v_held_ids, '00000000-0000-0000-0000-000000000000',
+                                         'past the retention period', 'retention') e;
+    END IF;
 
     UPDATE chat.retention_state s
        SET after_chat = CASE WHEN v_after = '00000000-0000-0000-0000-000000000000' THEN NULL ELSE v_after END,
-           last_run_at = now(),
+           last_run_at = v_now,
            last_run = jsonb_build_object('cutoff', v_cutoff, 'redacted_messages', redacted_messages,
                                          'redacted_images', redacted_images, 'chats_visited', chats_visited,
                                          'held_chats', held_chats, 'busy_chats', busy_chats,

@@ -7,6 +7,7 @@
 -- tombstones in place, their images' keys come back and are queued for
 -- the deleter, their reactions go, the held message is emptied and
 -- rejected, their name is erased; a second erasure finds nothing left.
+-- Last, retention redacts what is older than its policy.
 \set c '''c0000000-0000-4000-8000-000000000001'''
 \set s '''5e000000-0000-4000-8000-000000000001'''
 \set a '''ad000000-0000-4000-8000-000000000001'''
@@ -40,3 +41,15 @@ SELECT chat.act_as(:a, true);
 SELECT count(*) FROM chat.erase_profile(:c, 'again');
 SELECT summary FROM chat.privacy_log(:c) ORDER BY id DESC LIMIT 1;
 SELECT chat.reset_actor();
+-- retention: the chat's messages made years old (by a constant: Citus
+-- runs no stable function of a column in an UPDATE), a policy of one
+-- year; a run redacts the stylist's messages (the customer's are
+-- tombstones already, booking cards stay), a second finds nothing
+UPDATE chat.chat_messages SET created_at = '2020-01-01 00:00+00' WHERE chat_id = :'chat';
+SET stylist_chat.retention = '1 year';
+SELECT redacted_messages, redacted_images, held_chats, busy_chats, round_complete FROM chat.apply_retention(1000);
+SELECT redacted_messages, redacted_images, held_chats, busy_chats, round_complete FROM chat.apply_retention(1000);
+SELECT chat.act_as(:s, true);
+SELECT seq, sender_id, body, deleted_at IS NOT NULL AS deleted FROM chat.history(:'chat') ORDER BY seq;
+SELECT chat.reset_actor();
+RESET stylist_chat.retention;

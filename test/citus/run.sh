@@ -45,9 +45,10 @@
 #     (25006, as on a standby); a forged token does not authenticate, and
 #     once the coordinator revokes the profile's tokens the worker refuses
 #     it too;
-#   - a person's data exported and erased (test/citus/privacy.sql):
-#     export_my_data(), export_profile() and erase_profile() answer on the
-#     coordinator as on one server.
+#   - a person's data exported and erased, then retention
+#     (test/citus/privacy.sql): export_my_data(), export_profile(),
+#     erase_profile() and apply_retention() answer on the coordinator as
+#     on one server.
 #
 # Output: TAP, then "N passed, N failed".
 set -uo pipefail
@@ -322,9 +323,9 @@ for i in 3 0; do
 done
 lines=$(wc -l <"$WORK/privacy.single")
 if diff "$WORK/privacy.single" "$WORK/privacy.coordinator" >"$WORK/privacy.diff"; then
-    pass "test/citus/privacy.sql: export_my_data(), export_profile() and erase_profile() answer on the coordinator as on one server ($lines lines)"
+    pass "test/citus/privacy.sql: export_my_data(), export_profile(), erase_profile() and apply_retention() answer on the coordinator as on one server ($lines lines)"
 else
-    fail "test/citus/privacy.sql: export_my_data(), export_profile() and erase_profile() answer on the coordinator as on one server ($lines lines)"
+    fail "test/citus/privacy.sql: export_my_data(), export_profile(), erase_profile() and apply_retention() answer on the coordinator as on one server ($lines lines)"
     head -20 "$WORK/privacy.diff" | sed 's/^/#   /'
 fi
 is "$(grep -c '^ERROR' "$WORK/privacy.single") $(grep -c '^{"format": "stylist_chat export"' "$WORK/privacy.single") $(grep -c '^,\?{"chat_id" : "[0-9a-f-]*", "seq" : [0-9]*, "sender_id"' "$WORK/privacy.single")" \
@@ -332,6 +333,8 @@ is "$(grep -c '^ERROR' "$WORK/privacy.single") $(grep -c '^{"format": "stylist_c
     "... without an error: two documents, each with every message of the customer's chat"
 is "$(grep -c '^erase|request 7|{"images": 2, "messages": 7,' "$WORK/privacy.single")" "1" \
     "... and an erasure of the customer's 7 messages and 2 images"
+is "$(grep -x '[0-9]*|0|0|0|t' "$WORK/privacy.single" | tr '\n' ' ')" "2|0|0|0|t 0|0|0|0|t " \
+    "... and a retention run redacting the stylist's 2 messages, then one that finds none"
 
 echo "$n passed, $failed failed"
 [ "$failed" -eq 0 ]
