@@ -100,7 +100,7 @@ BEGIN
     -- inside the API's functions too (force_delegation: every statement
     -- of theirs names that chat)
     FOREACH v_function IN ARRAY ARRAY[
-        'chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean)',
+        'chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean, bigint, bigint)',
         'chat._chat_page(uuid, uuid, bigint, bigint, integer, boolean)',
         'chat._mark_read_on_chat(uuid, uuid, bigint)']::regprocedure[]
     LOOP

@@ -125,7 +125,12 @@ COMMENT ON FUNCTION chat._filter(text) IS
 'A message body through the filter''s rules: the text to store (matches of mask rules replaced by [removed]), the names of the rules that matched, and whether one is a flag rule, a hold rule. Internal.';
 REVOKE ALL ON FUNCTION chat._filter(text) FROM PUBLIC, chat_service, chat_user;
 
-CREATE OR REPLACE FUNCTION chat._filter_record(chat_id uuid, seq bigint, body text, rules text[], flag boolean)
+-- report_id: the report's id, when the caller took it from the sequence
+-- (chat._send_message_sql() does, for chat._store_message(), which on a
+-- Citus cluster runs on the chat's node, whose own copy of the sequence
+-- would give ids that another node gives too)
+CREATE OR REPLACE FUNCTION chat._filter_record(chat_id uuid, seq bigint, body text, rules text[], flag boolean,
+                                               report_id bigint DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
@@ -134,10 +139,17 @@ BEGIN
     VALUES ($1, $2, $4, $3, now())
     ON CONFLICT ON CONSTRAINT filtered_messages_pkey
     DO UPDATE SET rules = excluded.rules, original_body = excluded.original_body, filtered_at = excluded.filtered_at;
-    IF flag THEN
+    IF flag AND $6 IS NULL THEN
         -- one report a message, from the filter
         INSERT INTO chat.reports (chat_id, reporter_id, seq, reason, note)
         SELECT $1, '00000000-0000-0000-0000-000000000000', $2, 'off_platform',
+               left('filter: ' || array_to_string($4, ', '), 1000)
+         WHERE NOT EXISTS (SELECT FROM chat.reports x
+                            WHERE x.chat_id = $1 AND x.seq = $2
+                              AND x.reporter_id = '00000000-0000-0000-0000-000000000000');
+    ELSIF flag THEN
+        INSERT INTO chat.reports (id, chat_id, reporter_id, seq, reason, note) OVERRIDING SYSTEM VALUE
+        SELECT $6, $1, '00000000-0000-0000-0000-000000000000', $2, 'off_platform',
                left('filter: ' || array_to_string($4, ', '), 1000)
          WHERE NOT EXISTS (SELECT FROM chat.reports x
                             WHERE x.chat_id = $1 AND x.seq = $2
@@ -146,9 +158,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION chat._filter_record(uuid, bigint, text, text[], boolean) IS
-'Records what the filter found in a message (the rules, the text as written) and, for a flag rule, files the filter''s report. Internal.';
-REVOKE ALL ON FUNCTION chat._filter_record(uuid, bigint, text, text[], boolean) FROM PUBLIC, chat_service, chat_user;
+COMMENT ON FUNCTION chat._filter_record(uuid, bigint, text, text[], boolean, bigint) IS
+'Records what the filter found in a message (the rules, the text as written) and, for a flag rule, files the filter''s report (with report_id as its id, when given). Internal.';
+REVOKE ALL ON FUNCTION chat._filter_record(uuid, bigint, text, text[], boolean, bigint) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat.add_filter_rule(name text, pattern text, action text)
 RETURNS bigint

@@ -27,6 +27,7 @@ CREATE OR REPLACE FUNCTION chat._store_message(in_chat uuid, in_actor uuid, body
                                                client_msg_id uuid, attachments jsonb,
                                                reply_to_seq bigint, attachment_count integer,
                                                written text, rules text[], flag boolean, hold boolean,
+                                               held_id bigint, report_id bigint,
                                                OUT seq bigint, OUT customer_id uuid, OUT stylist_id uuid,
                                                OUT created_at timestamptz, OUT stored boolean)
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
@@ -137,9 +138,9 @@ BEGIN
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       HINT = 'Nothing can be sent in a blocked chat; its history stays readable.';
         END IF;
-        INSERT INTO chat.held_messages (chat_id, sender_id, body, filtered_body, booking_id, client_msg_id,
-                                        attachments, reply_to_seq, rules)
-        VALUES (p_chat, v_actor, written, p_body, p_booking, p_client_msg_id,
+        INSERT INTO chat.held_messages (id, chat_id, sender_id, body, filtered_body, booking_id, client_msg_id,
+                                        attachments, reply_to_seq, rules) OVERRIDING SYSTEM VALUE
+        VALUES ($13, p_chat, v_actor, written, p_body, p_booking, p_client_msg_id,
                 CASE WHEN v_count > 0 THEN $6 END, p_reply, rules);
         RETURN;
     END IF;
@@ -195,7 +196,7 @@ BEGIN
           FROM jsonb_array_elements($6) WITH ORDINALITY AS a(e, ord);
     END IF;
     IF cardinality(rules) > 0 THEN
-        PERFORM chat._filter_record(p_chat, v_sent.last_seq, written, rules, flag);
+        PERFORM chat._filter_record(p_chat, v_sent.last_seq, written, rules, flag, $14);
     END IF;
 
     seq := v_sent.last_seq;
@@ -206,9 +207,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean) IS
+COMMENT ON FUNCTION chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean, bigint, bigint) IS
 'What chat.send_message() writes in the chat, as the actor it is given: the message (stored), its retry (its first seq), or a held message (seq NULL). On a Citus cluster, sent whole to the chat''s node. Internal: chat._send_message_sql() checks the arguments, runs the filter and records the event.';
-REVOKE ALL ON FUNCTION chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean) FROM PUBLIC, chat_service, chat_user;
+REVOKE ALL ON FUNCTION chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean, bigint, bigint) FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._send_message_sql(chat_id uuid, body text, booking_id uuid,
                                                   client_msg_id uuid, attachments jsonb,
@@ -231,6 +232,8 @@ DECLARE
     v_flag boolean;
     v_hold boolean;
     v_match boolean;
+    v_held_id bigint;
+    v_report_id bigint;
 BEGIN
     PERFORM chat._require_writable('send_message');
     -- the common case, a plain text message, is checked here without
@@ -257,13 +260,22 @@ BEGIN
         v_written := p_body;
         SELECT f.filtered, f.rules, f.flag, f.hold INTO p_body, v_rules, v_flag, v_hold
           FROM chat._filter(v_written) f;
+        -- the ids of what a rule makes, from this node's sequences: on a
+        -- Citus cluster the chat's node has its own copies of them
+        IF v_hold THEN
+            v_held_id := nextval(pg_get_serial_sequence('chat.held_messages', 'id'));
+        END IF;
+        IF v_flag THEN
+            v_report_id := nextval(pg_get_serial_sequence('chat.reports', 'id'));
+        END IF;
     END IF;
 
     -- everything in the chat by one call: on a Citus cluster, one round
     -- trip to the chat's node
     SELECT * INTO v_sent
       FROM chat._store_message(p_chat, v_actor, p_body, $3, $4, $5, $6, v_count,
-                               v_written, v_rules, v_flag, coalesce(v_hold, false)) s;
+                               v_written, v_rules, v_flag, coalesce(v_hold, false),
+                               v_held_id, v_report_id) s;
     IF v_sent.stored THEN
         -- recorded here, where the relay is
         PERFORM chat._relay_event('message', p_chat, v_sent.customer_id, v_sent.stylist_id,

@@ -14,10 +14,13 @@
 #                       preloaded, citus created and the workers added; and
 #                       a plain server (+4) with stylist_chat alone, to
 #                       compare with; fsync as FSYNC (on or off)
+#   citus_add_worker FSYNC
+#                       a third worker (node 4, port +5) started and added
 #   citus_stop          every server stopped, WORK removed
 #   on NODE SQL         psql -c SQL as postgres in database postgres on
 #                       NODE (0 coordinator, 1 and 2 workers, 3 the plain
-#                       server), unaligned, errors appended to WORK/err
+#                       server, 4 the added worker), unaligned, errors
+#                       appended to WORK/err
 #   citus_port_of NODE  its port
 #
 # Citus 13.2 (the last release line for PostgreSQL 15) is not packaged by
@@ -34,7 +37,7 @@ CITUS_SOURCE=${CITUS_SOURCE:-$PWD/../shared/vendor/citus}
 CITUS_CACHE=${STYLIST_CHAT_CACHE:-/var/cache/stylist_chat}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 BINDIR=$("$PG_CONFIG" --bindir)
-NODES=(coordinator worker1 worker2 single)
+NODES=(coordinator worker1 worker2 single worker3)
 
 citus_port_of() { echo $((BASE_PORT + 1 + $1)); }
 
@@ -81,25 +84,31 @@ on() {
         -U postgres -d postgres -c "$1" 2>>"$WORK/err"
 }
 
-citus_start() {
-    local fsync=$1 i d
-    for i in 0 1 2 3; do
-        d=$WORK/${NODES[$i]}
-        mkdir -p "$d" && chown postgres: "$d"
-        as_pg "$BINDIR/initdb" -D "$d/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >>"$WORK/err" 2>&1 \
-            || bail "initdb ${NODES[$i]}"
-        cat >>"$d/data/postgresql.conf" <<EOF
+# citus_server NODE FSYNC: NODE's server made and started (citus
+# preloaded but on the plain server)
+citus_server() {
+    local i=$1 fsync=$2 d=$WORK/${NODES[$1]}
+    mkdir -p "$d" && chown postgres: "$d"
+    as_pg "$BINDIR/initdb" -D "$d/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >>"$WORK/err" 2>&1 \
+        || bail "initdb ${NODES[$i]}"
+    cat >>"$d/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $(citus_port_of "$i")
 unix_socket_directories = '$d'
-shared_preload_libraries = '$([ "$i" -lt 3 ] && echo citus,)stylist_chat'
+shared_preload_libraries = '$([ "$i" -ne 3 ] && echo citus,)stylist_chat'
 fsync = $fsync
 max_connections = 100
 log_min_messages = warning
 EOF
-        as_pg "$BINDIR/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 start >/dev/null 2>>"$WORK/err" \
-            || { tail -5 "$d/server.log" >>"$WORK/err"; bail "${NODES[$i]} does not start"; }
-        on "$i" "ALTER ROLE postgres SET stylist_chat.session_identity = on" >/dev/null || bail "role setting"
+    as_pg "$BINDIR/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 start >/dev/null 2>>"$WORK/err" \
+        || { tail -5 "$d/server.log" >>"$WORK/err"; bail "${NODES[$i]} does not start"; }
+    on "$i" "ALTER ROLE postgres SET stylist_chat.session_identity = on" >/dev/null || bail "role setting"
+}
+
+citus_start() {
+    local fsync=$1 i
+    for i in 0 1 2 3; do
+        citus_server "$i" "$fsync"
     done
     for i in 0 1 2; do
         on "$i" "CREATE EXTENSION citus" >/dev/null || bail "CREATE EXTENSION citus on ${NODES[$i]}"
@@ -110,10 +119,18 @@ EOF
     done
 }
 
+# citus_add_worker FSYNC: a third worker (node 4) started and added to the
+# cluster; Citus creates the extensions of the cluster's database there
+citus_add_worker() {
+    citus_server 4 "$1"
+    on 4 "CREATE EXTENSION citus" >/dev/null || bail "CREATE EXTENSION citus on ${NODES[4]}"
+    on 0 "SELECT citus_add_node('127.0.0.1', $(citus_port_of 4))" >/dev/null || bail "citus_add_node ${NODES[4]}"
+}
+
 citus_stop() {
     local i
     [ -n "$WORK" ] || return 0
-    for i in 0 1 2 3; do
+    for i in "${!NODES[@]}"; do
         [ -f "$WORK/${NODES[$i]}/data/postmaster.pid" ] &&
             as_pg "$BINDIR/pg_ctl" -D "$WORK/${NODES[$i]}/data" -m immediate -w stop >/dev/null 2>&1
     done

@@ -45,6 +45,9 @@
 #     (25006, as on a standby); a forged token does not authenticate, and
 #     once the coordinator revokes the profile's tokens the worker refuses
 #     it too;
+#   - a third worker added: stylist_chat created there by Citus, the
+#     shards rebalanced onto it (rebalance_table_shards()), the chat's
+#     shard moved there: a send and history() go there, one call each;
 #   - a person's data exported and erased, then retention
 #     (test/citus/privacy.sql): export_my_data(), export_profile(),
 #     erase_profile() and apply_retention() answer on the coordinator as
@@ -61,7 +64,7 @@ source test/tap.sh
 bail() {
     echo "Bail out! $*"
     [ -n "$WORK" ] && tail -5 "$WORK/err" 2>/dev/null | sed 's/^/#   /'
-    echo "$n passed, $((failed + 1)) failed"
+    echo "$((n - failed)) passed, $((failed + 1)) failed"
     exit 1
 }
 source test/citus/cluster.sh
@@ -292,7 +295,7 @@ is "$(w1 -c "SET chat.actor = '$CUST'" -c "SELECT count(*) FROM chat.history('$C
 # over Citus's connection as the owner)
 is "$(w1 -c "SELECT count(*) FROM chat._chat_page('$CHAT', '$CUST', 0, NULL, 10, false)")" "ERROR:  42501" \
     "... nor an argument's: chat._chat_page(), which takes the actor as one, is refused to a chat_user login on a worker (42501)"
-is "$(w1 -c "SELECT chat._store_message('$CHAT', '$CUST', 'as someone else', NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, false)")" \
+is "$(w1 -c "SELECT chat._store_message('$CHAT', '$CUST', 'as someone else', NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, false, NULL, NULL)")" \
     "ERROR:  42501" "... and so is chat._store_message()"
 is "$(w1 -c "SELECT chat._mark_read_on_chat('$CHAT', '$CUST', NULL)")" "ERROR:  42501" \
     "... and chat._mark_read_on_chat()"
@@ -315,6 +318,44 @@ is "$(w1 -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)")" "ERROR:  28
     "once the coordinator revokes the profile's tokens, the worker refuses the token too"
 
 # ---------------------------------------------------------------------------
+# a node added, the shards rebalanced onto it
+# ---------------------------------------------------------------------------
+citus_add_worker off
+is "$(on 4 "SELECT extversion FROM pg_extension WHERE extname = 'stylist_chat'")" \
+    "$(on 0 "SELECT extversion FROM pg_extension WHERE extname = 'stylist_chat'")" \
+    "a third worker added: Citus creates stylist_chat there, at the coordinator's version"
+on 0 "SELECT rebalance_table_shards(shard_transfer_mode => 'block_writes')" >/dev/null \
+    || fail "rebalance_table_shards() runs"
+placed() {  # how many shards of table $1 node 4 holds
+    on 0 "SELECT count(*) FROM pg_dist_shard_placement p JOIN pg_dist_shard s USING (shardid)
+           WHERE s.logicalrelid = '$1'::regclass AND p.nodeport = $(citus_port_of 4)"
+}
+moved=$(placed chat.chat_messages)
+is "$([ "${moved:-0}" -gt 0 ] && echo moved) $(placed chat.chats) $(placed chat.media)" "moved $moved $moved" \
+    "rebalance_table_shards() moves shards to it ($moved of chat.chat_messages's), the co-located tables' with them"
+shard=$(on 0 "SELECT get_shard_id_for_distribution_column('chat.chats', '$CHAT')")
+from=$(on 0 "SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $shard")
+if [ "$from" != "$(citus_port_of 4)" ]; then
+    on 0 "SELECT citus_move_shard_placement($shard, '127.0.0.1', $from, '127.0.0.1', $(citus_port_of 4),
+                                            shard_transfer_mode => 'block_writes')" >/dev/null \
+        || fail "the chat's shard moves to the new worker"
+fi
+home=$(citus_port_of 4)
+out=$(remote "SELECT chat.send_message('$CHAT', 'after the move')")
+on 3 "SELECT chat.act_as('$STYL', true); SELECT chat.send_message('$CHAT', 'after the move')" >/dev/null \
+    || bail "the message after the move on one server"
+sent=$(commands "$out")
+out=$(remote "SELECT count(*) FROM chat.history('$CHAT')")
+is "$sent $(commands "$out")" \
+    "$home BEGIN;$home chat._store_message;$home COMMIT; $home BEGIN;$home chat._chat_page;$home COMMIT;" \
+    "the chat's shard on the new worker: a send and history() go there, one call each"
+is "$(on 0 "SELECT body FROM chat.chat_messages WHERE chat_id = '$CHAT' ORDER BY seq DESC LIMIT 1")" "after the move" \
+    "... and the message is stored there"
+is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker3" -p "$(citus_port_of 4)" -U postgres -d postgres \
+        -c "SELECT 1 FROM chat.relay_status()" 2>&1 | grep -o 'NOTICE: .*')" \
+    "NOTICE:  this node is a worker of a Citus cluster: nothing is relayed here" "... whose relay stands aside"
+
+# ---------------------------------------------------------------------------
 # a person's data exported and erased, on the coordinator as on one server
 # ---------------------------------------------------------------------------
 for i in 3 0; do
@@ -333,8 +374,8 @@ is "$(grep -c '^ERROR' "$WORK/privacy.single") $(grep -c '^{"format": "stylist_c
     "... without an error: two documents, each with every message of the customer's chat"
 is "$(grep -c '^erase|request 7|{"images": 2, "messages": 7,' "$WORK/privacy.single")" "1" \
     "... and an erasure of the customer's 7 messages and 2 images"
-is "$(grep -x '[0-9]*|0|0|0|t' "$WORK/privacy.single" | tr '\n' ' ')" "2|0|0|0|t 0|0|0|0|t " \
-    "... and a retention run redacting the stylist's 2 messages, then one that finds none"
+is "$(grep -x '[0-9]*|0|0|0|t' "$WORK/privacy.single" | tr '\n' ' ')" "3|0|0|0|t 0|0|0|0|t " \
+    "... and a retention run redacting the stylist's 3 messages, then one that finds none"
 
-echo "$n passed, $failed failed"
+echo "$((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
