@@ -48,6 +48,9 @@
 #   - a third worker added: stylist_chat created there by Citus, the
 #     shards rebalanced onto it (rebalance_table_shards()), the chat's
 #     shard moved there: a send and history() go there, one call each;
+#   - a platform's 1.0 database on the cluster: ALTER EXTENSION UPDATE
+#     on the coordinator updates every node, chat.distribute_tables()
+#     lays it out, its message and token still serve;
 #   - a person's data exported and erased, then retention
 #     (test/citus/privacy.sql): export_my_data(), export_profile(),
 #     erase_profile() and apply_retention() answer on the coordinator as
@@ -376,6 +379,39 @@ is "$(grep -c '^erase|request 7|{"images": 2, "messages": 7,' "$WORK/privacy.sin
     "... and an erasure of the customer's 7 messages and 2 images"
 is "$(grep -x '[0-9]*|0|0|0|t' "$WORK/privacy.single" | tr '\n' ' ')" "3|0|0|0|t 0|0|0|0|t " \
     "... and a retention run redacting the stylist's 3 messages, then one that finds none"
+
+# ---------------------------------------------------------------------------
+# a platform's 1.0 database, updated on the cluster, then distributed
+# ---------------------------------------------------------------------------
+ondb() {  # ondb NODE SQL: on NODE in database platform
+    PATH=$BINDIR:$PATH psql -X -qAt -v ON_ERROR_STOP=1 -h "$WORK/${NODES[$1]}" -p "$(citus_port_of "$1")" \
+        -U postgres -d platform -c "$2" 2>>"$WORK/err"
+}
+for i in 0 1 2; do
+    on "$i" "CREATE DATABASE platform" >/dev/null && ondb "$i" "CREATE EXTENSION citus" >/dev/null \
+        || bail "database platform on ${NODES[$i]}"
+done
+ondb 0 "SELECT citus_set_coordinator_host('127.0.0.1', $(citus_port_of 0))" >/dev/null || bail "platform: coordinator host"
+for i in 1 2; do
+    ondb 0 "SELECT citus_add_node('127.0.0.1', $(citus_port_of "$i"))" >/dev/null || bail "platform: citus_add_node"
+done
+OC=c9000000-0000-4000-8000-000000000001
+OS=5e900000-0000-4000-8000-000000000001
+ondb 0 "CREATE EXTENSION stylist_chat VERSION '1.0'" >/dev/null || bail "platform: stylist_chat 1.0"
+ondb 0 "SELECT chat.upsert_profile('$OC', 'customer', 'Old customer'), chat.upsert_profile('$OS', 'stylist', 'Old stylist');
+        SELECT chat.act_as('$OC');
+        SELECT chat.send_message(chat.get_or_create_chat('$OC', '$OS'), 'sent in the 1.0 days')" >/dev/null \
+    || bail "platform: the 1.0 data"
+OTOKEN=$(ondb 0 "SELECT chat.issue_token('$OC', '1 day')")
+ondb 0 "ALTER EXTENSION stylist_chat UPDATE" >/dev/null || fail "ALTER EXTENSION stylist_chat UPDATE on the coordinator"
+is "$(ondb 0 "SELECT extversion FROM pg_extension WHERE extname = 'stylist_chat'") $(ondb 1 "SELECT extversion FROM pg_extension WHERE extname = 'stylist_chat'") $(ondb 2 "SELECT extversion FROM pg_extension WHERE extname = 'stylist_chat'")" \
+    "$version $version $version" \
+    "a 1.0 database on the cluster: ALTER EXTENSION stylist_chat UPDATE on the coordinator updates every node to $version"
+is "$(ondb 0 "SELECT citus_table_type, count(*) FROM chat.distribute_tables() GROUP BY 1 ORDER BY 1" | tr '\n' ' ')" "$layout" \
+    "... and chat.distribute_tables() then lays it out as a fresh install"
+is "$(ondb 0 "SELECT chat.authenticate('$OTOKEN', false); SELECT body FROM chat.history(chat.pair_chat_id('$OC', '$OS'))" | tail -1) / $(ondb 0 "SELECT sum(result::int) FROM run_command_on_shards('chat.chat_messages', 'SELECT count(*) FROM %s')") $(ondb 0 "SELECT pg_relation_size('chat.chat_messages')")" \
+    "sent in the 1.0 days / 1 0" \
+    "... with the 1.0 data moved to the shards (none left in the coordinator's table): the message, read through the coordinator with the token issued at 1.0"
 
 echo "$((n - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
