@@ -21,7 +21,7 @@ SELECT * FROM chat.export_my_data();
 SELECT chat.act_as(:a, true);
 SELECT * FROM chat.export_profile(:c, 'request 6');
 SELECT chat.act_as(:a, true);
-SELECT chat.add_filter_rule('phone', '[0-9]{9}', 'hold');
+SELECT chat.add_filter_rule('phone', '[0-9]{9}', 'hold') > 0;   -- its id: a crash of the coordinator earlier leaves a gap
 SELECT chat.act_as(:c, true);
 SELECT chat.send_message(:'chat', 'my number: 987654321');
 SELECT chat.act_as(:a, true);

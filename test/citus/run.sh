@@ -48,6 +48,10 @@
 #   - a third worker added: stylist_chat created there by Citus, the
 #     shards rebalanced onto it (rebalance_table_shards()), the chat's
 #     shard moved there: a send and history() go there, one call each;
+#   - a worker, then the coordinator, crash (-m immediate) while 2
+#     senders send through the coordinator, retrying each message with its
+#     client_msg_id until it is stored: each stored once, and
+#     test/chat_client.c, against the coordinator, receives each once;
 #   - a platform's 1.0 database on the cluster: ALTER EXTENSION UPDATE
 #     on the coordinator updates every node, chat.distribute_tables()
 #     lays it out, its message and token still serve;
@@ -357,6 +361,69 @@ is "$(on 0 "SELECT body FROM chat.chat_messages WHERE chat_id = '$CHAT' ORDER BY
 is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker3" -p "$(citus_port_of 4)" -U postgres -d postgres \
         -c "SELECT 1 FROM chat.relay_status()" 2>&1 | grep -o 'NOTICE: .*')" \
     "NOTICE:  this node is a worker of a Citus cluster: nothing is relayed here" "... whose relay stands aside"
+
+# ---------------------------------------------------------------------------
+# a worker, then the coordinator, crash mid-stream
+# ---------------------------------------------------------------------------
+DC=c0000000-0000-4000-8000-0000000000dd
+DS=5e000000-0000-4000-8000-0000000000dd
+on 0 "SELECT chat.upsert_profile('$DC', 'customer', 'Crash C'), chat.upsert_profile('$DS', 'stylist', 'Crash S')" >/dev/null \
+    || bail "the crash test's profiles"
+DCHAT=$(on 0 "SELECT chat.act_as('$DC'); SELECT chat.chat_with('$DS')" | tail -1)
+[ -n "$DCHAT" ] || bail "the crash test's chat"
+dport=$(on 0 "SELECT nodeport FROM pg_dist_shard_placement
+               WHERE shardid = get_shard_id_for_distribution_column('chat.chats', '$DCHAT')")
+dnode=
+for i in 1 2 4; do [ "$(citus_port_of "$i")" = "$dport" ] && dnode=$i; done
+[ -n "$dnode" ] || bail "the crash test's chat is on no worker"
+M=40
+PGHOST=$WORK/coordinator PGPORT=$(citus_port_of 0) PGUSER=postgres PGAPPNAME=crash_client \
+    "$WORK/chat_client" -d postgres -p "$DS" -n $((2 * M)) -t 180 >"$WORK/crash.out" 2>"$WORK/crash.err" &
+CRASH_CLIENT=$!
+crash_client_connected() { [ "$(on 0 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'crash_client' AND state = 'idle'")" -ge 1 ]; }
+wait_until 20 crash_client_connected || bail "the crash test's client did not connect"
+# a sender that sends each of its messages until it is stored (a retry
+# with the same client_msg_id stores nothing twice)
+crash_sender() {
+    local i tries id
+    for i in $(seq "$M"); do
+        id=$(printf 'dd00000%d-0000-4000-8000-%012d' "$1" "$i")
+        tries=0
+        until PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U postgres -d postgres \
+                -c "SELECT chat.act_as('$DC', true)" \
+                -c "SELECT chat.send_message('$DCHAT', 'through the crash $1.$i', client_msg_id => '$id')" \
+                >/dev/null 2>>"$WORK/crash.send"; do
+            echo "retry $1.$i" >>"$WORK/crash.retries"
+            tries=$((tries + 1))
+            [ "$tries" -ge 300 ] && { echo "gave up on $1.$i" >>"$WORK/crash.send"; break; }
+            sleep 0.2
+        done
+    done
+}
+crash_sender 1 &
+CS1=$!
+crash_sender 2 &
+CS2=$!
+stored() { [ "$(on 0 "SELECT count(*) FROM chat.chat_messages WHERE chat_id = '$DCHAT'" 2>/dev/null)" -ge "$1" ]; }
+wait_until 60 stored $((M / 2)) || fail "the crash test's senders got going"
+as_pg "$BINDIR/pg_ctl" -D "$WORK/${NODES[$dnode]}/data" -m immediate -w restart >/dev/null 2>>"$WORK/err" \
+    || bail "the crash of ${NODES[$dnode]}"
+wait_until 60 stored "$M" || fail "the sends went on after the worker's crash"
+as_pg "$BINDIR/pg_ctl" -D "$WORK/coordinator/data" -m immediate -w restart >/dev/null 2>>"$WORK/err" \
+    || bail "the crash of the coordinator"
+wait "$CS1" "$CS2"
+is "$(on 0 "SELECT count(*) || ' ' || count(DISTINCT client_msg_id) || ' ' || max(seq) FROM chat.chat_messages WHERE chat_id = '$DCHAT'") $(grep -c 'gave up' "$WORK/crash.send")" \
+    "$((2 * M)) $((2 * M)) $((2 * M)) 0" \
+    "2 senders stored their $((2 * M)) messages through a crash of the chat's worker (${NODES[$dnode]}) and then of the coordinator, each once ($(cat "$WORK/crash.retries" 2>/dev/null | wc -l) tries failed and were retried)"
+if wait "$CRASH_CLIENT"; then
+    pass "the stylist's client, against the coordinator through both crashes, received them all and exited 0"
+else
+    fail "the stylist's client, against the coordinator through both crashes, received them all and exited 0"
+    tail -3 "$WORK/crash.err" | sed 's/^/#   /'
+fi
+is "$(grep -c "^message chat=$DCHAT " "$WORK/crash.out")/$(grep "^message chat=$DCHAT " "$WORK/crash.out" | sed -n 's/.* seq=\([0-9]*\) .*/\1/p' | sort -nu | wc -l)" \
+    "$((2 * M))/$((2 * M))" "... each once: $((2 * M)) lines, $((2 * M)) distinct seqs"
+echo "# the client: $(grep -c "^chat_client: " "$WORK/crash.err") lines of errors and reconnections"
 
 # ---------------------------------------------------------------------------
 # a person's data exported and erased, on the coordinator as on one server
