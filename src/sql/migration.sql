@@ -182,6 +182,7 @@ SET jit = off
 AS $$
 BEGIN
     PERFORM chat._require_admin();
+    PERFORM chat._refuse_on_citus('legacy_report');
     RETURN QUERY
     SELECT k.customer_id, k.stylist_id, k.chat_id, count(DISTINCT k.legacy_thread_id),
            count(*), count(*) FILTER (WHERE k.imported),
@@ -209,6 +210,7 @@ SET jit = off
 AS $$
 BEGIN
     PERFORM chat._require_admin();
+    PERFORM chat._refuse_on_citus('legacy_problems');
     RETURN QUERY
     SELECT k.staged_id, k.legacy_id, k.legacy_thread_id, k.customer_id, k.stylist_id,
            k.problem, k.detail

@@ -172,6 +172,13 @@ kpis_as_admin() {
 is "$(kpis_as_admin sqlstate) / $(kpis_as_admin terse)" \
     "ERROR:  0A000 / ERROR:  chat.kpis() does not run on a Citus cluster yet" \
     "what does not run there yet says so: chat.kpis() gives 0A000, naming itself"
+refused() {  # the first error of the admin's call $1, as SQLSTATE
+    PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY=sqlstate -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U postgres \
+        -d postgres -c "SELECT chat.act_as('ad000000-0000-4000-8000-000000000001', true)" -c "$1" 2>&1 | grep -m1 '^ERROR'
+}
+is "$(refused "SELECT count(*) FROM chat.legacy_report()") $(refused "SELECT count(*) FROM chat.legacy_problems()") $(refused "CALL chat.consolidate_legacy()") $(refused "SELECT count(*) FROM chat.stylist_kpis('5e000000-0000-4000-8000-000000000001', current_date - 7, current_date)") $(refused "SELECT chat.rebuild_kpis()")" \
+    "ERROR:  0A000 ERROR:  0A000 ERROR:  0A000 ERROR:  0A000 ERROR:  0A000" \
+    "... and so do the legacy migration's report, problems and import, stylist_kpis() and rebuild_kpis()"
 # the bookkeeping worker notes what the relay relayed: the same notifications
 noted() { [ "$(on "$1" "SELECT count(*) FROM chat.chats c LEFT JOIN chat.relay_watermark w USING (chat_id)
                        WHERE coalesce(w.noted_seq, 0) < c.last_seq")" = 0 ]; }
