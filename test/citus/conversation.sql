@@ -131,3 +131,25 @@ SELECT chat.act_as(:s, true);
 SELECT seq, sender_id, body, hidden_at IS NOT NULL AS hidden, reactions, my_reactions
   FROM chat.history(:'chat') ORDER BY seq;
 SELECT chat.reset_actor();
+-- the admin's views and search, the person's views, a pin taken back, a
+-- portfolio consent revoked, a login token
+SELECT chat.act_as(:a, true);
+SELECT count(*) FROM chat.admin_search('Friday', 'a look');
+SELECT retention IS NULL FROM chat.retention_status();
+SELECT count(*) FROM chat.admin_chats;
+SELECT count(*), count(hidden_at) FROM chat.admin_messages;
+SELECT count(*) FROM chat.admin_reports;
+SELECT count(*) FROM chat.admin_blocks;
+SELECT action, count(*) FROM chat.audit_log GROUP BY action ORDER BY action;
+SELECT chat.act_as(:s, true);
+SELECT storage_key FROM chat.portfolio(:s) ORDER BY consent_id;
+SELECT count(*) FROM chat.my_chats;
+SELECT count(*), count(body) FROM chat.my_messages;
+SELECT count(*) FROM chat.my_media;
+SELECT chat.listen_channel() IS NOT NULL, chat.current_actor() = :s;
+SELECT chat.unpin(:'chat', :m1);
+SELECT count(*) FROM chat.pinned(:'chat');
+SELECT chat.act_as(:c, true);
+SELECT chat.revoke_portfolio_consent(:'chat', :pic, 1);
+SELECT chat.reset_actor();
+SELECT chat.issue_login_token(:c, '1 hour') IS NOT NULL;

@@ -19,7 +19,9 @@
 #   - test/citus/conversation.sql (sends of every kind, reactions, pins,
 #     edits, deletes, history, search in a chat and across chats, gallery,
 #     inbox, read and delivery marks, undelivered(), catch_up(), blocks,
-#     reports, the filter, legal holds, keys, the image queue) answers on
+#     reports, the filter, legal holds, keys, the image queue, the
+#     admin's and the person's views, admin_search(), unpin(), a consent
+#     revoked, a login token) answers on
 #     the coordinator exactly as on one server; the offline notifications
 #     the coordinator's bookkeeping worker records, and what
 #     claim_notifications() gives, are one server's too; what does not run
@@ -186,6 +188,12 @@ wait_until 20 noted 3 && wait_until 20 noted 0 || fail "the bookkeeping workers 
 notes() { on "$1" "SELECT string_agg(concat_ws(' ', recipient_id, kind, first_seq, last_seq, status), ', '
                            ORDER BY recipient_id, kind) FROM chat.notifications"; }
 is "$(notes 0)" "$(notes 3)" "the coordinator's bookkeeping worker records the offline notifications one server records ($(on 0 "SELECT count(*) FROM chat.notifications") of them)"
+queue() { on "$1" "SELECT chat.act_as('ad000000-0000-4000-8000-000000000001', true);
+                   SELECT string_agg(concat_ws(' ', status, kind, notifications), ', ' ORDER BY status, kind)
+                     FROM chat.notification_queue()" | tail -1; }
+one=$(queue 3)
+is "$(queue 0) $([ -n "$one" ] && echo shown)" "$one shown" \
+    "... and the admin's notification_queue() shows them as one server's does (${one:0:60}...)"
 sleep 1.2
 claims() { on "$1" "SELECT string_agg(concat_ws(' ', kind, recipient_id, sender_name, message_count, first_seq, last_seq, preview), ', '
                             ORDER BY recipient_id, kind) FROM chat.claim_notifications(10, '1 minute')"; }
