@@ -124,7 +124,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.distribute_tables() IS
-'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables and the filter''s rules stay local to the coordinator); returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
+'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables and the filter''s rules stay local to the coordinator); makes chat._store_message(), chat._chat_page() and chat._mark_read_on_chat() distributed functions, run whole on the chat''s node; returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
 REVOKE ALL ON FUNCTION chat.distribute_tables() FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._distributed()
@@ -150,5 +150,5 @@ END
 $$;
 
 COMMENT ON FUNCTION chat._refuse_on_citus(text) IS
-'Raises 0A000, naming chat.<what>(), where the tables are spread over a Citus cluster: the first call of the functions that do not run there yet (the KPIs, retention, the legacy migration). Internal.';
+'Raises 0A000, naming chat.<what>(), where the tables are spread over a Citus cluster: the first call of the functions that do not run there yet (the KPIs, the legacy migration). Internal.';
 REVOKE ALL ON FUNCTION chat._refuse_on_citus(text) FROM PUBLIC, chat_service, chat_user;

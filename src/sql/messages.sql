@@ -31,6 +31,10 @@ CREATE OR REPLACE FUNCTION chat._store_message(in_chat uuid, in_actor uuid, body
                                                OUT seq bigint, OUT customer_id uuid, OUT stylist_id uuid,
                                                OUT created_at timestamptz, OUT stored boolean)
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+-- pinned here too: on a Citus cluster it runs on the chat's node, in
+-- Citus's connection, whose search_path is the owner's there
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -481,6 +481,7 @@ DECLARE
     v_held_ids bigint[];
     v_n bigint;
     v_now timestamptz := now();     -- a value: Citus runs the statements on the chats' nodes
+    v_mode text;                    -- Citus's multi_shard_modify_mode before the call
 BEGIN
     PERFORM chat._require_writable('erase_profile');
     -- the profile's row, then its chats in one order (see the header)
@@ -492,9 +493,10 @@ BEGIN
     IF chat._distributed() THEN
         -- a Citus cluster locks rows of one chat's node at a time: the
         -- chats from every shard, then each locked on its node, in order.
-        -- One connection a node for the rest of the transaction: Citus
-        -- changes a reference table with foreign keys to it (profiles,
-        -- below) only after statements that used no more
+        -- One connection a node until the end of the call: Citus changes
+        -- a reference table with foreign keys to it (profiles, below) only
+        -- after statements that used no more
+        v_mode := current_setting('citus.multi_shard_modify_mode');
         PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
         SELECT coalesce(array_agg(c.chat_id ORDER BY c.chat_id), '{}') INTO v_chats
           FROM chat.chats c WHERE p IN (c.customer_id, c.stylist_id);
@@ -616,6 +618,9 @@ BEGIN
             jsonb_build_object('messages', v_messages, 'images', v_images, 'reactions', v_reactions,
                                'consents_revoked', v_consents, 'staged_images', v_staged,
                                'held_chats', v_held));
+    IF v_mode IS NOT NULL THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', v_mode, true);
+    END IF;
 END
 $$;
 

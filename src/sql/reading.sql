@@ -84,6 +84,9 @@ RETURNS TABLE (seq bigint, sender_id uuid, body text, booking_id uuid,
                booking jsonb, kind text, card jsonb, reply_to jsonb, reactions jsonb,
                my_reactions text[])
 LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED
+-- pinned here too: on a Citus cluster it runs on the chat's node, in
+-- Citus's connection, whose search_path is the owner's there
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -268,6 +271,10 @@ CREATE OR REPLACE FUNCTION chat._mark_read_on_chat(in_chat uuid, in_actor uuid, 
                                                    OUT read_seq bigint, OUT moved boolean,
                                                    OUT customer_id uuid, OUT stylist_id uuid)
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+-- pinned here too: on a Citus cluster it runs on the chat's node, in
+-- Citus's connection, whose search_path is the owner's there
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -92,14 +92,9 @@ DECLARE
     v_h record;
     v_distributed boolean := chat._distributed();
     v_now timestamptz := now();     -- a value: on Citus the statements run on the nodes
+    v_mode text;
 BEGIN
     PERFORM chat._require_writable('apply_retention');
-    IF v_distributed THEN
-        -- on a Citus cluster, one connection a node for the transaction:
-        -- Citus changes a reference table with foreign keys to it
-        -- (retention_state, below) only after statements that used no more
-        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
-    END IF;
     redacted_messages := 0; redacted_images := 0; chats_visited := 0;
     held_chats := 0; busy_chats := 0; round_complete := false;
     IF v_keep IS NULL THEN
@@ -117,6 +112,13 @@ BEGIN
         RETURN;
     END IF;
     v_after := coalesce(v_after, '00000000-0000-0000-0000-000000000000');
+    IF v_distributed THEN
+        -- on a Citus cluster, one connection a node until the end of the
+        -- run: Citus changes a reference table with foreign keys to it
+        -- (retention_state, below) only after statements that used no more
+        v_mode := current_setting('citus.multi_shard_modify_mode');
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
     -- the chats this run may visit, in order, by one statement (on a Citus
     -- cluster, one that reads every shard once)
     SELECT coalesce(array_agg(x.chat_id ORDER BY x.chat_id), '{}') INTO v_next
@@ -192,12 +194,15 @@ BEGIN
         -- on a Citus cluster rows are locked on one node at a time, and a
         -- statement sent to the nodes calls no function that reads the
         -- cluster's tables: the candidates from every shard, then each
-        -- checked and locked on its chat's node (the held, locked or
-        -- emptied meanwhile among them leave the run fewer than its room)
+        -- checked and locked on its chat's node (those whose chat was put
+        -- on hold, or that were locked or emptied, meanwhile leave the run
+        -- less done than its room)
         FOR v_h IN
             SELECT h.chat_id, h.id FROM chat.held_messages h
              WHERE h.held_at < v_cutoff
                AND (h.body IS NOT NULL OR h.filtered_body IS NOT NULL OR h.attachments IS NOT NULL)
+               AND NOT EXISTS (SELECT FROM chat.legal_holds l
+                                WHERE l.chat_id = h.chat_id AND l.released_at IS NULL)
              ORDER BY h.held_at, h.chat_id, h.id
              LIMIT greatest(p_batch - redacted_messages, 0)
         LOOP
@@ -232,6 +237,9 @@ BEGIN
                                          'redacted_images', redacted_images, 'chats_visited', chats_visited,
                                          'held_chats', held_chats, 'busy_chats', busy_chats,
                                          'round_complete', round_complete);
+    IF v_distributed THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', v_mode, true);
+    END IF;
 END
 $$;
 

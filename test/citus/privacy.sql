@@ -44,11 +44,22 @@ SELECT chat.reset_actor();
 -- retention: the chat's messages made years old (by a constant: Citus
 -- runs no stable function of a column in an UPDATE), a policy of one
 -- year; a run redacts the stylist's messages (the customer's are
--- tombstones already, booking cards stay), a second finds nothing
+-- tombstones already, booking cards stay) and empties a message of the
+-- stylist's the filter held, a second finds nothing
+SELECT chat.act_as(:a, true);
+SELECT chat.add_filter_rule('phone2', '[0-9]{9}', 'hold') > 0;
+SELECT chat.act_as(:s, true);
+SELECT chat.send_message(:'chat', 'my old number: 123456789');
+SELECT chat.act_as(:a, true);
+SELECT chat.remove_filter_rule('phone2');
+SELECT chat.reset_actor();
 UPDATE chat.chat_messages SET created_at = '2020-01-01 00:00+00' WHERE chat_id = :'chat';
+UPDATE chat.held_messages SET held_at = '2020-01-01 00:00+00' WHERE chat_id = :'chat' AND status = 'held';
 SET stylist_chat.retention = '1 year';
 SELECT redacted_messages, redacted_images, held_chats, busy_chats, round_complete FROM chat.apply_retention(1000);
 SELECT redacted_messages, redacted_images, held_chats, busy_chats, round_complete FROM chat.apply_retention(1000);
+SELECT chat.act_as(:a, true);
+SELECT status, body IS NULL AS emptied, reason FROM chat.admin_held_messages(true) ORDER BY held_at, status;
 SELECT chat.act_as(:s, true);
 SELECT seq, sender_id, body, deleted_at IS NOT NULL AS deleted FROM chat.history(:'chat') ORDER BY seq;
 SELECT chat.reset_actor();

@@ -4,8 +4,9 @@
 #
 # The cluster (test/citus/cluster.sh): Citus 13.2.2 built once from its
 # source and cached, a coordinator and two workers on 127.0.0.1, ports
-# STYLIST_CHAT_PORT+1..+3 (default 5500-5502), and a plain server (+4) to
-# compare with; all removed at the end, whatever the end.  About 25 s a
+# STYLIST_CHAT_PORT+1..+3 (default 5500-5502), a plain server (+4) to
+# compare with, and a third worker (+5) added later; all removed at the
+# end, whatever the end.  About 45 s a
 # run once Citus is built (the first build takes about 70 s on 2 cores).
 #
 # What it checks:
@@ -230,6 +231,23 @@ on 3 "SELECT chat.act_as('$STYL', true); SELECT chat.send_message('$CHAT', 'a re
     || bail "the reply on one server"
 is "$(commands "$out")" "$home BEGIN;$home chat._store_message;$home COMMIT;" \
     "a send: one call of chat._store_message() on that node, committed there without two-phase commit"
+# the calls sent to the chat's node run there as the owner, in Citus's
+# connection, with the owner's search_path of that node: a function
+# planted in its public schema (as a role with CREATE there could, the
+# default before PostgreSQL 15) must not be what they call
+hnode=
+for i in 1 2; do [ "$(citus_port_of "$i")" = "$home" ] && hnode=$i; done
+on "$hnode" "SET citus.enable_ddl_propagation = off;
+             CREATE TABLE public.planted_ran (who text);
+             CREATE FUNCTION public.cardinality(text[]) RETURNS integer LANGUAGE plpgsql AS
+             \$f\$ BEGIN INSERT INTO public.planted_ran VALUES (current_user); RETURN 0; END \$f\$" >/dev/null \
+    || bail "the planted function"
+remote "SELECT chat.send_message('$CHAT', 'is anything planted?')" >/dev/null
+on 3 "SELECT chat.act_as('$STYL', true); SELECT chat.send_message('$CHAT', 'is anything planted?')" >/dev/null \
+    || bail "the same message on one server"
+is "$(on "$hnode" "SELECT count(*) FROM public.planted_ran") $(on 0 "SELECT count(*) FROM chat.chat_messages WHERE chat_id = '$CHAT' AND body = 'is anything planted?'")" \
+    "0 1" "a send through the coordinator, run on the chat's node, calls no function planted in that node's public schema"
+on "$hnode" "SET citus.enable_ddl_propagation = off; DROP FUNCTION public.cardinality(text[]); DROP TABLE public.planted_ran" >/dev/null
 out=$(remote "SELECT count(*) FROM chat.messages_since('$CHAT', 0)")
 is "$(commands "$out")" "$home BEGIN;$home chat._chat_page;$home COMMIT;" \
     "messages_since(): one call of chat._chat_page() on that node"
@@ -324,6 +342,10 @@ is "$(w1 -c "SELECT chat._mark_read_on_chat('$CHAT', '$CUST', NULL)")" "ERROR:  
 is "$(PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY=sqlstate -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U phone -d postgres \
         -c "SELECT count(*) FROM chat._chat_page('$CHAT', '$CUST', 0, NULL, 10, false)" 2>&1 | tail -1)" "ERROR:  42501" \
     "... and on the coordinator"
+on 0 "CREATE ROLE backend LOGIN IN ROLE chat_service" >/dev/null || bail "role backend"
+is "$(PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY=sqlstate -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U backend -d postgres \
+        -c "SELECT count(*) FROM chat._chat_page('$CHAT', '$CUST', 0, NULL, 10, false)" 2>&1 | tail -1)" "ERROR:  42501" \
+    "... and to a chat_service login, which may act_as() anyone but not name the actor to these"
 TOKEN=$(on 0 "SELECT chat.issue_token('$CUST', '1 hour')")
 is "$(w1 -c "BEGIN" -c "SELECT chat.authenticate('$TOKEN', false)" -c "SELECT count(*) FROM chat.history('$CHAT')")" \
     "$(on 0 "SELECT chat.act_as('$CUST', true); SELECT count(*) FROM chat.history('$CHAT')" | tail -1)" \
@@ -459,8 +481,8 @@ is "$(grep -c '^ERROR' "$WORK/privacy.single") $(grep -c '^{"format": "stylist_c
     "... without an error: two documents, each with every message of the customer's chat"
 is "$(grep -c '^erase|request 7|{"images": 2, "messages": 7,' "$WORK/privacy.single")" "1" \
     "... and an erasure of the customer's 7 messages and 2 images"
-is "$(grep -x '[0-9]*|0|0|0|t' "$WORK/privacy.single" | tr '\n' ' ')" "3|0|0|0|t 0|0|0|0|t " \
-    "... and a retention run redacting the stylist's 3 messages, then one that finds none"
+is "$(grep -x '[0-9]*|0|0|0|t' "$WORK/privacy.single" | tr '\n' ' ')" "5|0|0|0|t 0|0|0|0|t " \
+    "... and a retention run redacting the stylist's 4 messages and emptying their held one, then one that finds none"
 
 # ---------------------------------------------------------------------------
 # a platform's 1.0 database, updated on the cluster, then distributed
