@@ -62,11 +62,13 @@ BEGIN
     RETURN QUERY
     SELECT a.seq, a.position::integer, a.storage_key, a.content_type, a.byte_size, a.width, a.height,
            m.sender_id, m.created_at, m.booking_id,
+           -- every table named with the chat itself: on a Citus cluster
+           -- the statement goes whole to the chat's node
            EXISTS (SELECT FROM chat.portfolio_consents k
-                    WHERE k.chat_id = a.chat_id AND k.seq = a.seq AND k.position = a.position
+                    WHERE k.chat_id = p_chat AND k.seq = a.seq AND k.position = a.position
                       AND k.revoked_at IS NULL)
       FROM chat.media a
-      JOIN chat.chat_messages m ON m.chat_id = a.chat_id AND m.seq = a.seq
+      JOIN chat.chat_messages m ON m.chat_id = p_chat AND m.seq = a.seq
      WHERE a.chat_id = p_chat
        AND (a.seq, a.position) < (p_before, p_before_pos)
        -- nothing the actor cleared (clear_history())

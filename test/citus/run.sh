@@ -231,6 +231,26 @@ on 3 "SELECT chat.act_as('$STYL', true); SELECT chat.send_message('$CHAT', 'a re
     || bail "the reply on one server"
 is "$(commands "$out")" "$home BEGIN;$home chat._store_message;$home COMMIT;" \
     "a send: one call of chat._store_message() on that node, committed there without two-phase commit"
+# the other calls on one chat: every statement they send goes to the
+# chat's node and to no other (a gallery whose subquery named the chat
+# by the row's chat_id read every shard)
+nodes_of() {
+    remote "$1" | grep -o 'on server [^ ]*' | sed 's/.*://' | sort -u | tr '\n' ' '
+}
+spread=
+for call in "SELECT chat.react('$CHAT', 2, '🎉')" "SELECT chat.unreact('$CHAT', 2, '🎉')" \
+            "SELECT chat.pin('$CHAT', 2, 'a note', NULL)" "SELECT count(*) FROM chat.pinned('$CHAT')" \
+            "SELECT chat.unpin('$CHAT', 2)" "SELECT count(*) FROM chat.gallery('$CHAT')" \
+            "SELECT count(*) FROM chat.search('$CHAT', 'Friday')" "SELECT count(*) FROM chat.get_chat('$CHAT')" \
+            "SELECT chat.mark_unread('$CHAT', 2)" "SELECT chat.ack_delivered('$CHAT', 2)" "SELECT chat.typing('$CHAT')" \
+            "SELECT chat.mute('$CHAT', 'infinity')" "SELECT chat.unmute('$CHAT')" "SELECT chat.archive('$CHAT')" \
+            "SELECT chat.unarchive('$CHAT')" "SELECT count(*) FROM chat.chat_bookings('$CHAT')" \
+            "SELECT count(*) FROM chat.pending_messages('$CHAT')"; do
+    [ "$(nodes_of "$call")" = "$home " ] || spread+="${call:7:40}: $(nodes_of "$call"); "
+    # the same on one server, for the comparisons at the end
+    on 3 "SELECT chat.act_as('$STYL', true); $call" >/dev/null || bail "on one server: $call"
+done
+is "$spread" "" "17 other calls on one chat (reactions, pins, the gallery, search, get_chat(), read and delivery marks, typing, mute, archive, bookings, pending messages) send their statements to the chat's node alone"
 # the calls sent to the chat's node run there as the owner, in Citus's
 # connection, with the owner's search_path of that node: a function
 # planted in its public schema (as a role with CREATE there could, the
