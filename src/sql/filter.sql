@@ -128,7 +128,7 @@ REVOKE ALL ON FUNCTION chat._filter(text) FROM PUBLIC, chat_service, chat_user;
 -- report_id: the report's id, when the caller took it from the sequence
 -- (chat._send_message_sql() does, for chat._store_message(), which on a
 -- Citus cluster runs on the chat's node, whose own copy of the sequence
--- would give ids that another node gives too)
+-- would give ids that another node gives too); else taken here
 CREATE OR REPLACE FUNCTION chat._filter_record(chat_id uuid, seq bigint, body text, rules text[], flag boolean,
                                                report_id bigint DEFAULT NULL)
 RETURNS void
@@ -139,17 +139,11 @@ BEGIN
     VALUES ($1, $2, $4, $3, now())
     ON CONFLICT ON CONSTRAINT filtered_messages_pkey
     DO UPDATE SET rules = excluded.rules, original_body = excluded.original_body, filtered_at = excluded.filtered_at;
-    IF flag AND $6 IS NULL THEN
+    IF flag THEN
         -- one report a message, from the filter
-        INSERT INTO chat.reports (chat_id, reporter_id, seq, reason, note)
-        SELECT $1, '00000000-0000-0000-0000-000000000000', $2, 'off_platform',
-               left('filter: ' || array_to_string($4, ', '), 1000)
-         WHERE NOT EXISTS (SELECT FROM chat.reports x
-                            WHERE x.chat_id = $1 AND x.seq = $2
-                              AND x.reporter_id = '00000000-0000-0000-0000-000000000000');
-    ELSIF flag THEN
+        report_id := coalesce(report_id, nextval(pg_get_serial_sequence('chat.reports', 'id')));
         INSERT INTO chat.reports (id, chat_id, reporter_id, seq, reason, note) OVERRIDING SYSTEM VALUE
-        SELECT $6, $1, '00000000-0000-0000-0000-000000000000', $2, 'off_platform',
+        SELECT report_id, $1, '00000000-0000-0000-0000-000000000000', $2, 'off_platform',
                left('filter: ' || array_to_string($4, ', '), 1000)
          WHERE NOT EXISTS (SELECT FROM chat.reports x
                             WHERE x.chat_id = $1 AND x.seq = $2

@@ -39,10 +39,10 @@
  * act on (FOR NO KEY UPDATE, in chat order): a hold placed while a
  * participant is being erased comes before or after it, never half-way.
  *
- * On a Citus cluster an erasure runs on the coordinator as on one server,
- * every statement on one chat (sent whole to its node) or on a reference
- * table: the chats are listed from every shard, then locked one by one,
- * in chat order, on their nodes.
+ * An erasure takes the person's chats one by one, every statement on one
+ * chat or on a reference table: the chats are listed, then locked one by
+ * one in chat order; on a Citus cluster each statement is sent whole to
+ * the chat's node.
  */
 
 -- the privacy requests are append-only, as the audit log
@@ -491,26 +491,21 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF chat._distributed() THEN
-        -- a Citus cluster locks rows of one chat's node at a time: the
-        -- chats from every shard, then each locked on its node, in order.
-        -- One connection a node until the end of the call: Citus changes
-        -- a reference table with foreign keys to it (profiles, below) only
+        -- one connection a node until the end of the call: Citus changes a
+        -- reference table with foreign keys to it (profiles, below) only
         -- after statements that used no more
         v_mode := current_setting('citus.multi_shard_modify_mode');
         PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
-        SELECT coalesce(array_agg(c.chat_id ORDER BY c.chat_id), '{}') INTO v_chats
-          FROM chat.chats c WHERE p IN (c.customer_id, c.stylist_id);
-        FOREACH v_chat IN ARRAY v_chats LOOP
-            PERFORM FROM chat.chats c WHERE c.chat_id = v_chat FOR NO KEY UPDATE;
-        END LOOP;
-    ELSE
-        SELECT array_agg(c.chat_id ORDER BY c.chat_id) INTO v_chats
-          FROM (SELECT c.chat_id FROM chat.chats c
-                 WHERE p IN (c.customer_id, c.stylist_id)
-                 ORDER BY c.chat_id
-                   FOR NO KEY UPDATE) c;
-        v_chats := coalesce(v_chats, '{}');
     END IF;
+    -- the chats (on a Citus cluster, from every shard), then each locked,
+    -- in order (there, on its node: Citus locks the rows of one node at a
+    -- time); on one server no chat of the profile's appears meanwhile:
+    -- its row is locked
+    SELECT coalesce(array_agg(c.chat_id ORDER BY c.chat_id), '{}') INTO v_chats
+      FROM chat.chats c WHERE p IN (c.customer_id, c.stylist_id);
+    FOREACH v_chat IN ARRAY v_chats LOOP
+        PERFORM FROM chat.chats c WHERE c.chat_id = v_chat FOR NO KEY UPDATE;
+    END LOOP;
     -- the chats on legal hold keep everything
     SELECT coalesce(array_agg(x.chat_id), '{}') INTO v_free
       FROM unnest(v_chats) x(chat_id) WHERE NOT chat._held(x.chat_id);
