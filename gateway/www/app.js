@@ -1292,9 +1292,22 @@
     ta.focus({ preventScroll: true });
   }
 
+  // A chat's messages are sent one after another, in the order written: a
+  // message waits while an earlier one of its chat is still to be sent (a
+  // send the gateway refused for a while, 53400, is sent again before the
+  // later ones, which would otherwise overtake it)
+  function earlierUnsent(item) {
+    for (var i = 0; i < S.outbox.length && S.outbox[i] !== item; i++) {
+      var e = S.outbox[i];
+      if (e.chatId === item.chatId && e.state === 'pending' && e.seq === null) return true;
+    }
+    return false;
+  }
+
   function trySend(item) {
     if (item.inflight || item.state !== 'pending' || item.seq !== null) return;
     if (S.conn !== 'online' || !S.sock) return;   // sent again after (re)connection
+    if (earlierUnsent(item)) return;              // sent when the earlier one is
     item.inflight = true;
     var epoch = S.epoch;
     req('send', {
@@ -1317,6 +1330,7 @@
       if (c && c.loaded) fetchNew(c).catch(noop);
       if (S.openChatId === item.chatId) renderMessages();
       scheduleInboxRefresh();
+      flushOutbox();                              // the next of the chat
     }, function (err) {
       item.inflight = false;
       if (isConnErr(err) || (err && (TRANSIENT[err.sqlstate] || err.sqlstate === '28000'))) {
@@ -1330,6 +1344,7 @@
       item.error = (err && err.message) || 'not sent';
       saveOutbox();
       if (S.openChatId === item.chatId) renderMessages();
+      flushOutbox();                              // the next of the chat
     });
   }
 
