@@ -17,7 +17,7 @@ OBJS = src/stylist_chat.o src/actor.o src/chat_id.o src/channel.o \
        src/relay_events.o src/relay_shmem.o src/relay_worker.o src/relay_order.o \
        src/relay_notify.o src/relay_note.o src/token.o src/audit_writer.o \
        src/search_words.o src/row_checks.o src/bookkeeper.o \
-       src/send_path.o src/writable.o src/placement.o
+       src/send_path.o src/writable.o src/placement.o src/on_node.o
 
 # The SQL, one file a concern under src/sql/.  The install script is built
 # from prelude.sql and tables.sql (run once, at install) and the concern

@@ -21,6 +21,11 @@
  *
  * The transaction actor wins when both are set.
  *
+ * On a node of a Citus cluster, a call the coordinator sends whole to a
+ * chat's node speaks for the actor the coordinator gives it, while it runs
+ * (on_node.c): that actor wins over both slots, and leaves them as they
+ * were.
+ *
  * Changes are transactional, like SET: a change made in a transaction or
  * subtransaction that rolls back is undone.  The first change made at a
  * given nesting level saves the state as it was before into a small stack
@@ -376,6 +381,10 @@ actor_get(pg_uuid_t *actor)
 {
 	ActorSlot  *slot;
 	bool	   *checked;
+
+	/* a call the coordinator sent to this node speaks for its actor */
+	if (chat_node_call_actor(actor))
+		return true;
 
 	if (current.xact.set)
 	{

@@ -229,9 +229,15 @@ PG_FUNCTION_INFO_V1(chat_distributed);
 Datum
 chat_distributed(PG_FUNCTION_ARGS)
 {
+	PG_RETURN_BOOL(chat_chats_distributed());
+}
+
+/* is chat.chats distributed by hash (a table of the coordinator alone is not spread)? */
+bool
+chat_chats_distributed(void)
+{
 	Oid			nspid = get_namespace_oid("chat", true);
 	Oid			relid = OidIsValid(nspid) ? get_relname_relid("chats", nspid) : InvalidOid;
 
-	/* distributed by hash: a table of the coordinator alone is not spread */
-	PG_RETURN_BOOL(OidIsValid(relid) && citus_partition_method(relid) == 'h');
+	return OidIsValid(relid) && citus_partition_method(relid) == 'h';
 }

@@ -24,14 +24,23 @@
  * Without shared memory (the library not preloaded) nothing is recorded;
  * the messages wait in their tables for the worker's recovery scan.
  *
+ * A call that the coordinator of a Citus cluster sent whole to a chat's
+ * node (on_node.c) records its events here too, with or without shared
+ * memory, and takes them out again as JSON when it returns: they go back
+ * with its result and are recorded on the coordinator, whose relay tells
+ * the listeners.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -121,7 +130,7 @@ relay_events_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			/* nothing here may fail: the transaction has committed */
-			if (npending > 0)
+			if (npending > 0 && relay_shmem_available())
 			{
 				relay_queue_push(pending, npending);
 				relay_wake_worker();
@@ -201,7 +210,7 @@ chat_relay_event(PG_FUNCTION_ARGS)
 {
 	RelayEvent	ev;
 
-	if (!relay_shmem_available())
+	if (!relay_shmem_available() && !chat_in_node_call())
 		PG_RETURN_DATUM(PG_ARGISNULL(5) ? Int64GetDatum(0) : PG_GETARG_DATUM(5));
 
 	fill_event(&ev, fcinfo);
@@ -212,12 +221,12 @@ chat_relay_event(PG_FUNCTION_ARGS)
 /*
  * Record an event of this transaction, relayed if and when it commits
  * (chat._relay_event() and the send path in C).  Without shared memory
- * nothing is recorded.
+ * nothing is recorded, but in a call sent to a chat's node.
  */
 void
 relay_event_record(const RelayEvent *ev)
 {
-	if (!relay_shmem_available())
+	if (!relay_shmem_available() && !chat_in_node_call())
 		return;
 
 	if (npending == maxpending)
@@ -240,6 +249,61 @@ relay_event_record(const RelayEvent *ev)
 	pending[npending] = *ev;
 	pending_level[npending] = GetCurrentTransactionNestLevel();
 	npending++;
+}
+
+/* how many events this transaction has recorded so far */
+int
+relay_events_mark(void)
+{
+	return npending;
+}
+
+static void
+append_uuid(StringInfo buf, const pg_uuid_t *id)
+{
+	escape_json(buf, DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(id))));
+}
+
+/*
+ * Take the events recorded since mark out of the transaction's list and
+ * append them to buf as a JSON array of objects with the arguments of
+ * chat._relay_event(): kind, chat_id, customer_id, stylist_id, actor_id
+ * (null for none), seq and at (ISO 8601, whatever the DateStyle).
+ */
+void
+relay_events_take_json(int mark, StringInfo buf)
+{
+	static const pg_uuid_t nil = {{0}};
+	int			i;
+
+	appendStringInfoChar(buf, '[');
+	for (i = mark; i < npending; i++)
+	{
+		const RelayEvent *ev = &pending[i];
+		char		at[MAXDATELEN + 1];
+
+		if (i > mark)
+			appendStringInfoString(buf, ", ");
+		appendStringInfoString(buf, "{\"kind\": ");
+		escape_json(buf, relay_event_kind_name(ev->kind));
+		appendStringInfoString(buf, ", \"chat_id\": ");
+		append_uuid(buf, &ev->chat_id);
+		appendStringInfoString(buf, ", \"customer_id\": ");
+		append_uuid(buf, &ev->customer_id);
+		appendStringInfoString(buf, ", \"stylist_id\": ");
+		append_uuid(buf, &ev->stylist_id);
+		appendStringInfoString(buf, ", \"actor_id\": ");
+		if (memcmp(&ev->actor_id, &nil, sizeof(nil)) == 0)
+			appendStringInfoString(buf, "null");
+		else
+			append_uuid(buf, &ev->actor_id);
+		appendStringInfo(buf, ", \"seq\": " INT64_FORMAT ", \"at\": ", ev->seq);
+		escape_json(buf, JsonEncodeDateTime(at, TimestampTzGetDatum(ev->at), TIMESTAMPTZOID, NULL));
+		appendStringInfoChar(buf, '}');
+	}
+	appendStringInfoChar(buf, ']');
+	if (npending > mark)
+		npending = mark;
 }
 
 /*

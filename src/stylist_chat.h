@@ -13,6 +13,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 #include "utils/uuid.h"
 
 /* stylist_chat.c: settings */
@@ -31,6 +32,11 @@ extern void actor_require(pg_uuid_t *actor);
 extern Oid	chat_local_relation(Oid nspid, const char *name, const char *index_name,
 								Oid *indexid);
 extern bool chat_on_citus_worker(void);
+extern bool chat_chats_distributed(void);
+
+/* on_node.c: a call on one chat run whole on the chat's node */
+extern bool chat_in_node_call(void);
+extern bool chat_node_call_actor(pg_uuid_t *actor);
 
 /* what happened in a chat, on its way to the relay worker */
 typedef enum RelayEventKind
@@ -107,6 +113,8 @@ extern int	relay_queue_pop(RelayEvent *events, int max, bool *overflowed);
 /* relay_events.c: the events of the current transaction */
 extern void relay_events_init(void);
 extern void relay_event_record(const RelayEvent *ev);
+extern int	relay_events_mark(void);
+extern void relay_events_take_json(int mark, StringInfo buf);
 
 /* channel.c: private channel names */
 extern void channel_name(const uint8 *key, int keylen, const pg_uuid_t *profile,

@@ -20,6 +20,8 @@
  * worker's relay stands aside), so a message sent through a worker would
  * be stored and reach its recipient only by catch-up.  A worker serves the
  * reads, like a standby (placement.c says how this node knows).
+ * A call the coordinator sends whole to the chat's node (on_node.c) writes
+ * there: its events go back to the coordinator with its result.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,7 +45,7 @@ require_writable(const char *what)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("chat.%s() writes, and this server is a standby", what),
 				 errhint("Call it on the primary. A standby serves the reads: history(), messages_since(), inbox(), search(), gallery(), get_chat() and the like.")));
-	if (chat_on_citus_worker())
+	if (chat_on_citus_worker() && !chat_in_node_call())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("chat.%s() writes, and this node is a worker of a Citus cluster", what),

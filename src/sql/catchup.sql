@@ -538,6 +538,9 @@ DECLARE
     p_seq bigint := chat._require_arg($2, 'seq');
 BEGIN
     PERFORM chat._require_writable('ack_delivered');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        RETURN chat._on_chat('ack_delivered', $1, jsonb_build_array($2))::bigint;
+    END IF;
     IF p_seq < 0 THEN
         RAISE EXCEPTION 'seq must not be negative, not %', p_seq
             USING ERRCODE = 'invalid_parameter_value',

@@ -102,7 +102,8 @@ BEGIN
     FOREACH v_function IN ARRAY ARRAY[
         'chat._store_message(uuid, uuid, text, uuid, uuid, jsonb, bigint, integer, text, text[], boolean, boolean, bigint, bigint)',
         'chat._chat_page(uuid, uuid, bigint, bigint, integer, boolean)',
-        'chat._mark_read_on_chat(uuid, uuid, bigint)']::regprocedure[]
+        'chat._mark_read_on_chat(uuid, uuid, bigint)',
+        'chat._on_chat_node(uuid, uuid, text, jsonb)']::regprocedure[]
     LOOP
         CONTINUE WHEN EXISTS (SELECT FROM pg_dist_object o
                                WHERE o.classid = 'pg_proc'::regclass AND o.objid = v_function
@@ -124,7 +125,7 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.distribute_tables() IS
-'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables and the filter''s rules stay local to the coordinator); makes chat._store_message(), chat._chat_page() and chat._mark_read_on_chat() distributed functions, run whole on the chat''s node; returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
+'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables and the filter''s rules stay local to the coordinator); makes chat._store_message(), chat._chat_page(), chat._mark_read_on_chat() and chat._on_chat_node() distributed functions, run whole on the chat''s node; returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
 REVOKE ALL ON FUNCTION chat.distribute_tables() FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._distributed()
@@ -152,3 +153,104 @@ $$;
 COMMENT ON FUNCTION chat._refuse_on_citus(text) IS
 'Raises 0A000, naming chat.<what>(), where the tables are spread over a Citus cluster: the first call of the functions that do not run there yet (the KPIs, the legacy migration). Internal.';
 REVOKE ALL ON FUNCTION chat._refuse_on_citus(text) FROM PUBLIC, chat_service, chat_user;
+
+/*
+ * A call on one chat, run whole on the chat's node (src/on_node.c): the
+ * API function, on the coordinator of a cluster, hands its name, its chat
+ * and its arguments to chat._on_chat(), which sends them with the actor to
+ * the chat's node in one call of chat._on_chat_node() and records there,
+ * on the coordinator, the events the call returns.  On the node,
+ * chat._on_chat_call() runs the API function itself, with the actor the
+ * coordinator gave.
+ */
+
+CREATE OR REPLACE FUNCTION chat._to_chat_node()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'chat_to_chat_node'
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION chat._to_chat_node() IS
+'Whether a call on one chat is sent whole to the chat''s node: where chat.chats is distributed over a Citus cluster, unless the call is already running there. Internal.';
+REVOKE ALL ON FUNCTION chat._to_chat_node() FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._on_chat_call(in_chat uuid, in_call text, in_args jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a jsonb := in_args;
+BEGIN
+    CASE in_call
+    WHEN 'react' THEN
+        RETURN chat.react(in_chat, (a->>0)::bigint, a->>1);
+    WHEN 'unreact' THEN
+        RETURN chat.unreact(in_chat, (a->>0)::bigint, a->>1);
+    WHEN 'pin' THEN
+        PERFORM chat.pin(in_chat, (a->>0)::bigint, a->>1, (a->>2)::timestamptz);
+    WHEN 'unpin' THEN
+        PERFORM chat.unpin(in_chat, (a->>0)::bigint);
+    WHEN 'mark_unread' THEN
+        RETURN to_jsonb(chat.mark_unread(in_chat, (a->>0)::bigint));
+    WHEN 'archive' THEN
+        PERFORM chat.archive(in_chat);
+    WHEN 'unarchive' THEN
+        PERFORM chat.unarchive(in_chat);
+    WHEN 'mute' THEN
+        PERFORM chat.mute(in_chat, (a->>0)::timestamptz);
+    WHEN 'unmute' THEN
+        PERFORM chat.unmute(in_chat);
+    WHEN 'clear_history' THEN
+        RETURN to_jsonb(chat.clear_history(in_chat));
+    WHEN 'block' THEN
+        PERFORM chat.block(in_chat);
+    WHEN 'unblock' THEN
+        PERFORM chat.unblock(in_chat);
+    WHEN 'ack_delivered' THEN
+        RETURN to_jsonb(chat.ack_delivered(in_chat, (a->>0)::bigint));
+    ELSE
+        RAISE EXCEPTION 'chat.%() is not a call that runs on its chat''s node', in_call
+            USING ERRCODE = 'invalid_parameter_value';
+    END CASE;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION chat._on_chat_call(uuid, text, jsonb) IS
+'On the chat''s node, in a call chat._on_chat_node() runs: calls the API function in_call on the chat with the arguments after the chat (a JSON array) and returns its result as JSON. The calls it knows are the ones that may run there. Internal.';
+REVOKE ALL ON FUNCTION chat._on_chat_call(uuid, text, jsonb) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._on_chat_node(in_chat uuid, in_actor uuid, in_call text, in_args jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'chat_on_chat_node'
+LANGUAGE C VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION chat._on_chat_node(uuid, uuid, text, jsonb) IS
+'Runs chat._on_chat_call(in_chat, in_call, in_args) with in_actor acting, for the call only, and returns {"result": its result, "events": the relay events it recorded, taken out of this transaction}. On a Citus cluster, a distributed function: it runs on the chat''s node. The owner''s alone. Internal.';
+REVOKE ALL ON FUNCTION chat._on_chat_node(uuid, uuid, text, jsonb) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._on_chat(in_call text, in_chat uuid, in_args jsonb)
+RETURNS text
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+AS $$
+DECLARE
+    p_chat uuid := chat._require_arg(in_chat, 'chat_id');
+    v_actor uuid := chat.require_actor();
+    v_answer jsonb;
+    e record;
+BEGIN
+    -- one statement, the call alone: Citus sends it to the chat's node
+    SELECT n INTO v_answer FROM chat._on_chat_node(p_chat, v_actor, in_call, in_args) n;
+    FOR e IN SELECT * FROM jsonb_to_recordset(v_answer->'events')
+                        AS x(kind text, chat_id uuid, customer_id uuid, stylist_id uuid,
+                             actor_id uuid, seq bigint, at timestamptz) LOOP
+        PERFORM chat._relay_event(e.kind, e.chat_id, e.customer_id, e.stylist_id,
+                                  e.actor_id, e.seq, e.at);
+    END LOOP;
+    RETURN v_answer->>'result';
+END
+$$;
+
+COMMENT ON FUNCTION chat._on_chat(text, uuid, jsonb) IS
+'On the coordinator of a Citus cluster: runs the API function in_call on the chat''s node for the actor (chat._on_chat_node()), records the events it returns for this node''s relay, and returns its result as text. Internal.';
+REVOKE ALL ON FUNCTION chat._on_chat(text, uuid, jsonb) FROM PUBLIC, chat_service, chat_user;

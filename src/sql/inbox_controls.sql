@@ -35,6 +35,9 @@ DECLARE
     v_read bigint;
 BEGIN
     PERFORM chat._require_writable('mark_unread');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        RETURN chat._on_chat('mark_unread', $1, jsonb_build_array($2))::bigint;
+    END IF;
     SELECT c.customer_id, c.last_seq,
            CASE WHEN c.customer_id = v_actor THEN c.customer_read_seq ELSE c.stylist_read_seq END AS read_seq,
            CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END AS cleared_seq
@@ -76,9 +79,14 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_actor uuid := chat.require_actor();
-    v_pair record := chat._lock_chat($1);
+    v_pair record;
 BEGIN
     PERFORM chat._require_writable('archive');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('archive', $1, '[]');
+        RETURN;
+    END IF;
+    v_pair := chat._lock_chat($1);
     -- archived at the chat's last seq: the next message, whoever sends it,
     -- brings the chat back.  Archiving again moves that to the last seq.
     UPDATE chat.chats c
@@ -105,9 +113,14 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_actor uuid := chat.require_actor();
-    v_pair record := chat._lock_chat($1);
+    v_pair record;
 BEGIN
     PERFORM chat._require_writable('unarchive');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('unarchive', $1, '[]');
+        RETURN;
+    END IF;
+    v_pair := chat._lock_chat($1);
     UPDATE chat.chats c
        SET customer_archived_seq = CASE WHEN c.customer_id = v_actor
                                         THEN NULL ELSE c.customer_archived_seq END,
@@ -134,10 +147,15 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_actor uuid := chat.require_actor();
-    v_pair record := chat._lock_chat($1);
+    v_pair record;
     p_until timestamptz := coalesce($2, 'infinity');
 BEGIN
     PERFORM chat._require_writable('mute');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('mute', $1, jsonb_build_array($2));
+        RETURN;
+    END IF;
+    v_pair := chat._lock_chat($1);
     IF p_until <= now() THEN
         RAISE EXCEPTION 'until must be in the future'
             USING ERRCODE = 'invalid_parameter_value',
@@ -168,9 +186,14 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_actor uuid := chat.require_actor();
-    v_pair record := chat._lock_chat($1);
+    v_pair record;
 BEGIN
     PERFORM chat._require_writable('unmute');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('unmute', $1, '[]');
+        RETURN;
+    END IF;
+    v_pair := chat._lock_chat($1);
     UPDATE chat.chats c
        SET customer_muted_until = CASE WHEN c.customer_id = v_actor
                                        THEN NULL ELSE c.customer_muted_until END,
@@ -197,11 +220,16 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_actor uuid := chat.require_actor();
-    v_pair record := chat._lock_chat($1);
-    v_customer boolean := v_pair.customer_id = v_actor;
+    v_pair record;
+    v_customer boolean;
     v_chat record;
 BEGIN
     PERFORM chat._require_writable('clear_history');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        RETURN chat._on_chat('clear_history', $1, '[]')::bigint;
+    END IF;
+    v_pair := chat._lock_chat($1);
+    v_customer := v_pair.customer_id = v_actor;
     SELECT c.last_seq,
            CASE WHEN v_customer THEN c.customer_read_seq ELSE c.stylist_read_seq END AS read_seq,
            CASE WHEN v_customer THEN c.customer_cleared_seq ELSE c.stylist_cleared_seq END AS cleared_seq

@@ -28,6 +28,10 @@ DECLARE
     v_cleared bigint;
 BEGIN
     PERFORM chat._require_writable('pin');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('pin', $1, jsonb_build_array($2, $3, $4));
+        RETURN;
+    END IF;
     PERFORM chat._lock_chat(p_chat);
     v_cleared := chat._cleared_seq(p_chat, v_actor);
     IF p_expires IS NOT NULL AND p_expires <= now() THEN
@@ -92,6 +96,10 @@ DECLARE
     p_seq bigint := chat._require_arg($2, 'seq');
 BEGIN
     PERFORM chat._require_writable('unpin');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('unpin', $1, jsonb_build_array($2));
+        RETURN;
+    END IF;
     PERFORM chat._lock_chat(p_chat);
     DELETE FROM chat.pins p WHERE p.chat_id = p_chat AND p.seq = p_seq;
     IF FOUND THEN

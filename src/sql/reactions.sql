@@ -111,6 +111,9 @@ DECLARE
     p_emoji text;
 BEGIN
     PERFORM chat._require_writable('react');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        RETURN chat._on_chat('react', $1, jsonb_build_array($2, $3))::jsonb;
+    END IF;
     PERFORM chat._reaction_target($1, $2);
     p_emoji := chat._check_emoji($3);
     IF NOT EXISTS (SELECT FROM chat.reactions r
@@ -155,6 +158,9 @@ DECLARE
     v_cleared bigint;
 BEGIN
     PERFORM chat._require_writable('unreact');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        RETURN chat._on_chat('unreact', $1, jsonb_build_array($2, $3))::jsonb;
+    END IF;
     PERFORM chat._lock_chat(p_chat);
     v_cleared := chat._cleared_seq(p_chat, v_actor);
     p_emoji := chat._check_emoji($3);

@@ -20,10 +20,15 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_actor uuid := chat.require_actor();
-    v_pair record := chat._lock_chat($1);
+    v_pair record;
     v_now timestamptz := now();     -- a value: Citus runs the statement on the chat's node
 BEGIN
     PERFORM chat._require_writable('block');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('block', $1, '[]');
+        RETURN;
+    END IF;
+    v_pair := chat._lock_chat($1);
     -- blocking twice is a no-op: the first time stays
     UPDATE chat.chats c
        SET customer_blocked_at = CASE WHEN c.customer_id = v_actor
@@ -53,9 +58,14 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_actor uuid := chat.require_actor();
-    v_pair record := chat._lock_chat($1);
+    v_pair record;
 BEGIN
     PERFORM chat._require_writable('unblock');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('unblock', $1, '[]');
+        RETURN;
+    END IF;
+    v_pair := chat._lock_chat($1);
     -- only the actor's own block goes; unblocking an unblocked chat is a no-op
     UPDATE chat.chats c
        SET customer_blocked_at = CASE WHEN c.customer_id = v_actor

@@ -231,26 +231,55 @@ on 3 "SELECT chat.act_as('$STYL', true); SELECT chat.send_message('$CHAT', 'a re
     || bail "the reply on one server"
 is "$(commands "$out")" "$home BEGIN;$home chat._store_message;$home COMMIT;" \
     "a send: one call of chat._store_message() on that node, committed there without two-phase commit"
-# the other calls on one chat: every statement they send goes to the
-# chat's node and to no other (a gallery whose subquery named the chat
-# by the row's chat_id read every shard)
+# the other calls on one chat.  Those that write there run whole on the
+# chat's node: one call of chat._on_chat_node(), committed there without
+# two-phase commit.  The others send every statement to the chat's node
+# and to no other (a gallery whose subquery named the chat by the row's
+# chat_id read every shard).
 nodes_of() {
     remote "$1" | grep -o 'on server [^ ]*' | sed 's/.*://' | sort -u | tr '\n' ' '
 }
 spread=
-for call in "SELECT chat.react('$CHAT', 2, '🎉')" "SELECT chat.unreact('$CHAT', 2, '🎉')" \
-            "SELECT chat.pin('$CHAT', 2, 'a note', NULL)" "SELECT count(*) FROM chat.pinned('$CHAT')" \
-            "SELECT chat.unpin('$CHAT', 2)" "SELECT count(*) FROM chat.gallery('$CHAT')" \
-            "SELECT count(*) FROM chat.search('$CHAT', 'Friday')" "SELECT count(*) FROM chat.get_chat('$CHAT')" \
-            "SELECT chat.mark_unread('$CHAT', 2)" "SELECT chat.ack_delivered('$CHAT', 2)" "SELECT chat.typing('$CHAT')" \
-            "SELECT chat.mute('$CHAT', 'infinity')" "SELECT chat.unmute('$CHAT')" "SELECT chat.archive('$CHAT')" \
-            "SELECT chat.unarchive('$CHAT')" "SELECT count(*) FROM chat.chat_bookings('$CHAT')" \
-            "SELECT count(*) FROM chat.pending_messages('$CHAT')"; do
-    [ "$(nodes_of "$call")" = "$home " ] || spread+="${call:7:40}: $(nodes_of "$call"); "
+notone=
+for call in "1 SELECT chat.react('$CHAT', 2, '🎉')" "1 SELECT chat.unreact('$CHAT', 2, '🎉')" \
+            "1 SELECT chat.pin('$CHAT', 2, 'a note', NULL)" "n SELECT count(*) FROM chat.pinned('$CHAT')" \
+            "1 SELECT chat.unpin('$CHAT', 2)" "n SELECT count(*) FROM chat.gallery('$CHAT')" \
+            "n SELECT count(*) FROM chat.search('$CHAT', 'Friday')" "n SELECT count(*) FROM chat.get_chat('$CHAT')" \
+            "1 SELECT chat.mark_unread('$CHAT', 2)" "1 SELECT chat.ack_delivered('$CHAT', 2)" "n SELECT chat.typing('$CHAT')" \
+            "1 SELECT chat.mute('$CHAT', 'infinity')" "1 SELECT chat.unmute('$CHAT')" "1 SELECT chat.archive('$CHAT')" \
+            "1 SELECT chat.unarchive('$CHAT')" "1 SELECT chat.block('$CHAT')" "1 SELECT chat.unblock('$CHAT')" \
+            "n SELECT count(*) FROM chat.chat_bookings('$CHAT')" "n SELECT count(*) FROM chat.pending_messages('$CHAT')"; do
+    kind=${call%% *}
+    call=${call#* }
+    if [ "$kind" = 1 ]; then
+        got=$(commands "$(remote "$call")")
+        [ "$got" = "$home BEGIN;$home chat._on_chat_node;$home COMMIT;" ] || notone+="${call:7:30}: $got "
+    else
+        [ "$(nodes_of "$call")" = "$home " ] || spread+="${call:7:40}: $(nodes_of "$call"); "
+    fi
     # the same on one server, for the comparisons at the end
     on 3 "SELECT chat.act_as('$STYL', true); $call" >/dev/null || bail "on one server: $call"
 done
-is "$spread" "" "17 other calls on one chat (reactions, pins, the gallery, search, get_chat(), read and delivery marks, typing, mute, archive, bookings, pending messages) send their statements to the chat's node alone"
+is "$notone" "" "12 calls that write in one chat (react, unreact, pin, unpin, mark_unread, ack_delivered, mute, unmute, archive, unarchive, block, unblock): one call of chat._on_chat_node() on that node, and nothing else"
+is "$spread" "" "7 calls that read one chat (pinned, the gallery, search, get_chat(), typing, bookings, pending messages) send their statements to the chat's node alone"
+# their events come back with them and are relayed by the coordinator:
+# the customer, listening there, hears each of them once
+CHAN=$(on 0 "SELECT chat.act_as('$CUST'); SELECT chat.listen_channel()" | tail -1)
+heard=$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U postgres -d postgres 2>&1 <<EOF
+SELECT chat.act_as('$CUST', true);
+LISTEN "$CHAN";
+\! PATH=$BINDIR:\$PATH psql -X -qAt -h $WORK/coordinator -p $(citus_port_of 0) -U postgres -d postgres -c "SELECT chat.act_as('$STYL', true)" -c "SELECT chat.react('$CHAT', 2, '🦄')" -c "SELECT chat.pin('$CHAT', 2)" -c "SELECT chat.unpin('$CHAT', 2)" -c "SELECT chat.unreact('$CHAT', 2, '🦄')" >/dev/null
+SELECT pg_sleep(1.5);
+SELECT 1;
+EOF
+)
+on 3 "SELECT chat.act_as('$STYL', true); SELECT chat.react('$CHAT', 2, '🦄'); SELECT chat.pin('$CHAT', 2);
+      SELECT chat.unpin('$CHAT', 2); SELECT chat.unreact('$CHAT', 2, '🦄')" >/dev/null \
+    || bail "the listener's calls on one server"
+is "$(echo "$heard" | grep -o '"type":"[a-z_]*","chat_id":"'"$CHAT"'","seq":[0-9]*,"sender_id":"'"$STYL"'"' \
+       | sed 's/"type":"\([a-z_]*\)".*"seq":\([0-9]*\).*/\1 \2/' | tr '\n' ' ')" \
+    "reaction 2 pinned 2 unpinned 2 reaction 2 " \
+    "the events of calls run on the chat's node are relayed by the coordinator: a listener there hears a reaction, a pin, an unpin and a reaction taken back, once each"
 # the calls sent to the chat's node run there as the owner, in Citus's
 # connection, with the owner's search_path of that node: a function
 # planted in its public schema (as a role with CREATE there could, the
@@ -359,6 +388,25 @@ is "$(w1 -c "SELECT chat._store_message('$CHAT', '$CUST', 'as someone else', NUL
     "ERROR:  42501" "... and so is chat._store_message()"
 is "$(w1 -c "SELECT chat._mark_read_on_chat('$CHAT', '$CUST', NULL)")" "ERROR:  42501" \
     "... and chat._mark_read_on_chat()"
+is "$(w1 -c "SELECT chat._on_chat_node('$CHAT', '$CUST', 'archive', '[]')") $(w1 -c "SELECT chat._on_chat_call('$CHAT', 'archive', '[]')")" \
+    "ERROR:  42501 ERROR:  42501" "... and chat._on_chat_node(), which runs any call on one chat for the actor it is given, and what it calls"
+is "$(PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY=sqlstate -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U phone -d postgres \
+        -c "SELECT chat._on_chat_node('$CHAT', '$CUST', 'archive', '[]')" 2>&1 | tail -1)" "ERROR:  42501" \
+    "... and on the coordinator"
+# on the chat's node, a call sent there speaks for its actor while it
+# runs, and for nobody once it has returned or failed (a static of the
+# backend, which Citus's next statements in that connection would find)
+node_psql() {
+    PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY=sqlstate -h "$WORK/${NODES[$hnode]}" -p "$home" -U postgres -d postgres "$@" 2>&1
+}
+is "$(node_psql -c "SELECT chat._on_chat_node('$CHAT', '$CUST', 'unmute', '[]') ->> 'result' IS NULL" \
+                -c "SELECT coalesce(chat.current_actor()::text, 'nobody')" \
+                -c "SELECT chat._on_chat_node('$CHAT', '$CUST', 'erase_profile', '[]')" \
+                -c "SELECT coalesce(chat.current_actor()::text, 'nobody')" \
+                -c "SELECT chat.mute('$CHAT')" \
+                -c "BEGIN" -c "SELECT chat.act_as('$CUST')" -c "SELECT chat.mute('$CHAT')" | grep -v '^$' | tr '\n' ' ')" \
+    "t nobody ERROR:  22023 nobody ERROR:  28000 ERROR:  25006 " \
+    "on the chat's node, a call sent there acts for its actor and, returned or refused (22023 for a call not on the list), leaves nobody acting and the node refusing writes (25006)"
 is "$(PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY=sqlstate -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U phone -d postgres \
         -c "SELECT count(*) FROM chat._chat_page('$CHAT', '$CUST', 0, NULL, 10, false)" 2>&1 | tail -1)" "ERROR:  42501" \
     "... and on the coordinator"
