@@ -34,10 +34,23 @@
  * A call made while one runs is not sent on again (chat._to_chat_node()
  * is false): it runs here, with the same actor.
  *
+ * A call that inserts a row with an identity column (a report, a consent,
+ * an image queued for deletion) takes its id on the node.  Each node draws
+ * from its own range, as Citus arranges for the tables it creates (from
+ * group << 48 + 1): chat.distribute_tables() has Citus set the ranges of
+ * the extension's tables, which it did not create, on every worker.  A
+ * worker added since has the ranges of a fresh install, which would repeat
+ * the coordinator's ids: chat._require_node_ids() refuses such a call
+ * there (55000) until chat.distribute_tables() runs again.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -45,6 +58,9 @@
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/uuid.h"
 
 #include "stylist_chat.h"
@@ -55,6 +71,7 @@ static pg_uuid_t node_call_actor;
 
 PG_FUNCTION_INFO_V1(chat_on_chat_node);
 PG_FUNCTION_INFO_V1(chat_to_chat_node);
+PG_FUNCTION_INFO_V1(chat_require_node_ids);
 
 /* is a call sent from the coordinator running here? */
 bool
@@ -154,4 +171,52 @@ Datum
 chat_to_chat_node(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(!in_node_call && chat_chats_distributed());
+}
+
+/*
+ * chat._require_node_ids(tbl regclass) returns void
+ *
+ * On a worker of a Citus cluster, 55000 unless every identity column of
+ * tbl draws from this node's own range of ids (Citus's: from group << 48
+ * + 1); elsewhere, nothing.
+ */
+Datum
+chat_require_node_ids(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	int			group = chat_citus_group();
+	Relation	rel;
+	TupleDesc	desc;
+	int			i;
+
+	if (group <= 0)
+		PG_RETURN_VOID();
+
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			seqid;
+		HeapTuple	tuple;
+		int64		seqmin;
+
+		if (att->attisdropped || !att->attidentity)
+			continue;
+		seqid = getIdentitySequence(relid, att->attnum, false);
+		tuple = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for sequence %u", seqid);
+		seqmin = ((Form_pg_sequence) GETSTRUCT(tuple))->seqmin;
+		ReleaseSysCache(tuple);
+		if (seqmin != ((int64) group << 48) + 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("this node of the Citus cluster does not have its own range of ids for %s",
+							get_rel_name(relid)),
+					 errdetail("Ids taken here could repeat ids taken on another node."),
+					 errhint("Call chat.distribute_tables() on the coordinator after adding a node: it gives each node its range.")));
+	}
+	table_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
 }

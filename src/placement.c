@@ -192,18 +192,28 @@ chat_local_relation(Oid nspid, const char *name, const char *index_name, Oid *in
 bool
 chat_on_citus_worker(void)
 {
+	return chat_citus_group() > 0;
+}
+
+/*
+ * This node's group in a Citus cluster (pg_dist_local_group: 0 for the
+ * coordinator), or -1 without Citus.
+ */
+int
+chat_citus_group(void)
+{
 	Oid			group_rel = get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE);
 	AttrNumber	group_att;
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	bool		worker = false;
+	int			group = -1;
 
 	if (!OidIsValid(group_rel))
-		return false;
+		return -1;
 	group_att = get_attnum(group_rel, "groupid");
 	if (group_att == InvalidAttrNumber)
-		return false;
+		return -1;
 	rel = table_open(group_rel, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
@@ -211,12 +221,12 @@ chat_on_citus_worker(void)
 		bool		isnull;
 		Datum		d = heap_getattr(tuple, group_att, RelationGetDescr(rel), &isnull);
 
-		if (!isnull && DatumGetInt32(d) != 0)
-			worker = true;
+		if (!isnull)
+			group = DatumGetInt32(d);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return worker;
+	return group;
 }
 
 /*

@@ -32,6 +32,7 @@ extern void actor_require(pg_uuid_t *actor);
 extern Oid	chat_local_relation(Oid nspid, const char *name, const char *index_name,
 								Oid *indexid);
 extern bool chat_on_citus_worker(void);
+extern int	chat_citus_group(void);
 extern bool chat_chats_distributed(void);
 
 /* on_node.c: a call on one chat run whole on the chat's node */

@@ -42,6 +42,7 @@ DECLARE
     v_group integer;
     v_copied regclass[] := '{}';
     v_rows boolean;
+    v_failed text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') THEN
         RAISE EXCEPTION 'chat.distribute_tables() needs Citus, and the extension citus is not installed in this database'
@@ -95,6 +96,20 @@ BEGIN
         PERFORM truncate_local_data_after_distributing_table(v_table);
     END LOOP;
 
+    -- a call run on a worker takes the ids of the rows it inserts there:
+    -- each node its own range, as Citus sets for the tables it creates
+    -- (it created none of these; a worker added later gets its ranges
+    -- when this function runs again)
+    SELECT string_agg(format('%s:%s: %s', r.nodename, r.nodeport, r.result), '; ') INTO v_failed
+      FROM run_command_on_workers('SELECT chat._own_id_ranges()') r
+     WHERE NOT r.success;
+    IF v_failed IS NOT NULL THEN
+        RAISE EXCEPTION 'could not give every worker its own range of ids'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = v_failed,
+                  HINT = 'Every worker must be up; call chat.distribute_tables() again.';
+    END IF;
+
     -- the calls on one chat that run whole on the chat's node, one round
     -- trip each: the chat's id is their in_chat, and they are delegated
     -- inside the API's functions too (force_delegation: every statement
@@ -125,8 +140,40 @@ END
 $$;
 
 COMMENT ON FUNCTION chat.distribute_tables() IS
-'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables and the filter''s rules stay local to the coordinator); makes chat._store_message(), chat._chat_page(), chat._mark_read_on_chat() and chat._on_chat_node() distributed functions, run whole on the chat''s node; returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
+'On the coordinator of a Citus cluster, once after CREATE EXTENSION: distributes every table with chat_id by chat_id, co-located with chat.chats, and makes the tables without it reference tables (the legacy migration''s staging tables and the filter''s rules stay local to the coordinator); makes chat._store_message(), chat._chat_page(), chat._mark_read_on_chat() and chat._on_chat_node() distributed functions, run whole on the chat''s node; gives every worker its own range of ids for the distributed tables (again after a node is added); returns the tables of the schema Citus now knows and their kind. Calling it again distributes what is not yet. For superusers.';
 REVOKE ALL ON FUNCTION chat.distribute_tables() FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._own_id_ranges()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table regclass;
+    v_count integer := 0;
+BEGIN
+    -- Citus refuses an ALTER SEQUENCE of a sequence it has distributed,
+    -- as these are on a worker that joined after they were; this one
+    -- sets what Citus itself would have set
+    PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    FOR v_table IN
+        SELECT p.logicalrelid FROM pg_dist_partition p
+          JOIN pg_class c ON c.oid = p.logicalrelid
+         WHERE p.partmethod = 'h' AND c.relnamespace = 'chat'::regnamespace
+           AND EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = p.logicalrelid AND a.attidentity <> '' AND NOT a.attisdropped)
+         ORDER BY 1
+    LOOP
+        PERFORM worker_adjust_identity_column_seq_ranges(v_table);
+        v_count := v_count + 1;
+    END LOOP;
+    RETURN v_count;
+END
+$$;
+
+COMMENT ON FUNCTION chat._own_id_ranges() IS
+'On a worker of a Citus cluster: has the identity columns of the distributed tables draw from this node''s own range of ids, as Citus sets for the tables it creates (from group << 48 + 1), and returns how many tables have them. chat.distribute_tables() calls it on every worker. Internal.';
+REVOKE ALL ON FUNCTION chat._own_id_ranges() FROM PUBLIC, chat_service, chat_user;
 
 CREATE OR REPLACE FUNCTION chat._distributed()
 RETURNS boolean
@@ -173,6 +220,15 @@ COMMENT ON FUNCTION chat._to_chat_node() IS
 'Whether a call on one chat is sent whole to the chat''s node: where chat.chats is distributed over a Citus cluster, unless the call is already running there. Internal.';
 REVOKE ALL ON FUNCTION chat._to_chat_node() FROM PUBLIC, chat_service, chat_user;
 
+CREATE OR REPLACE FUNCTION chat._require_node_ids(tbl regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'chat_require_node_ids'
+LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION chat._require_node_ids(regclass) IS
+'On a worker of a Citus cluster, raises 55000 unless the identity columns of the table draw from this node''s own range of ids (chat.distribute_tables() sets them): a call on the chat''s node that inserts such a row checks it first. Internal.';
+REVOKE ALL ON FUNCTION chat._require_node_ids(regclass) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat._on_chat_call(in_chat uuid, in_call text, in_args jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
@@ -208,6 +264,22 @@ BEGIN
         PERFORM chat.unblock(in_chat);
     WHEN 'ack_delivered' THEN
         RETURN to_jsonb(chat.ack_delivered(in_chat, (a->>0)::bigint));
+    WHEN 'revoke_portfolio_consent' THEN
+        PERFORM chat.revoke_portfolio_consent(in_chat, (a->>0)::bigint, (a->>1)::integer);
+    -- the calls that take ids on the node
+    WHEN 'grant_portfolio_consent' THEN
+        PERFORM chat._require_node_ids('chat.portfolio_consents');
+        PERFORM chat.grant_portfolio_consent(in_chat, (a->>0)::bigint, (a->>1)::integer);
+    WHEN 'report' THEN
+        PERFORM chat._require_node_ids('chat.reports');
+        RETURN to_jsonb(chat.report(in_chat, a->>0, (a->>1)::bigint, a->>2));
+    WHEN 'delete_message' THEN
+        PERFORM chat._require_node_ids('chat.orphaned_images');
+        PERFORM chat.delete_message(in_chat, (a->>0)::bigint);
+    WHEN 'edit_message' THEN
+        -- a flag rule's report; the text screened by the coordinator's rules
+        PERFORM chat._require_node_ids('chat.reports');
+        PERFORM chat._edit_message(in_chat, (a->>0)::bigint, a->>1, a->2);
     ELSE
         RAISE EXCEPTION 'chat.%() is not a call that runs on its chat''s node', in_call
             USING ERRCODE = 'invalid_parameter_value';
@@ -234,8 +306,8 @@ RETURNS text
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
 DECLARE
+    v_actor uuid := chat.require_actor();      -- 28000 first, as on one server
     p_chat uuid := chat._require_arg(in_chat, 'chat_id');
-    v_actor uuid := chat.require_actor();
     v_answer jsonb;
     e record;
 BEGIN

@@ -124,11 +124,17 @@ SET lock_timeout = '2s'
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_stylist uuid := chat._lock_chat_as_customer($1, $2, $3, 'grant');
+    v_actor uuid := chat.require_actor();     -- 28000 before anything else
+    v_stylist uuid;
     v_msg record;
     v_key text;
 BEGIN
     PERFORM chat._require_writable('grant_portfolio_consent');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('grant_portfolio_consent', $1, jsonb_build_array($2, $3));
+        RETURN;
+    END IF;
+    v_stylist := chat._lock_chat_as_customer($1, $2, $3, 'grant');
     SELECT m.deleted_at, m.hidden_at INTO v_msg
       FROM chat.chat_messages m
      WHERE m.chat_id = $1 AND m.seq = $2;
@@ -175,9 +181,15 @@ SET lock_timeout = '2s'
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_stylist uuid := chat._lock_chat_as_customer($1, $2, $3, 'revoke');
+    v_actor uuid := chat.require_actor();     -- 28000 before anything else
+    v_stylist uuid;
 BEGIN
     PERFORM chat._require_writable('revoke_portfolio_consent');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('revoke_portfolio_consent', $1, jsonb_build_array($2, $3));
+        RETURN;
+    END IF;
+    v_stylist := chat._lock_chat_as_customer($1, $2, $3, 'revoke');
     -- also of an image that is gone or hidden: the consent itself ends.
     -- Never dated before its grant: this transaction may have started
     -- before the granting one committed, while it waited for the lock

@@ -347,33 +347,53 @@ COMMENT ON FUNCTION chat._own_message(uuid, bigint, text) IS
 'Locks a message of the actor''s own for a change, with the errors for someone else''s or a missing one. Internal.';
 REVOKE ALL ON FUNCTION chat._own_message(uuid, bigint, text) FROM PUBLIC, chat_service, chat_user;
 
-CREATE OR REPLACE FUNCTION chat.edit_message(chat_id uuid, seq bigint, body text)
+CREATE OR REPLACE FUNCTION chat._screen(body text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE CALLED ON NULL INPUT PARALLEL SAFE
+AS $$
+DECLARE
+    f record;
+BEGIN
+    IF NOT coalesce(chat._filter_matches(body), false) THEN
+        RETURN '{}';
+    END IF;
+    SELECT * INTO f FROM chat._filter(body) x;
+    RETURN jsonb_build_object('filtered', f.filtered, 'rules', to_jsonb(f.rules),
+                              'flag', f.flag, 'hold', f.hold);
+END
+$$;
+
+COMMENT ON FUNCTION chat._screen(text) IS
+'A message body through the filter''s rules, as JSON: {} when no rule matches, else {filtered, rules, flag, hold} (chat._filter()). Internal: what an edit is screened with, on the coordinator of a Citus cluster, whose rules they are.';
+REVOKE ALL ON FUNCTION chat._screen(text) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat._edit_message(chat_id uuid, seq bigint, body text, screened jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-SET lock_timeout = '2s'
 AS $$
 #variable_conflict use_column
 DECLARE
     v_msg chat.chat_messages := chat._own_message($1, $2, 'edit');
     p_body text;
+    v_screen jsonb;
     v_written text;
     v_rules text[];
     v_flag boolean;
     v_hold boolean;
 BEGIN
-    PERFORM chat._require_writable('edit_message');
     IF v_msg.deleted_at IS NOT NULL THEN
         RAISE EXCEPTION 'message % of chat % is deleted', v_msg.seq, v_msg.chat_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'A deleted message cannot be edited.';
     END IF;
     p_body := chat._check_body(chat._require_arg($3, 'body'), v_msg.attachment_count);
-    IF chat._filter_matches(p_body) THEN
+    v_screen := coalesce($4, chat._screen(p_body));
+    IF v_screen ? 'rules' THEN
         v_written := p_body;
-        SELECT f.filtered, f.rules, f.flag, f.hold INTO p_body, v_rules, v_flag, v_hold
-          FROM chat._filter(v_written) f;
+        p_body := v_screen->>'filtered';
+        v_rules := ARRAY(SELECT jsonb_array_elements_text(v_screen->'rules'));
+        v_flag := (v_screen->>'flag')::boolean;
+        v_hold := (v_screen->>'hold')::boolean;
         IF v_hold THEN
             -- a message already delivered cannot wait for a moderator
             RAISE EXCEPTION 'this edit is not allowed: it has what the platform''s rules hold for a moderator'
@@ -392,6 +412,33 @@ BEGIN
         DELETE FROM chat.filtered_messages f WHERE f.chat_id = v_msg.chat_id AND f.seq = v_msg.seq;
     END IF;
     PERFORM chat._relay_change('edited', v_msg.chat_id, v_msg.seq);
+END
+$$;
+
+COMMENT ON FUNCTION chat._edit_message(uuid, bigint, text, jsonb) IS
+'What chat.edit_message() does, with the body screened as given (chat._screen(); NULL: screened here). Internal.';
+REVOKE ALL ON FUNCTION chat._edit_message(uuid, bigint, text, jsonb) FROM PUBLIC, chat_service, chat_user;
+
+CREATE OR REPLACE FUNCTION chat.edit_message(chat_id uuid, seq bigint, body text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    v_actor uuid := chat.require_actor();     -- 28000 before anything else
+BEGIN
+    PERFORM chat._require_writable('edit_message');
+    IF chat._to_chat_node() THEN
+        -- Citus: the whole call on the chat's node, the text screened here,
+        -- where the filter's rules are (a body without attachments is
+        -- refused there before its screening counts)
+        PERFORM chat._on_chat('edit_message', $1,
+                              jsonb_build_array($2, $3, chat._screen(coalesce($3, ''))));
+        RETURN;
+    END IF;
+    PERFORM chat._edit_message($1, $2, $3, NULL);
 END
 $$;
 
@@ -469,9 +516,15 @@ SET lock_timeout = '2s'
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_msg chat.chat_messages := chat._own_message($1, $2, 'delete');
+    v_actor uuid := chat.require_actor();     -- 28000 before anything else
+    v_msg chat.chat_messages;
 BEGIN
     PERFORM chat._require_writable('delete_message');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('delete_message', $1, jsonb_build_array($2));
+        RETURN;
+    END IF;
+    v_msg := chat._own_message($1, $2, 'delete');
     IF v_msg.deleted_at IS NOT NULL THEN
         RETURN;     -- deleting twice is a no-op
     END IF;

@@ -141,6 +141,9 @@ DECLARE
     v_id bigint;
 BEGIN
     PERFORM chat._require_writable('report');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        RETURN chat._on_chat('report', p_chat, jsonb_build_array($2, $3, $4))::bigint;
+    END IF;
     PERFORM chat._lock_chat(p_chat);
     IF p_reason NOT IN ('spam', 'harassment', 'inappropriate', 'off_platform', 'other') THEN
         RAISE EXCEPTION 'unknown reason "%"', p_reason

@@ -112,6 +112,18 @@ SELECT count(*) FROM chat.pending_messages(:'chat');
 SELECT chat.act_as(:a, true);
 SELECT chat_id = :'chat', body FROM chat.admin_held_messages();
 SELECT chat.approve_held_message(:'chat', (SELECT held_id FROM chat.admin_held_messages() LIMIT 1));
+-- edits screened by the filter's rules, which are the coordinator's: a
+-- hold refuses it, a mask removes what matched, a flag files a report
+SELECT chat.add_filter_rule('email', '[a-z]+@[a-z]+\.com', 'mask');
+SELECT chat.add_filter_rule('cash', '(?i)cash only', 'flag');
+SELECT chat.act_as(:c, true);
+SELECT chat.edit_message(:'chat', :m1, 'or call 987654321');
+SELECT chat.edit_message(:'chat', :m1, 'write to ann@mail.com, Cash only');
+SELECT body, edited_at IS NOT NULL AS edited FROM chat.chat_messages WHERE chat_id = :'chat' AND seq = :m1;
+SELECT chat.edit_message(:'chat', :m1, 'Is Friday fine?');
+SELECT chat.act_as(:a, true);
+SELECT seq = :m1, reason, note, status FROM chat.admin_reports WHERE reporter_id = '00000000-0000-0000-0000-000000000000';
+SELECT chat.remove_filter_rule('email'), chat.remove_filter_rule('cash');
 SELECT chat.remove_filter_rule('phone');
 SELECT chat.set_legal_hold(:'chat', 'case 1');
 SELECT chat_id = :'chat', reason FROM chat.admin_legal_holds();
