@@ -98,15 +98,28 @@ BEGIN
     -- rollback of the reader's, savepoint or cursor can take it back
     PERFORM chat._audit_durably(p_chat, v_admin, 'read_history', NULL, p_reason);
 
+    -- every subquery names the chat: on a Citus cluster the statement
+    -- goes whole to the chat's node (through chat._message_rows, whose
+    -- subqueries name the row's chat_id, it went to every shard)
     RETURN QUERY
     SELECT m.seq, m.sender_id,
            -- as written: before moderation hid it, before the filter masked it
            coalesce((SELECT f.original_body FROM chat.filtered_messages f
-                      WHERE f.chat_id = m.chat_id AND f.seq = m.seq), m.body_as_written),
+                      WHERE f.chat_id = p_chat AND f.seq = m.seq), m.body),
            m.booking_id, m.client_msg_id,
            m.created_at, m.edited_at, m.deleted_at, m.hidden_at, m.hidden_reason,
-           m.attachments_as_written, m.booking
-      FROM chat._message_rows m
+           CASE WHEN m.attachment_count = 0 THEN '[]'::jsonb
+                ELSE (SELECT coalesce(jsonb_agg(chat._attachment_json(a.storage_key, a.content_type, a.byte_size,
+                                                                a.width, a.height)
+                                      ORDER BY a.position), '[]'::jsonb)
+                        FROM chat.media a
+                       WHERE a.chat_id = p_chat AND a.seq = m.seq) END,
+           CASE WHEN m.hidden_at IS NULL AND m.booking_id IS NOT NULL
+                THEN (SELECT jsonb_build_object('id', b.id, 'service', b.service,
+                                                'starts_at', b.starts_at, 'status', b.status)
+                        FROM chat.bookings b
+                       WHERE b.id = m.booking_id) END
+      FROM chat.chat_messages m
      WHERE m.chat_id = p_chat AND m.seq < p_before
      ORDER BY m.seq DESC
      LIMIT p_max;

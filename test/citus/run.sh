@@ -266,6 +266,12 @@ for call in "1 SELECT chat.react('$CHAT', 2, '🎉')" "1 SELECT chat.unreact('$C
 done
 is "$notone" "" "12 calls that write in one chat (react, unreact, pin, unpin, mark_unread, ack_delivered, mute, unmute, archive, unarchive, block, unblock): one call of chat._on_chat_node() on that node, and nothing else"
 is "$spread" "" "7 calls that read one chat (pinned, the gallery, search, get_chat(), typing, bookings, pending messages) send their statements to the chat's node alone"
+ADMIN=ad000000-0000-4000-8000-000000000001
+got=$(remote_as "$ADMIN" "SELECT count(*) FROM chat.admin_history('$CHAT', 'where it reads')" \
+      | grep -o 'on server [^ ]*' | sed 's/.*://' | sort -u | tr '\n' ' ')
+on 3 "SELECT chat.act_as('$ADMIN', true); SELECT count(*) FROM chat.admin_history('$CHAT', 'where it reads')" >/dev/null \
+    || bail "admin_history() on one server"
+is "$got" "$home " "admin_history() reads the chat's node alone (through chat._message_rows it read every shard)"
 # their events come back with them and are relayed by the coordinator:
 # the customer, listening there, hears each of them once
 CHAN=$(on 0 "SELECT chat.act_as('$CUST'); SELECT chat.listen_channel()" | tail -1)
