@@ -156,12 +156,20 @@ BEGIN
     -- as these are on a worker that joined after they were; this one
     -- sets what Citus itself would have set
     PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    -- the extension's tables that chat.distribute_tables() distributes
+    -- (those with chat_id), by the catalog rather than Citus's metadata:
+    -- this runs while the coordinator's transaction that distributes them
+    -- is still open
     FOR v_table IN
-        SELECT p.logicalrelid FROM pg_dist_partition p
-          JOIN pg_class c ON c.oid = p.logicalrelid
-         WHERE p.partmethod = 'h' AND c.relnamespace = 'chat'::regnamespace
+        SELECT c.oid::regclass FROM pg_class c
+          JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                          AND d.refclassid = 'pg_extension'::regclass
+          JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stylist_chat'
+         WHERE c.relkind = 'r'
            AND EXISTS (SELECT FROM pg_attribute a
-                        WHERE a.attrelid = p.logicalrelid AND a.attidentity <> '' AND NOT a.attisdropped)
+                        WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
+           AND EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attidentity <> '' AND NOT a.attisdropped)
          ORDER BY 1
     LOOP
         PERFORM worker_adjust_identity_column_seq_ranges(v_table);

@@ -113,6 +113,16 @@ is "$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/worker1" -p "$(citus_port_of 1)"
 layout=$(on 0 "SELECT citus_table_type, count(*) FROM chat.distribute_tables() GROUP BY 1 ORDER BY 1" | tr '\n' ' ')
 [ -n "$layout" ] || bail "chat.distribute_tables()"
 echo "# chat.distribute_tables(): $layout"
+# a call run on a worker takes ids there: each worker its own range, from
+# its group << 48 + 1, set by that first call
+ranges() {
+    on "$1" "SELECT string_agg(DISTINCT (s.seqmin = (g.groupid::bigint << 48) + 1)::text, ',')
+               FROM pg_sequence s, pg_dist_local_group g
+              WHERE s.seqrelid IN ('chat.reports_id_seq'::regclass, 'chat.portfolio_consents_id_seq'::regclass,
+                                   'chat.orphaned_images_id_seq'::regclass, 'chat.held_messages_id_seq'::regclass)"
+}
+is "$(ranges 1) $(ranges 2)" "true true" \
+    "chat.distribute_tables() gives each worker its own range of ids for the distributed tables' identity columns"
 is "$(on 0 "SELECT coalesce(string_agg(c.relname, ', ' ORDER BY c.relname), 'none')
               FROM pg_class c
              WHERE c.relnamespace = 'chat'::regnamespace AND c.relkind = 'r'
