@@ -453,53 +453,54 @@ LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_now timestamptz := now();     -- a value: Citus runs the statement on the chat's node
+    v_now timestamptz := now();     -- a value: Citus runs the statements on the chat's node
+    v_customer_unread bigint;
+    v_stylist_unread bigint;
 BEGIN
     -- (the caller holds the chat's row) the messages of seqs that still
     -- have a body or images lose them, keeping their place; their images
     -- are queued for the application's deleter, the filter's copy of their
     -- text goes, and what the other participant had not read of them is
-    -- no longer unread
-    WITH old AS (
-        SELECT m.seq, m.sender_id, m.deleted_at
-          FROM chat.chat_messages m
-         WHERE m.chat_id = $1 AND m.seq = ANY ($2)
-           AND (m.body IS NOT NULL OR m.attachment_count > 0)
-    ), gone_images AS (
-        DELETE FROM chat.media a
-         USING old o
-         WHERE a.chat_id = $1 AND a.seq = o.seq
-        RETURNING a.seq, a.position, a.storage_key
-    ), queued AS (
-        INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
-        SELECT $1, g.seq, g.position, g.storage_key, $3 FROM gone_images g
-    ), unfiltered AS (
-        DELETE FROM chat.filtered_messages f
-         USING old o
-         WHERE f.chat_id = $1 AND f.seq = o.seq
-    ), gone AS (
-        UPDATE chat.chat_messages m
-           SET body = NULL, attachment_count = 0, deleted_at = coalesce(m.deleted_at, v_now)
-          FROM old o
-         WHERE m.chat_id = $1 AND m.seq = o.seq
-        RETURNING m.seq
-    ), unread AS (
+    -- no longer unread.  One statement a step, each on the chat alone: on
+    -- a Citus cluster each is sent whole to the chat's node (a chain of
+    -- data-modifying WITH queries was planned in steps whose intermediate
+    -- results went to every node)
+    SELECT coalesce(array_agg(m.seq ORDER BY m.seq), '{}'),
+           count(*) FILTER (WHERE m.deleted_at IS NULL AND m.sender_id <> c.customer_id
+                              AND m.seq > c.customer_read_seq),
+           count(*) FILTER (WHERE m.deleted_at IS NULL AND m.sender_id <> c.stylist_id
+                              AND m.seq > c.stylist_read_seq)
+      INTO redacted, v_customer_unread, v_stylist_unread
+      FROM chat.chat_messages m
+      JOIN chat.chats c ON c.chat_id = $1
+     WHERE m.chat_id = $1 AND m.seq = ANY ($2)
+       AND (m.body IS NOT NULL OR m.attachment_count > 0);
+    IF cardinality(redacted) = 0 THEN
+        images := '[]';
+        RETURN;
+    END IF;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('seq', a.seq, 'position', a.position,
+                                                 'storage_key', a.storage_key)
+                              ORDER BY a.seq, a.position), '[]')
+      INTO images
+      FROM chat.media a
+     WHERE a.chat_id = $1 AND a.seq = ANY (redacted);
+    -- from the list, not INSERT ... SELECT FROM chat.media: Citus would
+    -- run that on the shard, which may not take the id's nextval there
+    INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)
+    SELECT $1, i.seq, i.position, i.storage_key, $3
+      FROM jsonb_to_recordset(images) AS i(seq bigint, position smallint, storage_key text);
+    DELETE FROM chat.media a WHERE a.chat_id = $1 AND a.seq = ANY (redacted);
+    DELETE FROM chat.filtered_messages f WHERE f.chat_id = $1 AND f.seq = ANY (redacted);
+    UPDATE chat.chat_messages m
+       SET body = NULL, attachment_count = 0, deleted_at = coalesce(m.deleted_at, v_now)
+     WHERE m.chat_id = $1 AND m.seq = ANY (redacted);
+    IF v_customer_unread > 0 OR v_stylist_unread > 0 THEN
         UPDATE chat.chats c
-           SET customer_unread = c.customer_unread - u.customer_unread,
-               stylist_unread = c.stylist_unread - u.stylist_unread
-          FROM (SELECT count(*) FILTER (WHERE o.deleted_at IS NULL AND o.sender_id <> x.customer_id
-                                          AND o.seq > x.customer_read_seq) AS customer_unread,
-                       count(*) FILTER (WHERE o.deleted_at IS NULL AND o.sender_id <> x.stylist_id
-                                          AND o.seq > x.stylist_read_seq) AS stylist_unread
-                  FROM old o, chat.chats x WHERE x.chat_id = $1) u
-         WHERE c.chat_id = $1 AND (u.customer_unread > 0 OR u.stylist_unread > 0)
-    )
-    SELECT (SELECT coalesce(array_agg(g.seq ORDER BY g.seq), '{}') FROM gone g),
-           (SELECT coalesce(jsonb_agg(jsonb_build_object('seq', i.seq, 'position', i.position,
-                                                         'storage_key', i.storage_key)
-                                      ORDER BY i.seq, i.position), '[]')
-              FROM gone_images i)
-      INTO redacted, images;
+           SET customer_unread = c.customer_unread - v_customer_unread,
+               stylist_unread = c.stylist_unread - v_stylist_unread
+         WHERE c.chat_id = $1;
+    END IF;
 END
 $$;
 

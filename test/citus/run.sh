@@ -311,10 +311,20 @@ IMG=$(on 0 "SELECT a.seq || ', ' || a.position FROM chat.media a
             WHERE a.chat_id = '$CHAT' AND m.deleted_at IS NULL AND m.hidden_at IS NULL
             ORDER BY a.seq, a.position LIMIT 1")
 for i in 0 3; do
-    on "$i" "SELECT chat.act_as('$STYL', true); SELECT chat.send_message('$CHAT', 'soon deleted')" >/dev/null \
+    on "$i" "SELECT chat.act_as('$STYL', true);
+             SELECT chat.send_message('$CHAT', 'soon deleted', attachments => '[{\"storage_key\": \"k/soon.jpg\",
+                     \"content_type\": \"image/jpeg\", \"byte_size\": 10, \"width\": 1, \"height\": 1}]')" >/dev/null \
         || bail "a message to delete on ${NODES[$i]}"
 done
 DSEQ=$(on 0 "SELECT seq FROM chat.chat_messages WHERE chat_id = '$CHAT' AND body = 'soon deleted'")
+# the workers log what they send on too: a call run on the chat's node
+# sends nothing further (a delete's tombstones, a chain of data-modifying
+# WITH queries, went from there to every node)
+for i in 1 2; do
+    on "$i" "ALTER SYSTEM SET citus.log_remote_commands = on" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null \
+        || bail "log_remote_commands on ${NODES[$i]}"
+done
+sleep 0.3
 notone=
 for call in "$STYL SELECT chat.edit_message('$CHAT', $RSEQ, 'a reply, edited')" \
             "$STYL SELECT chat.delete_message('$CHAT', $DSEQ)" \
@@ -327,12 +337,16 @@ for call in "$STYL SELECT chat.edit_message('$CHAT', $RSEQ, 'a reply, edited')" 
     [ "$got" = "$home BEGIN;$home chat._on_chat_node;$home COMMIT;" ] || notone+="${call:7:30}: $got "
     on 3 "SELECT chat.act_as('$who', true); $call" >/dev/null || bail "on one server: $call"
 done
-is "$notone" "" "edit_message(), delete_message(), report(), grant_portfolio_consent(), revoke_portfolio_consent(): one call of chat._on_chat_node() on that node, and nothing else"
+for i in 1 2; do
+    on "$i" "ALTER SYSTEM RESET citus.log_remote_commands" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null
+done
+is "$notone" "" "edit_message(), delete_message() (of a message with an image), report(), grant_portfolio_consent(), revoke_portfolio_consent(): one call of chat._on_chat_node() on that node, and nothing else, from there either"
 homegroup=$(on 0 "SELECT groupid FROM pg_dist_node WHERE nodeport = $home")
 is "$(on 0 "SELECT (SELECT id >> 48 FROM chat.reports WHERE chat_id = '$CHAT' AND reporter_id = '$STYL' AND seq = $CSEQ)
-                || ' ' || (SELECT max(id) >> 48 FROM chat.portfolio_consents WHERE chat_id = '$CHAT')")" \
-    "$homegroup $homegroup" \
-    "... the report's and the consent's ids taken from the range of that node's group ($homegroup << 48 on), as Citus gives the tables it creates"
+                || ' ' || (SELECT max(id) >> 48 FROM chat.portfolio_consents WHERE chat_id = '$CHAT')
+                || ' ' || (SELECT id >> 48 FROM chat.orphaned_images WHERE chat_id = '$CHAT' AND seq = $DSEQ)")" \
+    "$homegroup $homegroup $homegroup" \
+    "... the report's, the consent's and the deleted image's ids taken from the range of that node's group ($homegroup << 48 on), as Citus gives the tables it creates"
 # the calls sent to the chat's node run there as the owner, in Citus's
 # connection, with the owner's search_path of that node: a function
 # planted in its public schema (as a role with CREATE there could, the
