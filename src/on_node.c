@@ -108,8 +108,8 @@ chat_on_chat_node(PG_FUNCTION_ARGS)
 	bool		outer_in_call = in_node_call;
 	pg_uuid_t	outer_actor = node_call_actor;
 	int			mark;
-	Datum		result;
-	bool		result_null;
+	volatile Datum result = (Datum) 0;
+	volatile bool result_null = true;
 	StringInfoData buf;
 	int			i;
 

@@ -45,7 +45,7 @@ require_writable(const char *what)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("chat.%s() writes, and this server is a standby", what),
 				 errhint("Call it on the primary. A standby serves the reads: history(), messages_since(), inbox(), search(), gallery(), get_chat() and the like.")));
-	if (chat_on_citus_worker() && !chat_in_node_call())
+	if (!chat_in_node_call() && chat_on_citus_worker())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("chat.%s() writes, and this node is a worker of a Citus cluster", what),

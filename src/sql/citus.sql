@@ -241,6 +241,7 @@ CREATE OR REPLACE FUNCTION chat._on_chat_call(in_chat uuid, in_call text, in_arg
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '2s'         -- the API functions' own, for the call that has none of its own
 AS $$
 DECLARE
     a jsonb := in_args;
@@ -285,7 +286,13 @@ BEGIN
         PERFORM chat._require_node_ids('chat.orphaned_images');
         PERFORM chat.delete_message(in_chat, (a->>0)::bigint);
     WHEN 'edit_message' THEN
-        -- a flag rule's report; the text screened by the coordinator's rules
+        -- a flag rule's report; the text screened by the coordinator's
+        -- rules (this node's are not the filter's: an edit never goes
+        -- unscreened)
+        IF jsonb_typeof(a->2) IS DISTINCT FROM 'object' THEN
+            RAISE EXCEPTION 'an edit run on its chat''s node needs the screening of its text'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         PERFORM chat._require_node_ids('chat.reports');
         PERFORM chat._edit_message(in_chat, (a->>0)::bigint, a->>1, a->2);
     ELSE

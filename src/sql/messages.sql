@@ -432,10 +432,13 @@ BEGIN
     PERFORM chat._require_writable('edit_message');
     IF chat._to_chat_node() THEN
         -- Citus: the whole call on the chat's node, the text screened here,
-        -- where the filter's rules are (a body without attachments is
-        -- refused there before its screening counts)
+        -- where the filter's rules are (a body the node refuses, too long
+        -- or empty without attachments, is refused there before its
+        -- screening counts; one too long is not screened)
         PERFORM chat._on_chat('edit_message', $1,
-                              jsonb_build_array($2, $3, chat._screen(coalesce($3, ''))));
+                              jsonb_build_array($2, $3,
+                                                CASE WHEN coalesce(char_length($3), 0) <= 4000
+                                                     THEN chat._screen(coalesce($3, '')) ELSE '{}' END));
         RETURN;
     END IF;
     PERFORM chat._edit_message($1, $2, $3, NULL);

@@ -534,9 +534,16 @@ SET lock_timeout = '2s'
 AS $$
 DECLARE
     p_id bigint := chat._require_arg($1, 'notification_id');
+    v_chat uuid;
 BEGIN
     PERFORM chat._require_writable('complete_notification');
-    DELETE FROM chat.notifications n WHERE n.id = p_id AND n.status = 'leased';
+    -- its chat first: the id names none, and on a Citus cluster the
+    -- delete then goes to that chat's node alone
+    SELECT n.chat_id INTO v_chat FROM chat.notifications n WHERE n.id = p_id AND n.status = 'leased';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    DELETE FROM chat.notifications n WHERE n.chat_id = v_chat AND n.id = p_id AND n.status = 'leased';
     RETURN FOUND;
 END
 $$;
@@ -556,19 +563,27 @@ AS $$
 DECLARE
     p_id bigint := chat._require_arg($1, 'notification_id');
     p_error text := left(chat._require_arg($2, 'error'), 500);
+    v_n record;
     v_status text;
     v_at timestamptz;
 BEGIN
     PERFORM chat._require_writable('fail_notification');
-    -- offered again after 30 s, 1 min, 2 min, ... at most an hour; given up
-    -- after the 10th attempt
-    UPDATE chat.notifications n
-       SET last_error = p_error,
-           status = CASE WHEN n.attempts >= 10 THEN 'failed' ELSE 'leased' END,
-           available_at = now() + least(interval '30 seconds' * power(2, n.attempts - 1),
-                                        interval '1 hour')
-     WHERE n.id = p_id AND n.status = 'leased'
-    RETURNING n.status, n.available_at INTO v_status, v_at;
+    -- its chat and attempts first: the id names no chat, and on a Citus
+    -- cluster the update then goes to that chat's node alone, with values
+    -- (Citus computes no time from a row's columns on the nodes).  A lease
+    -- taken again meanwhile (attempts moved on) is not this one
+    SELECT n.chat_id, n.attempts INTO v_n
+      FROM chat.notifications n WHERE n.id = p_id AND n.status = 'leased';
+    IF FOUND THEN
+        -- offered again after 30 s, 1 min, 2 min, ... at most an hour;
+        -- given up after the 10th attempt
+        v_status := CASE WHEN v_n.attempts >= 10 THEN 'failed' ELSE 'leased' END;
+        v_at := now() + least(interval '30 seconds' * power(2, v_n.attempts - 1), interval '1 hour');
+        UPDATE chat.notifications n
+           SET last_error = p_error, status = v_status, available_at = v_at
+         WHERE n.chat_id = v_n.chat_id AND n.id = p_id AND n.status = 'leased'
+           AND n.attempts = v_n.attempts;
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'notification % is not leased', p_id
             USING ERRCODE = 'object_not_in_prerequisite_state',

@@ -213,6 +213,19 @@ claims() { on "$1" "SELECT string_agg(concat_ws(' ', kind, recipient_id, sender_
                             ORDER BY recipient_id, kind) FROM chat.claim_notifications(10, '1 minute')"; }
 one=$(claims 3)
 is "$(claims 0)" "$one" "claim_notifications() gives the coordinator's sender what it gives one server's (${one:0:60}...)"
+# the sender's answers, by the notification's id alone (which names no
+# chat: on a cluster they look in every shard): the claimed one failed
+# (offered again later), then sent; the queue then as one server's
+answers() {
+    on "$1" "SELECT chat.fail_notification(min(id), 'provider down') > now() FROM chat.notifications WHERE status = 'leased'"
+    on "$1" "SELECT status, attempts, last_error FROM chat.notifications WHERE last_error IS NOT NULL"
+    on "$1" "SELECT chat.complete_notification(min(id)) FROM chat.notifications WHERE status = 'leased'"
+    on "$1" "SELECT string_agg(concat_ws(' ', status, kind, notifications), ', ' ORDER BY status, kind)
+               FROM chat.notification_queue()"
+}
+one=$(answers 3 | tr '\n' ' ')
+case $one in "t leased|1|provider down t "*) ;; *) fail "fail_notification() and complete_notification() on one server: $one" ;; esac
+is "$(answers 0 | tr '\n' ' ')" "$one" "fail_notification() and complete_notification() answer on the coordinator as on one server ($one)"
 
 # ---------------------------------------------------------------------------
 # one chat, one node
@@ -330,7 +343,8 @@ for call in "$STYL SELECT chat.edit_message('$CHAT', $RSEQ, 'a reply, edited')" 
             "$STYL SELECT chat.delete_message('$CHAT', $DSEQ)" \
             "$STYL SELECT chat.report('$CHAT', 'spam', $CSEQ)" \
             "$CUST SELECT chat.grant_portfolio_consent('$CHAT', $IMG)" \
-            "$CUST SELECT chat.revoke_portfolio_consent('$CHAT', $IMG)"; do
+            "$CUST SELECT chat.revoke_portfolio_consent('$CHAT', $IMG)" \
+            "$CUST SELECT chat.clear_history('$CHAT')"; do
     who=${call%% *}
     call=${call#* }
     got=$(commands "$(remote_as "$who" "$call")")
@@ -340,7 +354,7 @@ done
 for i in 1 2; do
     on "$i" "ALTER SYSTEM RESET citus.log_remote_commands" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null
 done
-is "$notone" "" "edit_message(), delete_message() (of a message with an image), report(), grant_portfolio_consent(), revoke_portfolio_consent(): one call of chat._on_chat_node() on that node, and nothing else, from there either"
+is "$notone" "" "edit_message(), delete_message() (of a message with an image), report(), grant_portfolio_consent(), revoke_portfolio_consent(), clear_history(): one call of chat._on_chat_node() on that node, and nothing else, from there either"
 homegroup=$(on 0 "SELECT groupid FROM pg_dist_node WHERE nodeport = $home")
 is "$(on 0 "SELECT (SELECT id >> 48 FROM chat.reports WHERE chat_id = '$CHAT' AND reporter_id = '$STYL' AND seq = $CSEQ)
                 || ' ' || (SELECT max(id) >> 48 FROM chat.portfolio_consents WHERE chat_id = '$CHAT')

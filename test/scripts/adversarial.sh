@@ -422,6 +422,7 @@ SELECT p.proname || '|' || p.oid::regprocedure || '|' ||
                                        WHEN 'interval' THEN '''1 hour''::interval'
                                        WHEN 'timestamp with time zone' THEN 'now()'
                                        WHEN 'jsonb' THEN '''[]''::jsonb'
+                                       WHEN 'regclass' THEN '''chat.chats''::regclass'
                                        WHEN 'anyelement' THEN '1'
                                        ELSE 'NULL::' || format_type(t, NULL) END, ', ' ORDER BY i)
                    FROM unnest(p.proargtypes) WITH ORDINALITY AS a(t, i)), ''))
