@@ -645,6 +645,35 @@ is "$(grep -c '^erase|request 7|{"images": 2, "messages": 7,' "$WORK/privacy.sin
 is "$(grep -x '[0-9]*|0|0|0|t' "$WORK/privacy.single" | tr '\n' ' ')" "5|0|0|0|t 0|0|0|0|t " \
     "... and a retention run redacting the stylist's 4 messages and emptying their held one, then one that finds none"
 
+# a chat opened with a person while an admin erases them: on one server
+# it waits for the erasure to commit (the erasure's first lock is the
+# profile's row, which the new chat's foreign key checks); on a cluster it
+# does not (the chat's node checks its own copy of the row, which Citus
+# did not lock there: it locks a reference table's row on the
+# coordinator's copy, behind a lock of the whole table on every node),
+# and the chat is opened, as if just after the erasure (README says so)
+EC=c0000000-0000-4000-8000-0000000000e0
+ES=5e000000-0000-4000-8000-0000000000e0
+race() {  # NODE: whether the opening waited (1) and what it answered
+    local i=$1 eraser start out
+    on "$i" "SELECT chat.upsert_profile('$EC', 'customer', 'Eve'), chat.upsert_profile('$ES', 'stylist', 'Sam')" >/dev/null \
+        || bail "the race's profiles on ${NODES[$i]}"
+    PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/${NODES[$i]}" -p "$(citus_port_of "$i")" -U postgres -d postgres \
+        -c "BEGIN" -c "SELECT chat.act_as('$ADMIN')" -c "SELECT count(*) FROM chat.erase_profile('$EC', 'the race')" \
+        -c "SELECT pg_sleep(1.2)" -c "COMMIT" >/dev/null 2>>"$WORK/err" &
+    eraser=$!
+    sleep 0.5
+    start=$(date +%s%N)
+    out=$(PATH=$BINDIR:$PATH psql -X -qAt -v VERBOSITY=sqlstate -h "$WORK/${NODES[$i]}" -p "$(citus_port_of "$i")" \
+              -U postgres -d postgres -c "BEGIN" -c "SELECT chat.act_as('$ES')" \
+              -c "SELECT chat.get_or_create_chat('$EC', '$ES') = chat.pair_chat_id('$EC', '$ES')" -c "COMMIT" 2>&1 \
+          | grep -v '^$' | grep -v '^COMMIT\|^ROLLBACK' | tail -1)
+    echo "$(( ($(date +%s%N) - start) / 1000000 >= 500 )) $out"
+    wait "$eraser"
+}
+is "$(race 3) / $(race 0)" "1 t / 0 t" \
+    "a chat opened with a person during their erasure: on one server it waits for the erasure, on the coordinator it does not; both open it"
+
 # ---------------------------------------------------------------------------
 # a platform's 1.0 database, updated on the cluster, then distributed
 # ---------------------------------------------------------------------------
