@@ -6,7 +6,7 @@
 # source and cached, a coordinator and two workers on 127.0.0.1, ports
 # STYLIST_CHAT_PORT+1..+3 (default 5500-5502), a plain server (+4) to
 # compare with, and a third worker (+5) added later; all removed at the
-# end, whatever the end.  About 45 s a
+# end, whatever the end.  About 50 s a
 # run once Citus is built (the first build takes about 70 s on 2 cores).
 #
 # What it checks:
@@ -16,24 +16,31 @@
 #     every table with chat_id distributed by it and co-located with
 #     chat.chats, shards on both workers, profiles and bookings (and the
 #     other tables without chat_id) reference tables, the filter's and the
-#     migration's tables local; a second call changes nothing;
+#     migration's tables local; each worker its own range of ids; a
+#     second call changes nothing;
 #   - test/citus/conversation.sql (sends of every kind, reactions, pins,
 #     edits, deletes, history, search in a chat and across chats, gallery,
 #     inbox, read and delivery marks, undelivered(), catch_up(), blocks,
 #     reports, the filter, legal holds, keys, the image queue, the
 #     admin's and the person's views, admin_search(), unpin(), a consent
-#     revoked, a login token) answers on
-#     the coordinator exactly as on one server; the offline notifications
-#     the coordinator's bookkeeping worker records, and what
-#     claim_notifications() gives, are one server's too; what does not run
+#     revoked, a login token, edits the filter masks, flags and refuses)
+#     answers on the coordinator exactly as on one server; the offline
+#     notifications the coordinator's bookkeeping worker records, what
+#     claim_notifications() gives and what fail_notification() and
+#     complete_notification() do are one server's too; what does not run
 #     there yet (chat.kpis() for one) says so with 0A000;
 #   - a call on one chat goes to the node that holds it, whole, in one
 #     statement: history() and messages_since() (chat._chat_page()), a
-#     send (chat._store_message()) and mark_read()
-#     (chat._mark_read_on_chat()) send that node one call and nothing else
-#     but the transaction's BEGIN and COMMIT, and no other node anything;
-#     the send commits there without two-phase commit
-#     (citus.log_remote_commands);
+#     send (chat._store_message()), mark_read()
+#     (chat._mark_read_on_chat()) and the 18 other calls that write in one
+#     chat (chat._on_chat_node()) send that node one call and nothing else
+#     but the transaction's BEGIN and COMMIT, and no other node anything,
+#     and the node sends nothing on (citus.log_remote_commands, on the
+#     coordinator and on the workers); the send commits there without
+#     two-phase commit; the reads of one chat, admin_history() among them,
+#     reach that node alone; a listener on the coordinator hears the events
+#     of calls run on the chat's node; the ids they take come from the
+#     node's range;
 #   - 64 clients of the coordinator open the chat of one pair at the same
 #     instant: one id, one row;
 #   - real time: test/chat_client.c, following the client protocol against
@@ -42,7 +49,9 @@
 #     workers' relays relay nothing and say so;
 #   - identity: a worker takes no one's word for an actor: a login of
 #     chat_user there gets 28000 without one and 42501 for act_as() and for
-#     the delegated calls, which take the actor as an argument; a
+#     the delegated calls, which take the actor as an argument; on the
+#     chat's node nobody acts once a call run there has returned or
+#     failed; a
 #     token the coordinator issued authenticates there (the keys are a
 #     reference table) and reads there, but every write is refused there
 #     (25006, as on a standby); a forged token does not authenticate, and
@@ -50,7 +59,9 @@
 #     it too;
 #   - a third worker added: stylist_chat created there by Citus, the
 #     shards rebalanced onto it (rebalance_table_shards()), the chat's
-#     shard moved there: a send and history() go there, one call each;
+#     shard moved there: a send and history() go there, one call each; a
+#     report there refused (55000) until chat.distribute_tables() runs
+#     again, then stored with an id of the new node's range;
 #   - a worker, then the coordinator, crash (-m immediate) while 2
 #     senders send through the coordinator, retrying each message with its
 #     client_msg_id until it is stored: each stored once, and
@@ -61,7 +72,8 @@
 #   - a person's data exported and erased, then retention
 #     (test/citus/privacy.sql): export_my_data(), export_profile(),
 #     erase_profile() and apply_retention() answer on the coordinator as
-#     on one server.
+#     on one server; a chat opened with a person during their erasure
+#     waits for it on one server and not on the coordinator.
 #
 # Output: TAP, then "N passed, N failed".
 set -uo pipefail
