@@ -6,7 +6,7 @@
 # source and cached, a coordinator and two workers on 127.0.0.1, ports
 # STYLIST_CHAT_PORT+1..+3 (default 5500-5502), a plain server (+4) to
 # compare with, and a third worker (+5) added later; all removed at the
-# end, whatever the end.  About 50 s a
+# end, whatever the end.  About a minute a
 # run once Citus is built (the first build takes about 70 s on 2 cores).
 #
 # What it checks:
