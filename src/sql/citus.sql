@@ -30,6 +30,28 @@
  * append-only tables' triggers, which fire on each shard for its rows.
  */
 
+CREATE OR REPLACE FUNCTION chat._cluster_tables(OUT table_name regclass, OUT by_chat boolean)
+RETURNS SETOF record
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- the extension's tables but the filter's and the legacy migration's,
+    -- which stay local to the coordinator
+    SELECT c.oid::regclass,
+           EXISTS (SELECT FROM pg_attribute a
+                    WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
+      FROM pg_class c
+      JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                      AND d.refclassid = 'pg_extension'::regclass
+      JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stylist_chat'
+     WHERE c.relkind = 'r' AND c.relname NOT LIKE 'legacy\_%'
+       AND c.relname NOT IN ('filter_rules', 'filter_state')
+$$;
+
+COMMENT ON FUNCTION chat._cluster_tables() IS
+'The tables chat.distribute_tables() lays out over a Citus cluster, read from the catalog, and whether each is distributed by chat_id (else a reference table). Internal.';
+REVOKE ALL ON FUNCTION chat._cluster_tables() FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat.distribute_tables()
 RETURNS TABLE (table_name regclass, citus_table_type text)
 LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE
@@ -38,6 +60,7 @@ SET client_min_messages = warning      -- not Citus's notice for each table copi
 AS $$
 DECLARE
     v_table regclass;
+    v_by_chat boolean;
     v_function regprocedure;
     v_group integer;
     v_copied regclass[] := '{}';
@@ -61,26 +84,20 @@ BEGIN
 
     -- references first (profiles before bookings, which refer to them),
     -- then chats, then what refers to it and to its messages
-    FOR v_table IN
-        SELECT c.oid::regclass
-          FROM pg_class c
-          JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-                          AND d.refclassid = 'pg_extension'::regclass
-          JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stylist_chat'
-         WHERE c.relkind = 'r' AND c.relname NOT LIKE 'legacy\_%'
-           AND c.relname NOT IN ('filter_rules', 'filter_state')
-         ORDER BY EXISTS (SELECT FROM pg_attribute a
-                           WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped),
-                  c.relname <> 'profiles', c.relname <> 'bookings',
-                  c.relname <> 'chats', c.relname <> 'chat_messages', c.relname
+    FOR v_table, v_by_chat IN
+        SELECT t.table_name, t.by_chat
+          FROM chat._cluster_tables() t
+         ORDER BY t.by_chat,
+                  t.table_name <> 'chat.profiles'::regclass, t.table_name <> 'chat.bookings'::regclass,
+                  t.table_name <> 'chat.chats'::regclass, t.table_name <> 'chat.chat_messages'::regclass,
+                  t.table_name::text
     LOOP
         CONTINUE WHEN EXISTS (SELECT FROM pg_dist_partition p WHERE p.logicalrelid = v_table);
         EXECUTE format('SELECT EXISTS (SELECT FROM %s)', v_table) INTO v_rows;
         IF v_rows THEN
             v_copied := v_copied || v_table;
         END IF;
-        IF EXISTS (SELECT FROM pg_attribute a
-                    WHERE a.attrelid = v_table AND a.attname = 'chat_id' AND NOT a.attisdropped) THEN
+        IF v_by_chat THEN
             IF v_table = 'chat.chats'::regclass THEN
                 PERFORM create_distributed_table(v_table, 'chat_id');
             ELSE
@@ -156,20 +173,14 @@ BEGIN
     -- as these are on a worker that joined after they were; this one
     -- sets what Citus itself would have set
     PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
-    -- the extension's tables that chat.distribute_tables() distributes
-    -- (those with chat_id), by the catalog rather than Citus's metadata:
-    -- this runs while the coordinator's transaction that distributes them
-    -- is still open
+    -- the tables chat.distribute_tables() distributes, by the catalog
+    -- rather than Citus's metadata: this runs while the coordinator's
+    -- transaction that distributes them is still open
     FOR v_table IN
-        SELECT c.oid::regclass FROM pg_class c
-          JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-                          AND d.refclassid = 'pg_extension'::regclass
-          JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'stylist_chat'
-         WHERE c.relkind = 'r'
+        SELECT t.table_name FROM chat._cluster_tables() t
+         WHERE t.by_chat
            AND EXISTS (SELECT FROM pg_attribute a
-                        WHERE a.attrelid = c.oid AND a.attname = 'chat_id' AND NOT a.attisdropped)
-           AND EXISTS (SELECT FROM pg_attribute a
-                        WHERE a.attrelid = c.oid AND a.attidentity <> '' AND NOT a.attisdropped)
+                        WHERE a.attrelid = t.table_name AND a.attidentity <> '' AND NOT a.attisdropped)
          ORDER BY 1
     LOOP
         PERFORM worker_adjust_identity_column_seq_ranges(v_table);
