@@ -78,8 +78,13 @@ SELECT count(*) FROM chat.inbox();
 SELECT count(*) FROM chat.inbox(archived => true);
 SELECT chat.unarchive(:'chat');
 SELECT chat.unmute(:'chat');
-SELECT chat.set_notification_preferences(true, 'Europe/Berlin', '22:00', '07:00');
-SELECT show_previews, time_zone, quiet_from, quiet_until FROM chat.notification_preferences();
+-- quiet hours that begin 6 hours from now and last 2: whatever the time
+-- of the run, the notifications below are not put off by them
+SELECT date_trunc('hour', now() AT TIME ZONE 'Europe/Berlin' + interval '6 hours')::time AS quiet_from,
+       date_trunc('hour', now() AT TIME ZONE 'Europe/Berlin' + interval '8 hours')::time AS quiet_until \gset
+SELECT chat.set_notification_preferences(true, 'Europe/Berlin', :'quiet_from', :'quiet_until');
+SELECT show_previews, time_zone, quiet_from = :'quiet_from', quiet_until = :'quiet_until'
+  FROM chat.notification_preferences();
 -- the customer catches up, acknowledging what they hold
 SELECT chat.act_as(:c, true);
 SELECT last_seq AS last FROM chat.get_chat(:'chat') \gset

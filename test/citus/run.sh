@@ -220,7 +220,11 @@ queue() { on "$1" "SELECT chat.act_as('ad000000-0000-4000-8000-000000000001', tr
 one=$(queue 3)
 is "$(queue 0) $([ -n "$one" ] && echo shown)" "$one shown" \
     "... and the admin's notification_queue() shows them as one server's does (${one:0:60}...)"
-sleep 1.2
+# every notification of messages due on both, for each message it covers
+# (a second after it; the bookkeeping worker has recorded them)
+due() { [ "$(on "$1" "SELECT count(*) > 0 AND count(*) FILTER (WHERE greatest(available_at, last_at + interval '1 second') > now()) = 0
+                        FROM chat.notifications WHERE kind = 'messages' AND status = 'waiting'")" = t ]; }
+wait_until 20 due 3 && wait_until 20 due 0 || fail "the notifications of messages came due on both"
 claims() { on "$1" "SELECT string_agg(concat_ws(' ', kind, recipient_id, sender_name, message_count, first_seq, last_seq, preview), ', '
                             ORDER BY recipient_id, kind) FROM chat.claim_notifications(10, '1 minute')"; }
 one=$(claims 3)
