@@ -41,41 +41,54 @@ AS $$
 DECLARE
     v_actor uuid := chat.require_actor();
     p_chat uuid := chat._require_arg($1, 'chat_id');
-    p_max integer;
+    p_max integer := $3;
     p_before bigint := coalesce($2, 9223372036854775807);
     -- (seq, position) < (before_seq, 0): every image of a message before it
     p_before_pos integer := coalesce($4, 0);
-    v_cleared bigint;
 BEGIN
-    -- access first: someone else's chat gets the one 42501, whatever else
-    PERFORM chat._participant_chat(p_chat);
-    v_cleared := chat._cleared_seq(p_chat, v_actor);
-    p_max := chat._check_max_rows($3);
-    IF $4 IS NOT NULL AND ($2 IS NULL OR $4 NOT BETWEEN 1 AND 10) THEN
+    IF p_max IS NULL OR p_max NOT BETWEEN 1 AND 1000
+       OR ($4 IS NOT NULL AND ($2 IS NULL OR $4 NOT BETWEEN 1 AND 10)) THEN
+        -- access first: someone else's chat gets the one 42501, whatever else
+        PERFORM chat._participant_chat(p_chat);
+        PERFORM chat._check_max_rows(p_max);
         RAISE EXCEPTION 'before_position must be between 1 and 10 and come with before_seq'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass the seq and position of the last image of the previous page.';
     END IF;
 
-    -- one range scan of media's primary key, newest first; a page may end
-    -- inside a message: the next starts at (before_seq, before_position)
+    -- one statement on the chat (on a Citus cluster, one round trip to its
+    -- node, every table named with the chat itself): the actor's row of
+    -- the chat, none unless a participant, and for it (a lateral subquery,
+    -- read only when the row is there) one range scan of media's primary
+    -- key, newest first, after what the actor cleared (clear_history());
+    -- a page may end inside a message: the next starts at (before_seq,
+    -- before_position).  Access is checked apart only when that finds
+    -- nothing, for its 42501
     RETURN QUERY
-    SELECT a.seq, a.position::integer, a.storage_key, a.content_type, a.byte_size, a.width, a.height,
-           m.sender_id, m.created_at, m.booking_id,
-           -- every table named with the chat itself: on a Citus cluster
-           -- the statement goes whole to the chat's node
-           EXISTS (SELECT FROM chat.portfolio_consents k
-                    WHERE k.chat_id = p_chat AND k.seq = a.seq AND k.position = a.position
-                      AND k.revoked_at IS NULL)
-      FROM chat.media a
-      JOIN chat.chat_messages m ON m.chat_id = p_chat AND m.seq = a.seq
-     WHERE a.chat_id = p_chat
-       AND (a.seq, a.position) < (p_before, p_before_pos)
-       -- nothing the actor cleared (clear_history())
-       AND a.seq > v_cleared
-       AND m.deleted_at IS NULL AND m.hidden_at IS NULL
-     ORDER BY a.seq DESC, a.position DESC
-     LIMIT p_max;
+    SELECT g.seq, g.position, g.storage_key, g.content_type, g.byte_size, g.width, g.height,
+           g.sender_id, g.created_at, g.booking_id, g.portfolio_consent
+      FROM (SELECT CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq
+                        ELSE c.stylist_cleared_seq END AS cleared_seq
+              FROM chat.chats c
+             WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)) r
+     CROSS JOIN LATERAL (
+           SELECT a.seq, a.position::integer AS position, a.storage_key, a.content_type, a.byte_size,
+                  a.width, a.height, m.sender_id, m.created_at, m.booking_id,
+                  EXISTS (SELECT FROM chat.portfolio_consents k
+                           WHERE k.chat_id = p_chat AND k.seq = a.seq AND k.position = a.position
+                             AND k.revoked_at IS NULL) AS portfolio_consent
+             FROM chat.media a
+             JOIN chat.chat_messages m ON m.chat_id = p_chat AND m.seq = a.seq
+            WHERE a.chat_id = p_chat
+              AND (a.seq, a.position) < (p_before, p_before_pos)
+              AND a.seq > r.cleared_seq
+              AND m.deleted_at IS NULL AND m.hidden_at IS NULL
+            ORDER BY a.seq DESC, a.position DESC
+            LIMIT p_max) g
+     ORDER BY g.seq DESC, g.position DESC;
+    IF NOT FOUND THEN
+        PERFORM chat._participant_chat(p_chat);
+    END IF;
 END
 $$;
 

@@ -125,20 +125,34 @@ AS $$
 DECLARE
     v_actor uuid := chat.require_actor();     -- 28000 before anything else
     p_chat uuid := chat._require_arg($1, 'chat_id');
-    v_cleared bigint;
 BEGIN
-    PERFORM chat._participant_chat(p_chat);
-    v_cleared := chat._cleared_seq(p_chat, chat.require_actor());
+    -- one statement on the chat (on a Citus cluster, one round trip to its
+    -- node): the actor's row of the chat, none unless a participant, and
+    -- for it the pins after what they cleared (a lateral subquery: read
+    -- only when the row is there); access is checked apart only when that
+    -- finds nothing, for its 42501
     RETURN QUERY
-    SELECT p.seq, p.note, p.pinned_by, p.pinned_at, p.expires_at, m.sender_id, m.created_at,
-           chat._preview(m.body, m.deleted_at, m.attachment_count, m.hidden_at), m.booking_id
-      FROM chat.pins p
-      JOIN chat.chat_messages m ON m.chat_id = p.chat_id AND m.seq = p.seq
-     WHERE p.chat_id = p_chat
-       AND p.seq > v_cleared        -- not what the actor cleared
-       AND (p.expires_at IS NULL OR p.expires_at > now())
-       AND m.deleted_at IS NULL AND m.hidden_at IS NULL
+    SELECT p.seq, p.note, p.pinned_by, p.pinned_at, p.expires_at, p.sender_id, p.created_at,
+           p.preview, p.booking_id
+      FROM (SELECT CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq
+                        ELSE c.stylist_cleared_seq END AS cleared_seq
+              FROM chat.chats c
+             WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)) r
+     CROSS JOIN LATERAL (
+           SELECT p.seq, p.note, p.pinned_by, p.pinned_at, p.expires_at, m.sender_id, m.created_at,
+                  chat._preview(m.body, m.deleted_at, m.attachment_count, m.hidden_at) AS preview,
+                  m.booking_id
+             FROM chat.pins p
+             JOIN chat.chat_messages m ON m.chat_id = p_chat AND m.seq = p.seq
+            WHERE p.chat_id = p_chat
+              AND p.seq > r.cleared_seq     -- not what the actor cleared
+              AND (p.expires_at IS NULL OR p.expires_at > now())
+              AND m.deleted_at IS NULL AND m.hidden_at IS NULL
+            ORDER BY p.pinned_at DESC, p.seq DESC) p
      ORDER BY p.pinned_at DESC, p.seq DESC;
+    IF NOT FOUND THEN
+        PERFORM chat._participant_chat(p_chat);
+    END IF;
 END
 $$;
 

@@ -284,10 +284,14 @@ nodes_of() {
 }
 spread=
 notone=
+# statements() counts the statements a read sends
+statements() { remote "$1" | grep -c '^NOTICE:  issuing'; }
+reads=
 for call in "1 SELECT chat.react('$CHAT', 2, '🎉')" "1 SELECT chat.unreact('$CHAT', 2, '🎉')" \
             "1 SELECT chat.pin('$CHAT', 2, 'a note', NULL)" "n SELECT count(*) FROM chat.pinned('$CHAT')" \
             "1 SELECT chat.unpin('$CHAT', 2)" "n SELECT count(*) FROM chat.gallery('$CHAT')" \
-            "n SELECT count(*) FROM chat.search('$CHAT', 'Friday')" "n SELECT count(*) FROM chat.get_chat('$CHAT')" \
+            "n SELECT count(*) FROM chat.search('$CHAT', 'Friday', 1)" "n SELECT count(*) FROM chat.search('$CHAT', 'Friday')" \
+            "n SELECT count(*) FROM chat.get_chat('$CHAT')" \
             "1 SELECT chat.mark_unread('$CHAT', 2)" "1 SELECT chat.ack_delivered('$CHAT', 2)" "n SELECT chat.typing('$CHAT')" \
             "1 SELECT chat.mute('$CHAT', 'infinity')" "1 SELECT chat.unmute('$CHAT')" "1 SELECT chat.archive('$CHAT')" \
             "1 SELECT chat.unarchive('$CHAT')" "1 SELECT chat.block('$CHAT')" "1 SELECT chat.unblock('$CHAT')" \
@@ -299,12 +303,15 @@ for call in "1 SELECT chat.react('$CHAT', 2, '🎉')" "1 SELECT chat.unreact('$C
         [ "$got" = "$home BEGIN;$home chat._on_chat_node;$home COMMIT;" ] || notone+="${call:7:30}: $got "
     else
         [ "$(nodes_of "$call")" = "$home " ] || spread+="${call:7:40}: $(nodes_of "$call"); "
+        reads+="$(statements "$call") "
     fi
     # the same on one server, for the comparisons at the end
     on 3 "SELECT chat.act_as('$STYL', true); $call" >/dev/null || bail "on one server: $call"
 done
 is "$notone" "" "12 calls that write in one chat (react, unreact, pin, unpin, mark_unread, ack_delivered, mute, unmute, archive, unarchive, block, unblock): one call of chat._on_chat_node() on that node, and nothing else"
 is "$spread" "" "7 calls that read one chat (pinned, the gallery, search, get_chat(), typing, bookings, pending messages) send their statements to the chat's node alone"
+is "$reads" "1 1 1 2 1 1 1 2 " \
+    "... in one statement each where it finds something: pinned(), gallery(), a page of search() it fills (a page it does not: then a second, the access and how far back the index must look), get_chat(), typing(), chat_bookings(); pending_messages(), finding none here, checks access in a second"
 ADMIN=ad000000-0000-4000-8000-000000000001
 got=$(remote_as "$ADMIN" "SELECT count(*) FROM chat.admin_history('$CHAT', 'where it reads')" \
       | grep -o 'on server [^ ]*' | sed 's/.*://' | sort -u | tr '\n' ' ')
