@@ -639,6 +639,9 @@ chat_act_as(PG_FUNCTION_ARGS)
 		require_session_identity();
 	require_profile(profile_id);
 
+	/* in a call the coordinator sent to this node: that call's actor */
+	if (chat_node_call_act_as(profile_id, for_session))
+		PG_RETURN_VOID();
 	set_actor(for_session, profile_id, NULL);
 	PG_RETURN_VOID();
 }

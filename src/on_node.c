@@ -32,7 +32,9 @@
  *	  transaction commits.
  *
  * A call made while one runs is not sent on again (chat._to_chat_node()
- * is false): it runs here, with the same actor.
+ * is false): it runs here, with the same actor.  chat.act_as() in a call
+ * changes the call's actor (an approved held message is sent as its
+ * sender) and never the session's.
  *
  * A call that inserts a row with an identity column (a report, a consent,
  * an image queued for deletion) takes its id on the node.  Each node draws
@@ -87,6 +89,26 @@ chat_node_call_actor(pg_uuid_t *actor)
 	if (!in_node_call)
 		return false;
 	*actor = node_call_actor;
+	return true;
+}
+
+/*
+ * act_as() in the call running here, if one is: the call's actor changes
+ * for the rest of it (chat.approve_held_message() sends as the held
+ * message's sender, then acts as the admin again).  The node's session
+ * is the coordinator's connection: no call may leave a session actor in
+ * it.
+ */
+bool
+chat_node_call_act_as(const pg_uuid_t *actor, bool for_session)
+{
+	if (!in_node_call)
+		return false;
+	if (for_session)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a call run on its chat's node cannot choose an actor for the session")));
+	node_call_actor = *actor;
 	return true;
 }
 

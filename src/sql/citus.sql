@@ -306,6 +306,20 @@ BEGIN
         END IF;
         PERFORM chat._require_node_ids('chat.reports');
         PERFORM chat._edit_message(in_chat, (a->>0)::bigint, a->>1, a->2);
+    -- an admin's
+    WHEN 'hide_message' THEN
+        PERFORM chat._require_node_ids('chat.audit_entries');
+        PERFORM chat.hide_message(in_chat, (a->>0)::bigint, a->>1);
+    WHEN 'set_legal_hold' THEN
+        PERFORM chat._require_node_ids('chat.legal_holds');
+        RETURN to_jsonb(chat.set_legal_hold(in_chat, a->>0));
+    WHEN 'release_legal_hold' THEN
+        RETURN to_jsonb(chat.release_legal_hold(in_chat, a->>0));
+    WHEN 'approve_held_message' THEN
+        RETURN to_jsonb(chat.approve_held_message(in_chat, (a->>0)::bigint));
+    WHEN 'reject_held_message' THEN
+        PERFORM chat._require_node_ids('chat.orphaned_images');
+        PERFORM chat.reject_held_message(in_chat, (a->>0)::bigint, a->>1);
     ELSE
         RAISE EXCEPTION 'chat.%() is not a call that runs on its chat''s node', in_call
             USING ERRCODE = 'invalid_parameter_value';

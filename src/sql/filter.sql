@@ -341,6 +341,9 @@ DECLARE
     v_seq bigint;
 BEGIN
     PERFORM chat._require_writable('approve_held_message');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        RETURN chat._on_chat('approve_held_message', $1, jsonb_build_array($2))::bigint;
+    END IF;
     v_h := chat._held_to_decide(p_chat, p_id);
     -- decided first: the send below sees the approval under way, and does
     -- not filter the message again
@@ -384,6 +387,10 @@ DECLARE
     v_h chat.held_messages;
 BEGIN
     PERFORM chat._require_writable('reject_held_message');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('reject_held_message', $1, jsonb_build_array($2, $3));
+        RETURN;
+    END IF;
     v_h := chat._held_to_decide(p_chat, p_id);
     -- its images: the application deletes the bytes
     INSERT INTO chat.orphaned_images (chat_id, seq, position, storage_key, reason)

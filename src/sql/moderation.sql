@@ -147,6 +147,10 @@ DECLARE
     v_hidden_at timestamptz;
 BEGIN
     PERFORM chat._require_writable('hide_message');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        PERFORM chat._on_chat('hide_message', $1, jsonb_build_array($2, $3));
+        RETURN;
+    END IF;
     IF p_reason IS NULL THEN
         RAISE EXCEPTION 'reason must not be empty'
             USING ERRCODE = 'invalid_parameter_value',

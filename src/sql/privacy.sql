@@ -117,6 +117,9 @@ DECLARE
     v_id bigint;
 BEGIN
     PERFORM chat._require_writable('set_legal_hold');
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        RETURN chat._on_chat('set_legal_hold', $1, jsonb_build_array($2))::bigint;
+    END IF;
     -- the chat's row first: an erasure or a retention run under way ends
     -- before the hold is placed, and none starts until it is
     PERFORM FROM chat.chats c WHERE c.chat_id = p_chat FOR NO KEY UPDATE;
@@ -152,10 +155,15 @@ DECLARE
     v_admin uuid := chat._require_admin();
     p_chat uuid := chat._require_arg($1, 'chat_id');
     p_reason text := chat._audit_reason($2);
+    v_pair record;
+    v_erased_id uuid;
     v_erased text;
 BEGIN
     PERFORM chat._require_writable('release_legal_hold');
-    PERFORM FROM chat.chats c WHERE c.chat_id = p_chat FOR NO KEY UPDATE;
+    IF chat._to_chat_node() THEN     -- Citus: the whole call on the chat's node
+        RETURN chat._on_chat('release_legal_hold', $1, jsonb_build_array($2))::boolean;
+    END IF;
+    SELECT c.customer_id, c.stylist_id INTO v_pair FROM chat.chats c WHERE c.chat_id = p_chat FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'chat % does not exist', p_chat
             USING ERRCODE = 'invalid_parameter_value';
@@ -167,13 +175,18 @@ BEGIN
         RETURN false;
     END IF;
     -- a participant erased while the chat was held still has content here
-    SELECT string_agg(p.id::text, ', ') INTO v_erased
-      FROM chat.chats c
-      JOIN chat.profiles p ON p.id IN (c.customer_id, c.stylist_id)
-     WHERE c.chat_id = p_chat AND p.erased_at IS NOT NULL
-       AND EXISTS (SELECT FROM chat.chat_messages m
-                    WHERE m.chat_id = p_chat AND m.sender_id = p.id
-                      AND (m.body IS NOT NULL OR m.attachment_count > 0));
+    -- (the profile read apart from the chat's messages: on a Citus cluster
+    -- the call runs on the chat's node, where Citus plans no statement
+    -- that joins the two)
+    FOR v_erased_id IN SELECT p.id FROM chat.profiles p
+                        WHERE p.id IN (v_pair.customer_id, v_pair.stylist_id) AND p.erased_at IS NOT NULL
+                        ORDER BY p.id LOOP
+        IF EXISTS (SELECT FROM chat.chat_messages m
+                    WHERE m.chat_id = p_chat AND m.sender_id = v_erased_id
+                      AND (m.body IS NOT NULL OR m.attachment_count > 0)) THEN
+            v_erased := concat_ws(', ', v_erased, v_erased_id);
+        END IF;
+    END LOOP;
     IF v_erased IS NOT NULL THEN
         RAISE NOTICE 'profile % was erased while chat % was held: its messages here are not erased yet', v_erased, p_chat
             USING HINT = 'Run chat.erase_profile() for it again.';
@@ -315,16 +328,18 @@ BEGIN
                                                                'storage_key', x.storage_key, 'granted_at', x.granted_at,
                                                                'granted_by', x.granted_by, 'revoked_at', x.revoked_at,
                                                                'revoked_by', x.revoked_by)
-                                             ORDER BY x.chat_id, x.id)
+                                             ORDER BY x.chat_id, x.granted_at, x.id)
                                FROM chat.portfolio_consents x
                               WHERE x.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]) AND $1 IN (x.granted_by, x.stylist_id))::text, '[]') || ','
     UNION ALL
+    -- consents, reports and the audit in the order they were made, which
+    -- their ids do not tell on a Citus cluster (each node its own range)
     SELECT 8, NULL::uuid, 0::bigint,
            '"reports": '
       || coalesce((SELECT json_agg(json_build_object('id', x.id, 'chat_id', x.chat_id, 'seq', x.seq,
                                                                'reason', x.reason, 'note', x.note, 'status', x.status,
                                                                'created_at', x.created_at, 'resolved_at', x.resolved_at)
-                                             ORDER BY x.id)
+                                             ORDER BY x.created_at, x.id)
                                FROM chat.reports x WHERE x.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]) AND x.reporter_id = $1)::text, '[]') || ','
     UNION ALL
     SELECT 9, NULL::uuid, 0::bigint,
@@ -340,7 +355,7 @@ BEGIN
       || coalesce((SELECT json_agg(json_build_object('id', x.id, 'at', x.at, 'actor_id', x.actor_id,
                                                                'action', x.action, 'chat_id', x.chat_id, 'seq', x.seq,
                                                                'reason', x.reason)
-                                             ORDER BY x.id)
+                                             ORDER BY x.at, x.id)
                                FROM chat.audit_entries x WHERE x.chat_id = ANY ((SELECT m.chats FROM my m)::uuid[]) OR x.actor_id = $1)::text, '[]') || ','
     UNION ALL
     SELECT 11, NULL::uuid, 0::bigint,

@@ -130,8 +130,8 @@ SELECT chat.act_as(:a, true);
 SELECT seq = :m1, reason, note, status FROM chat.admin_reports WHERE reporter_id = '00000000-0000-0000-0000-000000000000';
 SELECT chat.remove_filter_rule('email'), chat.remove_filter_rule('cash');
 SELECT chat.remove_filter_rule('phone');
-SELECT chat.set_legal_hold(:'chat', 'case 1');
-SELECT chat_id = :'chat', reason FROM chat.admin_legal_holds();
+SELECT chat.set_legal_hold(:'chat', 'case 1') AS hold \gset
+SELECT chat_id = :'chat', reason, hold_id = :hold FROM chat.admin_legal_holds();
 SELECT chat.release_legal_hold(:'chat', 'closed');
 SELECT chat.revoke_tokens(:c);
 SELECT chat.rotate_signing_key();

@@ -171,7 +171,7 @@ is "$(on 0 "SELECT citus_table_type, count(*) FROM chat.distribute_tables() GROU
 # ---------------------------------------------------------------------------
 # the ids of rows a call inserts on a worker are from that node's range
 # (checked below): the comparisons of whole rows leave them out
-mask_ids() { sed -E 's/"id" : [0-9]+/"id" : <id>/g; s/report [0-9]+ /report <id> /g'; }
+mask_ids() { sed -E 's/"(held_)?id" : [0-9]+/"\1id" : <id>/g; s/report [0-9]+ /report <id> /g'; }
 mask() { sed -E 's/^psql:[^:]*:[0-9]*: //; s/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9:.]+(\+[0-9:]+)?/<time>/g'; }
 # offline notifications due a second after a message, on both
 for i in 3 0; do
@@ -384,6 +384,61 @@ is "$(on 0 "SELECT (SELECT id >> 48 FROM chat.reports WHERE chat_id = '$CHAT' AN
                 || ' ' || (SELECT id >> 48 FROM chat.orphaned_images WHERE chat_id = '$CHAT' AND seq = $DSEQ)")" \
     "$homegroup $homegroup $homegroup" \
     "... the report's, the consent's and the deleted image's ids taken from the range of that node's group ($homegroup << 48 on), as Citus gives the tables it creates"
+# the admin's calls on one chat run there whole too: two messages a hold
+# rule held, one approved (sent then, as its sender) and one rejected (its
+# image queued for deletion), a message hidden, a legal hold placed and
+# released; the same on one server
+for i in 0 3; do
+    on "$i" "SELECT chat.act_as('$ADMIN', true); SELECT chat.add_filter_rule('held', 'hold me', 'hold');
+             SELECT chat.act_as('$CUST', true); SELECT chat.send_message('$CHAT', 'hold me: approved');
+             SELECT chat.send_message('$CHAT', 'hold me: rejected', attachments => '[{\"storage_key\": \"k/held.jpg\",
+                     \"content_type\": \"image/jpeg\", \"byte_size\": 10, \"width\": 1, \"height\": 1}]');
+             SELECT chat.act_as('$ADMIN', true); SELECT chat.remove_filter_rule('held')" >/dev/null \
+        || bail "held messages on ${NODES[$i]}"
+done
+held() { on "$1" "SELECT id FROM chat.held_messages WHERE chat_id = '$CHAT' AND body = 'hold me: $2'"; }
+for i in 1 2; do
+    on "$i" "ALTER SYSTEM SET citus.log_remote_commands = on" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null \
+        || bail "log_remote_commands on ${NODES[$i]}"
+done
+sleep 0.3
+notone=
+for call in "SELECT chat.approve_held_message('$CHAT', @approved)" \
+            "SELECT chat.reject_held_message('$CHAT', @rejected, 'a number')" \
+            "SELECT chat.hide_message('$CHAT', $CSEQ, 'rude')" \
+            "SELECT chat.set_legal_hold('$CHAT', 'a dispute')" "SELECT chat.release_legal_hold('$CHAT', 'settled')"; do
+    for i in 0 3; do
+        c=${call//@approved/$(held "$i" approved)}
+        c=${c//@rejected/$(held "$i" rejected)}
+        if [ "$i" = 0 ]; then
+            got=$(commands "$(remote_as "$ADMIN" "$c")")
+            [ "$got" = "$home BEGIN;$home chat._on_chat_node;$home COMMIT;" ] || notone+="${call:12:24}: $got "
+        else
+            on 3 "SELECT chat.act_as('$ADMIN', true); $c" >/dev/null || bail "on one server: $c"
+        fi
+    done
+done
+for i in 1 2; do
+    on "$i" "ALTER SYSTEM RESET citus.log_remote_commands" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null
+done
+is "$notone" "" "approve_held_message(), reject_held_message(), hide_message(), set_legal_hold(), release_legal_hold(): one call of chat._on_chat_node() on the chat's node each, and nothing else, from there either"
+decided() {
+    on "$1" "SELECT string_agg(h.status || ' ' || coalesce((SELECT m.sender_id || ' ' || m.body FROM chat.chat_messages m
+                                                            WHERE m.chat_id = h.chat_id AND m.seq = h.seq), '-'), ', '
+                               ORDER BY h.status)
+               FROM chat.held_messages h WHERE h.chat_id = '$CHAT' AND h.rules = '{held}'" \
+        && on "$1" "SELECT hidden_reason FROM chat.chat_messages WHERE chat_id = '$CHAT' AND seq = $CSEQ" \
+        && on "$1" "SELECT reason || ', ' || release_reason FROM chat.legal_holds WHERE chat_id = '$CHAT'" \
+        && on "$1" "SELECT reason FROM chat.orphaned_images WHERE storage_key = 'k/held.jpg'"
+}
+one=$(decided 3 | tr '\n' ' ')
+is "$(decided 0 | tr '\n' ' ')" "$one" "... which decided (the approved message sent as its sender), hid and held on the coordinator as on one server ($one)"
+is "$(on 0 "SELECT (SELECT id >> 48 FROM chat.legal_holds WHERE chat_id = '$CHAT' AND reason = 'a dispute')
+                || ' ' || (SELECT id >> 48 FROM chat.audit_entries
+                            WHERE chat_id = '$CHAT' AND action = 'hide_message' AND seq = $CSEQ)
+                || ' ' || (SELECT id >> 48 FROM chat.orphaned_images WHERE storage_key = 'k/held.jpg')")" \
+    "$homegroup $homegroup $homegroup" \
+    "... the hold's, the audit entry's and the rejected image's ids taken from that node's range"
 # the calls sent to the chat's node run there as the owner, in Citus's
 # connection, with the owner's search_path of that node: a function
 # planted in its public schema (as a role with CREATE there could, the
@@ -663,8 +718,8 @@ fi
 is "$(grep -c '^ERROR' "$WORK/privacy.single") $(grep -c '^{"format": "stylist_chat export"' "$WORK/privacy.single") $(grep -c '^,\?{"chat_id" : "[0-9a-f-]*", "seq" : [0-9]*, "sender_id"' "$WORK/privacy.single")" \
     "0 2 $(( 2 * $(on 3 "SELECT count(*) FROM chat.chat_messages WHERE chat_id = '$CHAT'") ))" \
     "... without an error: two documents, each with every message of the customer's chat"
-is "$(grep -c '^erase|request 7|{"images": 2, "messages": 7,' "$WORK/privacy.single")" "1" \
-    "... and an erasure of the customer's 7 messages and 2 images"
+is "$(grep -c '^erase|request 7|{"images": 2, "messages": 8,' "$WORK/privacy.single")" "1" \
+    "... and an erasure of the customer's 8 messages and 2 images"
 is "$(grep -x '[0-9]*|0|0|0|t' "$WORK/privacy.single" | tr '\n' ' ')" "5|0|0|0|t 0|0|0|0|t " \
     "... and a retention run redacting the stylist's 4 messages and emptying their held one, then one that finds none"
 
