@@ -331,6 +331,7 @@ DECLARE
     v_found bigint;
     v_cleared bigint;
     v_low bigint;
+    v_routed boolean := chat._to_chat_node();
 BEGIN
     v_q := chat._search_query($2);
 
@@ -388,8 +389,6 @@ BEGIN
     END IF;
 
     -- the rest from the index: the query's words within the chat's lexeme
-    -- (on a Citus cluster a statement to every node: the primary key's
-    -- column is compared as text, which Citus cannot route by either)
     RETURN QUERY
     SELECT w.seq, w.sender_id, w.created_at, w.booking_id,
            chat._search_snippet(w.body, v_q.words, v_q.prefix),
@@ -406,6 +405,10 @@ BEGIN
                -- of the chat's rows is what the index is here to avoid
                AND m.chat_id::text = p_chat::text AND m.seq + 0 < v_low
                AND m.seq + 0 > v_cleared
+               -- on a Citus cluster the chat's own, for Citus to send the
+               -- statement to the chat's node alone (there it is planned
+               -- with the chat's id written out, its statistics known)
+               AND (NOT v_routed OR m.chat_id = p_chat)
              ORDER BY m.seq DESC
              LIMIT p_max - v_found) AS w
      ORDER BY w.seq DESC;

@@ -312,6 +312,20 @@ is "$notone" "" "12 calls that write in one chat (react, unreact, pin, unpin, ma
 is "$spread" "" "7 calls that read one chat (pinned, the gallery, search, get_chat(), typing, bookings, pending messages) send their statements to the chat's node alone"
 is "$reads" "1 1 1 2 1 1 1 2 " \
     "... in one statement each where it finds something: pinned(), gallery(), a page of search() it fills (a page it does not: then a second, the access and how far back the index must look), get_chat(), typing(), chat_bookings(); pending_messages(), finding none here, checks access in a second"
+# a search that reaches the index: a chat of 450 messages, the word in
+# the first 5 only (beyond the newest 400, read one by one)
+LC=c0000000-0000-4000-8000-0000000000cc
+on 0 "SELECT chat.upsert_profile('$LC', 'customer', 'Long C')" >/dev/null || bail "the long chat's customer"
+LCHAT=$(on 0 "SELECT chat.act_as('$LC'); SELECT chat.chat_with('$STYL')" | tail -1)
+on 0 "SELECT chat.act_as('$LC');
+      SELECT count(chat.send_message('$LCHAT', CASE WHEN i <= 5 THEN 'Friday ' ELSE 'a day ' END || i))
+        FROM generate_series(1, 450) i" >/dev/null || bail "the long chat's messages"
+lhome=$(on 0 "SELECT nodeport FROM pg_dist_shard_placement
+               WHERE shardid = get_shard_id_for_distribution_column('chat.chats', '$LCHAT')")
+out=$(remote_as "$LC" "SELECT count(*) FROM chat.search('$LCHAT', 'Friday')")
+is "$(on 0 "SELECT chat.act_as('$LC'); SELECT string_agg(seq::text, ' ') FROM chat.search('$LCHAT', 'Friday')" | tail -1) / $(echo "$out" | grep -o 'on server [^ ]*' | sed 's/.*://' | sort | uniq -c | awk '{ print $1 " to " $2 }')" \
+    "5 4 3 2 1 / 3 to $lhome" \
+    "search() in a chat of 450 messages, its matches beyond the newest 400: from the index, in 3 statements to the chat's node alone (the index's went to every shard)"
 ADMIN=ad000000-0000-4000-8000-000000000001
 got=$(remote_as "$ADMIN" "SELECT count(*) FROM chat.admin_history('$CHAT', 'where it reads')" \
       | grep -o 'on server [^ ]*' | sed 's/.*://' | sort -u | tr '\n' ' ')
