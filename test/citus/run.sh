@@ -33,14 +33,17 @@
 #     statement: history() and messages_since() (chat._chat_page()), a
 #     send (chat._store_message()), mark_read()
 #     (chat._mark_read_on_chat()) and the 18 other calls that write in one
-#     chat (chat._on_chat_node()) send that node one call and nothing else
-#     but the transaction's BEGIN and COMMIT, and no other node anything,
-#     and the node sends nothing on (citus.log_remote_commands, on the
-#     coordinator and on the workers); the send commits there without
-#     two-phase commit; the reads of one chat, admin_history() among them,
-#     reach that node alone; a listener on the coordinator hears the events
-#     of calls run on the chat's node; the ids they take come from the
-#     node's range;
+#     chat and 5 of the admin's (chat._on_chat_node()) send that node one
+#     call and nothing else but the transaction's BEGIN and COMMIT, and no
+#     other node anything, and the node sends nothing on
+#     (citus.log_remote_commands, on the coordinator and on the workers);
+#     the send commits there without two-phase commit; the reads of one
+#     chat, admin_history() among them, reach that node alone, in one
+#     statement each where they find something (search() in a chat of 450
+#     messages, from the index, in 3); a listener on the coordinator hears
+#     the events of calls run on the chat's node; the ids they take come
+#     from the node's range; an approved held message is sent as its
+#     sender;
 #   - 64 clients of the coordinator open the chat of one pair at the same
 #     instant: one id, one row;
 #   - real time: test/chat_client.c, following the client protocol against
