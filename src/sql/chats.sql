@@ -26,6 +26,12 @@ BEGIN
     VALUES (v_chat_id, $1, $2)
     ON CONFLICT DO NOTHING;
     IF FOUND THEN
+        -- a new chat waits for an erasure of either person under way (it
+        -- holds their profile's row), as its foreign keys make it wait on
+        -- one server: on a Citus cluster they are checked against the
+        -- chat's node's copy of the profiles, the erasure holds the
+        -- coordinator's, this one
+        PERFORM FROM chat.profiles p WHERE p.id IN ($1, $2) ORDER BY p.id FOR KEY SHARE;
         PERFORM chat._relay_change('chat_created', v_chat_id, NULL);
     END IF;
     RETURN v_chat_id;
