@@ -75,8 +75,8 @@
 #   - a person's data exported and erased, then retention
 #     (test/citus/privacy.sql): export_my_data(), export_profile(),
 #     erase_profile() and apply_retention() answer on the coordinator as
-
-
+#     on one server; a chat opened with a person during their erasure
+#     waits for it on both.
 #
 # Output: TAP, then "N passed, N failed".
 set -uo pipefail
