@@ -335,44 +335,12 @@ DECLARE
 BEGIN
     v_q := chat._search_query($2);
 
-    -- the newest 400 messages below before_seq (the lowest of them: low),
-    -- read by the primary key and tested one by one: a frequent word fills
-    -- the page here (fewer than 400: all of them, and nothing is left for
-    -- the index).  One statement on the chat (on a Citus cluster, one round
-    -- trip to its node): the actor's row of the chat, none unless a
-    -- participant, and for it (a lateral subquery, read only when the row
-    -- is there) the matches after what the actor cleared (clear_history())
-    RETURN QUERY
-    SELECT w.seq, w.sender_id, w.created_at, w.booking_id,
-           chat._search_snippet(w.body, v_q.words, v_q.prefix),
-           (SELECT chat._reply_json(q.seq, q.sender_id, q.body, q.deleted_at,
-                                    q.attachment_count, q.hidden_at)
-              FROM chat.chat_messages q
-             WHERE q.chat_id = p_chat AND q.seq = w.reply_to_seq)   -- the quoted message (on p_chat: one node)
-      FROM (SELECT CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq
-                        ELSE c.stylist_cleared_seq END AS cleared_seq
-              FROM chat.chats c
-             WHERE c.chat_id = p_chat AND v_actor IN (c.customer_id, c.stylist_id)) r
-     CROSS JOIN LATERAL (
-           SELECT m.seq, m.sender_id, m.created_at, m.booking_id, m.body, m.reply_to_seq
-             FROM chat.chat_messages m
-            WHERE m.chat_id = p_chat AND m.seq < p_before
-              AND m.seq >= coalesce((SELECT l.seq FROM chat.chat_messages l
-                                      WHERE l.chat_id = p_chat AND l.seq < p_before
-                                      ORDER BY l.seq DESC OFFSET 399 LIMIT 1), -9223372036854775808)
-              AND m.deleted_at IS NULL AND m.hidden_at IS NULL
-              AND m.seq > r.cleared_seq
-              AND chat._search_words(m.body) @@ v_q.tsq
-            ORDER BY m.seq DESC
-            LIMIT p_max) AS w
-     ORDER BY w.seq DESC;
-    GET DIAGNOSTICS v_found = ROW_COUNT;
-    IF v_found >= p_max THEN
-        RETURN;
-    END IF;
-
-    -- the page is not full: access (42501 for anyone else, who found
-    -- nothing above), what the actor cleared, and low
+    -- one statement on the chat (on a Citus cluster, one round trip to
+    -- its node): access (42501 for anyone else), what the actor cleared
+    -- (clear_history()), and low, the lowest of the newest 400 messages
+    -- below before_seq, which both reads below keep to: on a Citus
+    -- cluster each of them reads the node's latest state, and a bound
+    -- taken twice could return a message twice
     SELECT CASE WHEN c.customer_id = v_actor THEN c.customer_cleared_seq
                 ELSE c.stylist_cleared_seq END,
            (SELECT l.seq FROM chat.chat_messages l
@@ -384,8 +352,30 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM chat._chat_access_denied(p_chat);
     END IF;
-    IF v_low IS NULL THEN
-        RETURN;     -- fewer than 400: all of them read above
+
+    -- those 400, read by the primary key and tested one by one: a
+    -- frequent word fills the page here (fewer than 400: all of them, and
+    -- nothing is left for the index)
+    RETURN QUERY
+    SELECT w.seq, w.sender_id, w.created_at, w.booking_id,
+           chat._search_snippet(w.body, v_q.words, v_q.prefix),
+           (SELECT chat._reply_json(r.seq, r.sender_id, r.body, r.deleted_at,
+                                    r.attachment_count, r.hidden_at)
+              FROM chat.chat_messages r
+             WHERE r.chat_id = p_chat AND r.seq = w.reply_to_seq)   -- the quoted message (on p_chat: one node)
+      FROM (SELECT m.seq, m.sender_id, m.created_at, m.booking_id, m.body, m.reply_to_seq
+              FROM chat.chat_messages m
+             WHERE m.chat_id = p_chat AND m.seq < p_before
+               AND m.seq >= coalesce(v_low, -9223372036854775808)
+               AND m.deleted_at IS NULL AND m.hidden_at IS NULL
+               AND m.seq > v_cleared     -- nothing the actor cleared (clear_history())
+               AND chat._search_words(m.body) @@ v_q.tsq
+             ORDER BY m.seq DESC
+             LIMIT p_max) AS w
+     ORDER BY w.seq DESC;
+    GET DIAGNOSTICS v_found = ROW_COUNT;
+    IF v_found >= p_max OR v_low IS NULL THEN
+        RETURN;
     END IF;
 
     -- the rest from the index: the query's words within the chat's lexeme
@@ -409,7 +399,7 @@ BEGIN
                -- statement to the chat's node alone (there it is planned
                -- with the chat's id written out, its statistics known)
                AND (NOT v_routed OR m.chat_id = p_chat)
-             ORDER BY m.seq DESC
+             ORDER BY m.seq + 0 DESC    -- nor the order: no scan backwards along it
              LIMIT p_max - v_found) AS w
      ORDER BY w.seq DESC;
 END
