@@ -462,17 +462,27 @@ AS $$
 DECLARE
     v_actor uuid := chat.require_actor();
 BEGIN
-    -- the actor's own: in a chat, one statement (on a Citus cluster, one
-    -- round trip to its node); access is checked only when that finds
-    -- nothing, for its 42501
+    IF $1 IS NULL THEN
+        RETURN QUERY
+        SELECT h.chat_id, h.id, h.body, coalesce(h.attachments, '[]'::jsonb), h.booking_id, h.reply_to_seq,
+               h.client_msg_id, h.held_at, h.status, h.decided_at, h.reason
+          FROM chat.held_messages h
+         WHERE h.sender_id = v_actor AND h.status <> 'approved'
+         ORDER BY h.held_at, h.id;
+        RETURN;
+    END IF;
+    -- in a chat, one statement (on a Citus cluster, one round trip to its
+    -- node), which reads nothing unless the actor takes part in the chat
+    -- (a condition of no row: tested once, before anything is read);
+    -- access is checked apart only when it finds nothing, for its 42501
     RETURN QUERY
     SELECT h.chat_id, h.id, h.body, coalesce(h.attachments, '[]'::jsonb), h.booking_id, h.reply_to_seq,
            h.client_msg_id, h.held_at, h.status, h.decided_at, h.reason
       FROM chat.held_messages h
-     WHERE h.sender_id = v_actor AND h.status <> 'approved'
-       AND ($1 IS NULL OR h.chat_id = $1)
+     WHERE h.chat_id = $1 AND h.sender_id = v_actor AND h.status <> 'approved'
+       AND EXISTS (SELECT FROM chat.chats c WHERE c.chat_id = $1 AND v_actor IN (c.customer_id, c.stylist_id))
      ORDER BY h.held_at, h.id;
-    IF NOT FOUND AND $1 IS NOT NULL THEN
+    IF NOT FOUND THEN
         PERFORM chat._participant_chat($1);
     END IF;
 END

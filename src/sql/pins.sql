@@ -128,9 +128,10 @@ DECLARE
 BEGIN
     -- one statement on the chat (on a Citus cluster, one round trip to its
     -- node): the actor's row of the chat, none unless a participant, and
-    -- for it the pins after what they cleared (a lateral subquery: read
-    -- only when the row is there); access is checked apart only when that
-    -- finds nothing, for its 42501
+    -- for it the pins after what they cleared (a lateral subquery, which
+    -- its ORDER BY keeps from being merged into the join: read only when
+    -- the row is there); access is checked apart only when that finds
+    -- nothing, for its 42501
     RETURN QUERY
     SELECT p.seq, p.note, p.pinned_by, p.pinned_at, p.expires_at, p.sender_id, p.created_at,
            p.preview, p.booking_id
