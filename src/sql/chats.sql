@@ -26,12 +26,13 @@ BEGIN
     VALUES (v_chat_id, $1, $2)
     ON CONFLICT DO NOTHING;
     IF FOUND THEN
-        -- a new chat waits for an erasure of either person under way (it
-        -- holds their profile's row), as its foreign keys make it wait on
-        -- one server: on a Citus cluster they are checked against the
-        -- chat's node's copy of the profiles, the erasure holds the
-        -- coordinator's, this one
-        PERFORM FROM chat.profiles p WHERE p.id IN ($1, $2) ORDER BY p.id FOR KEY SHARE;
+        -- a new chat waits for an erasure of either person under way, as
+        -- its foreign keys make it wait on one server (the erasure holds
+        -- the profile's row); on a Citus cluster they are checked against
+        -- the chat's node's copy of the profiles, which the erasure does
+        -- not lock: both take the profile's advisory lock here
+        PERFORM pg_advisory_xact_lock_shared(chat._profile_lock_key(least($1, $2))),
+                pg_advisory_xact_lock_shared(chat._profile_lock_key(greatest($1, $2)));
         PERFORM chat._relay_change('chat_created', v_chat_id, NULL);
     END IF;
     RETURN v_chat_id;

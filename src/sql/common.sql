@@ -263,6 +263,21 @@ COMMENT ON FUNCTION chat._cleared_seq(uuid, uuid) IS
 'The seq up to which a participant cleared the history of a chat (0 when never): they see only the messages after it. NULL for anyone else, which filters out every message. Internal: callers check access first.';
 REVOKE ALL ON FUNCTION chat._cleared_seq(uuid, uuid) FROM PUBLIC, chat_service, chat_user;
 
+-- An erasure and the opening of a chat with the person meet here: on a
+-- Citus cluster a new chat's foreign keys are checked against the chat's
+-- node's copy of the profiles, and a row lock of a reference table locks
+-- the whole table on every node (src/sql/chats.sql, src/sql/privacy.sql)
+CREATE OR REPLACE FUNCTION chat._profile_lock_key(profile_id uuid)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.hashtextextended('stylist_chat profile ' || $1::text, 0)
+$$;
+
+COMMENT ON FUNCTION chat._profile_lock_key(uuid) IS
+'The key of the transaction-level advisory lock of a profile that chat.erase_profile() holds exclusively and the opening of a new chat with the profile takes shared, on the server where the API runs (a Citus cluster''s coordinator). Internal.';
+REVOKE ALL ON FUNCTION chat._profile_lock_key(uuid) FROM PUBLIC, chat_service, chat_user;
+
 CREATE OR REPLACE FUNCTION chat._profile_role(profile_id uuid)
 RETURNS text
 LANGUAGE sql STABLE STRICT PARALLEL SAFE

@@ -499,7 +499,10 @@ DECLARE
     v_mode text;                    -- Citus's multi_shard_modify_mode before the call
 BEGIN
     PERFORM chat._require_writable('erase_profile');
-    -- the profile's row, then its chats in one order (see the header)
+    -- the profile's row, then its chats in one order (see the header);
+    -- a chat opened with the person meanwhile waits for the erasure
+    -- (chat._open_chat())
+    PERFORM pg_advisory_xact_lock(chat._profile_lock_key(p));
     PERFORM FROM chat.profiles x WHERE x.id = p FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'profile % does not exist', p
