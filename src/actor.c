@@ -635,13 +635,16 @@ chat_act_as(PG_FUNCTION_ARGS)
 	profile_id = PG_GETARG_UUID_P(0);
 	for_session = PG_GETARG_BOOL(1);
 
+	/* in a call the coordinator sent to this node: that call's actor */
+	if (chat_in_node_call())
+	{
+		require_profile(profile_id);
+		chat_node_call_act_as(profile_id, for_session);
+		PG_RETURN_VOID();
+	}
 	if (for_session)
 		require_session_identity();
 	require_profile(profile_id);
-
-	/* in a call the coordinator sent to this node: that call's actor */
-	if (chat_node_call_act_as(profile_id, for_session))
-		PG_RETURN_VOID();
 	set_actor(for_session, profile_id, NULL);
 	PG_RETURN_VOID();
 }

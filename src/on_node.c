@@ -95,9 +95,10 @@ chat_node_call_actor(pg_uuid_t *actor)
 /*
  * act_as() in the call running here, if one is: the call's actor changes
  * for the rest of it (chat.approve_held_message() sends as the held
- * message's sender, then acts as the admin again).  The node's session
- * is the coordinator's connection: no call may leave a session actor in
- * it.
+ * message's sender, then acts as the admin again), whatever a
+ * subtransaction rolled back meanwhile (no call runs one around it).  The
+ * node's session is the coordinator's connection: no call may leave a
+ * session actor in it.
  */
 bool
 chat_node_call_act_as(const pg_uuid_t *actor, bool for_session)
