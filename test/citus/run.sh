@@ -370,14 +370,22 @@ for i in 0 3; do
         || bail "a message to delete on ${NODES[$i]}"
 done
 DSEQ=$(on 0 "SELECT seq FROM chat.chat_messages WHERE chat_id = '$CHAT' AND body = 'soon deleted'")
-# the workers log what they send on too: a call run on the chat's node
-# sends nothing further (a delete's tombstones, a chain of data-modifying
-# WITH queries, went from there to every node)
-for i in 1 2; do
-    on "$i" "ALTER SYSTEM SET citus.log_remote_commands = on" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null \
-        || bail "log_remote_commands on ${NODES[$i]}"
-done
-sleep 0.3
+# the workers log what they send on too, between workers_log on and off
+workers_log() {
+    local i
+    for i in 1 2; do
+        if [ "$1" = on ]; then
+            on "$i" "ALTER SYSTEM SET citus.log_remote_commands = on" >/dev/null
+        else
+            on "$i" "ALTER SYSTEM RESET citus.log_remote_commands" >/dev/null
+        fi && on "$i" "SELECT pg_reload_conf()" >/dev/null || bail "log_remote_commands $1 on ${NODES[$i]}"
+    done
+    [ "$1" = off ] || sleep 0.3
+}
+# a call run on the chat's node sends nothing further (a delete's
+# tombstones, a chain of data-modifying WITH queries, went from there to
+# every node)
+workers_log on
 notone=
 for call in "$STYL SELECT chat.edit_message('$CHAT', $RSEQ, 'a reply, edited')" \
             "$STYL SELECT chat.delete_message('$CHAT', $DSEQ)" \
@@ -391,9 +399,7 @@ for call in "$STYL SELECT chat.edit_message('$CHAT', $RSEQ, 'a reply, edited')" 
     [ "$got" = "$home BEGIN;$home chat._on_chat_node;$home COMMIT;" ] || notone+="${call:7:30}: $got "
     on 3 "SELECT chat.act_as('$who', true); $call" >/dev/null || bail "on one server: $call"
 done
-for i in 1 2; do
-    on "$i" "ALTER SYSTEM RESET citus.log_remote_commands" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null
-done
+workers_log off
 is "$notone" "" "edit_message(), delete_message() (of a message with an image), report(), grant_portfolio_consent(), revoke_portfolio_consent(), clear_history(): one call of chat._on_chat_node() on that node, and nothing else, from there either"
 homegroup=$(on 0 "SELECT groupid FROM pg_dist_node WHERE nodeport = $home")
 is "$(on 0 "SELECT (SELECT id >> 48 FROM chat.reports WHERE chat_id = '$CHAT' AND reporter_id = '$STYL' AND seq = $CSEQ)
@@ -414,11 +420,7 @@ for i in 0 3; do
         || bail "held messages on ${NODES[$i]}"
 done
 held() { on "$1" "SELECT id FROM chat.held_messages WHERE chat_id = '$CHAT' AND body = 'hold me: $2'"; }
-for i in 1 2; do
-    on "$i" "ALTER SYSTEM SET citus.log_remote_commands = on" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null \
-        || bail "log_remote_commands on ${NODES[$i]}"
-done
-sleep 0.3
+workers_log on
 notone=
 for call in "SELECT chat.approve_held_message('$CHAT', @approved)" \
             "SELECT chat.reject_held_message('$CHAT', @rejected, 'a number')" \
@@ -435,9 +437,7 @@ for call in "SELECT chat.approve_held_message('$CHAT', @approved)" \
         fi
     done
 done
-for i in 1 2; do
-    on "$i" "ALTER SYSTEM RESET citus.log_remote_commands" >/dev/null && on "$i" "SELECT pg_reload_conf()" >/dev/null
-done
+workers_log off
 is "$notone" "" "approve_held_message(), reject_held_message(), hide_message(), set_legal_hold(), release_legal_hold(): one call of chat._on_chat_node() on the chat's node each, and nothing else, from there either"
 decided() {
     on "$1" "SELECT string_agg(h.status || ' ' || coalesce((SELECT m.sender_id || ' ' || m.body FROM chat.chat_messages m
