@@ -13,7 +13,7 @@
 --   5. rules removed; erasure of a filtered sender; who may.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(72);
+SELECT plan(75);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -122,6 +122,18 @@ SELECT is(pg_temp.send('IBAN again, with a photo: GB33BUKB20201555555555',
 SELECT chat.act_as(pg_temp.id('sam'));
 SELECT is((SELECT count(*) FROM chat.history(pg_temp.chat_of('alice', 'sam')) WHERE body ~ 'IBAN'), 0::bigint, 'sam sees neither');
 SELECT is((SELECT count(*) FROM chat.pending_messages()), 0::bigint, 'nor are they his to see pending');
+-- someone outside the chat asks for them by the chat: 42501, and not one
+-- of its held messages is read first (alice's own call reads them)
+SELECT pg_temp.rows_read('chat.held_messages') AS held_before \gset
+SELECT chat.act_as(pg_temp.id('alice'));
+SELECT count(*) FROM chat.pending_messages(pg_temp.chat_of('alice', 'sam'));
+SELECT ok(pg_temp.rows_read('chat.held_messages') > :held_before, 'alice''s pending messages of the chat are read from its held ones');
+SELECT chat.act_as(pg_temp.id('ada'));
+SELECT pg_temp.rows_read('chat.held_messages') AS held_before \gset
+SELECT throws_ok($$SELECT * FROM chat.pending_messages(pg_temp.chat_of('alice', 'sam'))$$, '42501', NULL,
+                 'ada, an admin but not in the chat, asks for its pending messages: 42501');
+SELECT is(pg_temp.rows_read('chat.held_messages') - :held_before, 0::bigint, '... and not one of its held messages is read');
+SELECT chat.act_as(pg_temp.id('sam'));
 SELECT is((SELECT unread_count FROM chat.get_chat(pg_temp.chat_of('alice', 'sam'))), 3, 'nor are they unread (alice''s 2, 3 deleted, and 4)');
 SELECT chat.act_as(pg_temp.id('ada'));
 SELECT results_eq(

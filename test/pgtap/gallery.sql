@@ -2,7 +2,7 @@
 -- consent, rule by rule.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(85);
+SELECT plan(87);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -124,11 +124,18 @@ SELECT is(pg_temp.error_of($$SELECT * FROM chat.gallery(pg_temp.chat_of('alice',
           'before_position 11');
 SELECT is(pg_temp.error_of($$SELECT * FROM chat.gallery(NULL)$$), '22004: chat_id must not be null', 'a NULL chat_id');
 
--- Outsiders get the one 42501, without an actor 28000.
+-- Outsiders get the one 42501, without an actor 28000, and read nothing
+-- of the chat on the way: its images are read only once its row says the
+-- actor takes part (the participant reads them, for comparison).
+SELECT pg_temp.rows_read('chat.media') AS media_before \gset
+SELECT count(*) FROM chat.gallery(pg_temp.chat_of('alice', 'sam'));
+SELECT ok(pg_temp.rows_read('chat.media') > :media_before, 'a participant''s gallery reads the chat''s images');
 SELECT chat.act_as(pg_temp.id('carol'));
+SELECT pg_temp.rows_read('chat.media') AS media_before \gset
 SELECT is(pg_temp.error_of($$SELECT * FROM chat.gallery(pg_temp.chat_of('alice', 'sam'))$$),
           pg_temp.error_of($$SELECT * FROM chat.gallery(pg_temp.id('made-up chat'))$$),
           'someone else''s gallery is refused as for a chat that does not exist');
+SELECT is(pg_temp.rows_read('chat.media') - :media_before, 0::bigint, '... and not one of its images is read');
 SELECT is(pg_temp.error_of($$SELECT * FROM chat.gallery(pg_temp.chat_of('alice', 'sam'), 6, 1000, 1)$$),
           '42501: chat <id> does not exist or you are not one of its participants (hint: Open a chat with chat.chat_with() or chat.get_or_create_chat().)',
           'with paging arguments too');

@@ -1,7 +1,7 @@
 -- test/pgtap/search.sql: search, rule by rule.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(54);
+SELECT plan(55);
 
 SET client_min_messages = warning;
 SELECT chat.upsert_profile(pg_temp.id('alice'), 'customer', 'Alice');
@@ -153,8 +153,10 @@ SELECT chat.act_as(pg_temp.id('carol'));
 SELECT is(pg_temp.error_of(format('SELECT * FROM chat.search(%L, %L)', pg_temp.chat_of('alice', 'sam'), 'shampoo')),
           pg_temp.error_of(format('SELECT * FROM chat.search(%L, %L)', pg_temp.id('made-up chat'), 'shampoo')),
           'an outsider gets the same error for another pair''s chat as for no chat');
+SELECT pg_temp.rows_read('chat.chat_messages') AS messages_before \gset
 SELECT is(left(pg_temp.error_of(format('SELECT * FROM chat.search(%L, %L)', pg_temp.chat_of('alice', 'sam'), 'shampoo')), 5),
           '42501', '... 42501');
+SELECT is(pg_temp.rows_read('chat.chat_messages') - :messages_before, 0::bigint, '... and not one of its messages is read');
 SELECT is(left(pg_temp.error_of($$SELECT * FROM chat.admin_search('shampoo', 'curious')$$), 5),
           '42501', 'a participant cannot call admin_search');
 SELECT chat.reset_actor();
