@@ -456,6 +456,32 @@ is "$(on 0 "SELECT (SELECT id >> 48 FROM chat.legal_holds WHERE chat_id = '$CHAT
                 || ' ' || (SELECT id >> 48 FROM chat.orphaned_images WHERE storage_key = 'k/held.jpg')")" \
     "$homegroup $homegroup $homegroup" \
     "... the hold's, the audit entry's and the rejected image's ids taken from that node's range"
+# their events come back with them too: the stylist, listening on the
+# coordinator, hears a held message approved and a message hidden
+on 0 "SELECT chat.act_as('$ADMIN', true); SELECT chat.add_filter_rule('held', 'hold me', 'hold');
+      SELECT chat.act_as('$CUST', true); SELECT chat.send_message('$CHAT', 'hold me: heard');
+      SELECT chat.act_as('$ADMIN', true); SELECT chat.remove_filter_rule('held')" >/dev/null \
+    || bail "a held message to approve"
+SCHAN=$(on 0 "SELECT chat.act_as('$STYL'); SELECT chat.listen_channel()" | tail -1)
+heard=$(PATH=$BINDIR:$PATH psql -X -qAt -h "$WORK/coordinator" -p "$(citus_port_of 0)" -U postgres -d postgres 2>&1 <<EOF
+SELECT chat.act_as('$STYL', true);
+LISTEN "$SCHAN";
+\! PATH=$BINDIR:\$PATH psql -X -qAt -h $WORK/coordinator -p $(citus_port_of 0) -U postgres -d postgres -c "SELECT chat.act_as('$ADMIN', true)" -c "SELECT chat.approve_held_message('$CHAT', $(held 0 heard))" -c "SELECT chat.hide_message('$CHAT', 2, 'heard')" >/dev/null
+SELECT pg_sleep(1.5);
+SELECT 1;
+EOF
+)
+AHSEQ=$(on 0 "SELECT seq FROM chat.chat_messages WHERE chat_id = '$CHAT' AND body = 'hold me: heard'")
+is "$(echo "$heard" | grep -o '"type":"[a-z_]*","chat_id":"'"$CHAT"'","seq":[0-9]*' \
+       | sed 's/"type":"\([a-z_]*\)".*"seq":\([0-9]*\)/\1 \2/' | tr '\n' ' ')" \
+    "message $AHSEQ hidden 2 " \
+    "... and their events are relayed by the coordinator: a listener there hears the approved message (seq $AHSEQ) and the hidden one, once each"
+on 3 "SELECT chat.act_as('$ADMIN', true); SELECT chat.add_filter_rule('held', 'hold me', 'hold');
+      SELECT chat.act_as('$CUST', true); SELECT chat.send_message('$CHAT', 'hold me: heard');
+      SELECT chat.act_as('$ADMIN', true); SELECT chat.remove_filter_rule('held');
+      SELECT chat.approve_held_message('$CHAT', (SELECT id FROM chat.held_messages WHERE body = 'hold me: heard'));
+      SELECT chat.hide_message('$CHAT', 2, 'heard')" >/dev/null \
+    || bail "the same on one server"
 # the calls sent to the chat's node run there as the owner, in Citus's
 # connection, with the owner's search_path of that node: a function
 # planted in its public schema (as a role with CREATE there could, the
@@ -735,8 +761,8 @@ fi
 is "$(grep -c '^ERROR' "$WORK/privacy.single") $(grep -c '^{"format": "stylist_chat export"' "$WORK/privacy.single") $(grep -c '^,\?{"chat_id" : "[0-9a-f-]*", "seq" : [0-9]*, "sender_id"' "$WORK/privacy.single")" \
     "0 2 $(( 2 * $(on 3 "SELECT count(*) FROM chat.chat_messages WHERE chat_id = '$CHAT'") ))" \
     "... without an error: two documents, each with every message of the customer's chat"
-is "$(grep -c '^erase|request 7|{"images": 2, "messages": 8,' "$WORK/privacy.single")" "1" \
-    "... and an erasure of the customer's 8 messages and 2 images"
+is "$(grep -c '^erase|request 7|{"images": 2, "messages": 9,' "$WORK/privacy.single")" "1" \
+    "... and an erasure of the customer's 9 messages and 2 images"
 is "$(grep -x '[0-9]*|0|0|0|t' "$WORK/privacy.single" | tr '\n' ' ')" "5|0|0|0|t 0|0|0|0|t " \
     "... and a retention run redacting the stylist's 4 messages and emptying their held one, then one that finds none"
 
