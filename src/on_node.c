@@ -93,24 +93,21 @@ chat_node_call_actor(pg_uuid_t *actor)
 }
 
 /*
- * act_as() in the call running here, if one is: the call's actor changes
- * for the rest of it (chat.approve_held_message() sends as the held
- * message's sender, then acts as the admin again), whatever a
- * subtransaction rolled back meanwhile (no call runs one around it).  The
- * node's session is the coordinator's connection: no call may leave a
- * session actor in it.
+ * act_as() in the call running here: the call's actor changes for the
+ * rest of it (chat.approve_held_message() sends as the held message's
+ * sender, then acts as the admin again), whatever a subtransaction rolled
+ * back meanwhile (no call runs one around it).  The node's session is the
+ * coordinator's connection: no call may leave a session actor in it.
  */
-bool
+void
 chat_node_call_act_as(const pg_uuid_t *actor, bool for_session)
 {
-	if (!in_node_call)
-		return false;
+	Assert(in_node_call);
 	if (for_session)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a call run on its chat's node cannot choose an actor for the session")));
 	node_call_actor = *actor;
-	return true;
 }
 
 /*

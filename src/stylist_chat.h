@@ -38,7 +38,7 @@ extern bool chat_chats_distributed(void);
 /* on_node.c: a call on one chat run whole on the chat's node */
 extern bool chat_in_node_call(void);
 extern bool chat_node_call_actor(pg_uuid_t *actor);
-extern bool chat_node_call_act_as(const pg_uuid_t *actor, bool for_session);
+extern void chat_node_call_act_as(const pg_uuid_t *actor, bool for_session);
 
 /* what happened in a chat, on its way to the relay worker */
 typedef enum RelayEventKind
